@@ -1,0 +1,43 @@
+// Package testenv tells tests where the database services are and what to
+// do when one is missing: skip with a one-line reason on a developer's
+// machine, fail when EVERTASK_TEST_REQUIRE_SERVICES=1 (CI).
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// Connection strings of the services, from the environment or the loopback
+// defaults of the development machines.
+func PostgresURL() string {
+	return env("EVERTASK_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/test?sslmode=disable")
+}
+
+// MySQLDSN is a go-sql-driver/mysql DSN.
+func MySQLDSN() string {
+	return env("EVERTASK_TEST_MYSQL_URL", "root@tcp(127.0.0.1:3306)/test?parseTime=true&loc=UTC")
+}
+
+// RedisAddr is host:port of the Redis server.
+func RedisAddr() string { return env("EVERTASK_TEST_REDIS_URL", "127.0.0.1:6379") }
+
+// RequireServices reports whether missing services must fail tests.
+func RequireServices() bool { return os.Getenv("EVERTASK_TEST_REQUIRE_SERVICES") == "1" }
+
+// Unavailable skips the test because a service could not be reached, or
+// fails it when services are required.
+func Unavailable(t testing.TB, service string, err error) {
+	t.Helper()
+	if RequireServices() {
+		t.Fatalf("%s is required (EVERTASK_TEST_REQUIRE_SERVICES=1) but unavailable: %v", service, err)
+	}
+	t.Skipf("%s unavailable, skipping (set EVERTASK_TEST_REQUIRE_SERVICES=1 to fail instead): %v", service, err)
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

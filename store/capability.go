@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The optional capabilities. A store implements any of them to do the step
+// atomically or in fewer round trips; the package functions of the same name
+// detect them and otherwise fall back to the documented core calls.
+
+// RecurringStore does the compound steps of a recurring series atomically.
+// Every built-in store implements it.
+type RecurringStore interface {
+	// CompleteRecurringRun ends one execution of a series in one atomic step:
+	// the transition to params.Status (Completed or Failed) with
+	// LastExecutionAt, ExecutionTime and Error as Transition writes them,
+	// RunCount+1 (saturating), NextRunAt = params.NextRunAt, the status audit
+	// and the runs audit as the policy says. It applies only while the row is
+	// InProgress (a cancel that landed meanwhile wins) and reports whether it
+	// applied.
+	CompleteRecurringRun(ctx context.Context, params RunParams) (applied bool, err error)
+
+	// EndSeries ends a series without counting a run: Status = params.Status
+	// (Completed for a series that ran out, Failed for a poisoned one),
+	// Error = params.Error, NextRunAt cleared, a status audit as the policy
+	// says, in one atomic step; LastExecutionAt and ExecutionTime are kept,
+	// since no execution happened. A Cancelled row is left as it is (applied
+	// is false). ErrNotFound when the row does not exist.
+	EndSeries(ctx context.Context, params EndSeriesParams) (applied bool, err error)
+}
+
+// EndSeriesParams describes the end of a recurring series.
+type EndSeriesParams struct {
+	ID         uuid.UUID
+	Status     Status // Completed or Failed
+	Error      string
+	Now        time.Time
+	AuditLevel AuditLevel
+}
+
+// BatchStore writes many rows or transitions in one round trip.
+type BatchStore interface {
+	// PersistMany writes new rows, all or none: one invalid task is
+	// ErrInvalid, one held key is ErrDuplicateKey, and nothing is written.
+	PersistMany(ctx context.Context, tasks []*Task) error
+
+	// TransitionMany applies transitions, each atomic with its audit as in
+	// Transition, in as few round trips as the store can. applied[i] tells
+	// whether params[i] applied; a missing row reports false. After an error
+	// any subset may have applied; the conditional ones are safe to retry.
+	TransitionMany(ctx context.Context, params []TransitionParams) (applied []bool, err error)
+}
+
+// RecoveryCounter keeps the poison counter of startup recovery on the row.
+type RecoveryCounter interface {
+	// IncrementRecoveryFailures adds one to RecoveryFailures and returns the
+	// new value, atomically.
+	IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error)
+	// ClearRecoveryFailures sets RecoveryFailures to 0.
+	ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error
+}
+
+// Counter gives the dashboard counts without reading rows.
+type Counter interface {
+	// CountByStatus counts rows per status; only statuses with rows appear.
+	CountByStatus(ctx context.Context, params CountParams) (map[Status]int, error)
+	// CountByQueue counts rows per queue and status.
+	CountByQueue(ctx context.Context, params CountParams) (map[string]map[Status]int, error)
+}
+
+// CountParams narrows the counts.
+type CountParams struct {
+	CreatedFrom time.Time // when set, only rows created at or after it
+}
+
+// Retainer deletes old history in bounded batches.
+type Retainer interface {
+	// Purge deletes what the policy says is old, in batches of
+	// policy.BatchSize rows per statement, until nothing is left to delete
+	// or ctx ends. Ages of zero or less disable their rule: they never mean
+	// "delete everything".
+	Purge(ctx context.Context, policy RetentionPolicy) (PurgeResult, error)
+}
+
+// RetentionPolicy says which history is old enough to delete. Every age <= 0
+// disables its rule.
+type RetentionPolicy struct {
+	Now time.Time
+
+	// StatusAuditAge and RunsAuditAge delete audit rows older than them.
+	StatusAuditAge time.Duration
+	RunsAuditAge   time.Duration
+	// ErrorAuditAge, when set, replaces the two ages above for audit rows
+	// that carry an error, so failures can be kept longer.
+	ErrorAuditAge time.Duration
+	// LogAge deletes execution logs older than it.
+	LogAge time.Duration
+	// CompletedTaskAge deletes Completed one-shot rows whose last execution
+	// (or creation) is older than it, with their audits and logs.
+	CompletedTaskAge time.Duration
+	// FailedTaskAge does the same for Failed and Cancelled one-shot rows.
+	FailedTaskAge time.Duration
+
+	// BatchSize is the most rows one delete statement touches: 0 means
+	// DefaultPurgeBatch.
+	BatchSize int
+}
+
+// DefaultPurgeBatch bounds each delete of Purge.
+const DefaultPurgeBatch = 100
+
+// PurgeResult counts what Purge deleted.
+type PurgeResult struct {
+	StatusAudits int
+	RunsAudits   int
+	Logs         int
+	Tasks        int
+}
+
+// Cutoff returns Now-age, and false when the age disables the rule.
+func (p *RetentionPolicy) Cutoff(age time.Duration) (time.Time, bool) {
+	if age <= 0 {
+		return time.Time{}, false
+	}
+	return p.Now.Add(-age), true
+}
+
+// ErrUnsupported is returned by the package functions when a store lacks a
+// capability that has no fallback (Purge).
+var ErrUnsupported = errors.New("store: capability not supported by this store")
+
+// CompleteRecurringRun ends one recurring execution. With a RecurringStore it
+// is one atomic step. The fallback is two writes, a Transition from
+// InProgress then UpdateCurrentRun: a crash between them leaves the run
+// uncounted, so the occurrence runs again after recovery (at least once).
+func CompleteRecurringRun(ctx context.Context, s Store, p RunParams) (bool, error) {
+	if rs, ok := s.(RecurringStore); ok {
+		return rs.CompleteRecurringRun(ctx, p)
+	}
+	applied, err := s.Transition(ctx, TransitionParams{
+		ID: p.ID, To: p.Status, From: []Status{StatusInProgress},
+		Now: p.Now, Error: p.Error, ExecutionTime: p.ExecutionTime, AuditLevel: p.AuditLevel,
+	})
+	if err != nil || !applied {
+		return applied, err
+	}
+	return true, s.UpdateCurrentRun(ctx, p)
+}
+
+// EndSeries ends a recurring series. With a RecurringStore it is one atomic
+// step. The fallback reads the row, clears NextRunAt with UpdateDefinition,
+// then transitions from any status but Cancelled: a crash between them
+// leaves a row that recovery finalizes again. The fallback's transition also
+// stamps LastExecutionAt.
+func EndSeries(ctx context.Context, s Store, p EndSeriesParams) (bool, error) {
+	if rs, ok := s.(RecurringStore); ok {
+		return rs.EndSeries(ctx, p)
+	}
+	t, err := s.Get(ctx, p.ID)
+	if err != nil {
+		return false, err
+	}
+	if t.Status == StatusCancelled {
+		return false, nil
+	}
+	t.NextRunAt = time.Time{}
+	if err := s.UpdateDefinition(ctx, t); err != nil {
+		return false, err
+	}
+	from := make([]Status, 0, len(Statuses))
+	for _, st := range Statuses {
+		if st != StatusCancelled {
+			from = append(from, st)
+		}
+	}
+	return s.Transition(ctx, TransitionParams{
+		ID: p.ID, To: p.Status, From: from, Now: p.Now, Error: p.Error, AuditLevel: p.AuditLevel,
+	})
+}
+
+// PersistMany writes new rows. With a BatchStore it is one all-or-none
+// round trip; the fallback persists one by one and stops at the first error,
+// so the rows before it stay written.
+func PersistMany(ctx context.Context, s Store, tasks []*Task) error {
+	if bs, ok := s.(BatchStore); ok {
+		return bs.PersistMany(ctx, tasks)
+	}
+	for _, t := range tasks {
+		if err := s.Persist(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TransitionMany applies transitions. With a BatchStore it takes few round
+// trips; the fallback calls Transition for each, reporting a missing row as
+// not applied.
+func TransitionMany(ctx context.Context, s Store, params []TransitionParams) ([]bool, error) {
+	if bs, ok := s.(BatchStore); ok {
+		return bs.TransitionMany(ctx, params)
+	}
+	applied := make([]bool, len(params))
+	for i := range params {
+		ok, err := s.Transition(ctx, params[i])
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return applied, err
+		}
+		applied[i] = ok
+	}
+	return applied, nil
+}
+
+// CountByStatus counts rows per status. The fallback pages through List,
+// which reads every row: fine for small stores, slow for big ones.
+func CountByStatus(ctx context.Context, s Store, p CountParams) (map[Status]int, error) {
+	if c, ok := s.(Counter); ok {
+		return c.CountByStatus(ctx, p)
+	}
+	out := map[Status]int{}
+	err := scanAll(ctx, s, p, func(t *Task) { out[t.Status]++ })
+	return out, err
+}
+
+// CountByQueue counts rows per queue and status, with the same fallback as
+// CountByStatus.
+func CountByQueue(ctx context.Context, s Store, p CountParams) (map[string]map[Status]int, error) {
+	if c, ok := s.(Counter); ok {
+		return c.CountByQueue(ctx, p)
+	}
+	out := map[string]map[Status]int{}
+	err := scanAll(ctx, s, p, func(t *Task) {
+		if out[t.Queue] == nil {
+			out[t.Queue] = map[Status]int{}
+		}
+		out[t.Queue][t.Status]++
+	})
+	return out, err
+}
+
+func scanAll(ctx context.Context, s Store, p CountParams, fn func(*Task)) error {
+	f := Filter{CreatedFrom: p.CreatedFrom, Limit: MaxListLimit, Oldest: true}
+	for {
+		page, err := s.List(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, t := range page.Tasks {
+			fn(t)
+		}
+		if page.Next == nil {
+			return nil
+		}
+		f.After = *page.Next
+	}
+}
+
+// Purge deletes old history with a Retainer, and returns ErrUnsupported for
+// a store without one.
+func Purge(ctx context.Context, s Store, p RetentionPolicy) (PurgeResult, error) {
+	if r, ok := s.(Retainer); ok {
+		return r.Purge(ctx, p)
+	}
+	return PurgeResult{}, ErrUnsupported
+}
+
+// Capabilities names the optional interfaces s implements, for logs and the
+// conformance suite.
+func Capabilities(s Store) []string {
+	var out []string
+	if _, ok := s.(RecurringStore); ok {
+		out = append(out, "RecurringStore")
+	}
+	if _, ok := s.(BatchStore); ok {
+		out = append(out, "BatchStore")
+	}
+	if _, ok := s.(RecoveryCounter); ok {
+		out = append(out, "RecoveryCounter")
+	}
+	if _, ok := s.(Counter); ok {
+		out = append(out, "Counter")
+	}
+	if _, ok := s.(Retainer); ok {
+		out = append(out, "Retainer")
+	}
+	return out
+}
+
+func errInvalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,32 @@
+// Package store defines how evertask persists tasks: the Task record, its
+// statuses, the audit policy, the recoverable predicate and the Store
+// contract every storage provider implements.
+//
+// The package holds no driver. Providers live in sub-packages (memstore,
+// sqlitestore, pgstore, redisstore) and prove themselves with the
+// conformance suite in storetest.
+//
+// # Contract in brief
+//
+// A Store keeps one row per task plus three child collections: status
+// audits, runs audits (one per recurring execution) and execution logs.
+// Every status change goes through [Store.Transition], a compare-and-set
+// that writes the row and, when [StatusAuditRequired] says so, its audit row
+// in one atomic step. Optional capabilities (batches, atomic recurring
+// steps, counts, retention, the recovery counter) are separate interfaces a
+// store may implement; the functions of this package with the same names
+// detect them by type assertion and fall back to documented, non-atomic
+// sequences of core calls, the way database/sql/driver does.
+//
+// # Time
+//
+// Every time a store keeps is UTC at microsecond precision: a store gives
+// back exactly NormalizeTime(t) for a time t it was given. The zero
+// time.Time means "not set" (NULL).
+//
+// # Errors
+//
+// Providers map driver errors to the sentinels of this package at their
+// boundary (ErrNotFound, ErrDuplicateKey, ErrInvalid, ErrClosed,
+// ErrUnavailable, ErrSchemaVersion) so callers use errors.Is.
+package store
