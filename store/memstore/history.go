@@ -1,0 +1,137 @@
+package memstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/evertask/evertask/store"
+	"github.com/google/uuid"
+)
+
+// SaveLogs implements store.Store. The logs are kept per task in (ID, Seq)
+// order; appending a later execution's logs, the usual case, needs no sort.
+func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.ExecutionLog) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	if len(logs) == 0 {
+		return nil
+	}
+	in := make([]store.ExecutionLog, len(logs))
+	for i, l := range logs {
+		l.TaskID = taskID
+		l.At = store.NormalizeTime(l.At)
+		in[i] = l
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(taskID)
+	if err != nil {
+		return err
+	}
+	r.logs = append(r.logs, in...)
+	if !slices.IsSortedFunc(r.logs, compareLogs) {
+		slices.SortStableFunc(r.logs, compareLogs)
+	}
+	return nil
+}
+
+func compareLogs(a, b store.ExecutionLog) int {
+	if c := bytes.Compare(a.ID[:], b.ID[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Seq, b.Seq)
+}
+
+// Logs implements store.Store.
+func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
+	if err := begin(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.lookup(taskID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(r.logs), nil
+}
+
+// LogsPage implements store.Store.
+func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, error) {
+	if err := begin(ctx); err != nil {
+		return store.LogPage{}, err
+	}
+	if q.Offset < 0 {
+		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
+	}
+	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
+	if err != nil {
+		return store.LogPage{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.lookup(q.TaskID)
+	if err != nil {
+		return store.LogPage{}, err
+	}
+	page := store.LogPage{Logs: []store.ExecutionLog{}}
+	for i := range r.logs {
+		l := &r.logs[i]
+		if q.Level != "" && !strings.EqualFold(l.Level, q.Level) {
+			continue
+		}
+		if page.Total >= q.Offset && len(page.Logs) < limit {
+			page.Logs = append(page.Logs, *l)
+		}
+		page.Total++
+	}
+	return page, nil
+}
+
+// StatusAudits implements store.Store.
+func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
+	if err := begin(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.lookup(taskID)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(r.statusAudits)
+	// Newest first by time, ties (same microsecond) by the audit id.
+	slices.SortFunc(out, func(a, b store.StatusAudit) int {
+		if c := b.At.Compare(a.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// RunsAudits implements store.Store.
+func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
+	if err := begin(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.lookup(taskID)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(r.runsAudits)
+	slices.SortFunc(out, func(a, b store.RunsAudit) int {
+		if c := b.ExecutedAt.Compare(a.ExecutedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}

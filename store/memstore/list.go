@@ -1,0 +1,286 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/evertask/evertask/store"
+)
+
+// List implements store.Store. A key filter reads one row; a status filter
+// walks the per-status indexes from the cursor and merges them; otherwise
+// the index of all rows is walked from the cursor. Each walk stops once the
+// page is full, so a page costs O(log n + rows skipped by the other
+// filters).
+func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
+	if err := begin(ctx); err != nil {
+		return store.Page{}, err
+	}
+	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
+	if err != nil {
+		return store.Page{}, err
+	}
+	var statuses [numStatus]bool
+	for _, st := range f.Statuses {
+		if !st.Valid() {
+			return store.Page{}, fmt.Errorf("%w: unknown status %q in filter", store.ErrInvalid, st)
+		}
+		statuses[statusIndex(st)] = true
+	}
+	sc := newScan(&f)
+	want := limit + 1 // one more tells whether a next page exists
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.Page{}, store.ErrClosed
+	}
+	var found []*row
+	switch {
+	case f.Key != "":
+		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.k, f.Oldest) && (len(f.Statuses) == 0 || statuses[statusIndex(r.t.Status)]) && sc.match(&f, r) {
+			found = append(found, r)
+		}
+	case len(f.Statuses) > 0:
+		n := 0
+		for i, on := range statuses {
+			if on {
+				found = sc.walk(&s.byStatus[i], &f, want, found)
+				n++
+			}
+		}
+		if n > 1 {
+			slices.SortFunc(found, func(a, b *row) int {
+				c := compareKeys(a.k, b.k)
+				if !f.Oldest {
+					c = -c
+				}
+				return c
+			})
+			found = found[:min(len(found), want)]
+		}
+	default:
+		found = sc.walk(&s.all, &f, want, nil)
+	}
+
+	var page store.Page
+	if len(found) > limit {
+		found = found[:limit]
+		last := found[limit-1]
+		page.Next = &store.Cursor{CreatedAt: last.t.CreatedAt, ID: last.t.ID}
+	}
+	page.Tasks = make([]*store.Task, len(found))
+	for i, r := range found {
+		page.Tasks[i] = r.t.Clone()
+	}
+	return page, nil
+}
+
+func compareKeys(a, b ikey) int {
+	switch {
+	case a.less(b):
+		return -1
+	case b.less(a):
+		return 1
+	}
+	return 0
+}
+
+// scan holds the bounds of a keyset walk: rows strictly after the cursor in
+// the walk's direction and inside [lo, hi).
+type scan struct {
+	lo, hi int64 // CreatedAt bounds in microseconds, hi exclusive
+	from   ikey  // start position
+	incl   bool  // whether from itself is included
+	fold   []rune
+}
+
+func newScan(f *store.Filter) *scan {
+	sc := &scan{lo: math.MinInt64, hi: math.MaxInt64}
+	if !f.CreatedFrom.IsZero() {
+		sc.lo = ceilMicro(f.CreatedFrom)
+	}
+	if !f.CreatedBefore.IsZero() {
+		sc.hi = ceilMicro(f.CreatedBefore)
+	}
+	if f.Oldest {
+		sc.from, sc.incl = ikey{us: sc.lo}, true
+		if !f.After.IsZero() {
+			if k, incl := afterKey(f.After); sc.from.less(k) {
+				sc.from, sc.incl = k, incl
+			}
+		}
+	} else {
+		sc.from, sc.incl = ikey{us: sc.hi}, false
+		if sc.hi == math.MaxInt64 {
+			sc.from, sc.incl = maxKey, true
+		}
+		if !f.After.IsZero() {
+			if k, incl := beforeKey(f.After); k.less(sc.from) {
+				sc.from, sc.incl = k, incl
+			}
+		}
+	}
+	if f.Search != "" {
+		sc.fold = []rune(f.Search)
+	}
+	return sc
+}
+
+// afterKey turns a cursor into the start of an ascending walk over the rows
+// that sort strictly after it. A cursor between two microseconds starts at
+// the next microsecond, inclusive.
+func afterKey(c store.Cursor) (ikey, bool) {
+	if c.CreatedAt.Nanosecond()%1000 != 0 {
+		return ikey{us: ceilMicro(c.CreatedAt)}, true
+	}
+	return keyOf(c.CreatedAt, c.ID), false
+}
+
+// beforeKey is afterKey for a descending walk.
+func beforeKey(c store.Cursor) (ikey, bool) {
+	if c.CreatedAt.Nanosecond()%1000 != 0 {
+		return ikey{us: ceilMicro(c.CreatedAt)}, false
+	}
+	return keyOf(c.CreatedAt, c.ID), false
+}
+
+// inRange reports whether a walk of f would reach k: inside the CreatedAt
+// bounds and past the start position.
+func (sc *scan) inRange(k ikey, oldest bool) bool {
+	if k.us < sc.lo || k.us >= sc.hi {
+		return false
+	}
+	if k == sc.from {
+		return sc.incl
+	}
+	return sc.from.less(k) == oldest
+}
+
+// walk appends to out up to want rows of t that match f, in f's order.
+func (sc *scan) walk(t *btree, f *store.Filter, want int, out []*row) []*row {
+	n := 0
+	if f.Oldest {
+		t.ascend(sc.from, sc.incl, func(e *entry) bool {
+			if e.k.us >= sc.hi {
+				return false
+			}
+			if sc.match(f, e.r) {
+				out = append(out, e.r)
+				n++
+			}
+			return n < want
+		})
+	} else {
+		t.descend(sc.from, sc.incl, func(e *entry) bool {
+			if e.k.us < sc.lo {
+				return false
+			}
+			if sc.match(f, e.r) {
+				out = append(out, e.r)
+				n++
+			}
+			return n < want
+		})
+	}
+	return out
+}
+
+// match checks the filters the walk's index does not already apply.
+func (sc *scan) match(f *store.Filter, r *row) bool {
+	t := &r.t
+	switch {
+	case f.Queue != "" && t.Queue != f.Queue,
+		f.Kind != "" && t.Kind != f.Kind,
+		f.Key != "" && t.Key != f.Key,
+		f.Recurring != nil && t.Recurring != *f.Recurring:
+		return false
+	}
+	if sc.fold != nil {
+		return containsFold(t.Kind, sc.fold) || containsFold(t.Handler, sc.fold) || containsFold(t.Key, sc.fold)
+	}
+	return true
+}
+
+// containsFold reports whether sub occurs in s under simple Unicode case
+// folding, the rule Filter.Search documents.
+func containsFold(s string, sub []rune) bool {
+	for i := 0; i < len(s); {
+		if hasPrefixFold(s[i:], sub) {
+			return true
+		}
+		_, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+	}
+	return len(sub) == 0
+}
+
+func hasPrefixFold(s string, prefix []rune) bool {
+	for _, want := range prefix {
+		if s == "" {
+			return false
+		}
+		r, n := utf8.DecodeRuneInString(s)
+		if !equalFoldRune(r, want) {
+			return false
+		}
+		s = s[n:]
+	}
+	return true
+}
+
+func equalFoldRune(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	if a < utf8.RuneSelf && b < utf8.RuneSelf {
+		return 'A' <= a && a <= 'Z' && a+'a'-'A' == b || 'A' <= b && b <= 'Z' && b+'a'-'A' == a
+	}
+	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
+		if r == b {
+			return true
+		}
+	}
+	return false
+}
+
+// RetrievePending implements store.Store. It walks only the pending index,
+// the rows that may be recoverable, from the cursor, and checks the one
+// clock-dependent rule (RunUntil) on each.
+func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
+	if err := begin(ctx); err != nil {
+		return nil, err
+	}
+	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
+	if err != nil {
+		return nil, err
+	}
+	from, incl := minKey, true
+	if !p.After.IsZero() {
+		from, incl = afterKey(p.After)
+	}
+	hi := int64(math.MaxInt64)
+	if !p.CreatedBefore.IsZero() {
+		hi = ceilMicro(p.CreatedBefore)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	out := make([]*store.Task, 0, min(limit, s.pending.len()))
+	s.pending.ascend(from, incl, func(e *entry) bool {
+		if e.k.us >= hi {
+			return false
+		}
+		if e.r.t.Recoverable(p.Now) {
+			out = append(out, e.r.t.Clone())
+		}
+		return len(out) < limit
+	})
+	return out, nil
+}

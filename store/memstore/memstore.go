@@ -1,0 +1,453 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/evertask/evertask/store"
+	"github.com/google/uuid"
+)
+
+var (
+	_ store.Store           = (*Store)(nil)
+	_ store.RecurringStore  = (*Store)(nil)
+	_ store.BatchStore      = (*Store)(nil)
+	_ store.RecoveryCounter = (*Store)(nil)
+	_ store.Counter         = (*Store)(nil)
+	_ store.Retainer        = (*Store)(nil)
+)
+
+// Store is the in-memory store. The zero value is not usable; call New.
+type Store struct {
+	mu     sync.RWMutex
+	closed bool
+
+	byID     map[uuid.UUID]*row
+	byKey    map[string]*row
+	all      btree            // every row
+	byStatus [numStatus]btree // rows per status; their sizes are the status counts
+	pending  btree            // rows that may be recoverable (see mayRecover)
+	queues   map[string]*queueCount
+
+	auditSeq int64 // last StatusAudit/RunsAudit id handed out
+}
+
+// row is a task with its child collections and index bookkeeping.
+type row struct {
+	t            store.Task // normalized, owned by the store
+	k            ikey       // position in keyset order; CreatedAt and ID never change
+	q            *queueCount
+	pending      bool // in Store.pending
+	statusAudits []store.StatusAudit
+	runsAudits   []store.RunsAudit
+	logs         []store.ExecutionLog // ordered by (ID, Seq)
+}
+
+// queueCount counts a queue's rows per status.
+type queueCount struct {
+	n     [numStatus]int
+	total int
+}
+
+const numStatus = 8
+
+// statusIndex maps a valid status to its slot in Store.byStatus.
+func statusIndex(s store.Status) int {
+	switch s {
+	case store.StatusWaitingQueue:
+		return 0
+	case store.StatusQueued:
+		return 1
+	case store.StatusInProgress:
+		return 2
+	case store.StatusPending:
+		return 3
+	case store.StatusCancelled:
+		return 4
+	case store.StatusCompleted:
+		return 5
+	case store.StatusFailed:
+		return 6
+	case store.StatusServiceStopped:
+		return 7
+	}
+	panic("memstore: unknown status " + string(s)) // callers validate first
+}
+
+var indexStatus = [numStatus]store.Status{
+	store.StatusWaitingQueue, store.StatusQueued, store.StatusInProgress, store.StatusPending,
+	store.StatusCancelled, store.StatusCompleted, store.StatusFailed, store.StatusServiceStopped,
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		byID:   make(map[uuid.UUID]*row),
+		byKey:  make(map[string]*row),
+		queues: make(map[string]*queueCount),
+	}
+}
+
+// Close makes every later call return store.ErrClosed and drops the rows.
+// Closing twice is safe.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.byID, s.byKey, s.queues = nil, nil, nil
+	s.all, s.pending, s.byStatus = btree{}, btree{}, [numStatus]btree{}
+	return nil
+}
+
+// begin checks what every call checks before taking the lock.
+func begin(ctx context.Context) error {
+	return ctx.Err()
+}
+
+// newRow copies task into a fresh row, outside the lock.
+func newRow(task *store.Task) *row {
+	r := &row{t: *task}
+	// The fields Task.Normalize normalizes, in place, to save the copy
+	// Normalize would allocate on the hot path.
+	r.t.Payload = cloneBytes(task.Payload)
+	r.t.Schedule = cloneBytes(task.Schedule)
+	r.t.CreatedAt = store.NormalizeTime(task.CreatedAt)
+	r.t.ScheduledAt = store.NormalizeTime(task.ScheduledAt)
+	r.t.LastExecutionAt = store.NormalizeTime(task.LastExecutionAt)
+	r.t.RunUntil = store.NormalizeTime(task.RunUntil)
+	r.t.NextRunAt = store.NormalizeTime(task.NextRunAt)
+	r.t.LeaseUntil = store.NormalizeTime(task.LeaseUntil)
+	r.t.ExecutionTime = task.ExecutionTime.Truncate(time.Microsecond)
+	r.k = keyOf(r.t.CreatedAt, r.t.ID)
+	return r
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// mayRecover reports whether a row can be recoverable at some time: the
+// recoverable predicate without its RunUntil rule, the only part that
+// depends on the clock. The pending index holds exactly these rows, so
+// RetrievePending evaluates RunUntil on them and never sees finished rows.
+func mayRecover(t *store.Task) bool {
+	return store.Recoverable(t.Status, t.Recurring, t.RunCount, t.MaxRuns, time.Time{}, t.NextRunAt, time.Time{})
+}
+
+// checkNew reports why r cannot be inserted. Callers hold the lock.
+func (s *Store) checkNew(r *row) error {
+	if _, ok := s.byID[r.t.ID]; ok {
+		return fmt.Errorf("%w: task %s already exists", store.ErrInvalid, r.t.ID)
+	}
+	if r.t.Key != "" {
+		if _, ok := s.byKey[r.t.Key]; ok {
+			return fmt.Errorf("persist task %s: %w", r.t.ID, store.ErrDuplicateKey)
+		}
+	}
+	return nil
+}
+
+// insert indexes a new row. Callers hold the lock and ran checkNew.
+func (s *Store) insert(r *row) {
+	s.byID[r.t.ID] = r
+	if r.t.Key != "" {
+		s.byKey[r.t.Key] = r
+	}
+	e := entry{k: r.k, r: r}
+	s.all.insert(e)
+	s.byStatus[statusIndex(r.t.Status)].insert(e)
+	s.countQueue(r, r.t.Queue, r.t.Status)
+	s.reindexPending(r)
+}
+
+// delete drops a row and its children from every index.
+func (s *Store) delete(r *row) {
+	delete(s.byID, r.t.ID)
+	if r.t.Key != "" {
+		delete(s.byKey, r.t.Key)
+	}
+	s.all.delete(r.k)
+	s.byStatus[statusIndex(r.t.Status)].delete(r.k)
+	s.uncountQueue(r, r.t.Status)
+	if r.pending {
+		s.pending.delete(r.k)
+		r.pending = false
+	}
+}
+
+func (s *Store) countQueue(r *row, queue string, st store.Status) {
+	q := s.queues[queue]
+	if q == nil {
+		q = &queueCount{}
+		s.queues[queue] = q
+	}
+	q.n[statusIndex(st)]++
+	q.total++
+	r.q = q
+}
+
+func (s *Store) uncountQueue(r *row, st store.Status) {
+	r.q.n[statusIndex(st)]--
+	r.q.total--
+	if r.q.total == 0 {
+		delete(s.queues, r.t.Queue)
+	}
+	r.q = nil
+}
+
+// statusChanged moves a row whose status went from old to r.t.Status.
+func (s *Store) statusChanged(r *row, old store.Status) {
+	if old != r.t.Status {
+		oi, ni := statusIndex(old), statusIndex(r.t.Status)
+		s.byStatus[oi].delete(r.k)
+		s.byStatus[ni].insert(entry{k: r.k, r: r})
+		r.q.n[oi]--
+		r.q.n[ni]++
+	}
+	s.reindexPending(r)
+}
+
+// reindexPending puts the row in or out of the pending index after any
+// change of the fields mayRecover reads.
+func (s *Store) reindexPending(r *row) {
+	if want := mayRecover(&r.t); want != r.pending {
+		if want {
+			s.pending.insert(entry{k: r.k, r: r})
+		} else {
+			s.pending.delete(r.k)
+		}
+		r.pending = want
+	}
+}
+
+func (s *Store) addStatusAudit(r *row, at time.Time, st store.Status, errText string) {
+	s.auditSeq++
+	if r.statusAudits == nil {
+		r.statusAudits = make([]store.StatusAudit, 0, 4) // a clean run at Full writes 3
+	}
+	r.statusAudits = append(r.statusAudits, store.StatusAudit{
+		ID: s.auditSeq, TaskID: r.t.ID, At: store.NormalizeTime(at), Status: st, Error: errText,
+	})
+}
+
+func (s *Store) addRunsAudit(r *row, at time.Time, d time.Duration, st store.Status, errText string) {
+	s.auditSeq++
+	r.runsAudits = append(r.runsAudits, store.RunsAudit{
+		ID: s.auditSeq, TaskID: r.t.ID, ExecutedAt: store.NormalizeTime(at),
+		ExecutionTime: d.Truncate(time.Microsecond), Status: st, Error: errText,
+	})
+}
+
+// lookup returns the row of id under a held lock.
+func (s *Store) lookup(id uuid.UUID) (*row, error) {
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	r := s.byID[id]
+	if r == nil {
+		return nil, fmt.Errorf("task %s: %w", id, store.ErrNotFound)
+	}
+	return r, nil
+}
+
+// Persist implements store.Store.
+func (s *Store) Persist(ctx context.Context, task *store.Task) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	if err := task.Validate(); err != nil {
+		return err
+	}
+	r := newRow(task)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	if err := s.checkNew(r); err != nil {
+		return err
+	}
+	s.insert(r)
+	return nil
+}
+
+// UpdateDefinition implements store.Store.
+func (s *Store) UpdateDefinition(ctx context.Context, task *store.Task) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	if err := validateDefinition(task); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(task.ID)
+	if err != nil {
+		return err
+	}
+	if task.Key != r.t.Key && task.Key != "" {
+		if other, ok := s.byKey[task.Key]; ok && other != r {
+			return fmt.Errorf("update task %s: %w", task.ID, store.ErrDuplicateKey)
+		}
+	}
+	oldKey, oldQueue := r.t.Key, r.t.Queue
+	store.ApplyDefinition(&r.t, task)
+	if r.t.Key != oldKey {
+		if oldKey != "" {
+			delete(s.byKey, oldKey)
+		}
+		if r.t.Key != "" {
+			s.byKey[r.t.Key] = r
+		}
+	}
+	if r.t.Queue != oldQueue {
+		q := r.q
+		q.n[statusIndex(r.t.Status)]--
+		if q.total--; q.total == 0 {
+			delete(s.queues, oldQueue)
+		}
+		s.countQueue(r, r.t.Queue, r.t.Status)
+	}
+	s.reindexPending(r)
+	return nil
+}
+
+// validateDefinition checks the fields UpdateDefinition writes; the row's
+// status, times and counters are not taken from the argument.
+func validateDefinition(t *store.Task) error {
+	switch {
+	case t == nil:
+		return fmt.Errorf("%w: nil task", store.ErrInvalid)
+	case t.ID == uuid.Nil:
+		return fmt.Errorf("%w: zero task id", store.ErrInvalid)
+	case t.Kind == "":
+		return fmt.Errorf("%w: task %s has an empty kind", store.ErrInvalid, t.ID)
+	case !t.AuditLevel.Valid():
+		return fmt.Errorf("%w: task %s has unknown audit level %d", store.ErrInvalid, t.ID, t.AuditLevel)
+	case t.MaxRuns < 0:
+		return fmt.Errorf("%w: task %s has a negative counter", store.ErrInvalid, t.ID)
+	}
+	return store.ValidateKey(t.Key)
+}
+
+// Remove implements store.Store.
+func (s *Store) Remove(ctx context.Context, id uuid.UUID) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(id)
+	if err != nil {
+		return err
+	}
+	s.delete(r)
+	return nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*store.Task, error) {
+	if err := begin(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.t.Clone(), nil
+}
+
+// GetByKey implements store.Store.
+func (s *Store) GetByKey(ctx context.Context, key string) (*store.Task, error) {
+	if err := begin(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	r := s.byKey[key]
+	if key == "" || r == nil {
+		return nil, fmt.Errorf("task key %q: %w", key, store.ErrNotFound)
+	}
+	return r.t.Clone(), nil
+}
+
+// Transition implements store.Store.
+func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if err := begin(ctx); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(p.ID)
+	if err != nil {
+		return false, err
+	}
+	return s.transition(r, &p), nil
+}
+
+// transition applies p to r when its conditions hold. Callers hold the lock.
+func (s *Store) transition(r *row, p *store.TransitionParams) bool {
+	if !p.Allows(&r.t) {
+		return false
+	}
+	old := r.t.Status
+	p.Apply(&r.t)
+	s.statusChanged(r, old)
+	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
+		s.addStatusAudit(r, p.Now, p.To, p.Error)
+	}
+	return true
+}
+
+// RunCount implements store.Store.
+func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := begin(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	return r.t.RunCount, nil
+}
+
+// UpdateCurrentRun implements store.Store.
+func (s *Store) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(p.ID)
+	if err != nil {
+		return err
+	}
+	r.t.RunCount = store.IncRunCount(r.t.RunCount)
+	r.t.NextRunAt = store.NormalizeTime(p.NextRunAt)
+	s.reindexPending(r)
+	if store.RunsAuditRequired(p.AuditLevel, r.t.Status, r.t.Error) {
+		s.addRunsAudit(r, p.Now, p.ExecutionTime, r.t.Status, r.t.Error)
+	}
+	return nil
+}

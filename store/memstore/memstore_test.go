@@ -1,0 +1,151 @@
+package memstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/memstore"
+	"github.com/google/uuid"
+)
+
+func newTask(t testing.TB, key string) *store.Task {
+	t.Helper()
+	return &store.Task{
+		ID: uuid.Must(uuid.NewV7()), CreatedAt: time.Now(), Kind: "test", Queue: "default",
+		Key: key, Status: store.StatusWaitingQueue, Payload: []byte(`{"n":1}`),
+	}
+}
+
+func TestCopiesInAndOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := memstore.New()
+	task := newTask(t, "")
+	if err := s.Persist(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	task.Payload[0] = 'X' // the caller's slice is not the store's
+	got, err := s.Get(ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Payload) != `{"n":1}` {
+		t.Fatalf("store shares the persisted payload: %s", got.Payload)
+	}
+	got.Payload[0] = 'Y'
+	got.Status = store.StatusFailed
+	again, _ := s.Get(ctx, task.ID)
+	if string(again.Payload) != `{"n":1}` || again.Status != store.StatusWaitingQueue {
+		t.Fatalf("store shares the returned row: %+v", again)
+	}
+}
+
+// TestConcurrentLifecycles runs whole lifecycles from many goroutines while
+// others race on the same rows with conditional transitions; run with -race.
+func TestConcurrentLifecycles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := memstore.New()
+	const workers, perWorker = 8, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				task := newTask(t, fmt.Sprintf("w%d-%d", w, i%50))
+				err := s.Persist(ctx, task)
+				if errors.Is(err, store.ErrDuplicateKey) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				now := time.Now()
+				for _, step := range []store.TransitionParams{
+					{ID: task.ID, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue}, Now: now},
+					{ID: task.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: now},
+					{ID: task.ID, To: store.StatusCompleted, From: []store.Status{store.StatusInProgress}, Now: now},
+				} {
+					if ok, err := s.Transition(ctx, step); !ok || err != nil {
+						t.Errorf("%s to %s: %v, %v", task.ID, step.To, ok, err)
+						return
+					}
+				}
+				if i%10 == 0 {
+					if _, err := s.List(ctx, store.Filter{Statuses: []store.Status{store.StatusCompleted}}); err != nil {
+						t.Error(err)
+					}
+					if _, err := s.RetrievePending(ctx, store.PendingParams{Now: now}); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	counts, err := s.CountByStatus(ctx, store.CountParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each worker's keys repeat every 50 tasks, so 50 rows per worker made it.
+	if counts[store.StatusCompleted] != workers*50 || len(counts) != 1 {
+		t.Fatalf("counts %v, want %d Completed only", counts, workers*50)
+	}
+}
+
+func TestConditionalTransitionHasOneWinner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := memstore.New()
+	task := newTask(t, "")
+	task.Status = store.StatusQueued
+	if err := s.Persist(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			ok, err := s.Transition(ctx, store.TransitionParams{
+				ID: task.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: time.Now(),
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d winners, want 1", wins.Load())
+	}
+	audits, err := s.StatusAudits(ctx, task.ID)
+	if err != nil || len(audits) != 1 {
+		t.Fatalf("audits %v, %v; want one", audits, err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	t.Parallel()
+	s := memstore.New()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if err := s.Persist(context.Background(), newTask(t, "")); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("persist after close: %v", err)
+	}
+	if _, err := s.Get(context.Background(), uuid.Must(uuid.NewV7())); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("get after close: %v", err)
+	}
+}

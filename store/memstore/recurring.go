@@ -1,0 +1,113 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/evertask/evertask/store"
+	"github.com/google/uuid"
+)
+
+// CompleteRecurringRun implements store.RecurringStore: the transition, the
+// run count, the next run and both audits change under one lock hold.
+func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
+	if err := begin(ctx); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
+		return false, fmt.Errorf("%w: recurring run of %s ends in %q, want Completed or Failed", store.ErrInvalid, p.ID, p.Status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(p.ID)
+	if err != nil {
+		return false, err
+	}
+	if r.t.Status != store.StatusInProgress {
+		return false, nil
+	}
+	tp := store.TransitionParams{
+		ID: p.ID, To: p.Status, Now: p.Now, Error: p.Error,
+		ExecutionTime: p.ExecutionTime, AuditLevel: p.AuditLevel,
+	}
+	tp.Apply(&r.t)
+	r.t.RunCount = store.IncRunCount(r.t.RunCount)
+	r.t.NextRunAt = store.NormalizeTime(p.NextRunAt)
+	s.statusChanged(r, store.StatusInProgress)
+	if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
+		s.addStatusAudit(r, p.Now, p.Status, p.Error)
+	}
+	if store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error) {
+		s.addRunsAudit(r, p.Now, p.ExecutionTime, p.Status, p.Error)
+	}
+	return true, nil
+}
+
+// EndSeries implements store.RecurringStore.
+func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, error) {
+	if err := begin(ctx); err != nil {
+		return false, err
+	}
+	switch {
+	case p.ID == uuid.Nil:
+		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
+	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
+		return false, fmt.Errorf("%w: series %s ends in %q, want Completed or Failed", store.ErrInvalid, p.ID, p.Status)
+	case p.Now.IsZero():
+		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
+	case !p.AuditLevel.Valid():
+		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(p.ID)
+	if err != nil {
+		return false, err
+	}
+	if r.t.Status == store.StatusCancelled {
+		return false, nil
+	}
+	old := r.t.Status
+	r.t.Status = p.Status
+	r.t.Error = p.Error
+	r.t.NextRunAt = time.Time{}
+	s.statusChanged(r, old)
+	if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
+		s.addStatusAudit(r, p.Now, p.Status, p.Error)
+	}
+	return true, nil
+}
+
+// IncrementRecoveryFailures implements store.RecoveryCounter.
+func (s *Store) IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := begin(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	r.t.RecoveryFailures++
+	return r.t.RecoveryFailures, nil
+}
+
+// ClearRecoveryFailures implements store.RecoveryCounter.
+func (s *Store) ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(id)
+	if err != nil {
+		return err
+	}
+	r.t.RecoveryFailures = 0
+	return nil
+}
