@@ -1,0 +1,120 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/evertask/evertask/store"
+)
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// RetrievePending implements store.Store. The recoverable predicate is in
+// SQL, and its status part matches the partial index tasks_recovery_idx, so
+// a page costs an index range scan over live rows only.
+func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
+	if err != nil {
+		return nil, err
+	}
+	if p.Now.IsZero() {
+		return nil, fmt.Errorf("%w: retrieve pending without a time", store.ErrInvalid)
+	}
+	after := minTime
+	if !p.After.IsZero() {
+		after = ts(p.After.CreatedAt)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.pending, after, p.After.ID, upperBound(p.CreatedBefore), ts(p.Now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("retrieve pending: %w", mapErr(err))
+	}
+	tasks, err := scanTasks(rows, min(limit, 1024))
+	if err != nil {
+		return nil, fmt.Errorf("retrieve pending: %w", mapErr(err))
+	}
+	return tasks, nil
+}
+
+// List implements store.Store. The WHERE clause is assembled from fixed
+// fragments; every filter value is a parameter.
+func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
+	if err := s.check(); err != nil {
+		return store.Page{}, err
+	}
+	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
+	if err != nil {
+		return store.Page{}, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if len(f.Statuses) > 0 {
+		where = append(where, "status = ANY("+arg(statusStrings(f.Statuses))+"::text[])")
+	}
+	if f.Queue != "" {
+		where = append(where, "queue = "+arg(f.Queue))
+	}
+	if f.Kind != "" {
+		where = append(where, "kind = "+arg(f.Kind))
+	}
+	if f.Key != "" {
+		where = append(where, "key = "+arg(f.Key))
+	}
+	if f.Recurring != nil {
+		where = append(where, "recurring = "+arg(*f.Recurring))
+	}
+	if !f.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= "+arg(ts(f.CreatedFrom)))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, "created_at < "+arg(ts(f.CreatedBefore)))
+	}
+	if f.Search != "" {
+		// strpos matches plain text, so % _ and \ in the search are
+		// literal; lower() folds case by the database's ctype.
+		n := arg(f.Search)
+		where = append(where, "(strpos(lower(kind), lower("+n+"::text)) > 0 OR strpos(lower(handler), lower("+n+"::text)) > 0 OR strpos(lower(coalesce(key, '')), lower("+n+"::text)) > 0)")
+	}
+	order := "DESC"
+	cmp := "<"
+	if f.Oldest {
+		order, cmp = "ASC", ">"
+	}
+	if !f.After.IsZero() {
+		where = append(where, "(created_at, id) "+cmp+" ("+arg(ts(f.After.CreatedAt))+"::timestamptz, "+arg(f.After.ID)+"::uuid)")
+	}
+	var b strings.Builder
+	b.WriteString(s.sql.list)
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	b.WriteString(" ORDER BY created_at " + order + ", id " + order + " LIMIT " + arg(limit+1))
+	rows, err := s.pool.Query(ctx, b.String(), args...)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
+	}
+	tasks, err := scanTasks(rows, limit+1)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
+	}
+	var page store.Page
+	if len(tasks) > limit {
+		tasks = tasks[:limit]
+		next := store.CursorOf(tasks[limit-1])
+		page.Next = &next
+	}
+	page.Tasks = tasks
+	return page, nil
+}

@@ -1,0 +1,167 @@
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evertask/evertask/store"
+)
+
+//go:embed migrations/*.up.sql
+var migrationFiles embed.FS
+
+// migration is one embedded schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string // with the {schema} placeholder
+}
+
+var migrationName = regexp.MustCompile(`^(\d{3})_([a-z0-9_]+)\.up\.sql$`)
+
+// migrations are the embedded files in version order. A malformed file name
+// is a programming error caught by every test, so it panics.
+var migrations = func() []migration {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		panic(err)
+	}
+	var out []migration
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			panic("pgstore: malformed migration file name " + e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			panic(err)
+		}
+		v, _ := strconv.Atoi(m[1])
+		out = append(out, migration{version: v, name: m[2], sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			panic(fmt.Sprintf("pgstore: migration versions must be 1..n without gaps, found %d at position %d", m.version, i+1))
+		}
+	}
+	return out
+}()
+
+// SchemaVersion is the schema version this package writes and reads.
+var SchemaVersion = len(migrations)
+
+// DefaultSchema is the schema used when Opts.Schema is empty.
+const DefaultSchema = "evertask"
+
+var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// quoteSchema validates a schema name and returns it quoted. Only plain
+// identifiers are accepted, so the name is never a vehicle for SQL.
+func quoteSchema(schema string) (string, error) {
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	if !identPattern.MatchString(schema) {
+		return "", fmt.Errorf("%w: schema %q is not a plain identifier (letters, digits, _; at most 63 bytes)", store.ErrInvalid, schema)
+	}
+	return pgx.Identifier{schema}.Sanitize(), nil
+}
+
+// lockKey derives the advisory lock of a schema's migrations, so processes
+// migrating different schemas do not wait for each other.
+func lockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("evertask/pgstore migrate " + schema))
+	return int64(h.Sum64())
+}
+
+// Migrate creates the schema when missing and applies the embedded
+// migrations it lacks, in one transaction under a transaction-level advisory
+// lock, so several processes starting at once apply each migration exactly
+// once and a failed migration leaves nothing behind. A schema written by a
+// newer version of evertask gives an error wrapping store.ErrSchemaVersion.
+// An empty schema means DefaultSchema.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	q, err := quoteSchema(schema)
+	if err != nil {
+		return err
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, mapErr(err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(schema)); err != nil {
+		return fmt.Errorf("migrate %s: lock: %w", schema, mapErr(err))
+	}
+	ddl := "CREATE SCHEMA IF NOT EXISTS " + q + ";\n" +
+		"CREATE TABLE IF NOT EXISTS " + q + ".schema_migrations (" +
+		"version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+	if _, err := tx.Exec(ctx, ddl); err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, mapErr(err))
+	}
+	current, err := readVersion(ctx, tx, q)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, err)
+	}
+	if current > SchemaVersion {
+		return fmt.Errorf("migrate %s: %w: database at version %d, this code knows %d", schema, store.ErrSchemaVersion, current, SchemaVersion)
+	}
+	for _, m := range migrations[current:] {
+		if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{schema}", q)); err != nil {
+			return fmt.Errorf("migrate %s: apply %03d_%s: %w", schema, m.version, m.name, mapErr(err))
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+q+".schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+			return fmt.Errorf("migrate %s: record %03d: %w", schema, m.version, mapErr(err))
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate %s: commit: %w", schema, mapErr(err))
+	}
+	return nil
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func readVersion(ctx context.Context, db querier, q string) (int, error) {
+	var v int
+	err := db.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+q+".schema_migrations").Scan(&v)
+	return v, mapErr(err)
+}
+
+// checkVersion verifies, without changing anything, that the schema is
+// exactly at SchemaVersion; New uses it when migrations are skipped.
+func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema, q string) error {
+	v, err := readVersion(ctx, pool, q)
+	if err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return fmt.Errorf("check schema %s: %w", schema, err)
+		}
+		return fmt.Errorf("check schema %s (run Migrate first): %w", schema, err)
+	}
+	switch {
+	case v > SchemaVersion:
+		return fmt.Errorf("check schema %s: %w: database at version %d, this code knows %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
+	case v < SchemaVersion:
+		return fmt.Errorf("check schema %s: database at version %d, this code needs %d: run Migrate", schema, v, SchemaVersion)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package pgstore_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/pgstore"
+)
+
+func TestMigrateConcurrent(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+
+	// Four processes starting at once: the advisory lock serializes them
+	// and exactly one applies each migration.
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = pgstore.Migrate(t.Context(), pool, schema) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Migrate #%d: %v", i, err)
+		}
+	}
+	var rows, maxVersion int
+	err := pool.QueryRow(t.Context(), "SELECT count(*), max(version) FROM "+pgx.Identifier{schema}.Sanitize()+".schema_migrations").
+		Scan(&rows, &maxVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != pgstore.SchemaVersion || maxVersion != pgstore.SchemaVersion {
+		t.Errorf("schema_migrations has %d rows up to version %d, want %d rows up to %d", rows, maxVersion, pgstore.SchemaVersion, pgstore.SchemaVersion)
+	}
+	// Migrating again is a no-op.
+	if err := pgstore.Migrate(t.Context(), pool, schema); err != nil {
+		t.Errorf("second Migrate: %v", err)
+	}
+}
+
+func TestSchemaNewerThanCode(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	if err := pgstore.Migrate(t.Context(), pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pool.Exec(t.Context(), "INSERT INTO "+pgx.Identifier{schema}.Sanitize()+".schema_migrations (version, name) VALUES ($1, 'from_the_future')",
+		pgstore.SchemaVersion+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pgstore.Migrate(t.Context(), pool, schema); !errors.Is(err, store.ErrSchemaVersion) {
+		t.Errorf("Migrate on a newer schema: %v, want ErrSchemaVersion", err)
+	}
+	for _, skip := range []bool{false, true} {
+		_, err := pgstore.New(t.Context(), pool, &pgstore.Opts{Schema: schema, SkipMigrations: skip})
+		if !errors.Is(err, store.ErrSchemaVersion) {
+			t.Errorf("New(SkipMigrations=%v) on a newer schema: %v, want ErrSchemaVersion", skip, err)
+		}
+	}
+}
+
+func TestSkipMigrationsNeedsSchema(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	_, err := pgstore.New(t.Context(), pool, &pgstore.Opts{Schema: schema, SkipMigrations: true})
+	if err == nil || errors.Is(err, store.ErrSchemaVersion) {
+		t.Errorf("New(SkipMigrations) on a missing schema: %v, want an error that is not ErrSchemaVersion", err)
+	}
+	if err := pgstore.Migrate(t.Context(), pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.New(t.Context(), pool, &pgstore.Opts{Schema: schema, SkipMigrations: true})
+	if err != nil {
+		t.Fatalf("New(SkipMigrations) on a migrated schema: %v", err)
+	}
+	if s.Schema() != schema {
+		t.Errorf("Schema() = %q, want %q", s.Schema(), schema)
+	}
+}
+
+func TestSchemaNameValidated(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	for _, name := range []string{"bad-name", `x"; DROP TABLE y; --`, "1abc", "a b", "ünïcode",
+		"a23456789012345678901234567890123456789012345678901234567890abcd"} {
+		if _, err := pgstore.New(t.Context(), pool, &pgstore.Opts{Schema: name}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("New(schema %q): %v, want ErrInvalid", name, err)
+		}
+		if err := pgstore.Migrate(t.Context(), pool, name); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Migrate(schema %q): %v, want ErrInvalid", name, err)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/evertask/evertask/store"
+)
+
+// CountByStatus implements store.Counter.
+func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[store.Status]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	q, args := s.sql.countByStatus, []any(nil)
+	if !p.CreatedFrom.IsZero() {
+		q, args = s.sql.countByStatusSince, []any{ts(p.CreatedFrom)}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count by status: %w", mapErr(err))
+	}
+	defer rows.Close()
+	out := map[store.Status]int{}
+	for rows.Next() {
+		var (
+			status string
+			n      int64
+		)
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("count by status: %w", mapErr(err))
+		}
+		out[store.Status(status)] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count by status: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// CountByQueue implements store.Counter.
+func (s *Store) CountByQueue(ctx context.Context, p store.CountParams) (map[string]map[store.Status]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	q, args := s.sql.countByQueue, []any(nil)
+	if !p.CreatedFrom.IsZero() {
+		q, args = s.sql.countByQueueSince, []any{ts(p.CreatedFrom)}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]map[store.Status]int{}
+	for rows.Next() {
+		var (
+			queue, status string
+			n             int64
+		)
+		if err := rows.Scan(&queue, &status, &n); err != nil {
+			return nil, fmt.Errorf("count by queue: %w", mapErr(err))
+		}
+		if out[queue] == nil {
+			out[queue] = map[store.Status]int{}
+		}
+		out[queue][store.Status(status)] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// Purge implements store.Retainer. Each statement deletes at most
+// policy.BatchSize rows (DELETE ... WHERE id IN (SELECT ... LIMIT n)), so
+// locks stay short; it loops until a statement deletes fewer rows than
+// the batch or ctx ends, returning what was deleted so far.
+func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	var res store.PurgeResult
+	if err := s.check(); err != nil {
+		return res, err
+	}
+	batch, err := store.NormalizeLimit(policy.BatchSize, store.DefaultPurgeBatch, 0)
+	if err != nil {
+		return res, err
+	}
+	errCut, errRule := policy.Cutoff(policy.ErrorAuditAge)
+
+	// Audits: with an error rule, rows with an error follow it and the
+	// age rule covers only rows without one.
+	type rule struct {
+		sql    string
+		cutoff any
+		count  *int
+	}
+	var rules []rule
+	if cut, on := policy.Cutoff(policy.StatusAuditAge); on {
+		q := s.sql.purgeStatusAll
+		if errRule {
+			q = s.sql.purgeStatusOK
+		}
+		rules = append(rules, rule{q, ts(cut), &res.StatusAudits})
+	}
+	if cut, on := policy.Cutoff(policy.RunsAuditAge); on {
+		q := s.sql.purgeRunsAll
+		if errRule {
+			q = s.sql.purgeRunsOK
+		}
+		rules = append(rules, rule{q, ts(cut), &res.RunsAudits})
+	}
+	if errRule {
+		rules = append(rules, rule{s.sql.purgeStatusErrors, ts(errCut), &res.StatusAudits},
+			rule{s.sql.purgeRunsErrors, ts(errCut), &res.RunsAudits})
+	}
+	if cut, on := policy.Cutoff(policy.LogAge); on {
+		rules = append(rules, rule{s.sql.purgeLogs, ts(cut), &res.Logs})
+	}
+	for _, r := range rules {
+		if err := s.purgeLoop(ctx, r.count, r.sql, r.cutoff, batch); err != nil {
+			return res, err
+		}
+	}
+	if cut, on := policy.Cutoff(policy.CompletedTaskAge); on {
+		if err := s.purgeLoop(ctx, &res.Tasks, s.sql.purgeTasks, []string{string(store.StatusCompleted)}, ts(cut), batch); err != nil {
+			return res, err
+		}
+	}
+	if cut, on := policy.Cutoff(policy.FailedTaskAge); on {
+		statuses := []string{string(store.StatusFailed), string(store.StatusCancelled)}
+		if err := s.purgeLoop(ctx, &res.Tasks, s.sql.purgeTasks, statuses, ts(cut), batch); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// purgeLoop runs one batched delete until it runs dry. The batch size is
+// the last argument of every purge statement.
+func (s *Store) purgeLoop(ctx context.Context, count *int, q string, args ...any) error {
+	batch := args[len(args)-1].(int)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		tag, err := s.pool.Exec(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("purge: %w", mapErr(err))
+		}
+		n := int(tag.RowsAffected())
+		*count += n
+		if n < batch {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package pgstore
+
+import "strings"
+
+// The statements of the store. Each is a template in which {s} stands for
+// the quoted schema identifier; newStatements fills it in once per Store.
+// Values always travel as parameters, never in the text.
+
+// taskColumns is the column order of every task read and write.
+const taskColumns = `id, created_at, kind, payload, handler, queue, key, status, audit_level,
+	scheduled_at, last_execution_at, execution_time_us, error, recurring, schedule, schedule_info,
+	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until`
+
+// recoverableStatus is the status part of store.Recoverable. It is written
+// exactly as the predicate of tasks_recovery_idx so the planner can use that
+// partial index for RetrievePending.
+const recoverableStatus = `(status IN ('WaitingQueue', 'Queued', 'Pending', 'InProgress', 'ServiceStopped')
+	OR (recurring AND next_run_at IS NOT NULL AND status IN ('Completed', 'Failed')))`
+
+// recoverable is store.Recoverable in SQL, evaluated at the time now (a
+// parameter reference): MaxRuns strict, a negative run count counts as 0,
+// RunUntil equal to now still recoverable.
+func recoverable(now string) string {
+	return `((max_runs <= 0 OR greatest(run_count, 0) < max_runs)
+	AND (run_until IS NULL OR run_until >= ` + now + `)
+	AND ` + recoverableStatus + `)`
+}
+
+// saturatedRunCount is RunCount+1 stopping at store.MaxRunCount.
+const saturatedRunCount = `CASE WHEN run_count >= 2147483647 THEN 2147483647 ELSE greatest(run_count, 0) + 1 END`
+
+const (
+	sqlInsert = `INSERT INTO {s}.tasks (` + taskColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
+
+	sqlInsertMany = `INSERT INTO {s}.tasks (` + taskColumns + `)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+	$7::text[], $8::text[], $9::smallint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[],
+	$13::text[], $14::boolean[], $15::bytea[], $16::text[], $17::integer[], $18::integer[],
+	$19::timestamptz[], $20::timestamptz[], $21::integer[], $22::text[], $23::timestamptz[])`
+
+	sqlUpdateDefinition = `UPDATE {s}.tasks SET kind = $2, payload = $3, handler = $4, queue = $5, key = $6,
+	audit_level = $7, scheduled_at = $8, recurring = $9, schedule = $10, schedule_info = $11,
+	max_runs = $12, run_until = $13, next_run_at = $14
+WHERE id = $1`
+
+	sqlRemove   = `DELETE FROM {s}.tasks WHERE id = $1`
+	sqlGet      = `SELECT ` + taskColumns + ` FROM {s}.tasks WHERE id = $1`
+	sqlGetByKey = `SELECT ` + taskColumns + ` FROM {s}.tasks WHERE key = $1`
+	sqlRunCount = `SELECT run_count FROM {s}.tasks WHERE id = $1`
+
+	// $1 id, $2 target status, $3 whether to stamp LastExecutionAt and
+	// ExecutionTime, $4 whether to write Error, $5 now, $6 execution µs,
+	// $7 error, $8 the From set (empty: any), $9 IfRecoverable, $10 the audit
+	// decision made in Go. The second column tells "not applied" from "not
+	// found"; its existence probe runs only when the update did not apply.
+	sqlTransition = `WITH t AS (
+	UPDATE {s}.tasks SET status = $2::text,
+		last_execution_at = CASE WHEN $3::boolean THEN $5::timestamptz ELSE last_execution_at END,
+		execution_time_us = CASE WHEN $3::boolean THEN $6::bigint ELSE execution_time_us END,
+		error = CASE WHEN $4::boolean THEN $7::text ELSE error END
+	WHERE id = $1::uuid
+		AND (cardinality($8::text[]) = 0 OR status = ANY($8::text[]))
+		AND (NOT $9::boolean OR ` + "{recoverable5}" + `)
+	RETURNING id
+), a AS (
+	INSERT INTO {s}.status_audits (task_id, at, status, error)
+	SELECT id, $5::timestamptz, $2::text, $7::text FROM t WHERE $10::boolean
+)
+SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
+	ELSE EXISTS (SELECT 1 FROM {s}.tasks WHERE id = $1::uuid) END`
+
+	// One statement for a whole batch: the arrays are zipped into rows,
+	// sorted by id so concurrent batches lock rows in the same order, and
+	// the audits are inserted in the order of the params.
+	sqlTransitionMany = `WITH p AS (
+	SELECT * FROM unnest($1::integer[], $2::uuid[], $3::text[], $4::boolean[], $5::boolean[],
+		$6::timestamptz[], $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::boolean[])
+		AS p(p_ord, p_id, p_to, p_stamp, p_terminal, p_now, p_exec, p_err, p_from, p_ifrec, p_audit)
+	ORDER BY p_id
+), t AS (
+	UPDATE {s}.tasks SET status = p_to,
+		last_execution_at = CASE WHEN p_stamp THEN p_now ELSE last_execution_at END,
+		execution_time_us = CASE WHEN p_stamp THEN p_exec ELSE execution_time_us END,
+		error = CASE WHEN p_terminal THEN p_err ELSE error END
+	FROM p
+	WHERE id = p_id
+		AND (p_from = '' OR status = ANY(string_to_array(p_from, ',')))
+		AND (NOT p_ifrec OR ` + "{recoverableP}" + `)
+	RETURNING p_ord, id, p_now, p_to, p_err, p_audit
+), a AS (
+	INSERT INTO {s}.status_audits (task_id, at, status, error)
+	SELECT id, p_now, p_to, p_err FROM t WHERE p_audit ORDER BY p_ord
+)
+SELECT p_ord FROM t`
+
+	// $1 id, $2 status, $3 now, $4 execution µs, $5 error, $6 next run,
+	// $7 status audit, $8 runs audit.
+	sqlCompleteRun = `WITH t AS (
+	UPDATE {s}.tasks SET status = $2::text, last_execution_at = $3::timestamptz,
+		execution_time_us = $4::bigint, error = $5::text,
+		run_count = ` + saturatedRunCount + `, next_run_at = $6::timestamptz
+	WHERE id = $1::uuid AND status = 'InProgress'
+	RETURNING id
+), a AS (
+	INSERT INTO {s}.status_audits (task_id, at, status, error)
+	SELECT id, $3::timestamptz, $2::text, $5::text FROM t WHERE $7::boolean
+), r AS (
+	INSERT INTO {s}.runs_audits (task_id, executed_at, execution_time_us, status, error)
+	SELECT id, $3::timestamptz, $4::bigint, $2::text, $5::text FROM t WHERE $8::boolean
+)
+SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
+	ELSE EXISTS (SELECT 1 FROM {s}.tasks WHERE id = $1::uuid) END`
+
+	// The runs audit depends on the row's status and error, so the policy
+	// is split: $5 audits every run (Full, Minimal), $6 only failed or
+	// erroneous ones (ErrorsOnly).
+	sqlUpdateRun = `WITH t AS (
+	UPDATE {s}.tasks SET run_count = ` + saturatedRunCount + `, next_run_at = $2::timestamptz
+	WHERE id = $1::uuid
+	RETURNING id, status, error
+), r AS (
+	INSERT INTO {s}.runs_audits (task_id, executed_at, execution_time_us, status, error)
+	SELECT id, $3::timestamptz, $4::bigint, status, error FROM t
+	WHERE $5::boolean OR ($6::boolean AND (status = 'Failed' OR error <> ''))
+)
+SELECT count(*) FROM t`
+
+	sqlEndSeries = `WITH t AS (
+	UPDATE {s}.tasks SET status = $2::text, error = $3::text, next_run_at = NULL
+	WHERE id = $1::uuid AND status <> 'Cancelled'
+	RETURNING id
+), a AS (
+	INSERT INTO {s}.status_audits (task_id, at, status, error)
+	SELECT id, $4::timestamptz, $2::text, $3::text FROM t WHERE $5::boolean
+)
+SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
+	ELSE EXISTS (SELECT 1 FROM {s}.tasks WHERE id = $1::uuid) END`
+
+	sqlIncRecovery = `UPDATE {s}.tasks SET recovery_failures = least(recovery_failures, 2147483646) + 1
+WHERE id = $1 RETURNING recovery_failures`
+	sqlClearRecovery = `UPDATE {s}.tasks SET recovery_failures = 0 WHERE id = $1`
+
+	// $1 after created, $2 after id, $3 created before (infinity: none),
+	// $4 now, $5 limit.
+	sqlPending = `SELECT ` + taskColumns + ` FROM {s}.tasks
+WHERE (created_at, id) > ($1::timestamptz, $2::uuid) AND created_at < $3::timestamptz
+	AND ` + "{recoverable4}" + `
+ORDER BY created_at, id
+LIMIT $5`
+
+	sqlList = `SELECT ` + taskColumns + ` FROM {s}.tasks`
+
+	sqlSaveLogs = `INSERT INTO {s}.execution_logs (id, task_id, at, level, message, error_details, seq)
+SELECT l.id, $1::uuid, l.at, l.level, l.message, l.details, l.seq
+FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::integer[])
+	WITH ORDINALITY AS l(id, at, level, message, details, seq, ord)
+ORDER BY l.ord`
+	logColumns   = `id, task_id, at, level, message, error_details, seq`
+	sqlLogs      = `SELECT ` + logColumns + ` FROM {s}.execution_logs WHERE task_id = $1 ORDER BY id, seq, pk`
+	sqlLogsPage  = `SELECT ` + logColumns + ` FROM {s}.execution_logs WHERE task_id = $1 AND ($2::text = '' OR lower(level) = lower($2::text)) ORDER BY id, seq, pk OFFSET $3 LIMIT $4`
+	sqlLogsCount = `SELECT count(*) FROM {s}.execution_logs WHERE task_id = $1 AND ($2::text = '' OR lower(level) = lower($2::text))`
+
+	sqlStatusAudits = `SELECT id, task_id, at, status, error FROM {s}.status_audits WHERE task_id = $1 ORDER BY id DESC`
+	sqlRunsAudits   = `SELECT id, task_id, executed_at, execution_time_us, status, error FROM {s}.runs_audits WHERE task_id = $1 ORDER BY id DESC`
+
+	sqlCountByStatus      = `SELECT status, count(*) FROM {s}.tasks GROUP BY status`
+	sqlCountByStatusSince = `SELECT status, count(*) FROM {s}.tasks WHERE created_at >= $1 GROUP BY status`
+	sqlCountByQueue       = `SELECT queue, status, count(*) FROM {s}.tasks GROUP BY queue, status`
+	sqlCountByQueueSince  = `SELECT queue, status, count(*) FROM {s}.tasks WHERE created_at >= $1 GROUP BY queue, status`
+
+	// Retention deletes at most $2 rows per statement ($3 for tasks).
+	sqlPurgeStatusAll    = `DELETE FROM {s}.status_audits WHERE id IN (SELECT id FROM {s}.status_audits WHERE at < $1 LIMIT $2)`
+	sqlPurgeStatusOK     = `DELETE FROM {s}.status_audits WHERE id IN (SELECT id FROM {s}.status_audits WHERE at < $1 AND error = '' LIMIT $2)`
+	sqlPurgeStatusErrors = `DELETE FROM {s}.status_audits WHERE id IN (SELECT id FROM {s}.status_audits WHERE at < $1 AND error <> '' LIMIT $2)`
+	sqlPurgeRunsAll      = `DELETE FROM {s}.runs_audits WHERE id IN (SELECT id FROM {s}.runs_audits WHERE executed_at < $1 LIMIT $2)`
+	sqlPurgeRunsOK       = `DELETE FROM {s}.runs_audits WHERE id IN (SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error = '' LIMIT $2)`
+	sqlPurgeRunsErrors   = `DELETE FROM {s}.runs_audits WHERE id IN (SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error <> '' LIMIT $2)`
+	sqlPurgeLogs         = `DELETE FROM {s}.execution_logs WHERE pk IN (SELECT pk FROM {s}.execution_logs WHERE at < $1 LIMIT $2)`
+	sqlPurgeTasks        = `DELETE FROM {s}.tasks WHERE id IN (SELECT id FROM {s}.tasks
+	WHERE status = ANY($1::text[]) AND NOT recurring AND coalesce(last_execution_at, created_at) < $2 LIMIT $3)`
+)
+
+// statements holds the statement texts of one Store, schema filled in.
+type statements struct {
+	insert, insertMany, updateDefinition, remove, get, getByKey, runCount string
+	transition, transitionMany, completeRun, updateRun, endSeries         string
+	incRecovery, clearRecovery                                            string
+	pending, list                                                         string
+	saveLogs, logs, logsPage, logsCount, statusAudits, runsAudits         string
+	countByStatus, countByStatusSince, countByQueue, countByQueueSince    string
+	purgeStatusAll, purgeStatusOK, purgeStatusErrors                      string
+	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks     string
+}
+
+// newStatements fills the templates with the quoted schema identifier q
+// (from quoteSchema, never raw input).
+func newStatements(q string) statements {
+	r := strings.NewReplacer(
+		"{s}", q,
+		"{recoverable4}", recoverable("$4::timestamptz"),
+		"{recoverable5}", recoverable("$5::timestamptz"),
+		"{recoverableP}", recoverable("p_now"),
+	)
+	f := r.Replace
+	return statements{
+		insert: f(sqlInsert), insertMany: f(sqlInsertMany), updateDefinition: f(sqlUpdateDefinition),
+		remove: f(sqlRemove), get: f(sqlGet), getByKey: f(sqlGetByKey), runCount: f(sqlRunCount),
+		transition: f(sqlTransition), transitionMany: f(sqlTransitionMany), completeRun: f(sqlCompleteRun),
+		updateRun: f(sqlUpdateRun), endSeries: f(sqlEndSeries),
+		incRecovery: f(sqlIncRecovery), clearRecovery: f(sqlClearRecovery),
+		pending: f(sqlPending), list: f(sqlList),
+		saveLogs: f(sqlSaveLogs), logs: f(sqlLogs), logsPage: f(sqlLogsPage), logsCount: f(sqlLogsCount),
+		statusAudits: f(sqlStatusAudits), runsAudits: f(sqlRunsAudits),
+		countByStatus: f(sqlCountByStatus), countByStatusSince: f(sqlCountByStatusSince),
+		countByQueue: f(sqlCountByQueue), countByQueueSince: f(sqlCountByQueueSince),
+		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
+		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
+		purgeLogs: f(sqlPurgeLogs), purgeTasks: f(sqlPurgeTasks),
+	}
+}

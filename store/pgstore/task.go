@@ -1,0 +1,315 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/evertask/evertask/store"
+)
+
+// ts is a time as a parameter: the zero time is NULL.
+func ts(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: store.NormalizeTime(t), Valid: true}
+}
+
+// fromTS reads a time column back: NULL is the zero time.
+func fromTS(v pgtype.Timestamptz) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return store.NormalizeTime(v.Time)
+}
+
+// Bounds for keyset comparisons where a side is open.
+var (
+	minTime = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	maxTime = pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+)
+
+func lowerBound(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return minTime
+	}
+	return ts(t)
+}
+
+func upperBound(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return maxTime
+	}
+	return ts(t)
+}
+
+func micros(d time.Duration) int64 { return int64(d / time.Microsecond) }
+
+// keyArg is the key column: no key is NULL, so the unique index ignores it.
+func keyArg(key string) *string {
+	if key == "" {
+		return nil
+	}
+	return &key
+}
+
+// taskArgs are the insert parameters of t in taskColumns order.
+func taskArgs(t *store.Task) []any {
+	return []any{
+		t.ID, ts(t.CreatedAt), t.Kind, t.Payload, t.Handler, t.Queue, keyArg(t.Key),
+		string(t.Status), int16(t.AuditLevel), ts(t.ScheduledAt), ts(t.LastExecutionAt),
+		micros(t.ExecutionTime), t.Error, t.Recurring, t.Schedule, t.ScheduleInfo,
+		int32(t.RunCount), int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt),
+		int32(t.RecoveryFailures), t.Owner, ts(t.LeaseUntil),
+	}
+}
+
+// scanTask reads one row in taskColumns order.
+func scanTask(row pgx.Row) (*store.Task, error) {
+	var (
+		t                                     store.Task
+		key                                   *string
+		status                                string
+		level                                 int16
+		sched, last, until, next, lease, crea pgtype.Timestamptz
+		execUS                                int64
+		runCount, maxRuns, recFail            int32
+	)
+	err := row.Scan(&t.ID, &crea, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &key, &status, &level,
+		&sched, &last, &execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
+		&runCount, &maxRuns, &until, &next, &recFail, &t.Owner, &lease)
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		t.Key = *key
+	}
+	// An empty byte slice comes back nil, as store.Task.Clone gives it.
+	if len(t.Payload) == 0 {
+		t.Payload = nil
+	}
+	if len(t.Schedule) == 0 {
+		t.Schedule = nil
+	}
+	t.CreatedAt = fromTS(crea)
+	t.Status = store.Status(status)
+	t.AuditLevel = store.AuditLevel(level)
+	t.ScheduledAt = fromTS(sched)
+	t.LastExecutionAt = fromTS(last)
+	t.ExecutionTime = time.Duration(execUS) * time.Microsecond
+	t.RunCount = int(runCount)
+	t.MaxRuns = int(maxRuns)
+	t.RunUntil = fromTS(until)
+	t.NextRunAt = fromTS(next)
+	t.RecoveryFailures = int(recFail)
+	t.LeaseUntil = fromTS(lease)
+	return &t, nil
+}
+
+func scanTasks(rows pgx.Rows, capacity int) ([]*store.Task, error) {
+	defer rows.Close()
+	out := make([]*store.Task, 0, capacity)
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// validateCounters keeps the counters within the integer columns.
+func validateCounters(t *store.Task) error {
+	if t.RunCount > store.MaxRunCount || t.MaxRuns > store.MaxRunCount || t.RecoveryFailures > store.MaxRunCount {
+		return fmt.Errorf("%w: task %s has a counter over %d", store.ErrInvalid, t.ID, store.MaxRunCount)
+	}
+	return nil
+}
+
+// Persist implements store.Store.
+func (s *Store) Persist(ctx context.Context, task *store.Task) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := task.Validate(); err != nil {
+		return err
+	}
+	if err := validateCounters(task); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.insert, taskArgs(task)...); err != nil {
+		return fmt.Errorf("persist task %s: %w", task.ID, mapErr(err))
+	}
+	return nil
+}
+
+// copyThreshold is the batch size from which PersistMany uses COPY inside a
+// transaction; below it one multi-row INSERT (a single round trip, atomic
+// by itself) is faster.
+const copyThreshold = 512
+
+// PersistMany implements store.BatchStore: all rows or none.
+func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		if err := validateCounters(t); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(tasks) == 0:
+		return nil
+	case len(tasks) == 1:
+		return s.Persist(ctx, tasks[0])
+	case len(tasks) >= copyThreshold:
+		return s.persistCopy(ctx, tasks)
+	}
+	n := len(tasks)
+	var (
+		ids                                       = make([]uuid.UUID, n)
+		created, sched, last, until, next, leases = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+		kinds, handlers, queues, statuses, errs   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		infos, owners                             = make([]string, n), make([]string, n)
+		keys                                      = make([]*string, n)
+		payloads, schedules                       = make([][]byte, n), make([][]byte, n)
+		levels                                    = make([]int16, n)
+		execs                                     = make([]int64, n)
+		recurring                                 = make([]bool, n)
+		runCounts, maxRuns, recFails              = make([]int32, n), make([]int32, n), make([]int32, n)
+	)
+	for i, t := range tasks {
+		ids[i], created[i], kinds[i], payloads[i], handlers[i], queues[i] = t.ID, ts(t.CreatedAt), t.Kind, t.Payload, t.Handler, t.Queue
+		keys[i], statuses[i], levels[i], sched[i], last[i] = keyArg(t.Key), string(t.Status), int16(t.AuditLevel), ts(t.ScheduledAt), ts(t.LastExecutionAt)
+		execs[i], errs[i], recurring[i], schedules[i], infos[i] = micros(t.ExecutionTime), t.Error, t.Recurring, t.Schedule, t.ScheduleInfo
+		runCounts[i], maxRuns[i], until[i], next[i] = int32(t.RunCount), int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt)
+		recFails[i], owners[i], leases[i] = int32(t.RecoveryFailures), t.Owner, ts(t.LeaseUntil)
+	}
+	_, err := s.pool.Exec(ctx, s.sql.insertMany, ids, created, kinds, payloads, handlers, queues, keys,
+		statuses, levels, sched, last, execs, errs, recurring, schedules, infos, runCounts, maxRuns,
+		until, next, recFails, owners, leases)
+	if err != nil {
+		return fmt.Errorf("persist %d tasks: %w", n, mapErr(err))
+	}
+	return nil
+}
+
+// persistCopy writes a large batch with COPY in one transaction, so a held
+// key anywhere in it leaves nothing written.
+func (s *Store) persistCopy(ctx context.Context, tasks []*store.Task) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "tasks"}, copyColumns,
+			pgx.CopyFromSlice(len(tasks), func(i int) ([]any, error) { return taskArgs(tasks[i]), nil }))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("persist %d tasks: %w", len(tasks), mapErr(err))
+	}
+	return nil
+}
+
+var copyColumns = []string{
+	"id", "created_at", "kind", "payload", "handler", "queue", "key", "status", "audit_level",
+	"scheduled_at", "last_execution_at", "execution_time_us", "error", "recurring", "schedule", "schedule_info",
+	"run_count", "max_runs", "run_until", "next_run_at", "recovery_failures", "owner", "lease_until",
+}
+
+// UpdateDefinition implements store.Store.
+func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if t == nil {
+		return fmt.Errorf("%w: nil task", store.ErrInvalid)
+	}
+	if t.ID == uuid.Nil {
+		return fmt.Errorf("%w: zero task id", store.ErrInvalid)
+	}
+	if t.Kind == "" {
+		return fmt.Errorf("%w: task %s has an empty kind", store.ErrInvalid, t.ID)
+	}
+	if err := store.ValidateKey(t.Key); err != nil {
+		return err
+	}
+	if !t.AuditLevel.Valid() {
+		return fmt.Errorf("%w: task %s has unknown audit level %d", store.ErrInvalid, t.ID, t.AuditLevel)
+	}
+	if t.MaxRuns < 0 || t.MaxRuns > store.MaxRunCount {
+		return fmt.Errorf("%w: task %s has max runs %d", store.ErrInvalid, t.ID, t.MaxRuns)
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.updateDefinition, t.ID, t.Kind, t.Payload, t.Handler, t.Queue,
+		keyArg(t.Key), int16(t.AuditLevel), ts(t.ScheduledAt), t.Recurring, t.Schedule, t.ScheduleInfo,
+		int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt))
+	if err != nil {
+		return fmt.Errorf("update task %s: %w", t.ID, mapErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("update task %s: %w", t.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Remove implements store.Store; the audits and logs go with the row
+// through ON DELETE CASCADE, in the same statement.
+func (s *Store) Remove(ctx context.Context, id uuid.UUID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.remove, id)
+	if err != nil {
+		return fmt.Errorf("remove task %s: %w", id, mapErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("remove task %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*store.Task, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	t, err := scanTask(s.pool.QueryRow(ctx, s.sql.get, id))
+	if err != nil {
+		return nil, fmt.Errorf("get task %s: %w", id, mapErr(err))
+	}
+	return t, nil
+}
+
+// GetByKey implements store.Store.
+func (s *Store) GetByKey(ctx context.Context, key string) (*store.Task, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, fmt.Errorf("get task by empty key: %w", store.ErrNotFound)
+	}
+	t, err := scanTask(s.pool.QueryRow(ctx, s.sql.getByKey, key))
+	if err != nil {
+		return nil, fmt.Errorf("get task by key %q: %w", key, mapErr(err))
+	}
+	return t, nil
+}
+
+// RunCount implements store.Store.
+func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var n int32
+	if err := s.pool.QueryRow(ctx, s.sql.runCount, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("run count of %s: %w", id, mapErr(err))
+	}
+	return int(n), nil
+}

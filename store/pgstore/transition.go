@@ -1,0 +1,246 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/evertask/evertask/store"
+)
+
+func statusStrings(ss []store.Status) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// Transition implements store.Store in one statement: the conditional
+// update and the audit insert are a writable CTE, so they commit together.
+func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	var applied, found bool
+	err := s.pool.QueryRow(ctx, s.sql.transition, p.ID, string(p.To),
+		store.StampsLastExecution(p.To), p.To.Terminal(), ts(p.Now), micros(p.ExecutionTime), p.Error,
+		statusStrings(p.From), p.IfRecoverable, store.StatusAuditRequired(p.AuditLevel, p.To, p.Error),
+	).Scan(&applied, &found)
+	if err != nil {
+		return false, fmt.Errorf("transition %s to %s: %w", p.ID, p.To, mapErr(err))
+	}
+	if !found {
+		return false, fmt.Errorf("transition %s to %s: %w", p.ID, p.To, store.ErrNotFound)
+	}
+	return applied, nil
+}
+
+// TransitionMany implements store.BatchStore in one round trip. Params are
+// split into groups without a repeated id, since one UPDATE changes a row
+// at most once; the groups run in order in one pgx batch (one implicit
+// transaction), so a later transition of the same row sees the earlier one.
+func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionParams) ([]bool, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	applied := make([]bool, len(params))
+	if len(params) == 0 {
+		return applied, nil
+	}
+	for i := range params {
+		if err := params[i].Validate(); err != nil {
+			return applied, err
+		}
+	}
+	if len(params) == 1 {
+		ok, err := s.Transition(ctx, params[0])
+		if err != nil && !isNotFound(err) {
+			return applied, err
+		}
+		applied[0] = ok
+		return applied, nil
+	}
+	groups := splitByID(params)
+	batch := &pgx.Batch{}
+	for _, g := range groups {
+		batch.Queue(s.sql.transitionMany, transitionArrays(params, g)...)
+	}
+	results := s.pool.SendBatch(ctx, batch)
+	for range groups {
+		rows, err := results.Query()
+		if err != nil {
+			results.Close()
+			return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
+		}
+		for rows.Next() {
+			var ord int32
+			if err := rows.Scan(&ord); err != nil {
+				rows.Close()
+				results.Close()
+				return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
+			}
+			applied[ord] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			results.Close()
+			return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
+		}
+	}
+	if err := results.Close(); err != nil {
+		return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
+	}
+	return applied, nil
+}
+
+// splitByID returns index groups, in order, in which no id repeats.
+func splitByID(params []store.TransitionParams) [][]int {
+	var groups [][]int
+	var cur []int
+	seen := make(map[uuid.UUID]struct{}, len(params))
+	for i := range params {
+		if _, dup := seen[params[i].ID]; dup {
+			groups = append(groups, cur)
+			cur = nil
+			clear(seen)
+		}
+		seen[params[i].ID] = struct{}{}
+		cur = append(cur, i)
+	}
+	return append(groups, cur)
+}
+
+// transitionArrays are the parameters of sqlTransitionMany for the params
+// at the indexes idx; each row carries its index so results map back.
+func transitionArrays(params []store.TransitionParams, idx []int) []any {
+	n := len(idx)
+	var (
+		ords                  = make([]int32, n)
+		ids                   = make([]uuid.UUID, n)
+		tos, errs, froms      = make([]string, n), make([]string, n), make([]string, n)
+		stamps, terms, ifrecs = make([]bool, n), make([]bool, n), make([]bool, n)
+		audits                = make([]bool, n)
+		nows                  = make([]pgtype.Timestamptz, n)
+		execs                 = make([]int64, n)
+	)
+	for j, i := range idx {
+		p := &params[i]
+		ords[j], ids[j], tos[j] = int32(i), p.ID, string(p.To)
+		stamps[j], terms[j], nows[j], execs[j] = store.StampsLastExecution(p.To), p.To.Terminal(), ts(p.Now), micros(p.ExecutionTime)
+		errs[j], froms[j], ifrecs[j] = p.Error, strings.Join(statusStrings(p.From), ","), p.IfRecoverable
+		audits[j] = store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)
+	}
+	return []any{ords, ids, tos, stamps, terms, nows, execs, errs, froms, ifrecs, audits}
+}
+
+// CompleteRecurringRun implements store.RecurringStore in one statement.
+func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
+		return false, fmt.Errorf("%w: a recurring run ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
+	}
+	var applied, found bool
+	err := s.pool.QueryRow(ctx, s.sql.completeRun, p.ID, string(p.Status), ts(p.Now), micros(p.ExecutionTime),
+		p.Error, ts(p.NextRunAt),
+		store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error),
+		store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error),
+	).Scan(&applied, &found)
+	if err != nil {
+		return false, fmt.Errorf("complete run of %s: %w", p.ID, mapErr(err))
+	}
+	if !found {
+		return false, fmt.Errorf("complete run of %s: %w", p.ID, store.ErrNotFound)
+	}
+	return applied, nil
+}
+
+// UpdateCurrentRun implements store.Store in one statement.
+func (s *Store) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	// The runs audit policy needs the row's status and error, which only
+	// the statement sees: pass the level's rule, let SQL apply it.
+	always := p.AuditLevel == store.AuditFull || p.AuditLevel == store.AuditMinimal
+	errorsOnly := p.AuditLevel == store.AuditErrorsOnly
+	var n int64
+	err := s.pool.QueryRow(ctx, s.sql.updateRun, p.ID, ts(p.NextRunAt), ts(p.Now), micros(p.ExecutionTime),
+		always, errorsOnly).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("update run of %s: %w", p.ID, mapErr(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("update run of %s: %w", p.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// EndSeries implements store.RecurringStore in one statement.
+func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	switch {
+	case p.ID == uuid.Nil:
+		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
+	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
+		return false, fmt.Errorf("%w: a series ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
+	case p.Now.IsZero():
+		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
+	case !p.AuditLevel.Valid():
+		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	}
+	var applied, found bool
+	err := s.pool.QueryRow(ctx, s.sql.endSeries, p.ID, string(p.Status), p.Error, ts(p.Now),
+		store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error)).Scan(&applied, &found)
+	if err != nil {
+		return false, fmt.Errorf("end series %s: %w", p.ID, mapErr(err))
+	}
+	if !found {
+		return false, fmt.Errorf("end series %s: %w", p.ID, store.ErrNotFound)
+	}
+	return applied, nil
+}
+
+// IncrementRecoveryFailures implements store.RecoveryCounter.
+func (s *Store) IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var n int32
+	if err := s.pool.QueryRow(ctx, s.sql.incRecovery, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count recovery failure of %s: %w", id, mapErr(err))
+	}
+	return int(n), nil
+}
+
+// ClearRecoveryFailures implements store.RecoveryCounter.
+func (s *Store) ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.clearRecovery, id)
+	if err != nil {
+		return fmt.Errorf("clear recovery failures of %s: %w", id, mapErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("clear recovery failures of %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
