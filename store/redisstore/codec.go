@@ -1,0 +1,293 @@
+package redisstore
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// Times are kept as integer unix microseconds; the empty string is "not
+// set". Microseconds since the epoch stay far below 2^53, so Lua's doubles
+// compare them exactly.
+func micros(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+func parseMicros(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad time %q: %w", s, err)
+	}
+	return time.UnixMicro(v).UTC(), nil
+}
+
+// orderKey encodes a creation time so that byte order is time order: the
+// unix microseconds with the sign bit flipped, as 16 hex digits.
+func orderKey(t time.Time) string {
+	return fmt.Sprintf("%016x", uint64(t.UnixMicro())^(1<<63))
+}
+
+// member is the entry of a row in the (created, id) ordered indexes: every
+// score is 0 and Redis orders equal scores by member bytes, so ZRANGEBYLEX
+// walks rows by (created, id) and a keyset cursor is one exclusive bound,
+// however many rows share a creation time. The canonical UUID text sorts
+// like its 16 bytes (fixed dash positions, lowercase hex).
+func member(created time.Time, id uuid.UUID) string {
+	return orderKey(created) + id.String()
+}
+
+const memberLen = 16 + 36
+
+func parseMember(m string) (store.Cursor, error) {
+	if len(m) != memberLen {
+		return store.Cursor{}, fmt.Errorf("bad index member %q", m)
+	}
+	u, err := strconv.ParseUint(m[:16], 16, 64)
+	if err != nil {
+		return store.Cursor{}, fmt.Errorf("bad index member %q: %w", m, err)
+	}
+	id, err := uuid.Parse(m[16:])
+	if err != nil {
+		return store.Cursor{}, fmt.Errorf("bad index member %q: %w", m, err)
+	}
+	return store.Cursor{CreatedAt: time.UnixMicro(int64(u ^ (1 << 63))).UTC(), ID: id}, nil
+}
+
+func cursorMember(c store.Cursor) string { return member(c.CreatedAt, c.ID) }
+
+func boolField(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// definitionArgs are the field/value pairs of store.DefinitionFields.
+func definitionArgs(t *store.Task) []any {
+	return []any{
+		"k", t.Kind,
+		"p", t.Payload,
+		"h", t.Handler,
+		"q", t.Queue,
+		"key", t.Key,
+		"al", strconv.Itoa(int(t.AuditLevel)),
+		"sa", micros(t.ScheduledAt),
+		"r", boolField(t.Recurring),
+		"sc", t.Schedule,
+		"si", t.ScheduleInfo,
+		"mr", strconv.Itoa(t.MaxRuns),
+		"ru", micros(t.RunUntil),
+		"nr", micros(t.NextRunAt),
+	}
+}
+
+// rowArgs are the field/value pairs of a whole row.
+func rowArgs(t *store.Task) []any {
+	return append(definitionArgs(t),
+		"id", t.ID.String(),
+		"m", member(t.CreatedAt, t.ID),
+		"c", micros(t.CreatedAt),
+		"s", string(t.Status),
+		"le", micros(t.LastExecutionAt),
+		"et", strconv.FormatInt(t.ExecutionTime.Microseconds(), 10),
+		"e", t.Error,
+		"rc", strconv.Itoa(t.RunCount),
+		"rf", strconv.Itoa(t.RecoveryFailures),
+		"o", t.Owner,
+		"lu", micros(t.LeaseUntil),
+	)
+}
+
+// rowFields is the number of field/value pairs rowArgs returns.
+var rowFields = len(rowArgs(&store.Task{CreatedAt: time.Unix(0, 0)})) / 2
+
+// decodeTask reads a row hash. Missing fields read as zero, so a partial
+// read (HMGET of some fields) decodes too.
+func decodeTask(h map[string]string) (*store.Task, error) {
+	t := &store.Task{}
+	var err error
+	if t.ID, err = uuid.Parse(h["id"]); err != nil {
+		return nil, fmt.Errorf("bad task id %q: %w", h["id"], err)
+	}
+	ints := []struct {
+		f string
+		p *int
+	}{{"rc", &t.RunCount}, {"mr", &t.MaxRuns}, {"rf", &t.RecoveryFailures}}
+	for _, x := range ints {
+		if v := h[x.f]; v != "" {
+			if *x.p, err = strconv.Atoi(v); err != nil {
+				return nil, fmt.Errorf("task %s: bad %s %q: %w", t.ID, x.f, v, err)
+			}
+		}
+	}
+	times := []struct {
+		f string
+		p *time.Time
+	}{
+		{"c", &t.CreatedAt}, {"sa", &t.ScheduledAt}, {"le", &t.LastExecutionAt},
+		{"ru", &t.RunUntil}, {"nr", &t.NextRunAt}, {"lu", &t.LeaseUntil},
+	}
+	for _, x := range times {
+		if *x.p, err = parseMicros(h[x.f]); err != nil {
+			return nil, fmt.Errorf("task %s: %s: %w", t.ID, x.f, err)
+		}
+	}
+	if v := h["et"]; v != "" {
+		us, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: bad execution time %q: %w", t.ID, v, err)
+		}
+		t.ExecutionTime = time.Duration(us) * time.Microsecond
+	}
+	if v := h["al"]; v != "" {
+		al, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: bad audit level %q: %w", t.ID, v, err)
+		}
+		t.AuditLevel = store.AuditLevel(al)
+	}
+	t.Kind = h["k"]
+	t.Handler = h["h"]
+	t.Queue = h["q"]
+	t.Key = h["key"]
+	t.Status = store.Status(h["s"])
+	t.Error = h["e"]
+	t.Recurring = h["r"] == "1"
+	t.ScheduleInfo = h["si"]
+	t.Owner = h["o"]
+	if v := h["p"]; v != "" {
+		t.Payload = []byte(v)
+	}
+	if v := h["sc"]; v != "" {
+		t.Schedule = []byte(v)
+	}
+	return t, nil
+}
+
+// Audit rows are "<id>|<at>|<status>|<error>" and runs audit rows
+// "<id>|<at>|<execution µs>|<status>|<error>": the error text is the tail,
+// so it may hold any byte.
+func decodeStatusAudit(taskID uuid.UUID, s string) (store.StatusAudit, error) {
+	f := strings.SplitN(s, "|", 4)
+	if len(f) != 4 {
+		return store.StatusAudit{}, fmt.Errorf("bad status audit %q", s)
+	}
+	id, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return store.StatusAudit{}, fmt.Errorf("bad status audit %q: %w", s, err)
+	}
+	at, err := parseMicros(f[1])
+	if err != nil {
+		return store.StatusAudit{}, err
+	}
+	return store.StatusAudit{ID: id, TaskID: taskID, At: at, Status: store.Status(f[2]), Error: f[3]}, nil
+}
+
+func decodeRunsAudit(taskID uuid.UUID, s string) (store.RunsAudit, error) {
+	f := strings.SplitN(s, "|", 5)
+	if len(f) != 5 {
+		return store.RunsAudit{}, fmt.Errorf("bad runs audit %q", s)
+	}
+	id, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return store.RunsAudit{}, fmt.Errorf("bad runs audit %q: %w", s, err)
+	}
+	at, err := parseMicros(f[1])
+	if err != nil {
+		return store.RunsAudit{}, err
+	}
+	et, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil {
+		return store.RunsAudit{}, fmt.Errorf("bad runs audit %q: %w", s, err)
+	}
+	return store.RunsAudit{
+		ID: id, TaskID: taskID, ExecutedAt: at, ExecutionTime: time.Duration(et) * time.Microsecond,
+		Status: store.Status(f[3]), Error: f[4],
+	}, nil
+}
+
+// A log entry is "<sort key>|<at>|<len level>|<len message>|<level><message><details>"
+// where the sort key is the log id as 32 hex digits and the sequence as 16
+// (sign bit flipped): the per-task sorted set then orders by (ID, Seq).
+const logSortKeyLen = 48
+
+func logSortKey(l *store.ExecutionLog) string {
+	return hex.EncodeToString(l.ID[:]) + fmt.Sprintf("%016x", uint64(int64(l.Seq))^(1<<63))
+}
+
+func encodeLog(l *store.ExecutionLog) string {
+	var b strings.Builder
+	b.Grow(logSortKeyLen + 40 + len(l.Level) + len(l.Message) + len(l.ErrorDetails))
+	b.WriteString(logSortKey(l))
+	fmt.Fprintf(&b, "|%s|%d|%d|", micros(l.At), len(l.Level), len(l.Message))
+	b.WriteString(l.Level)
+	b.WriteString(l.Message)
+	b.WriteString(l.ErrorDetails)
+	return b.String()
+}
+
+func decodeLog(taskID uuid.UUID, s string) (store.ExecutionLog, error) {
+	bad := func() (store.ExecutionLog, error) {
+		return store.ExecutionLog{}, fmt.Errorf("bad log entry %.80q", s)
+	}
+	if len(s) < logSortKeyLen+1 {
+		return bad()
+	}
+	idb, err := hex.DecodeString(s[:32])
+	if err != nil {
+		return bad()
+	}
+	seq, err := strconv.ParseUint(s[32:48], 16, 64)
+	if err != nil {
+		return bad()
+	}
+	f := strings.SplitN(s[logSortKeyLen+1:], "|", 4)
+	if len(f) != 4 {
+		return bad()
+	}
+	at, err1 := parseMicros(f[0])
+	nl, err2 := strconv.Atoi(f[1])
+	nm, err3 := strconv.Atoi(f[2])
+	rest := f[3]
+	if err1 != nil || err2 != nil || err3 != nil || nl < 0 || nm < 0 || nl+nm > len(rest) {
+		return bad()
+	}
+	l := store.ExecutionLog{
+		TaskID:       taskID,
+		At:           at,
+		Level:        rest[:nl],
+		Message:      rest[nl : nl+nm],
+		ErrorDetails: rest[nl+nm:],
+		Seq:          int(int64(seq ^ (1 << 63))),
+	}
+	copy(l.ID[:], idb)
+	return l, nil
+}
+
+// fold maps every rune to the smallest rune of its simple case folding
+// orbit, so two strings are equal ignoring case exactly when their folds
+// are equal.
+func fold(s string) string {
+	return strings.Map(func(r rune) rune {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < m {
+				m = f
+			}
+		}
+		return m
+	}, s)
+}

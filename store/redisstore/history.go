@@ -1,0 +1,158 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// SaveLogs appends logs in one script: the per-task sorted set ordered by
+// (ID, Seq) and the retention index by time.
+func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.ExecutionLog) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if len(logs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 1+3*len(logs))
+	args = append(args, taskID.String())
+	for i := range logs {
+		l := logs[i]
+		l.At = store.NormalizeTime(l.At)
+		at := micros(l.At)
+		if at == "" {
+			at = "0"
+		}
+		args = append(args, encodeLog(&l), at, logSortKey(&l))
+	}
+	n, err := s.run(ctx, scriptSaveLogs, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("save logs of %s: %w", taskID, mapErr(err))
+	}
+	if n < 0 {
+		return fmt.Errorf("save logs of %s: %w", taskID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// logChunk bounds each read of a task's logs.
+const logChunk = 1000
+
+// Logs reads every log of the task in chunks of logChunk entries.
+func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var out []store.ExecutionLog
+	err := s.eachLog(ctx, taskID, func(l store.ExecutionLog) { out = append(out, l) })
+	return out, err
+}
+
+func (s *Store) eachLog(ctx context.Context, taskID uuid.UUID, fn func(store.ExecutionLog)) error {
+	key := s.p + "lg:" + taskID.String()
+	for start := int64(0); ; start += logChunk {
+		ms, err := s.rdb.ZRange(ctx, key, start, start+logChunk-1).Result()
+		if err != nil {
+			return fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
+		}
+		for _, m := range ms {
+			l, err := decodeLog(taskID, m)
+			if err != nil {
+				return err
+			}
+			fn(l)
+		}
+		if len(ms) < logChunk {
+			return nil
+		}
+	}
+}
+
+// LogsPage reads one page by rank when no level is asked; with a level it
+// walks the task's logs in chunks and counts the matches.
+func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, error) {
+	if err := s.check(); err != nil {
+		return store.LogPage{}, err
+	}
+	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
+	if err != nil {
+		return store.LogPage{}, err
+	}
+	if q.Offset < 0 {
+		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
+	}
+	page := store.LogPage{Logs: []store.ExecutionLog{}}
+	if q.Level == "" {
+		key := s.p + "lg:" + q.TaskID.String()
+		pipe := s.rdb.Pipeline()
+		total := pipe.ZCard(ctx, key)
+		rng := pipe.ZRange(ctx, key, int64(q.Offset), int64(q.Offset+limit-1))
+		if _, err := pipe.Exec(ctx); err != nil {
+			return store.LogPage{}, fmt.Errorf("logs of %s: %w", q.TaskID, mapErr(err))
+		}
+		page.Total = int(total.Val())
+		for _, m := range rng.Val() {
+			l, err := decodeLog(q.TaskID, m)
+			if err != nil {
+				return store.LogPage{}, err
+			}
+			page.Logs = append(page.Logs, l)
+		}
+		return page, nil
+	}
+	err = s.eachLog(ctx, q.TaskID, func(l store.ExecutionLog) {
+		if !strings.EqualFold(l.Level, q.Level) {
+			return
+		}
+		if page.Total >= q.Offset && len(page.Logs) < limit {
+			page.Logs = append(page.Logs, l)
+		}
+		page.Total++
+	})
+	return page, err
+}
+
+// StatusAudits reads the task's status audits, newest first.
+func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ms, err := s.rdb.ZRevRange(ctx, s.p+"sa:"+taskID.String(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
+	}
+	out := make([]store.StatusAudit, 0, len(ms))
+	for _, m := range ms {
+		a, err := decodeStatusAudit(taskID, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// RunsAudits reads the task's runs audits, newest first.
+func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ms, err := s.rdb.ZRevRange(ctx, s.p+"ra:"+taskID.String(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
+	}
+	out := make([]store.RunsAudit, 0, len(ms))
+	for _, m := range ms {
+		a, err := decodeRunsAudit(taskID, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -1,0 +1,362 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/evertask/evertask/store"
+)
+
+// walk is one keyset scan over the union of some (created, id) indexes.
+type walk struct {
+	sources []string // index keys; disjoint or not, members are deduplicated
+	lo, hi  string   // ZRANGEBYLEX bounds ("-", "+", "[x" or "(x")
+	desc    bool
+	// pre, when set, checks a partial row (the fields in preFields) before
+	// the whole row is read, so rows filtered out cost no payload transfer.
+	pre       func(*store.Task) bool
+	preFields []string
+	match     func(*store.Task) bool // checked on the whole row
+	want      int                    // stop once this many rows matched
+	budget    int                    // stop after examining this many entries; 0: no limit
+}
+
+// result of a walk: the matched rows in order, and where it stopped when it
+// stopped before the index ran out (by want or by budget).
+type walkResult struct {
+	rows     []*store.Task
+	last     string // last member examined
+	complete bool   // the index ran out
+}
+
+func (s *Store) walk(ctx context.Context, w walk) (walkResult, error) {
+	var res walkResult
+	chunk := min(max(w.want+1, 32), 1000)
+	examined := 0
+	for {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(w.sources))
+		for i, src := range w.sources {
+			if w.desc {
+				cmds[i] = pipe.ZRevRangeByLex(ctx, src, &redis.ZRangeBy{Min: w.lo, Max: w.hi, Count: int64(chunk)})
+			} else {
+				cmds[i] = pipe.ZRangeByLex(ctx, src, &redis.ZRangeBy{Min: w.lo, Max: w.hi, Count: int64(chunk)})
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return res, mapErr(err)
+		}
+		var ms []string
+		for _, c := range cmds {
+			ms = append(ms, c.Val()...)
+		}
+		// Each source gave its first chunk entries past the cursor, so the
+		// first chunk entries of their union are the union's first chunk.
+		slices.Sort(ms)
+		ms = slices.Compact(ms)
+		if w.desc {
+			slices.Reverse(ms)
+		}
+		more := len(ms) >= chunk
+		ms = ms[:min(len(ms), chunk)]
+		if len(ms) == 0 {
+			res.complete = true
+			return res, nil
+		}
+		rows, err := s.loadRows(ctx, ms, w.pre, w.preFields)
+		if err != nil {
+			return res, err
+		}
+		for i, m := range ms {
+			examined++
+			res.last = m
+			if t := rows[i]; t != nil && w.match(t) {
+				res.rows = append(res.rows, t)
+				if len(res.rows) >= w.want {
+					return res, nil
+				}
+			}
+			if w.budget > 0 && examined >= w.budget && (i < len(ms)-1 || more) {
+				return res, nil
+			}
+		}
+		if !more {
+			res.complete = true
+			return res, nil
+		}
+		if w.desc {
+			w.hi = "(" + res.last
+		} else {
+			w.lo = "(" + res.last
+		}
+	}
+}
+
+// loadRows reads the rows of index members; a row removed since the index
+// read is nil. With pre, the filter fields are read first and only the rows
+// pre accepts are read whole.
+func (s *Store) loadRows(ctx context.Context, ms []string, pre func(*store.Task) bool, preFields []string) ([]*store.Task, error) {
+	rows := make([]*store.Task, len(ms))
+	want := make([]bool, len(ms))
+	for i := range want {
+		want[i] = true
+	}
+	if pre != nil {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(ms))
+		fields := append([]string{"id"}, preFields...)
+		for i, m := range ms {
+			cmds[i] = pipe.HMGet(ctx, s.taskKey(m[16:]), fields...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, mapErr(err)
+		}
+		for i, c := range cmds {
+			vals := c.Val()
+			if vals[0] == nil {
+				want[i] = false
+				continue
+			}
+			h := make(map[string]string, len(fields))
+			for j, f := range fields {
+				if v, ok := vals[j].(string); ok {
+					h[f] = v
+				}
+			}
+			t, err := decodeTask(h)
+			if err != nil {
+				return nil, err
+			}
+			want[i] = pre(t)
+		}
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ms))
+	n := 0
+	for i, m := range ms {
+		if want[i] {
+			cmds[i] = pipe.HGetAll(ctx, s.taskKey(m[16:]))
+			n++
+		}
+	}
+	if n == 0 {
+		return rows, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, mapErr(err)
+	}
+	for i, c := range cmds {
+		if c == nil || len(c.Val()) == 0 {
+			continue
+		}
+		t, err := decodeTask(c.Val())
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = t
+	}
+	return rows, nil
+}
+
+// List answers from the most selective index: the key hash for Key, the
+// per (status, queue) indexes for Queue (with or without Statuses), the
+// per-status indexes for Statuses, otherwise the index of all rows. The
+// created range and the cursor are bounds of the index walk. Kind,
+// Recurring and Search have no index: their rows are filtered while
+// walking, reading the few filter fields before the whole row, and at most
+// Opts.ListScanLimit entries are examined per call (a page may then be
+// short with a non-nil Next). Every filter is checked again on the row read,
+// so a row that changed after the index read is never returned wrongly.
+func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
+	if err := s.check(); err != nil {
+		return store.Page{}, err
+	}
+	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
+	if err != nil {
+		return store.Page{}, err
+	}
+	for _, st := range f.Statuses {
+		if !st.Valid() {
+			return store.Page{}, fmt.Errorf("%w: unknown status %q", store.ErrInvalid, st)
+		}
+	}
+	match := filterMatch(&f)
+	if f.Key != "" {
+		t, err := s.GetByKey(ctx, f.Key)
+		if err != nil && !isNotFound(err) {
+			return store.Page{}, err
+		}
+		var page store.Page
+		if t != nil && match(t) && afterCursor(&f, t) {
+			page.Tasks = []*store.Task{t}
+		}
+		return page, nil
+	}
+	statuses := slices.Compact(slices.Sorted(slices.Values(f.Statuses)))
+	var sources []string
+	switch {
+	case f.Queue != "":
+		if len(statuses) == 0 {
+			statuses = store.Statuses
+		}
+		for _, st := range statuses {
+			sources = append(sources, s.p+"qs:"+string(st)+":"+f.Queue)
+		}
+	case len(statuses) > 0:
+		for _, st := range statuses {
+			sources = append(sources, s.p+"st:"+string(st))
+		}
+	default:
+		sources = []string{s.p + "all"}
+	}
+	lo, hi := "-", "+"
+	if !f.CreatedFrom.IsZero() {
+		lo = "[" + orderKey(f.CreatedFrom)
+	}
+	if !f.CreatedBefore.IsZero() {
+		hi = "(" + orderKey(f.CreatedBefore)
+	}
+	if !f.After.IsZero() {
+		c := "(" + cursorMember(f.After)
+		if f.Oldest {
+			lo = maxBound(lo, c)
+		} else {
+			hi = minBound(hi, c)
+		}
+	}
+	w := walk{sources: sources, lo: lo, hi: hi, desc: !f.Oldest, match: match, want: limit + 1, budget: s.scanLimit}
+	if f.Kind != "" || f.Recurring != nil || f.Search != "" {
+		w.pre = match
+		w.preFields = []string{"k", "h", "key", "r", "s", "q", "c"}
+	}
+	res, err := s.walk(ctx, w)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("list: %w", err)
+	}
+	var page store.Page
+	switch {
+	case len(res.rows) > limit:
+		page.Tasks = res.rows[:limit]
+		next := store.CursorOf(page.Tasks[limit-1])
+		page.Next = &next
+	case !res.complete && res.last != "":
+		page.Tasks = res.rows
+		next, err := parseMember(res.last)
+		if err != nil {
+			return store.Page{}, err
+		}
+		page.Next = &next
+	default:
+		page.Tasks = res.rows
+	}
+	return page, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+func afterCursor(f *store.Filter, t *store.Task) bool {
+	if f.After.IsZero() {
+		return true
+	}
+	c := store.CursorOf(t)
+	if f.Oldest {
+		return f.After.Less(c)
+	}
+	return c.Less(f.After)
+}
+
+// maxBound and minBound pick the tighter of two ZRANGEBYLEX bounds; on
+// equal text the exclusive one is tighter.
+func maxBound(a, b string) string {
+	if a == "-" {
+		return b
+	}
+	if a[1:] > b[1:] || (a[1:] == b[1:] && a[0] == '(') {
+		return a
+	}
+	return b
+}
+
+func minBound(a, b string) string {
+	if a == "+" {
+		return b
+	}
+	if a[1:] < b[1:] || (a[1:] == b[1:] && a[0] == '(') {
+		return a
+	}
+	return b
+}
+
+// filterMatch checks every filter on a row (or a partial row holding the
+// filter fields).
+func filterMatch(f *store.Filter) func(*store.Task) bool {
+	search := fold(f.Search)
+	return func(t *store.Task) bool {
+		if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, t.Status) {
+			return false
+		}
+		if f.Queue != "" && t.Queue != f.Queue {
+			return false
+		}
+		if f.Kind != "" && t.Kind != f.Kind {
+			return false
+		}
+		if f.Key != "" && t.Key != f.Key {
+			return false
+		}
+		if f.Recurring != nil && t.Recurring != *f.Recurring {
+			return false
+		}
+		if !f.CreatedFrom.IsZero() && t.CreatedAt.Before(f.CreatedFrom) {
+			return false
+		}
+		if !f.CreatedBefore.IsZero() && !t.CreatedAt.Before(f.CreatedBefore) {
+			return false
+		}
+		if search != "" && !strings.Contains(fold(t.Kind), search) &&
+			!strings.Contains(fold(t.Handler), search) && !strings.Contains(fold(t.Key), search) {
+			return false
+		}
+		return true
+	}
+}
+
+// RetrievePending walks the recoverable index, which holds every row whose
+// status, run limit and next run make it recoverable: it is kept by every
+// script that changes those fields. RunUntil depends on params.Now, so it
+// is checked on the rows read (with the whole predicate, store.Recoverable,
+// in case a row changed after the index read). The work per call is the
+// page plus the rows skipped for an expired RunUntil, which the engine ends
+// when it sees them.
+func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := "-", "+"
+	if !p.After.IsZero() {
+		lo = "(" + cursorMember(p.After)
+	}
+	if !p.CreatedBefore.IsZero() {
+		hi = "(" + orderKey(p.CreatedBefore)
+	}
+	res, err := s.walk(ctx, walk{
+		sources: []string{s.p + "rec"}, lo: lo, hi: hi, want: limit,
+		match: func(t *store.Task) bool {
+			return t.Recoverable(p.Now) && (p.CreatedBefore.IsZero() || t.CreatedAt.Before(p.CreatedBefore)) &&
+				(p.After.IsZero() || p.After.Less(store.CursorOf(t)))
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retrieve pending: %w", err)
+	}
+	return res.rows, nil
+}

@@ -1,0 +1,150 @@
+-- Shared helpers, prepended to every script. ARGV[1] is always the key
+-- prefix of the store, hash tag included ("{evertask:}"): every key a
+-- script touches is built from it, so all of them hash to one slot.
+local P = ARGV[1]
+
+local function nz(v)
+  if v == false or v == nil then return '' end
+  return v
+end
+
+-- The time-independent part of store.Recoverable: run limit (strict <, a
+-- negative or missing count is 0) and status, with recurring Completed and
+-- Failed rows recoverable only while they have a next run.
+local function rec_static(x)
+  local n = tonumber(x.rc) or 0
+  if n < 0 then n = 0 end
+  local m = tonumber(x.mr) or 0
+  if m > 0 and n >= m then return false end
+  local st = x.s
+  if st == 'WaitingQueue' or st == 'Queued' or st == 'Pending' or st == 'InProgress' or st == 'ServiceStopped' then
+    return true
+  end
+  if st == 'Completed' or st == 'Failed' then
+    return x.r == '1' and x.nr ~= ''
+  end
+  return false
+end
+
+-- store.Recoverable at now (unix microseconds): RunUntil >= now keeps a row.
+local function rec_now(x, now)
+  if not rec_static(x) then return false end
+  return x.ru == '' or tonumber(x.ru) >= tonumber(now)
+end
+
+-- The retention index a row belongs to: finished one-shot rows only.
+local function fin_of(x)
+  if x.r == '1' then return nil end
+  if x.s == 'Completed' or x.s == 'Failed' or x.s == 'Cancelled' then return x.s end
+  return nil
+end
+
+local function fin_score(x)
+  if x.le ~= '' then return x.le end
+  return x.c
+end
+
+-- The fields the indexes depend on.
+local function load(k)
+  local v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'le', 'c', 'm', 'ru')
+  if v[1] == false then return nil end
+  return { s = v[1], q = nz(v[2]), r = nz(v[3]), rc = nz(v[4]), mr = nz(v[5]), nr = nz(v[6]),
+           le = nz(v[7]), c = nz(v[8]), m = nz(v[9]), ru = nz(v[10]) }
+end
+
+local function copy(x)
+  local y = {}
+  for k, v in pairs(x) do y[k] = v end
+  return y
+end
+
+local function idx_add(id, x)
+  redis.call('ZADD', P .. 'st:' .. x.s, 0, x.m)
+  redis.call('ZADD', P .. 'qs:' .. x.s .. ':' .. x.q, 0, x.m)
+  if rec_static(x) then redis.call('ZADD', P .. 'rec', 0, x.m) end
+  local f = fin_of(x)
+  if f then redis.call('ZADD', P .. 'fin:' .. f, fin_score(x), id) end
+end
+
+local function idx_del(id, x)
+  redis.call('ZREM', P .. 'st:' .. x.s, x.m)
+  redis.call('ZREM', P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
+  redis.call('ZREM', P .. 'rec', x.m)
+  local f = fin_of(x)
+  if f then redis.call('ZREM', P .. 'fin:' .. f, id) end
+end
+
+-- Moves a row from the index entries of state x to those of state y,
+-- touching only what changed.
+local function reindex(id, x, y)
+  if x.s ~= y.s or x.q ~= y.q then
+    redis.call('ZREM', P .. 'st:' .. x.s, x.m)
+    redis.call('ZREM', P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
+    redis.call('ZADD', P .. 'st:' .. y.s, 0, y.m)
+    redis.call('ZADD', P .. 'qs:' .. y.s .. ':' .. y.q, 0, y.m)
+  end
+  local ra, rb = rec_static(x), rec_static(y)
+  if ra and not rb then redis.call('ZREM', P .. 'rec', x.m) end
+  if rb and not ra then redis.call('ZADD', P .. 'rec', 0, y.m) end
+  local fa, fb = fin_of(x), fin_of(y)
+  if fa and (fa ~= fb) then redis.call('ZREM', P .. 'fin:' .. fa, id) end
+  if fb and (fa ~= fb or fin_score(x) ~= fin_score(y)) then
+    redis.call('ZADD', P .. 'fin:' .. fb, fin_score(y), id)
+  end
+end
+
+-- Audit rows: per task a sorted set scored by the store-wide audit id (so
+-- newest first is ZREVRANGE), plus a global retention index scored by time
+-- whose member names the task and the audit id. Rows with an error go to
+-- their own retention index, so they can be kept longer.
+local function audit_status(id, now, st, err)
+  local aid = redis.call('INCR', P .. 'seq')
+  redis.call('ZADD', P .. 'sa:' .. id, aid, aid .. '|' .. now .. '|' .. st .. '|' .. err)
+  local g = 'sai'
+  if err ~= '' then g = 'saie' end
+  redis.call('ZADD', P .. g, now, id .. ':' .. aid)
+end
+
+local function audit_runs(id, now, et, st, err)
+  local aid = redis.call('INCR', P .. 'seq')
+  redis.call('ZADD', P .. 'ra:' .. id, aid, aid .. '|' .. now .. '|' .. et .. '|' .. st .. '|' .. err)
+  local g = 'rai'
+  if err ~= '' then g = 'raie' end
+  redis.call('ZADD', P .. g, now, id .. ':' .. aid)
+end
+
+local function inc_runs(rc)
+  local n = tonumber(rc) or 0
+  if n < 0 then n = 0 end
+  if n < 2147483647 then n = n + 1 end
+  return string.format('%d', n)
+end
+
+-- Deletes a row, its key claim, its index entries, audits and logs, and
+-- their retention index entries. Returns 1, or 0 when there is no row.
+local function remove_task(id)
+  local k = P .. 't:' .. id
+  local x = load(k)
+  if not x then return 0 end
+  local key = nz(redis.call('HGET', k, 'key'))
+  if key ~= '' and redis.call('HGET', P .. 'keys', key) == id then
+    redis.call('HDEL', P .. 'keys', key)
+  end
+  redis.call('ZREM', P .. 'all', x.m)
+  idx_del(id, x)
+  for _, a in ipairs(redis.call('ZRANGE', P .. 'sa:' .. id, 0, -1)) do
+    local aid = string.match(a, '^(%d+)|')
+    redis.call('ZREM', P .. 'sai', id .. ':' .. aid)
+    redis.call('ZREM', P .. 'saie', id .. ':' .. aid)
+  end
+  for _, a in ipairs(redis.call('ZRANGE', P .. 'ra:' .. id, 0, -1)) do
+    local aid = string.match(a, '^(%d+)|')
+    redis.call('ZREM', P .. 'rai', id .. ':' .. aid)
+    redis.call('ZREM', P .. 'raie', id .. ':' .. aid)
+  end
+  for _, l in ipairs(redis.call('ZRANGE', P .. 'lg:' .. id, 0, -1)) do
+    redis.call('ZREM', P .. 'li', id .. ':' .. string.sub(l, 1, 48))
+  end
+  redis.call('DEL', k, P .. 'sa:' .. id, P .. 'ra:' .. id, P .. 'lg:' .. id)
+  return 1
+end

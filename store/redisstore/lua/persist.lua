@@ -1,0 +1,29 @@
+-- Persist a batch of new rows, all or none.
+-- ARGV: P, n, nf, then per task: id, key, and nf field/value pairs.
+-- Returns {0, ''} when written, {1, key} for a held key, {2, id} for a held id.
+local n = tonumber(ARGV[2])
+local nf = tonumber(ARGV[3])
+local per = 2 + 2 * nf
+local keys, ids = {}, {}
+for i = 0, n - 1 do
+  local b = 4 + i * per
+  local id, key = ARGV[b], ARGV[b + 1]
+  if ids[id] or redis.call('EXISTS', P .. 't:' .. id) == 1 then return { 2, id } end
+  ids[id] = true
+  if key ~= '' then
+    if keys[key] or redis.call('HEXISTS', P .. 'keys', key) == 1 then return { 1, key } end
+    keys[key] = true
+  end
+end
+for i = 0, n - 1 do
+  local b = 4 + i * per
+  local id, key = ARGV[b], ARGV[b + 1]
+  local k = P .. 't:' .. id
+  redis.call('HSET', k, unpack(ARGV, b + 2, b + 1 + 2 * nf))
+  if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
+  local x = load(k)
+  redis.call('ZADD', P .. 'all', 0, x.m)
+  idx_add(id, x)
+  redis.call('SADD', P .. 'queues', x.q)
+end
+return { 0, '' }

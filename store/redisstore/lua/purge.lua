@@ -1,0 +1,23 @@
+-- One bounded retention batch.
+-- ARGV: P, what ('sai', 'saie', 'rai', 'raie', 'li' or 'fin:<status>'),
+-- cutoff (unix µs, exclusive), batch.
+-- Returns {entries taken from the index, rows deleted}.
+local what, cutoff, batch = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local idx = P .. what
+local ms = redis.call('ZRANGEBYSCORE', idx, '-inf', '(' .. cutoff, 'LIMIT', 0, batch)
+local n = 0
+for _, mem in ipairs(ms) do
+  if what == 'li' then
+    local id, sk = string.match(mem, '^(.*):(.*)$')
+    n = n + redis.call('ZREMRANGEBYLEX', P .. 'lg:' .. id, '[' .. sk .. '|', '(' .. sk .. '}')
+  elseif string.sub(what, 1, 4) == 'fin:' then
+    n = n + remove_task(mem)
+  else
+    local id, aid = string.match(mem, '^(.*):(%d+)$')
+    local pfx = 'sa:'
+    if string.sub(what, 1, 2) == 'ra' then pfx = 'ra:' end
+    n = n + redis.call('ZREMRANGEBYSCORE', P .. pfx .. id, aid, aid)
+  end
+  redis.call('ZREM', idx, mem)
+end
+return { #ms, n }

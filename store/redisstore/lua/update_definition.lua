@@ -1,0 +1,21 @@
+-- UpdateDefinition. ARGV: P, id, key, nf, nf field/value pairs.
+-- Returns -1 when there is no row, 2 when the key is held by another row, 1.
+local id, key = ARGV[2], ARGV[3]
+local k = P .. 't:' .. id
+local x = load(k)
+if not x then return -1 end
+local old = nz(redis.call('HGET', k, 'key'))
+if key ~= old and key ~= '' then
+  local h = redis.call('HGET', P .. 'keys', key)
+  if h and h ~= id then return 2 end
+end
+local nf = tonumber(ARGV[4])
+redis.call('HSET', k, unpack(ARGV, 5, 4 + 2 * nf))
+if key ~= old then
+  if old ~= '' and redis.call('HGET', P .. 'keys', old) == id then redis.call('HDEL', P .. 'keys', old) end
+  if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
+end
+local y = load(k)
+reindex(id, x, y)
+redis.call('SADD', P .. 'queues', y.q)
+return 1

@@ -1,0 +1,478 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/evertask/evertask/store"
+)
+
+// SchemaVersion is the layout version this package writes under the
+// "version" key.
+const SchemaVersion = 1
+
+// DefaultPrefix is the key prefix when Opts.Prefix is empty.
+const DefaultPrefix = "evertask:"
+
+// DefaultListScanLimit bounds the index entries one List call examines.
+const DefaultListScanLimit = 10000
+
+// Opts configures a Store. A nil *Opts means the defaults.
+type Opts struct {
+	// Prefix starts every key, so several applications share one Redis.
+	// Default DefaultPrefix. Unless it already holds a hash tag ("{...}"),
+	// it is wrapped in one: the keys are "{<Prefix>}t:<id>" and so on, all
+	// in one cluster slot (see the package documentation).
+	Prefix string
+
+	// ListScanLimit is the most index entries one List call examines when
+	// its filter is not answered by an index alone (Kind, Recurring,
+	// Search, or rows changing under the read). When it is reached, the
+	// page is returned with fewer than Limit rows and a Next cursor to
+	// continue from. Default DefaultListScanLimit.
+	ListScanLimit int
+}
+
+// Store is a store.Store on Redis 7 through go-redis v9. It is safe for
+// concurrent use. It never closes the client it was given.
+type Store struct {
+	rdb       redis.UniversalClient
+	p         string // key prefix, hash tag included
+	scanLimit int
+	closed    atomic.Bool
+}
+
+var (
+	_ store.Store           = (*Store)(nil)
+	_ store.RecurringStore  = (*Store)(nil)
+	_ store.BatchStore      = (*Store)(nil)
+	_ store.RecoveryCounter = (*Store)(nil)
+	_ store.Counter         = (*Store)(nil)
+	_ store.Retainer        = (*Store)(nil)
+)
+
+// New opens a store on client. It checks the schema version key (writing
+// it on an empty prefix) and loads the scripts. Data written by a newer
+// version is an error wrapping store.ErrSchemaVersion; an unreachable
+// server wraps store.ErrUnavailable.
+func New(ctx context.Context, client redis.UniversalClient, opts *Opts) (*Store, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil redis client", store.ErrInvalid)
+	}
+	var o Opts
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.ListScanLimit <= 0 {
+		o.ListScanLimit = DefaultListScanLimit
+	}
+	p := o.Prefix
+	if i := strings.IndexByte(p, '{'); i < 0 || !strings.Contains(p[i+1:], "}") || strings.HasPrefix(p[i+1:], "}") {
+		p = "{" + p + "}"
+	}
+	s := &Store{rdb: client, p: p, scanLimit: o.ListScanLimit}
+	if err := s.checkVersion(ctx); err != nil {
+		return nil, err
+	}
+	if err := loadScripts(ctx, client); err != nil {
+		return nil, fmt.Errorf("load scripts: %w", mapErr(err))
+	}
+	return s, nil
+}
+
+func (s *Store) checkVersion(ctx context.Context) error {
+	k := s.p + "version"
+	if err := s.rdb.SetNX(ctx, k, SchemaVersion, 0).Err(); err != nil {
+		return fmt.Errorf("schema version: %w", mapErr(err))
+	}
+	v, err := s.rdb.Get(ctx, k).Result()
+	if err != nil {
+		return fmt.Errorf("schema version: %w", mapErr(err))
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%w: key %s holds %q, not a version number", store.ErrSchemaVersion, k, v)
+	}
+	if n > SchemaVersion {
+		return fmt.Errorf("%w: prefix %s has version %d, this build knows %d", store.ErrSchemaVersion, s.p, n, SchemaVersion)
+	}
+	return nil
+}
+
+// Close marks the store closed: every later call returns store.ErrClosed.
+// The client stays open; it belongs to the caller.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) taskKey(id string) string { return s.p + "t:" + id }
+
+// run runs a script and maps its error.
+func (s *Store) run(ctx context.Context, sc *redis.Script, args ...any) *redis.Cmd {
+	return sc.Run(ctx, s.rdb, nil, append([]any{s.p}, args...)...)
+}
+
+// Persist writes a new row in one script: the row, its key claim (SET NX
+// semantics checked inside the script, so a held key writes nothing) and
+// its index entries.
+func (s *Store) Persist(ctx context.Context, t *store.Task) error {
+	return s.PersistMany(ctx, []*store.Task{t})
+}
+
+// PersistMany writes all rows or none in one script (one round trip).
+func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if len(tasks) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 3+len(tasks)*(2+2*rowFields))
+	args = append(args, len(tasks), rowFields)
+	for _, t := range tasks {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		n := t.Normalize()
+		args = append(args, n.ID.String(), n.Key)
+		args = append(args, rowArgs(n)...)
+	}
+	res, err := s.run(ctx, scriptPersist, args...).Slice()
+	if err != nil {
+		return fmt.Errorf("persist: %w", mapErr(err))
+	}
+	code, _ := res[0].(int64)
+	what, _ := res[1].(string)
+	switch code {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("persist key %q: %w", what, store.ErrDuplicateKey)
+	case 2:
+		return fmt.Errorf("%w: task %s already exists", store.ErrInvalid, what)
+	}
+	return fmt.Errorf("persist: unexpected script result %v", res)
+}
+
+// UpdateDefinition overwrites the definition fields in one script, moving
+// the key claim and the index entries with them.
+func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	switch {
+	case t == nil:
+		return fmt.Errorf("%w: nil task", store.ErrInvalid)
+	case t.ID == uuid.Nil:
+		return fmt.Errorf("%w: zero task id", store.ErrInvalid)
+	case t.Kind == "":
+		return fmt.Errorf("%w: task %s has an empty kind", store.ErrInvalid, t.ID)
+	case !t.AuditLevel.Valid():
+		return fmt.Errorf("%w: task %s has unknown audit level %d", store.ErrInvalid, t.ID, t.AuditLevel)
+	case t.MaxRuns < 0:
+		return fmt.Errorf("%w: task %s has a negative counter", store.ErrInvalid, t.ID)
+	}
+	if err := store.ValidateKey(t.Key); err != nil {
+		return err
+	}
+	n := t.Clone()
+	store.ApplyDefinition(n, t)
+	def := definitionArgs(n)
+	args := append([]any{n.ID.String(), n.Key, len(def) / 2}, def...)
+	code, err := s.run(ctx, scriptUpdateDefinition, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("update task %s: %w", t.ID, mapErr(err))
+	}
+	switch code {
+	case -1:
+		return fmt.Errorf("update task %s: %w", t.ID, store.ErrNotFound)
+	case 2:
+		return fmt.Errorf("update task %s key %q: %w", t.ID, t.Key, store.ErrDuplicateKey)
+	}
+	return nil
+}
+
+// Remove deletes the row with its audits, logs and every index entry in one
+// script; its cost grows with the task's own audits and logs.
+func (s *Store) Remove(ctx context.Context, id uuid.UUID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	n, err := s.run(ctx, scriptRemove, id.String()).Int64()
+	if err != nil {
+		return fmt.Errorf("remove task %s: %w", id, mapErr(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("remove task %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Get reads one row (HGETALL).
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*store.Task, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	h, err := s.rdb.HGetAll(ctx, s.taskKey(id.String())).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get task %s: %w", id, mapErr(err))
+	}
+	if len(h) == 0 {
+		return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
+	}
+	return decodeTask(h)
+}
+
+// GetByKey looks the key up in the key hash, then reads the row. A row
+// whose key changed between the two reads is reported as not found.
+func (s *Store) GetByKey(ctx context.Context, key string) (*store.Task, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, fmt.Errorf("get task by empty key: %w", store.ErrNotFound)
+	}
+	id, err := s.rdb.HGet(ctx, s.p+"keys", key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get task by key %q: %w", key, mapErr(err))
+	}
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return nil, fmt.Errorf("get task by key %q: bad id %q", key, id)
+	}
+	t, err := s.Get(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	if t.Key != key {
+		return nil, fmt.Errorf("get task by key %q: %w", key, store.ErrNotFound)
+	}
+	return t, nil
+}
+
+// RunCount reads the row's run count.
+func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	v, err := s.rdb.HGet(ctx, s.taskKey(id.String()), "rc").Result()
+	if err != nil {
+		return 0, fmt.Errorf("run count of %s: %w", id, mapErr(err))
+	}
+	if v == "" {
+		return 0, nil
+	}
+	return strconv.Atoi(v)
+}
+
+// transitionArgs are the script arguments of one transition; the audit
+// policy is decided here, in Go, with store.StatusAuditRequired.
+func transitionArgs(p *store.TransitionParams) []any {
+	stamp := store.StampsLastExecution(p.To)
+	args := []any{
+		p.ID.String(), string(p.To), micros(p.Now), p.Error,
+		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10),
+		boolField(stamp), boolField(p.To.Terminal()),
+		boolField(store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)),
+		boolField(p.IfRecoverable), len(p.From),
+	}
+	for _, f := range p.From {
+		args = append(args, string(f))
+	}
+	return args
+}
+
+// Transition is one script: conditions, row write, index moves and audit.
+func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	n, err := s.run(ctx, scriptTransition, transitionArgs(&p)...).Int64()
+	if err != nil {
+		return false, fmt.Errorf("transition %s to %s: %w", p.ID, p.To, mapErr(err))
+	}
+	if n < 0 {
+		return false, fmt.Errorf("transition %s to %s: %w", p.ID, p.To, store.ErrNotFound)
+	}
+	return n == 1, nil
+}
+
+// TransitionMany pipelines one transition script per params: one round
+// trip, each transition atomic on its own.
+func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionParams) ([]bool, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	for i := range params {
+		if err := params[i].Validate(); err != nil {
+			return nil, err
+		}
+	}
+	applied := make([]bool, len(params))
+	if len(params) == 0 {
+		return applied, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(params))
+	for i := range params {
+		cmds[i] = scriptTransition.EvalSha(ctx, pipe, nil, append([]any{s.p}, transitionArgs(&params[i])...)...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isNoScript(err) && !errors.Is(err, redis.Nil) {
+		if !anyNoScript(cmds) {
+			return applied, fmt.Errorf("transition many: %w", mapErr(err))
+		}
+	}
+	for i, c := range cmds {
+		if isNoScript(c.Err()) {
+			// The server lost its script cache: this one did not run.
+			c = s.run(ctx, scriptTransition, transitionArgs(&params[i])...)
+		}
+		n, err := c.Int64()
+		if err != nil {
+			return applied, fmt.Errorf("transition many: %s: %w", params[i].ID, mapErr(err))
+		}
+		applied[i] = n == 1
+	}
+	return applied, nil
+}
+
+func anyNoScript(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if isNoScript(c.Err()) {
+			return true
+		}
+	}
+	return false
+}
+
+func runsAuditMode(level store.AuditLevel) string {
+	switch level {
+	case store.AuditNone:
+		return "none"
+	case store.AuditErrorsOnly:
+		return "err"
+	}
+	return "all"
+}
+
+// UpdateCurrentRun is one script. The runs audit depends on the row's
+// current status and error, which only the script sees, so the level's
+// policy goes in as a mode mirroring store.RunsAuditRequired.
+func (s *Store) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	n, err := s.run(ctx, scriptUpdateRun, p.ID.String(), micros(p.Now),
+		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10), micros(p.NextRunAt), runsAuditMode(p.AuditLevel)).Int64()
+	if err != nil {
+		return fmt.Errorf("update run of %s: %w", p.ID, mapErr(err))
+	}
+	if n < 0 {
+		return fmt.Errorf("update run of %s: %w", p.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// CompleteRecurringRun is one script, applied only from InProgress.
+func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
+		return false, fmt.Errorf("%w: recurring run of %s must end Completed or Failed, not %q", store.ErrInvalid, p.ID, p.Status)
+	}
+	n, err := s.run(ctx, scriptCompleteRun, p.ID.String(), string(p.Status), micros(p.Now), p.Error,
+		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10), micros(p.NextRunAt),
+		boolField(store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error)),
+		boolField(store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error))).Int64()
+	if err != nil {
+		return false, fmt.Errorf("complete run of %s: %w", p.ID, mapErr(err))
+	}
+	if n < 0 {
+		return false, fmt.Errorf("complete run of %s: %w", p.ID, store.ErrNotFound)
+	}
+	return n == 1, nil
+}
+
+// EndSeries is one script; a Cancelled row is left alone.
+func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	switch {
+	case p.ID == uuid.Nil:
+		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
+	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
+		return false, fmt.Errorf("%w: series %s must end Completed or Failed, not %q", store.ErrInvalid, p.ID, p.Status)
+	case p.Now.IsZero():
+		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
+	case !p.AuditLevel.Valid():
+		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	}
+	n, err := s.run(ctx, scriptEndSeries, p.ID.String(), string(p.Status), micros(p.Now), p.Error,
+		boolField(store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error))).Int64()
+	if err != nil {
+		return false, fmt.Errorf("end series %s: %w", p.ID, mapErr(err))
+	}
+	if n < 0 {
+		return false, fmt.Errorf("end series %s: %w", p.ID, store.ErrNotFound)
+	}
+	return n == 1, nil
+}
+
+// IncrementRecoveryFailures is one script (existence check and HINCRBY).
+func (s *Store) IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	n, err := s.run(ctx, scriptRecovery, id.String(), "inc").Int64()
+	if err != nil {
+		return 0, fmt.Errorf("recovery failures of %s: %w", id, mapErr(err))
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("recovery failures of %s: %w", id, store.ErrNotFound)
+	}
+	return int(n), nil
+}
+
+// ClearRecoveryFailures sets the counter to 0.
+func (s *Store) ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	n, err := s.run(ctx, scriptRecovery, id.String(), "clear").Int64()
+	if err != nil {
+		return fmt.Errorf("clear recovery failures of %s: %w", id, mapErr(err))
+	}
+	if n < 0 {
+		return fmt.Errorf("clear recovery failures of %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

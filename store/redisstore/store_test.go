@@ -1,0 +1,398 @@
+package redisstore_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/redisstore"
+)
+
+var t0 = time.Date(2026, 3, 4, 5, 6, 7, 891234000, time.UTC)
+
+func task(n int) *store.Task {
+	return &store.Task{
+		ID:         uuid.Must(uuid.NewV7()),
+		CreatedAt:  t0.Add(time.Duration(n) * time.Microsecond),
+		Kind:       "test.Task",
+		Payload:    []byte(fmt.Sprintf(`{"n":%d}`, n)),
+		Handler:    "test.Handler",
+		Queue:      "default",
+		Status:     store.StatusWaitingQueue,
+		AuditLevel: store.AuditFull,
+	}
+}
+
+func TestDuplicateKeyUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	ids := make([]uuid.UUID, n)
+	for i := range n {
+		wg.Go(func() {
+			tk := task(i)
+			tk.Key = "unique-ключ"
+			ids[i] = tk.ID
+			errs[i] = su.s.Persist(t.Context(), tk)
+		})
+	}
+	wg.Wait()
+	var winner uuid.UUID
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+			winner = ids[i]
+		case errors.Is(err, store.ErrDuplicateKey):
+			if _, gerr := su.s.Get(t.Context(), ids[i]); !errors.Is(gerr, store.ErrNotFound) {
+				t.Errorf("loser %s was written (Get: %v)", ids[i], gerr)
+			}
+		default:
+			t.Errorf("Persist %d: %v", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d persists won, want exactly 1", wins)
+	}
+	got, err := su.s.GetByKey(t.Context(), "unique-ключ")
+	if err != nil || got.ID != winner {
+		t.Fatalf("GetByKey = %v, %v; want %s", got, err, winner)
+	}
+	if n, err := su.c.ZCard(t.Context(), "{"+su.prefix+"}all").Result(); err != nil || n != 1 {
+		t.Fatalf("all index holds %d rows (%v), want 1", n, err)
+	}
+	checkIndexes(t, su)
+}
+
+func TestPersistManyAllOrNone(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	held := task(0)
+	held.Key = "k1"
+	if err := su.s.Persist(t.Context(), held); err != nil {
+		t.Fatal(err)
+	}
+	a, b := task(1), task(2)
+	b.Key = "k1"
+	if err := su.s.PersistMany(t.Context(), []*store.Task{a, b}); !errors.Is(err, store.ErrDuplicateKey) {
+		t.Fatalf("PersistMany with a held key: %v, want ErrDuplicateKey", err)
+	}
+	c, d := task(3), task(4)
+	c.Key, d.Key = "k2", "k2"
+	if err := su.s.PersistMany(t.Context(), []*store.Task{c, d}); !errors.Is(err, store.ErrDuplicateKey) {
+		t.Fatalf("PersistMany with a key twice: %v, want ErrDuplicateKey", err)
+	}
+	for _, id := range []uuid.UUID{a.ID, b.ID, c.ID, d.ID} {
+		if _, err := su.s.Get(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("row %s of a rejected batch: %v, want ErrNotFound", id, err)
+		}
+	}
+	checkIndexes(t, su)
+}
+
+func TestConditionalTransitionOneWinner(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	tk := task(0)
+	tk.Status = store.StatusQueued
+	if err := su.s.Persist(t.Context(), tk); err != nil {
+		t.Fatal(err)
+	}
+	const n = 32
+	var wg sync.WaitGroup
+	applied := make([]bool, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			p := store.TransitionParams{
+				ID: tk.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued},
+				Now: t0.Add(time.Second), AuditLevel: store.AuditFull,
+			}
+			if i%2 == 0 {
+				var a []bool
+				a, errs[i] = su.s.TransitionMany(t.Context(), []store.TransitionParams{p})
+				if len(a) == 1 {
+					applied[i] = a[0]
+				}
+				return
+			}
+			applied[i], errs[i] = su.s.Transition(t.Context(), p)
+		})
+	}
+	wg.Wait()
+	wins := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("transition %d: %v", i, errs[i])
+		}
+		if applied[i] {
+			wins++
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d transitions applied, want exactly 1", wins)
+	}
+	audits, err := su.s.StatusAudits(t.Context(), tk.ID)
+	if err != nil || len(audits) != 1 || audits[0].Status != store.StatusInProgress {
+		t.Fatalf("audits = %+v, %v; want one InProgress", audits, err)
+	}
+	checkIndexes(t, su)
+}
+
+func TestIndexesFollowTransitions(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	now := t0.Add(time.Hour)
+	var ids []uuid.UUID
+	for i := range 20 {
+		tk := task(i)
+		tk.Queue = []string{"a", "b", "c:Queued"}[i%3]
+		if i%4 == 0 {
+			tk.Recurring = true
+			tk.NextRunAt = now
+			tk.MaxRuns = 2
+		}
+		if i%5 == 0 {
+			tk.Key = fmt.Sprintf("key-%d", i)
+		}
+		if err := su.s.Persist(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	checkIndexes(t, su)
+	tr := func(id uuid.UUID, to store.Status) {
+		t.Helper()
+		if _, err := su.s.Transition(ctx, store.TransitionParams{ID: id, To: to, Now: now, AuditLevel: store.AuditFull}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range ids {
+		tr(id, store.StatusQueued)
+		tr(id, store.StatusInProgress)
+		switch i % 4 {
+		case 0:
+			ok, err := su.s.CompleteRecurringRun(ctx, store.RunParams{ID: id, Now: now, Status: store.StatusCompleted, NextRunAt: now.Add(time.Minute)})
+			if err != nil || !ok {
+				t.Fatalf("CompleteRecurringRun: %v %v", ok, err)
+			}
+		case 1:
+			tr(id, store.StatusFailed)
+		case 2:
+			tr(id, store.StatusCancelled)
+		case 3:
+			tr(id, store.StatusCompleted)
+		}
+	}
+	checkIndexes(t, su)
+	// A second run reaches MaxRuns 2: the row leaves the recoverable index.
+	tr(ids[0], store.StatusInProgress)
+	if ok, err := su.s.CompleteRecurringRun(ctx, store.RunParams{ID: ids[0], Now: now, Status: store.StatusCompleted, NextRunAt: now.Add(time.Minute)}); err != nil || !ok {
+		t.Fatalf("CompleteRecurringRun: %v %v", ok, err)
+	}
+	if ok, err := su.s.EndSeries(ctx, store.EndSeriesParams{ID: ids[4], Status: store.StatusCompleted, Now: now}); err != nil || !ok {
+		t.Fatalf("EndSeries: %v %v", ok, err)
+	}
+	upd := task(99)
+	upd.ID, upd.Queue, upd.Key, upd.Recurring = ids[1], "moved", "new-key", true
+	if err := su.s.UpdateDefinition(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	if err := su.s.Remove(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	checkIndexes(t, su)
+	counts, err := su.s.CountByStatus(ctx, store.CountParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[store.Status]int{store.StatusCompleted: 10, store.StatusFailed: 5, store.StatusCancelled: 4}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("CountByStatus = %v, want %v", counts, want)
+	}
+	// Purge everything finished: the one-shot rows go, with their audits.
+	res, err := su.s.Purge(ctx, store.RetentionPolicy{Now: now.Add(48 * time.Hour), CompletedTaskAge: time.Hour, FailedTaskAge: time.Hour, BatchSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tasks != 13 {
+		t.Fatalf("purged %d tasks, want 13 (%+v)", res.Tasks, res)
+	}
+	checkIndexes(t, su)
+}
+
+func TestSchemaVersion(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	key := "{" + su.prefix + "}version"
+	if v, err := su.c.Get(t.Context(), key).Result(); err != nil || v != fmt.Sprint(redisstore.SchemaVersion) {
+		t.Fatalf("version key = %q, %v", v, err)
+	}
+	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
+		t.Fatalf("reopen at the same version: %v", err)
+	}
+	su.c.Set(t.Context(), key, redisstore.SchemaVersion+1, 0)
+	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
+		t.Fatalf("open a newer version: %v, want ErrSchemaVersion", err)
+	}
+	su.c.Set(t.Context(), key, "garbage", 0)
+	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
+		t.Fatalf("open a garbage version: %v, want ErrSchemaVersion", err)
+	}
+}
+
+func TestErrorsMapped(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	if _, err := su.s.Get(t.Context(), uuid.Must(uuid.NewV7())); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get missing: %v", err)
+	}
+	// A server nobody listens on.
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer dead.Close()
+	if _, err := redisstore.New(t.Context(), dead, nil); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("New on a dead server: %v, want ErrUnavailable", err)
+	}
+	// A client closed under the store.
+	c := client(t)
+	s, err := redisstore.New(t.Context(), c, &redisstore.Opts{Prefix: su.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := s.Persist(t.Context(), task(1)); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Persist on a closed client: %v, want ErrUnavailable", err)
+	}
+	s.Close()
+	if err := s.Persist(t.Context(), task(1)); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Persist on a closed store: %v, want ErrClosed", err)
+	}
+}
+
+func TestKeysShareOneSlot(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	tk := task(0)
+	tk.Key = "k"
+	if err := su.s.Persist(t.Context(), tk); err != nil {
+		t.Fatal(err)
+	}
+	if err := su.s.SaveLogs(t.Context(), tk.ID, []store.ExecutionLog{{ID: uuid.Must(uuid.NewV7()), TaskID: tk.ID, At: t0, Level: "Information", Message: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.s.Transition(t.Context(), store.TransitionParams{ID: tk.ID, To: store.StatusQueued, Now: t0, AuditLevel: store.AuditFull}); err != nil {
+		t.Fatal(err)
+	}
+	keys := scanKeys(t, su)
+	if len(keys) < 8 {
+		t.Fatalf("only %d keys: %v", len(keys), keys)
+	}
+	slot := func(k string) int64 { return su.c.ClusterKeySlot(t.Context(), k).Val() }
+	want := slot(keys[0])
+	for _, k := range keys {
+		if got := slot(k); got != want {
+			t.Errorf("key %s in slot %d, want %d like %s", k, got, want, keys[0])
+		}
+	}
+}
+
+func scanKeys(t *testing.T, su setup) []string {
+	t.Helper()
+	var keys []string
+	iter := su.c.Scan(t.Context(), 0, "{"+su.prefix+"}*", 1000).Iterator()
+	for iter.Next(t.Context()) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// checkIndexes rebuilds every index from the rows and compares it with what
+// the scripts maintained.
+func checkIndexes(t *testing.T, su setup) {
+	t.Helper()
+	ctx := t.Context()
+	p := "{" + su.prefix + "}"
+	members, err := su.c.ZRange(ctx, p+"all", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	wantFin := map[string][]string{}
+	wantKeys := map[string]string{}
+	for _, m := range members {
+		id, err := uuid.Parse(m[16:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := su.s.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("index entry %s without row: %v", m, err)
+		}
+		want[p+"st:"+string(tk.Status)] = append(want[p+"st:"+string(tk.Status)], m)
+		qs := p + "qs:" + string(tk.Status) + ":" + tk.Queue
+		want[qs] = append(want[qs], m)
+		// The recoverable index holds what is recoverable while RunUntil
+		// has not passed.
+		if tk.Recoverable(time.Time{}) {
+			want[p+"rec"] = append(want[p+"rec"], m)
+		}
+		if !tk.Recurring && (tk.Status == store.StatusCompleted || tk.Status == store.StatusFailed || tk.Status == store.StatusCancelled) {
+			wantFin[p+"fin:"+string(tk.Status)] = append(wantFin[p+"fin:"+string(tk.Status)], id.String())
+		}
+		if tk.Key != "" {
+			wantKeys[tk.Key] = id.String()
+		}
+	}
+	for _, st := range store.Statuses {
+		k := p + "st:" + string(st)
+		want[k] = append(want[k], []string(nil)...)
+		wantFin[p+"fin:"+string(st)] = append(wantFin[p+"fin:"+string(st)], []string(nil)...)
+		for _, q := range []string{"default", "a", "b", "c:Queued", "moved"} {
+			want[p+"qs:"+string(st)+":"+q] = append(want[p+"qs:"+string(st)+":"+q], []string(nil)...)
+		}
+	}
+	want[p+"rec"] = append(want[p+"rec"], []string(nil)...)
+	for k, w := range want {
+		got, err := su.c.ZRange(ctx, k, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(w)
+		if !slices.Equal(got, w) && !(len(got) == 0 && len(w) == 0) {
+			t.Errorf("index %s = %v, want %v", k, got, w)
+		}
+	}
+	for k, w := range wantFin {
+		got, err := su.c.ZRange(ctx, k, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		slices.Sort(w)
+		if !slices.Equal(got, w) && !(len(got) == 0 && len(w) == 0) {
+			t.Errorf("retention index %s = %v, want %v", k, got, w)
+		}
+	}
+	gotKeys, err := su.c.HGetAll(ctx, p+"keys").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(gotKeys) != fmt.Sprint(wantKeys) {
+		t.Errorf("key hash = %v, want %v", gotKeys, wantKeys)
+	}
+}
