@@ -81,4 +81,3 @@ func newSetup(t testing.TB) setup {
 	t.Cleanup(func() { deleteKeys(t, c, prefix) })
 	return setup{s: s, c: c, prefix: prefix}
 }
-
