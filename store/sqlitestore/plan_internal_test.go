@@ -1,0 +1,59 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// TestQueryPlans pins the index choices the hot and recovery paths rely on:
+// a change to the recoverable predicate that no longer matches the partial
+// index's WHERE would silently turn recovery into a full scan.
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct {
+		name, query, index string
+		args               []any
+	}{
+		{"RetrievePending", retrievePendingSQL, "tasks_recovery", []any{
+			sql.Named("after_at", int64(0)), sql.Named("after_id", []byte{}), sql.Named("before", int64(math.MaxInt64)),
+			sql.Named("now", int64(0)), sql.Named("limit", 10)}},
+		{"Transition", transitionSQL, "sqlite_autoindex_tasks_1", transitionArgs(&sampleTransition)},
+		{"ListNewest", listSelect + listOrderDesc, "tasks_created", []any{10}},
+		{"CountByQueue", countByQueueSQL, "", []any{int64(0)}},
+	} {
+		rows, err := s.readers.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		t.Logf("%s: %s", tc.name, joined)
+		if tc.index != "" && !strings.Contains(joined, tc.index) {
+			t.Errorf("%s does not use %s: %s", tc.name, tc.index, joined)
+		}
+	}
+}
+
+var sampleTransition = store.TransitionParams{ID: uuid.New(), To: store.StatusQueued, IfRecoverable: true, Now: time.Now()}

@@ -1,0 +1,160 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/evertask/evertask/store"
+)
+
+// List conditions. Each is a fixed fragment with placeholders; user input
+// only ever reaches the query as a bound value.
+const (
+	listSelect     = `SELECT ` + taskColumns + ` FROM tasks WHERE 1 = 1`
+	listQueue      = ` AND queue = ?`
+	listKind       = ` AND kind = ?`
+	listKey        = ` AND task_key = ?`
+	listRecurring  = ` AND recurring = ?`
+	listFrom       = ` AND created_at >= ?`
+	listBefore     = ` AND created_at < ?`
+	listAfterDesc  = ` AND (created_at, id) < (?, ?)`
+	listAfterAsc   = ` AND (created_at, id) > (?, ?)`
+	listOrderDesc  = ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	listOrderAsc   = ` ORDER BY created_at, id LIMIT ?`
+	listStatusHead = ` AND status IN (?`
+	// Search folds both sides with Go's Unicode case folding (fold.go) and
+	// matches with instr, a plain substring test, so % _ and \ in the
+	// search text are literal characters with nothing to escape.
+	listSearch = ` AND (instr(` + foldFunc + `(kind), ?) > 0 OR instr(` + foldFunc + `(handler), ?) > 0
+	OR instr(` + foldFunc + `(coalesce(task_key, '')), ?) > 0)`
+)
+
+// List returns one page of the matching rows in keyset order.
+func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
+	if err := s.check(); err != nil {
+		return store.Page{}, err
+	}
+	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
+	if err != nil {
+		return store.Page{}, err
+	}
+	var q strings.Builder
+	args := make([]any, 0, 16)
+	q.WriteString(listSelect)
+	if len(f.Statuses) > 0 {
+		q.WriteString(listStatusHead)
+		for i, st := range f.Statuses {
+			if !st.Valid() {
+				return store.Page{}, fmt.Errorf("%w: unknown status %q in filter", store.ErrInvalid, st)
+			}
+			if i > 0 {
+				q.WriteString(`, ?`)
+			}
+			args = append(args, string(st))
+		}
+		q.WriteString(`)`)
+	}
+	add := func(cond string, v any) {
+		q.WriteString(cond)
+		args = append(args, v)
+	}
+	if f.Queue != "" {
+		add(listQueue, f.Queue)
+	}
+	if f.Kind != "" {
+		add(listKind, f.Kind)
+	}
+	if f.Key != "" {
+		add(listKey, f.Key)
+	}
+	if f.Recurring != nil {
+		add(listRecurring, boolInt(*f.Recurring))
+	}
+	if !f.CreatedFrom.IsZero() {
+		add(listFrom, ceilMicros(f.CreatedFrom))
+	}
+	if !f.CreatedBefore.IsZero() {
+		add(listBefore, ceilMicros(f.CreatedBefore))
+	}
+	if f.Search != "" {
+		needle := fold(f.Search)
+		q.WriteString(listSearch)
+		args = append(args, needle, needle, needle)
+	}
+	if !f.After.IsZero() {
+		cond := listAfterDesc
+		if f.Oldest {
+			cond = listAfterAsc
+		}
+		q.WriteString(cond)
+		args = append(args, cursorMicros(f.After), f.After.ID[:])
+	}
+	order := listOrderDesc
+	if f.Oldest {
+		order = listOrderAsc
+	}
+	add(order, limit+1) // one more than the page tells whether a next page exists
+
+	rows, err := s.readers.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
+	}
+	tasks, err := scanTasks(rows, limit+1)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
+	}
+	page := store.Page{Tasks: tasks}
+	if len(tasks) > limit {
+		page.Tasks = tasks[:limit]
+		next := store.CursorOf(tasks[limit-1])
+		page.Next = &next
+	}
+	return page, nil
+}
+
+// cursorMicros is a cursor's time as stored. Cursors come from rows, so
+// they are whole microseconds; a zero time sorts before every row.
+func cursorMicros(c store.Cursor) int64 {
+	if c.CreatedAt.IsZero() {
+		return math.MinInt64
+	}
+	return c.CreatedAt.UnixMicro()
+}
+
+// retrievePendingSQL walks the tasks_recovery index in (created_at, id)
+// order; the recoverable predicate repeats that index's WHERE, so only
+// rows that may be recoverable are visited. INDEXED BY because without
+// statistics the planner prefers an OR over tasks_status plus a sort of
+// every candidate row, for each page.
+const retrievePendingSQL = `SELECT ` + taskColumns + ` FROM tasks INDEXED BY tasks_recovery
+WHERE (created_at, id) > (@after_at, @after_id) AND created_at < @before AND ` + recoverableSQL + `
+ORDER BY created_at, id LIMIT @limit`
+
+// RetrievePending returns a keyset page of recoverable rows.
+func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
+	if err != nil {
+		return nil, err
+	}
+	before := int64(math.MaxInt64)
+	if !p.CreatedBefore.IsZero() {
+		before = ceilMicros(p.CreatedBefore)
+	}
+	rows, err := s.readers.QueryContext(ctx, retrievePendingSQL,
+		sql.Named("after_at", cursorMicros(p.After)), sql.Named("after_id", p.After.ID[:]),
+		sql.Named("before", before), sql.Named("now", ceilMicros(p.Now)), sql.Named("limit", limit))
+	if err != nil {
+		return nil, fmt.Errorf("retrieve pending: %w", mapErr(err))
+	}
+	tasks, err := scanTasks(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("retrieve pending: %w", mapErr(err))
+	}
+	return tasks, nil
+}

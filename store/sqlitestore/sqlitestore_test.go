@@ -1,0 +1,418 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/goleak"
+	_ "modernc.org/sqlite" // the "sqlite" driver, to inspect files directly
+
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/sqlitestore"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// open opens a store on path and closes it at the end of the test.
+func open(t *testing.T, path string) *sqlitestore.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// setup returns a store on a fresh file and the file's path.
+func setup(t *testing.T) (*sqlitestore.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "evertask.db")
+	return open(t, path), path
+}
+
+var base = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func newTask(t *testing.T) *store.Task {
+	t.Helper()
+	return &store.Task{
+		ID:        uuid.Must(uuid.NewV7()),
+		CreatedAt: base,
+		Kind:      "send-mail",
+		Payload:   []byte(`{"to":"a@b"}`),
+		Queue:     "default",
+		Status:    store.StatusWaitingQueue,
+	}
+}
+
+func mustPersist(t *testing.T, s store.Store, tasks ...*store.Task) {
+	t.Helper()
+	for _, task := range tasks {
+		if err := s.Persist(t.Context(), task); err != nil {
+			t.Fatalf("Persist: %v", err)
+		}
+	}
+}
+
+func TestRoundTripEveryField(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ns := 123_456_789 // sub-microsecond digits the store must truncate
+	local := time.FixedZone("CEST", 2*3600)
+	in := &store.Task{
+		ID:               uuid.Must(uuid.NewV7()),
+		CreatedAt:        time.Date(2026, 1, 2, 3, 4, 5, ns, local),
+		Kind:             "report",
+		Payload:          []byte(`{"ü":"日本"}`),
+		Handler:          "main.ReportHandler",
+		Queue:            "reports",
+		Key:              "nightly-ключ",
+		Status:           store.StatusServiceStopped,
+		AuditLevel:       store.AuditErrorsOnly,
+		ScheduledAt:      time.Date(2026, 1, 3, 0, 0, 0, ns, time.UTC),
+		LastExecutionAt:  time.Date(1969, 7, 20, 20, 17, 40, ns, time.UTC), // before 1970
+		ExecutionTime:    1500*time.Millisecond + 999*time.Nanosecond,
+		Error:            "boom",
+		Recurring:        true,
+		Schedule:         []byte(`{"every":"5m"}`),
+		ScheduleInfo:     "every 5 minutes",
+		RunCount:         7,
+		MaxRuns:          10,
+		RunUntil:         time.Date(2027, 1, 1, 0, 0, 0, ns, time.UTC),
+		NextRunAt:        time.Date(2026, 1, 2, 3, 9, 5, ns, time.UTC),
+		RecoveryFailures: 2,
+		Owner:            "node-1",
+		LeaseUntil:       time.Date(2026, 1, 2, 3, 5, 0, ns, time.UTC),
+	}
+	mustPersist(t, s, in)
+	got, err := s.Get(t.Context(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := in.Normalize(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	byKey, err := s.GetByKey(t.Context(), in.Key)
+	if err != nil || byKey.ID != in.ID {
+		t.Fatalf("GetByKey = %v, %v", byKey, err)
+	}
+}
+
+func TestMigrationsTwiceAndReopenKeepsData(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "evertask.db")
+	s, err := sqlitestore.Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := newTask(t)
+	task.Key = "survivor"
+	mustPersist(t, s, task)
+	if _, err := s.Transition(t.Context(), store.TransitionParams{ID: task.ID, To: store.StatusQueued, Now: base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	s2 := open(t, path)
+	got, err := s2.Get(t.Context(), task.ID)
+	if err != nil {
+		t.Fatalf("Get after reopen: %v", err)
+	}
+	if got.Status != store.StatusQueued || got.Key != "survivor" {
+		t.Fatalf("after reopen: %+v", got)
+	}
+	audits, err := s2.StatusAudits(t.Context(), task.ID)
+	if err != nil || len(audits) != 1 {
+		t.Fatalf("audits after reopen = %v, %v", audits, err)
+	}
+	if n := versionRows(t, path); n != sqlitestore.SchemaVersion() {
+		t.Fatalf("schema_version has %d rows, want %d (one per migration, applied once)", n, sqlitestore.SchemaVersion())
+	}
+}
+
+// rawDB opens the file with the plain driver, to inspect or tamper with it.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func versionRows(t *testing.T, path string) int {
+	t.Helper()
+	var n int
+	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM schema_version`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestConcurrentOpenOfNewFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "evertask.db")
+	const n = 4
+	stores := make([]*sqlitestore.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = sqlitestore.Open(t.Context(), path, nil) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	task := newTask(t)
+	mustPersist(t, stores[0], task)
+	if _, err := stores[n-1].Get(t.Context(), task.ID); err != nil {
+		t.Fatalf("another store on the file does not see the row: %v", err)
+	}
+	if got := versionRows(t, path); got != sqlitestore.SchemaVersion() {
+		t.Fatalf("schema_version has %d rows, want %d", got, sqlitestore.SchemaVersion())
+	}
+}
+
+func TestOpenRejectsNonDatabase(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	junk := strings.Repeat("this is a text file, not a database\n", 100)
+	if err := os.WriteFile(path, []byte(junk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlitestore.Open(t.Context(), path, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a text file succeeded")
+	}
+	if !strings.Contains(err.Error(), "not an SQLite database") {
+		t.Fatalf("error does not say what is wrong: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != junk {
+		t.Fatal("Open modified the file")
+	}
+}
+
+func TestOpenRejectsNewerSchema(t *testing.T) {
+	t.Parallel()
+	s, path := setup(t)
+	s.Close()
+	if _, err := rawDB(t, path).Exec(`INSERT INTO schema_version (version) VALUES (?)`, sqlitestore.SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := sqlitestore.Open(t.Context(), path, nil)
+	if err == nil {
+		s2.Close()
+		t.Fatal("Open of a newer schema succeeded")
+	}
+	if !errors.Is(err, store.ErrSchemaVersion) {
+		t.Fatalf("err = %v, want ErrSchemaVersion", err)
+	}
+}
+
+func TestOpenRejectsMemory(t *testing.T) {
+	t.Parallel()
+	if _, err := sqlitestore.Open(t.Context(), ":memory:", nil); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestDuplicateKey(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	a, b := newTask(t), newTask(t)
+	a.Key, b.Key = "only-one", "only-one"
+	mustPersist(t, s, a)
+	if err := s.Persist(t.Context(), b); !errors.Is(err, store.ErrDuplicateKey) {
+		t.Fatalf("Persist duplicate key: %v", err)
+	}
+	// Empty keys are "no key": any number of rows may have one.
+	c, d := newTask(t), newTask(t)
+	mustPersist(t, s, c, d)
+
+	// PersistMany is all or none.
+	e, f := newTask(t), newTask(t)
+	f.Key = "only-one"
+	if err := s.PersistMany(t.Context(), []*store.Task{e, f}); !errors.Is(err, store.ErrDuplicateKey) {
+		t.Fatalf("PersistMany with a held key: %v", err)
+	}
+	if _, err := s.Get(t.Context(), e.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PersistMany left the first row behind: %v", err)
+	}
+	// UpdateDefinition to a held key.
+	c.Key = "only-one"
+	if err := s.UpdateDefinition(t.Context(), c); !errors.Is(err, store.ErrDuplicateKey) {
+		t.Fatalf("UpdateDefinition to a held key: %v", err)
+	}
+}
+
+func TestConcurrentClaimHasOneWinner(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	task := newTask(t)
+	task.Status = store.StatusQueued
+	mustPersist(t, s, task)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			ok, err := s.Transition(t.Context(), store.TransitionParams{
+				ID: task.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: base,
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d winners, want 1", wins.Load())
+	}
+	audits, err := s.StatusAudits(t.Context(), task.ID)
+	if err != nil || len(audits) != 1 || audits[0].Status != store.StatusInProgress {
+		t.Fatalf("audits = %+v, %v; want one InProgress", audits, err)
+	}
+}
+
+// TestRecoverableAgreesWithGo checks the SQL predicate against
+// store.Recoverable on the boundaries: RetrievePending and a conditional
+// transition must pick exactly the rows the Go predicate accepts.
+func TestRecoverableAgreesWithGo(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	now := base.Add(500 * time.Nanosecond) // a bound between two stored microseconds
+	var tasks []*store.Task
+	for _, st := range store.Statuses {
+		for _, recurring := range []bool{false, true} {
+			for _, next := range []time.Time{{}, base.Add(time.Hour)} {
+				for _, limits := range []struct{ runs, max int }{{0, 0}, {2, 3}, {3, 3}, {4, 3}} {
+					for _, until := range []time.Time{{}, base, base.Add(time.Microsecond), now.Add(-time.Hour)} {
+						task := newTask(t)
+						task.Status, task.Recurring, task.NextRunAt = st, recurring, next
+						task.RunCount, task.MaxRuns, task.RunUntil = limits.runs, limits.max, until
+						tasks = append(tasks, task)
+					}
+				}
+			}
+		}
+	}
+	if err := s.PersistMany(t.Context(), tasks); err != nil {
+		t.Fatal(err)
+	}
+	want := map[uuid.UUID]bool{}
+	for _, task := range tasks {
+		if task.Normalize().Recoverable(now) {
+			want[task.ID] = true
+		}
+	}
+	got := map[uuid.UUID]bool{}
+	var after store.Cursor
+	for {
+		page, err := s.RetrievePending(t.Context(), store.PendingParams{After: after, Limit: 7, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, task := range page {
+			if got[task.ID] {
+				t.Fatalf("row %s returned twice", task.ID)
+			}
+			got[task.ID] = true
+		}
+		after = store.CursorOf(page[len(page)-1])
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RetrievePending picked %d rows, Go predicate %d", len(got), len(want))
+	}
+	params := make([]store.TransitionParams, len(tasks))
+	for i, task := range tasks {
+		params[i] = store.TransitionParams{ID: task.ID, To: store.StatusQueued, IfRecoverable: true, Now: now}
+	}
+	applied, err := s.TransitionMany(t.Context(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, task := range tasks {
+		if applied[i] != want[task.ID] {
+			t.Errorf("conditional requeue of %+v applied=%v, Go predicate says %v", task, applied[i], want[task.ID])
+		}
+	}
+}
+
+func TestSearchIsLiteralAndFoldsUnicode(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	kinds := []string{"100%_done", "100xxdone", `back\slash`, "ÄRGER-Straße", "plain"}
+	for _, k := range kinds {
+		task := newTask(t)
+		task.Kind = k
+		mustPersist(t, s, task)
+	}
+	for search, want := range map[string][]string{
+		"%_":      {"100%_done"},
+		"%":       {"100%_done"},
+		`\s`:      {`back\slash`},
+		"ärger":   {"ÄRGER-Straße"},
+		"STRASSE": nil, // simple folding: ß is not ss
+		"STRAßE":  {"ÄRGER-Straße"},
+		"PLAIN":   {"plain"},
+	} {
+		page, err := s.List(t.Context(), store.Filter{Search: search})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, task := range page.Tasks {
+			got = append(got, task.Kind)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Search %q = %q, want %q", search, got, want)
+		}
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	s.Close()
+	if err := s.Persist(t.Context(), newTask(t)); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Persist after Close: %v", err)
+	}
+	if _, err := s.Get(t.Context(), uuid.Must(uuid.NewV7())); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Get after Close: %v", err)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.Persist(ctx, newTask(t)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Persist with a cancelled context: %v", err)
+	}
+}

@@ -1,0 +1,331 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// recoverableSQL is store.Recoverable in SQL, evaluated at @now (the
+// caller's time rounded up to a microsecond, see ceilMicros): the series is
+// not exhausted (strict <), RunUntil is unset or not before now, and the
+// status is unfinished or a recurring Completed/Failed with a next run. The
+// status term is textually the WHERE of the tasks_recovery index, which is
+// how SQLite knows the index covers a query using it.
+const recoverableSQL = `(max_runs <= 0 OR run_count < max_runs)
+  AND (run_until IS NULL OR run_until >= @now)
+  AND (status IN ('WaitingQueue', 'Queued', 'Pending', 'InProgress', 'ServiceStopped')
+       OR (recurring = 1 AND next_run_at IS NOT NULL AND status IN ('Completed', 'Failed')))`
+
+// transitionSQL is every store.TransitionParams in one prepared statement:
+// @from is a comma-framed status list (",Queued,InProgress,"; empty for no
+// condition), @recoverable switches the predicate on, @stamp and @terminal
+// say which fields the target status writes.
+const transitionSQL = `UPDATE tasks SET
+    status = @to,
+    last_execution_at = CASE WHEN @stamp THEN @at ELSE last_execution_at END,
+    execution_time_us = CASE WHEN @stamp THEN @exec_us ELSE execution_time_us END,
+    error = CASE WHEN @terminal THEN @error ELSE error END
+WHERE id = @id
+  AND (@from = '' OR instr(@from, ',' || status || ',') > 0)
+  AND (@recoverable = 0 OR (` + recoverableSQL + `))`
+
+const (
+	insertStatusAuditSQL = `INSERT INTO status_audits (task_id, at, status, error) VALUES (?, ?, ?, ?)`
+	insertRunsAuditSQL   = `INSERT INTO runs_audits (task_id, executed_at, execution_time_us, status, error)
+VALUES (?, ?, ?, ?, ?)`
+
+	// incRunCount saturates at store.MaxRunCount instead of wrapping.
+	incRunCount = `CASE WHEN run_count >= 2147483647 THEN 2147483647 ELSE max(run_count, 0) + 1 END`
+
+	updateCurrentRunSQL = `UPDATE tasks SET run_count = ` + incRunCount + `, next_run_at = ?
+WHERE id = ? RETURNING status, error`
+	completeRunSQL = `UPDATE tasks SET status = ?, last_execution_at = ?, execution_time_us = ?, error = ?,
+    run_count = ` + incRunCount + `, next_run_at = ?
+WHERE id = ? AND status = 'InProgress'`
+	endSeriesSQL = `UPDATE tasks SET status = ?, error = ?, next_run_at = NULL
+WHERE id = ? AND status <> 'Cancelled'`
+
+	incRecoverySQL   = `UPDATE tasks SET recovery_failures = recovery_failures + 1 WHERE id = ? RETURNING recovery_failures`
+	clearRecoverySQL = `UPDATE tasks SET recovery_failures = 0 WHERE id = ?`
+)
+
+func transitionArgs(p *store.TransitionParams) []any {
+	from := ""
+	if len(p.From) > 0 {
+		var b strings.Builder
+		b.WriteByte(',')
+		for _, st := range p.From {
+			b.WriteString(string(st))
+			b.WriteByte(',')
+		}
+		from = b.String()
+	}
+	return []any{
+		sql.Named("id", p.ID[:]),
+		sql.Named("to", string(p.To)),
+		sql.Named("stamp", boolInt(store.StampsLastExecution(p.To))),
+		sql.Named("at", p.Now.UnixMicro()),
+		sql.Named("exec_us", p.ExecutionTime.Microseconds()),
+		sql.Named("terminal", boolInt(p.To.Terminal())),
+		sql.Named("error", p.Error),
+		sql.Named("from", from),
+		sql.Named("recoverable", boolInt(p.IfRecoverable)),
+		sql.Named("now", ceilMicros(p.Now)),
+	}
+}
+
+// applyTransition runs the conditional update and, when it changed the row
+// and the policy asks for one, the audit insert, on tx.
+func (s *Store) applyTransition(ctx context.Context, tx *sql.Tx, upd, audit *sql.Stmt, p *store.TransitionParams) (bool, error) {
+	res, err := tx.StmtContext(ctx, upd).ExecContext(ctx, transitionArgs(p)...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
+		if _, err := audit.ExecContext(ctx, p.ID[:], p.Now.UnixMicro(), string(p.To), p.Error); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Transition changes the status when the conditions hold, with its audit,
+// atomically. The conditions are evaluated in the UPDATE itself, so a
+// concurrent writer can never slip between check and write.
+func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	var applied bool
+	var err error
+	if !store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
+		// Without an audit row the UPDATE alone is the whole step, and a
+		// single statement is atomic: skip BEGIN and COMMIT.
+		applied, err = s.transitionNoAudit(ctx, &p)
+	} else {
+		err = s.withTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			applied, err = s.applyTransition(ctx, tx, s.stmts.transition, tx.StmtContext(ctx, s.stmts.insertStatusAudit), &p)
+			if err == nil && !applied {
+				err = s.mustExist(ctx, tx, p.ID)
+			}
+			return err
+		})
+	}
+	if err != nil {
+		return false, fmt.Errorf("transition task %s to %s: %w", p.ID, p.To, mapErr(err))
+	}
+	return applied, nil
+}
+
+func (s *Store) transitionNoAudit(ctx context.Context, p *store.TransitionParams) (bool, error) {
+	res, err := s.stmts.transition.ExecContext(ctx, transitionArgs(p)...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return n > 0, err
+	}
+	var one int
+	if err := s.stmts.taskExists.QueryRowContext(ctx, p.ID[:]).Scan(&one); err != nil {
+		return false, err // sql.ErrNoRows maps to store.ErrNotFound
+	}
+	return false, nil
+}
+
+// mustExist returns store.ErrNotFound when the row is missing, inside tx:
+// it tells "condition did not hold" from "no such row".
+func (s *Store) mustExist(ctx context.Context, tx *sql.Tx, id uuid.UUID) error {
+	ok, err := s.exists(ctx, tx, id[:])
+	if err == nil && !ok {
+		err = store.ErrNotFound
+	}
+	return err
+}
+
+// TransitionMany applies the transitions in one transaction; a missing row
+// reports false.
+func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionParams) ([]bool, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	for i := range params {
+		if err := params[i].Validate(); err != nil {
+			return nil, err
+		}
+	}
+	applied := make([]bool, len(params))
+	if len(params) == 0 {
+		return applied, nil
+	}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		audit := tx.StmtContext(ctx, s.stmts.insertStatusAudit)
+		for i := range params {
+			ok, err := s.applyTransition(ctx, tx, s.stmts.transition, audit, &params[i])
+			if err != nil {
+				return fmt.Errorf("transition task %s to %s: %w", params[i].ID, params[i].To, mapErr(err))
+			}
+			applied[i] = ok
+		}
+		return nil
+	})
+	if err != nil {
+		// The transaction rolled back: nothing applied.
+		return make([]bool, len(params)), err
+	}
+	return applied, nil
+}
+
+// UpdateCurrentRun counts one run and sets the next, with its runs audit,
+// atomically.
+func (s *Store) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var status, errText string
+		if err := tx.QueryRowContext(ctx, updateCurrentRunSQL, micros(p.NextRunAt), p.ID[:]).Scan(&status, &errText); err != nil {
+			return err
+		}
+		st := store.Status(status)
+		if !store.RunsAuditRequired(p.AuditLevel, st, errText) {
+			return nil
+		}
+		return s.insertRunsAudit(ctx, tx, p.ID, &p, st, errText)
+	})
+	if err != nil {
+		return fmt.Errorf("update current run of %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) insertRunsAudit(ctx context.Context, tx *sql.Tx, id uuid.UUID, p *store.RunParams, st store.Status, errText string) error {
+	_, err := tx.StmtContext(ctx, s.stmts.insertRunsAudit).ExecContext(ctx,
+		id[:], p.Now.UnixMicro(), p.ExecutionTime.Microseconds(), string(st), errText)
+	return err
+}
+
+// CompleteRecurringRun ends one execution of a series in one transaction,
+// only while the row is InProgress.
+func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
+		return false, fmt.Errorf("%w: a run ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
+	}
+	var applied bool
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, completeRunSQL, string(p.Status), p.Now.UnixMicro(),
+			p.ExecutionTime.Microseconds(), p.Error, micros(p.NextRunAt), p.ID[:])
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			return s.mustExist(ctx, tx, p.ID)
+		}
+		applied = true
+		if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
+			if _, err := tx.StmtContext(ctx, s.stmts.insertStatusAudit).ExecContext(ctx,
+				p.ID[:], p.Now.UnixMicro(), string(p.Status), p.Error); err != nil {
+				return err
+			}
+		}
+		if store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error) {
+			return s.insertRunsAudit(ctx, tx, p.ID, &p, p.Status, p.Error)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("complete run of %s: %w", p.ID, err)
+	}
+	return applied, nil
+}
+
+// EndSeries ends a series without counting a run, in one transaction. A
+// Cancelled row is left as it is.
+func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	switch {
+	case p.ID == uuid.Nil:
+		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
+	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
+		return false, fmt.Errorf("%w: a series ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
+	case p.Now.IsZero():
+		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
+	case !p.AuditLevel.Valid():
+		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	}
+	var applied bool
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, endSeriesSQL, string(p.Status), p.Error, p.ID[:])
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			return s.mustExist(ctx, tx, p.ID)
+		}
+		applied = true
+		if !store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
+			return nil
+		}
+		_, err = tx.StmtContext(ctx, s.stmts.insertStatusAudit).ExecContext(ctx,
+			p.ID[:], p.Now.UnixMicro(), string(p.Status), p.Error)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("end series %s: %w", p.ID, err)
+	}
+	return applied, nil
+}
+
+// IncrementRecoveryFailures adds one to the poison counter and returns it.
+func (s *Store) IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.writer.QueryRowContext(ctx, incRecoverySQL, id[:]).Scan(&n); err != nil {
+		return 0, fmt.Errorf("increment recovery failures of %s: %w", id, mapErr(err))
+	}
+	return n, nil
+}
+
+// ClearRecoveryFailures resets the poison counter.
+func (s *Store) ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	res, err := s.writer.ExecContext(ctx, clearRecoverySQL, id[:])
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("clear recovery failures of %s: %w", id, err)
+	}
+	return nil
+}
