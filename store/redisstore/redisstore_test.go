@@ -11,7 +11,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/evertask/evertask/internal/testenv"
+	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/redisstore"
+	"github.com/evertask/evertask/store/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -80,4 +82,17 @@ func newSetup(t testing.TB) setup {
 	}
 	t.Cleanup(func() { deleteKeys(t, c, prefix) })
 	return setup{s: s, c: c, prefix: prefix}
+}
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		prefix := randomPrefix(t)
+		s, err := redisstore.New(t.Context(), c, &redisstore.Opts{Prefix: prefix})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { deleteKeys(t, c, prefix) })
+		return s
+	})
 }

@@ -1,0 +1,105 @@
+// Package redisstore is a store.Store on Redis 7 through go-redis v9. Every
+// compound step (persist with its unique-key claim, a conditional status
+// change with its index moves and audit, the recurring steps, remove with
+// its cascade, the recovery counter) is one Lua script, so two workers can
+// never interleave inside a step and the indexes never drift from the rows.
+//
+//	s, err := redisstore.New(ctx, rdb, &redisstore.Opts{Prefix: "myapp:"})
+//
+// # Key layout
+//
+// P is the prefix wrapped in a hash tag: "{evertask:}" by default. With
+// <id> the canonical UUID text and <m> the index member of a row (16 hex
+// digits of its creation time in unix µs with the sign bit flipped, then
+// <id>), the keys are:
+//
+//	P version              string: the layout version (SchemaVersion)
+//	P t:<id>               hash: the row; times as integer unix µs, "" = unset
+//	P keys                 hash: task key -> id (the unique key claim)
+//	P all                  zset, all scores 0: <m> of every row
+//	P st:<status>          zset, scores 0: <m> of the rows in a status
+//	P qs:<status>:<queue>  zset, scores 0: <m> of the rows in a status and queue
+//	P rec                  zset, scores 0: <m> of the rows recoverable apart
+//	                       from RunUntil (status, run limit, next run)
+//	P fin:<status>         zset: finished one-shot rows (Completed, Failed,
+//	                       Cancelled) by last execution or creation, for retention
+//	P queues               set: every queue name ever written (for counts)
+//	P seq                  string: the audit id counter, increasing per store
+//	P sa:<id>, P ra:<id>   zset: status and runs audits by audit id
+//	P sai, P saie          zset: status audit retention index by time, member
+//	                       "<id>:<audit id>"; saie holds those with an error
+//	P rai, P raie          the same for runs audits
+//	P lg:<id>              zset, scores 0: execution logs ordered by (ID, Seq)
+//	P li                   zset: log retention index by time, "<id>:<log sort key>"
+//
+// The (created, id) indexes keep every score at 0 so Redis orders them by
+// member bytes, and the member's bytes are (created, id) order. A keyset
+// cursor is then one exclusive ZRANGEBYLEX bound: a page costs O(log n +
+// page) however many rows share one creation time. (A score of created µs
+// would be exact too, since µs since 1970 stay below 2^53, but continuing
+// inside a run of equal scores would need an offset, which is not keyset.)
+//
+// # Scripts and Redis Cluster
+//
+// Every step touches the row and store-wide indexes together (a status
+// change moves index entries; a persist claims a key in the shared key
+// hash), so per-task hash tags ({<id>}) would put them in different slots
+// and a cluster would refuse the scripts with CROSSSLOT. Instead the whole
+// store lives under one hash tag, the prefix: every key of one store is in
+// one slot, every script is atomic on a cluster as on a single node, and
+// several stores (prefixes) spread over the shards. One store is bounded by
+// one shard's capacity; that is the price of atomic indexes. The scripts
+// build their keys from the prefix passed as ARGV[1] rather than declaring
+// them in KEYS; on a cluster that is safe because they all share the slot
+// of the prefix's tag. A prefix that already holds a hash tag ("app{x}:")
+// is used as given.
+//
+// The scripts (lua/*.lua, each prefixed with lua/lib.lua):
+//
+//	persist            t:<id>, keys, all, st:, qs:, rec, fin:, queues (a whole batch)
+//	transition         t:<id>, st:, qs:, rec, fin:, seq, sa:<id>, sai|saie
+//	complete_run       as transition, plus ra:<id>, rai|raie
+//	update_run         t:<id>, rec, fin:, seq, ra:<id>, rai|raie
+//	end_series         as transition
+//	update_definition  t:<id>, keys, st:, qs:, rec, fin:, queues
+//	remove             t:<id> and its sa:, ra:, lg:, and every index above
+//	recovery           t:<id>
+//	save_logs          t:<id> (exists), lg:<id>, li
+//	purge              one retention index and the rows or entries it names
+//
+// They run with EVALSHA and fall back to EVAL when the server lost its
+// script cache. TransitionMany pipelines one EVALSHA per transition (one
+// round trip) and re-runs singly any that found no script.
+//
+// # Reads
+//
+// Get is one HGETALL. List walks the most selective index (see List) and
+// bounds the work of filters no index answers; RetrievePending walks rec.
+// Counts are ZCARD or ZLEXCOUNT of the index sets, never a row read. Audits
+// and logs are read per task, logs in chunks of 1000. Nothing uses KEYS or
+// SCAN; retention reads its indexes with ZRANGEBYSCORE ... LIMIT.
+//
+// # Durability
+//
+// A write is acknowledged when Redis ran the script in memory. That it
+// survives a restart depends on the server's persistence: a production
+// store needs appendonly yes. With appendfsync always every acknowledged
+// script is on disk before the reply (slowest); with appendfsync everysec
+// (the usual choice) a Redis crash loses nothing, but a machine crash or
+// power loss may lose the last second of acknowledged writes, which the
+// engine then re-runs or never sees (at-least-once still holds for what
+// was persisted before). RDB snapshots alone lose everything since the
+// last snapshot. Replication is asynchronous: a failover can lose
+// acknowledged writes unless the application accepts that or uses WAIT.
+// The test machine runs Redis with persistence off, so its figures say
+// nothing about fsync cost.
+//
+// # Errors
+//
+// redis.Nil maps to store.ErrNotFound. Refused or dropped connections, a
+// pool timeout, a closed client and the transient server replies (LOADING,
+// MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY) wrap store.ErrUnavailable:
+// a script either ran whole or not at all, so after such an error a
+// conditional step is safe to retry. A version key newer than
+// SchemaVersion wraps store.ErrSchemaVersion.
+package redisstore
