@@ -1,0 +1,206 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/evertask/evertask/store"
+	"github.com/google/uuid"
+)
+
+// listFixture is a small set of rows that differ in every filtered field.
+func listFixture() []*store.Task {
+	type row struct {
+		status    store.Status
+		queue     string
+		kind      string
+		handler   string
+		key       string
+		recurring bool
+		sec       int
+	}
+	rows := []row{
+		{store.StatusWaitingQueue, "default", "mail.SendEmail", "mail.Handler", "", false, 0},
+		{store.StatusQueued, "default", "mail.SendEmail", "mail.Handler", "welcome-42", false, 1},
+		{store.StatusInProgress, "reports", "reports.Build", "reports.BuildHandler", "", false, 2},
+		{store.StatusCompleted, "reports", "reports.Build", "reports.BuildHandler", "report_2026", true, 3},
+		{store.StatusFailed, "default", "billing.Charge", "billing.Handler", "100%-off", false, 3},
+		{store.StatusCancelled, "recurring", "cleanup.Sweep", "cleanup.Handler", `C:\temp`, true, 4},
+		{store.StatusCompleted, "default", "billing.Charge", "billing.Handler", "report-2026", false, 5},
+		{store.StatusServiceStopped, "recurring", "ÜBER.Straße", "ÄrgerHandler", "", true, 6},
+		{store.StatusPending, "default", "plain.Task", "plainXHandler", "reportX2026", false, 7},
+	}
+	var out []*store.Task
+	for i, r := range rows {
+		t := newTask(i + 1)
+		t.Status, t.Queue, t.Kind, t.Handler, t.Key, t.Recurring = r.status, r.queue, r.kind, r.handler, r.key, r.recurring
+		t.CreatedAt = at(time.Duration(r.sec) * time.Second)
+		out = append(out, t)
+	}
+	return out
+}
+
+// listAll pages through List with the filter and returns every row, checking
+// the pages are in keyset order and end with a nil Next.
+func listAll(t tb, s store.Store, f store.Filter) []*store.Task {
+	t.Helper()
+	var out []*store.Task
+	for pages := 0; ; pages++ {
+		if pages > 10000 {
+			t.Fatalf("List did not end")
+		}
+		page, err := s.List(t.Context(), f)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", f, err)
+		}
+		limit, _ := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
+		if len(page.Tasks) > limit {
+			t.Fatalf("List returned %d rows for limit %d", len(page.Tasks), limit)
+		}
+		out = append(out, page.Tasks...)
+		if page.Next == nil {
+			break
+		}
+		if len(page.Tasks) == 0 {
+			t.Fatalf("List returned an empty page with a Next cursor")
+		}
+		f.After = *page.Next
+	}
+	for i := 1; i < len(out); i++ {
+		a, b := store.CursorOf(out[i-1]), store.CursorOf(out[i])
+		if f.Oldest && !a.Less(b) || !f.Oldest && !b.Less(a) {
+			t.Errorf("List(Oldest=%v) rows %d and %d are out of keyset order: %v then %v", f.Oldest, i-1, i, a, b)
+			break
+		}
+	}
+	return out
+}
+
+func listChecks() []check {
+	return []check{
+		{"EveryFilterField", func(t tb, s store.Store) {
+			rows := listFixture()
+			persist(t, s, rows...)
+			yes, no := true, false
+			pick := func(idx ...int) []uuid.UUID {
+				var out []uuid.UUID
+				for _, i := range idx {
+					out = append(out, rows[i].ID)
+				}
+				return out
+			}
+			for _, c := range []struct {
+				name string
+				f    store.Filter
+				want []uuid.UUID
+			}{
+				{"no filter", store.Filter{}, pick(0, 1, 2, 3, 4, 5, 6, 7, 8)},
+				{"one status", store.Filter{Statuses: []store.Status{store.StatusCompleted}}, pick(3, 6)},
+				{"two statuses", store.Filter{Statuses: []store.Status{store.StatusQueued, store.StatusFailed}}, pick(1, 4)},
+				{"queue", store.Filter{Queue: "reports"}, pick(2, 3)},
+				{"kind", store.Filter{Kind: "billing.Charge"}, pick(4, 6)},
+				{"kind is exact", store.Filter{Kind: "billing"}, nil},
+				{"key", store.Filter{Key: "welcome-42"}, pick(1)},
+				{"recurring", store.Filter{Recurring: &yes}, pick(3, 5, 7)},
+				{"not recurring", store.Filter{Recurring: &no}, pick(0, 1, 2, 4, 6, 8)},
+				{"created from is inclusive", store.Filter{CreatedFrom: at(3 * time.Second)}, pick(3, 4, 5, 6, 7, 8)},
+				{"created before is exclusive", store.Filter{CreatedBefore: at(3 * time.Second)}, pick(0, 1, 2)},
+				{"created range", store.Filter{CreatedFrom: at(2 * time.Second), CreatedBefore: at(5 * time.Second)}, pick(2, 3, 4, 5)},
+				{"created range in another location", store.Filter{CreatedFrom: at(2 * time.Second).In(elsewhere), CreatedBefore: at(4 * time.Second).In(elsewhere)}, pick(2, 3, 4)},
+				{"combined", store.Filter{Queue: "default", Statuses: []store.Status{store.StatusCompleted, store.StatusFailed}, Recurring: &no}, pick(4, 6)},
+				{"search kind ignoring case", store.Filter{Search: "SENDEMAIL"}, pick(0, 1)},
+				{"search handler", store.Filter{Search: "buildhandler"}, pick(2, 3)},
+				{"search key", store.Filter{Search: "welcome"}, pick(1)},
+				{"search percent is literal", store.Filter{Search: "%"}, pick(4)},
+				{"search underscore is literal", store.Filter{Search: "report_"}, pick(3)},
+				{"search backslash is literal", store.Filter{Search: `\`}, pick(5)},
+				{"search backslash sequence is literal", store.Filter{Search: `:\t`}, pick(5)},
+				{"search with status", store.Filter{Search: "billing", Statuses: []store.Status{store.StatusFailed}}, pick(4)},
+				{"search no match", store.Filter{Search: "nothing-like-this"}, nil},
+			} {
+				for _, oldest := range []bool{false, true} {
+					f := c.f
+					f.Oldest = oldest
+					f.Limit = 2
+					got := listAll(t, s, f)
+					wantSameIDs(t, fmt.Sprintf("List(%s, oldest %v)", c.name, oldest), ids(got), c.want)
+				}
+			}
+		}},
+		{"SearchFoldsUnicodeCase", func(t tb, s store.Store) {
+			rows := listFixture()
+			persist(t, s, rows...)
+			for _, q := range []string{"über", "STRAßE", "ärger"} {
+				got := listAll(t, s, store.Filter{Search: q})
+				wantSameIDs(t, fmt.Sprintf("List(Search %q)", q), ids(got), []uuid.UUID{rows[7].ID})
+			}
+		}},
+		{"KeysetPagesCoverEveryRowOnce", func(t tb, s store.Store) {
+			// 600 rows over 20 creation times: pages of 7 split the ties.
+			all, _ := pendingRows(600, 20)
+			persistBatches(t, s, all)
+			want := slices.Clone(all)
+			slices.SortFunc(want, func(a, b *store.Task) int {
+				if store.CursorOf(a).Less(store.CursorOf(b)) {
+					return -1
+				}
+				return 1
+			})
+			for _, oldest := range []bool{true, false} {
+				got := listAll(t, s, store.Filter{Limit: 7, Oldest: oldest})
+				w := ids(want)
+				if !oldest {
+					slices.Reverse(w)
+				}
+				if !slices.Equal(ids(got), w) {
+					t.Errorf("List(Oldest=%v) pages of 7: %d rows not in exact keyset order over all %d rows", oldest, len(got), len(w))
+				}
+			}
+		}},
+		{"NextIsNilOnTheLastPage", func(t tb, s store.Store) {
+			var rows []*store.Task
+			for i := range 10 {
+				rows = append(rows, newTask(i+1))
+			}
+			persist(t, s, rows...)
+			page, err := s.List(t.Context(), store.Filter{Limit: 11})
+			if err != nil || len(page.Tasks) != 10 || page.Next != nil {
+				t.Errorf("List of 10 rows with limit 11: %d rows, Next %v, err %v; want 10, nil, nil", len(page.Tasks), page.Next, err)
+			}
+			page, err = s.List(t.Context(), store.Filter{Limit: 5, Oldest: true})
+			if err != nil || len(page.Tasks) != 5 || page.Next == nil {
+				t.Fatalf("List of 10 rows with limit 5: %d rows, Next %v, err %v; want 5 and a Next", len(page.Tasks), page.Next, err)
+			}
+			page, err = s.List(t.Context(), store.Filter{Limit: 5, Oldest: true, After: *page.Next})
+			if err != nil || len(page.Tasks) != 5 || page.Next != nil {
+				t.Errorf("the second and last full page of 5: %d rows, Next %v, err %v; want 5, nil (it is the last page)", len(page.Tasks), page.Next, err)
+			}
+			page, err = s.List(t.Context(), store.Filter{Statuses: []store.Status{store.StatusFailed}})
+			if err != nil || len(page.Tasks) != 0 || page.Next != nil {
+				t.Errorf("List with no match: %d rows, Next %v, err %v; want none, nil", len(page.Tasks), page.Next, err)
+			}
+		}},
+		{"LimitDefaultsAndClips", func(t tb, s store.Store) {
+			all, _ := pendingRows(store.MaxListLimit+5, 50)
+			persistBatches(t, s, all)
+			page, err := s.List(t.Context(), store.Filter{})
+			if err != nil || len(page.Tasks) != store.DefaultListLimit {
+				t.Errorf("List with Limit 0: %d rows, %v; want DefaultListLimit %d", len(page.Tasks), err, store.DefaultListLimit)
+			}
+			page, err = s.List(t.Context(), store.Filter{Limit: 5 * store.MaxListLimit})
+			if err != nil || len(page.Tasks) != store.MaxListLimit || page.Next == nil {
+				t.Errorf("List with Limit 5000: %d rows, Next %v, %v; want MaxListLimit %d and a Next", len(page.Tasks), page.Next, err, store.MaxListLimit)
+			}
+		}},
+		{"ReturnsWholeRows", func(t tb, s store.Store) {
+			task := fullTask(1)
+			persist(t, s, task)
+			page, err := s.List(t.Context(), store.Filter{Key: task.Key})
+			if err != nil || len(page.Tasks) != 1 {
+				t.Fatalf("List = %d rows, %v; want 1", len(page.Tasks), err)
+			}
+			wantTask(t, "List", page.Tasks[0], task)
+		}},
+	}
+}

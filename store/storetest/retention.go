@@ -1,0 +1,244 @@
+package storetest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/evertask/evertask/store"
+	"github.com/google/uuid"
+)
+
+// purgeNow is the Now of the retention checks, far after the rows' creation.
+var purgeNow = at(100 * 24 * time.Hour)
+
+// ago returns purgeNow minus h hours.
+func ago(h int) time.Time { return purgeNow.Add(-time.Duration(h) * time.Hour) }
+
+func purge(t tb, s store.Store, p store.RetentionPolicy) store.PurgeResult {
+	t.Helper()
+	if p.Now.IsZero() {
+		p.Now = purgeNow
+	}
+	res, err := s.(store.Retainer).Purge(t.Context(), p)
+	if err != nil {
+		t.Fatalf("Purge(%+v): %v", p, err)
+	}
+	return res
+}
+
+// historyRow persists a recurring row (never purged as a task) with status
+// audits, runs audits and logs at the given ages in hours.
+func historyRow(t tb, s store.Store, n int, errText string, hours ...int) *store.Task {
+	t.Helper()
+	task := recurringTask(n)
+	task.CreatedAt = ago(1000)
+	task.Error = errText
+	persist(t, s, task)
+	for i, h := range hours {
+		transition(t, s, store.TransitionParams{ID: task.ID, To: store.StatusInProgress, Now: ago(h), Error: errText})
+		if err := s.UpdateCurrentRun(t.Context(), store.RunParams{ID: task.ID, Now: ago(h), NextRunAt: purgeNow}); err != nil {
+			t.Fatalf("UpdateCurrentRun: %v", err)
+		}
+		l := logRecord(task.ID, i, 0, "Information", fmt.Sprint("run ", i))
+		l.At = ago(h)
+		if err := s.SaveLogs(t.Context(), task.ID, []store.ExecutionLog{l}); err != nil {
+			t.Fatalf("SaveLogs: %v", err)
+		}
+	}
+	return task
+}
+
+// historyCounts returns how many status audits, runs audits and logs a task
+// has.
+func historyCounts(t tb, s store.Store, id uuid.UUID) [3]int {
+	t.Helper()
+	return [3]int{len(statusAudits(t, s, id)), len(runsAudits(t, s, id)), len(logsOf(t, s, id))}
+}
+
+// finishedRows persists one-shot and recurring rows in every finished
+// status, last executed 48 hours before purgeNow.
+func finishedRows(t tb, s store.Store, first int) map[string]*store.Task {
+	t.Helper()
+	rows := map[string]*store.Task{}
+	mk := func(name string, status store.Status, recurring bool, created, lastRun time.Time) {
+		task := newTask(first + len(rows))
+		task.Status, task.Recurring, task.CreatedAt, task.LastExecutionAt = status, recurring, created, lastRun
+		rows[name] = task
+		persist(t, s, task)
+	}
+	mk("completed", store.StatusCompleted, false, ago(50), ago(48))
+	mk("completed, no last run", store.StatusCompleted, false, ago(48), time.Time{})
+	mk("completed recently", store.StatusCompleted, false, ago(50), ago(1))
+	mk("completed, created recently", store.StatusCompleted, false, ago(1), time.Time{})
+	mk("failed", store.StatusFailed, false, ago(50), ago(48))
+	mk("cancelled", store.StatusCancelled, false, ago(48), time.Time{})
+	mk("failed recently", store.StatusFailed, false, ago(50), ago(1))
+	mk("recurring completed", store.StatusCompleted, true, ago(50), ago(48))
+	mk("recurring failed", store.StatusFailed, true, ago(50), ago(48))
+	mk("recurring cancelled", store.StatusCancelled, true, ago(50), ago(48))
+	mk("waiting", store.StatusWaitingQueue, false, ago(48), time.Time{})
+	mk("in progress", store.StatusInProgress, false, ago(50), ago(48))
+	mk("service stopped", store.StatusServiceStopped, false, ago(50), ago(48))
+	return rows
+}
+
+func retainerChecks() []check {
+	return []check{
+		{"AgesOfZeroOrLessDeleteNothing", func(t tb, s store.Store) {
+			h := historyRow(t, s, 1, "", 5000, 2000, 48)
+			he := historyRow(t, s, 2, "boom", 5000, 2000, 48)
+			rows := finishedRows(t, s, 10)
+			before := [2][3]int{historyCounts(t, s, h.ID), historyCounts(t, s, he.ID)}
+			for _, age := range []time.Duration{0, -time.Hour, -1 << 62} {
+				res := purge(t, s, store.RetentionPolicy{
+					StatusAuditAge: age, RunsAuditAge: age, ErrorAuditAge: age, LogAge: age,
+					CompletedTaskAge: age, FailedTaskAge: age,
+				})
+				if res != (store.PurgeResult{}) {
+					t.Errorf("Purge with ages %v deleted %+v, want nothing", age, res)
+				}
+			}
+			after := [2][3]int{historyCounts(t, s, h.ID), historyCounts(t, s, he.ID)}
+			if before != after {
+				t.Errorf("Purge with disabled ages changed the history: %v, then %v", before, after)
+			}
+			wantRowCount(t, s, 2+len(rows))
+		}},
+		{"StatusAuditsByAgeErrorsKeptLonger", func(t tb, s store.Store) {
+			task := recurringTask(1)
+			task.CreatedAt = ago(1000)
+			persist(t, s, task)
+			steps := []store.TransitionParams{
+				{To: store.StatusQueued, Now: ago(200)},
+				{To: store.StatusFailed, Now: ago(200), Error: "very old failure"},
+				{To: store.StatusQueued, Now: ago(48)},
+				{To: store.StatusFailed, Now: ago(48), Error: "recent failure"},
+				{To: store.StatusInProgress, Now: ago(1)},
+			}
+			for _, p := range steps {
+				p.ID = task.ID
+				transition(t, s, p)
+			}
+			runs := historyRow(t, s, 2, "", 200)
+			res := purge(t, s, store.RetentionPolicy{StatusAuditAge: 24 * time.Hour, ErrorAuditAge: 100 * time.Hour})
+			wantStatusAudits(t, s, "after Purge", task.ID, []store.StatusAudit{
+				{At: ago(1), Status: store.StatusInProgress},
+				{At: ago(48), Status: store.StatusFailed, Error: "recent failure"},
+			})
+			if res.StatusAudits != 4 { // three of task, one of runs
+				t.Errorf("PurgeResult.StatusAudits = %d, want 4", res.StatusAudits)
+			}
+			if got := historyCounts(t, s, runs.ID); got != [3]int{0, 1, 1} {
+				t.Errorf("the status audit rule touched runs audits or logs: %v, want [0 1 1]", got)
+			}
+			if res.RunsAudits != 0 || res.Logs != 0 || res.Tasks != 0 {
+				t.Errorf("PurgeResult = %+v, want only status audits", res)
+			}
+		}},
+		{"ErrorAuditsFollowTheAuditAgeWhenErrorAgeIsUnset", func(t tb, s store.Store) {
+			task := recurringTask(1)
+			task.CreatedAt = ago(1000)
+			persist(t, s, task)
+			transition(t, s, store.TransitionParams{ID: task.ID, To: store.StatusFailed, Now: ago(48), Error: "failure"})
+			transition(t, s, store.TransitionParams{ID: task.ID, To: store.StatusQueued, Now: ago(1)})
+			purge(t, s, store.RetentionPolicy{StatusAuditAge: 24 * time.Hour})
+			wantStatusAudits(t, s, "after Purge", task.ID, []store.StatusAudit{{At: ago(1), Status: store.StatusQueued}})
+		}},
+		{"RunsAuditsByAgeErrorsKeptLonger", func(t tb, s store.Store) {
+			ok := historyRow(t, s, 1, "", 200, 48, 1)
+			failed := historyRow(t, s, 2, "boom", 200, 48, 1)
+			res := purge(t, s, store.RetentionPolicy{RunsAuditAge: 24 * time.Hour, ErrorAuditAge: 100 * time.Hour})
+			wantRunsAudits(t, s, "runs without error", ok.ID, []store.RunsAudit{{ExecutedAt: ago(1), Status: store.StatusInProgress}})
+			wantRunsAudits(t, s, "runs with error", failed.ID, []store.RunsAudit{
+				{ExecutedAt: ago(1), Status: store.StatusInProgress, Error: "boom"},
+				{ExecutedAt: ago(48), Status: store.StatusInProgress, Error: "boom"},
+			})
+			if res.RunsAudits != 3 {
+				t.Errorf("PurgeResult.RunsAudits = %d, want 3", res.RunsAudits)
+			}
+			if got := historyCounts(t, s, ok.ID); got[0] != 3 || got[2] != 3 {
+				t.Errorf("the runs audit rule touched status audits or logs: %v", got)
+			}
+		}},
+		{"LogsByAge", func(t tb, s store.Store) {
+			task := historyRow(t, s, 1, "", 200, 48, 1)
+			res := purge(t, s, store.RetentionPolicy{LogAge: 24 * time.Hour})
+			l := logsOf(t, s, task.ID)
+			if len(l) != 1 || !sameTime(l[0].At, ago(1)) {
+				t.Errorf("logs after Purge: %v, want only the one of 1 hour ago", l)
+			}
+			if res.Logs != 2 {
+				t.Errorf("PurgeResult.Logs = %d, want 2", res.Logs)
+			}
+			if got := historyCounts(t, s, task.ID); got[0] != 3 || got[1] != 3 {
+				t.Errorf("the log rule touched audits: %v", got)
+			}
+		}},
+		{"FinishedOneShotTasksWithTheirHistory", func(t tb, s store.Store) {
+			rows := finishedRows(t, s, 1)
+			// The completed row gets recent history: the cascade removes it
+			// whatever its age.
+			c := rows["completed"]
+			transition(t, s, store.TransitionParams{ID: c.ID, To: store.StatusCompleted, Now: ago(48), ExecutionTime: time.Second})
+			if err := s.SaveLogs(t.Context(), c.ID, []store.ExecutionLog{logRecord(c.ID, 1, 0, "Information", "done")}); err != nil {
+				t.Fatalf("SaveLogs: %v", err)
+			}
+			present := func() map[string]bool {
+				out := map[string]bool{}
+				for name, r := range rows {
+					_, err := s.Get(t.Context(), r.ID)
+					out[name] = err == nil
+				}
+				return out
+			}
+			res := purge(t, s, store.RetentionPolicy{CompletedTaskAge: 24 * time.Hour})
+			if res.Tasks != 2 {
+				t.Errorf("Purge(CompletedTaskAge) deleted %d tasks, want 2", res.Tasks)
+			}
+			gone := map[string]bool{"completed": true, "completed, no last run": true}
+			for name, ok := range present() {
+				if ok == gone[name] {
+					t.Errorf("after Purge(CompletedTaskAge): row %q present %v, want %v", name, ok, !gone[name])
+				}
+			}
+			res = purge(t, s, store.RetentionPolicy{FailedTaskAge: 24 * time.Hour})
+			if res.Tasks != 2 {
+				t.Errorf("Purge(FailedTaskAge) deleted %d tasks, want 2", res.Tasks)
+			}
+			gone["failed"], gone["cancelled"] = true, true
+			for name, ok := range present() {
+				if ok == gone[name] {
+					t.Errorf("after Purge(FailedTaskAge): row %q present %v, want %v", name, ok, !gone[name])
+				}
+			}
+			again := newTask(1)
+			again.ID = c.ID
+			persist(t, s, again)
+			if got := historyCounts(t, s, c.ID); got != [3]int{} {
+				t.Errorf("a purged task's history survived: %v", got)
+			}
+		}},
+		{"SmallBatchesStillDeleteEverything", func(t tb, s store.Store) {
+			hours := []int{300, 290, 280, 270, 260, 250, 240, 230, 220, 210, 1}
+			h := historyRow(t, s, 1, "", hours...)
+			for i := range 7 {
+				for j, st := range []store.Status{store.StatusCompleted, store.StatusFailed} {
+					task := newTask(100 + 2*i + j)
+					task.Status, task.CreatedAt = st, ago(100+i)
+					persist(t, s, task)
+				}
+			}
+			age := 24 * time.Hour
+			res := purge(t, s, store.RetentionPolicy{BatchSize: 3, StatusAuditAge: age, RunsAuditAge: age, LogAge: age,
+				CompletedTaskAge: age, FailedTaskAge: age})
+			want := store.PurgeResult{StatusAudits: 10, RunsAudits: 10, Logs: 10, Tasks: 14}
+			if res != want {
+				t.Errorf("Purge with BatchSize 3 = %+v, want %+v", res, want)
+			}
+			if got := historyCounts(t, s, h.ID); got != [3]int{1, 1, 1} {
+				t.Errorf("history left after Purge: %v, want [1 1 1]", got)
+			}
+			wantRowCount(t, s, 1)
+		}},
+	}
+}

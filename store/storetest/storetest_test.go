@@ -1,0 +1,141 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/evertask/evertask/store"
+)
+
+func TestNaiveStore(t *testing.T) {
+	t.Parallel()
+	Run(t, func(t *testing.T) store.Store { return newNaive(naiveBugs{}) })
+}
+
+// TestNaiveStoreCoreOnly runs the suite on a store with no optional
+// capability: the capability groups skip, the fallbacks carry the rest.
+func TestNaiveStoreCoreOnly(t *testing.T) {
+	t.Parallel()
+	Run(t, func(t *testing.T) store.Store { return coreOnly{newNaive(naiveBugs{})} })
+}
+
+// recorder is a tb that records failures instead of failing the test, so a
+// check can be run against a store that is meant to fail it.
+type recorder struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	failures []string
+	skipped  bool
+	cleanups []func()
+}
+
+func newRecorder() *recorder {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &recorder{ctx: ctx, cancel: cancel}
+}
+
+func (r *recorder) Helper()                           {}
+func (r *recorder) Logf(format string, args ...any)   {}
+func (r *recorder) Context() context.Context          { return r.ctx }
+func (r *recorder) Cleanup(f func())                  { r.mu.Lock(); r.cleanups = append(r.cleanups, f); r.mu.Unlock() }
+func (r *recorder) Failed() bool                      { r.mu.Lock(); defer r.mu.Unlock(); return len(r.failures) > 0 }
+func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...); runtime.Goexit() }
+func (r *recorder) Skipf(format string, args ...any) {
+	r.mu.Lock()
+	r.skipped = true
+	r.mu.Unlock()
+	runtime.Goexit()
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+// runRecorded runs one check on its own goroutine, as testing does, so
+// Fatalf and Skipf can end it with runtime.Goexit.
+func runRecorded(c check, s store.Store) *recorder {
+	r := newRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.fn(r, s)
+	}()
+	<-done
+	r.cancel()
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+	return r
+}
+
+// runSuiteRecorded runs every check of the suite against fresh stores from
+// newStore, in parallel, and returns the failures by check name.
+func runSuiteRecorded(newStore func() store.Store) map[string][]string {
+	var mu sync.Mutex
+	out := map[string][]string{}
+	var wg sync.WaitGroup
+	for _, g := range groups() {
+		probe := newStore()
+		if g.has != nil && !g.has(probe) {
+			continue
+		}
+		for _, c := range g.checks {
+			wg.Go(func() {
+				r := runRecorded(c, newStore())
+				if len(r.failures) > 0 {
+					mu.Lock()
+					out[g.name+"/"+c.name] = r.failures
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// TestSuiteCatchesBrokenStores is the mutation check: each store below breaks
+// one rule of the contract, and the suite must fail it, while the correct
+// store passes every check through the same harness.
+func TestSuiteCatchesBrokenStores(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		bugs naiveBugs
+	}{
+		{"correct", naiveBugs{}},
+		{"MaxRunsOffByOne", naiveBugs{maxRunsInclusive: true}},
+		{"BlindSetQueued", naiveBugs{blindRequeue: true}},
+		{"StatusAuditAtLevelNone", naiveBugs{auditAtNone: true}},
+		{"FromConditionIgnored", naiveBugs{ignoreFrom: true}},
+		{"DuplicateKeyAccepted", naiveBugs{duplicateKeys: true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			failures := runSuiteRecorded(func() store.Store { return newNaive(c.bugs) })
+			if c.bugs == (naiveBugs{}) {
+				for name, f := range failures {
+					t.Errorf("the correct store fails %s: %s", name, strings.Join(f, "; "))
+				}
+				return
+			}
+			if len(failures) == 0 {
+				t.Fatalf("the suite passes a store with the bug %+v", c.bugs)
+			}
+			names := make([]string, 0, len(failures))
+			for name := range failures {
+				names = append(names, name)
+			}
+			t.Logf("caught by %d checks: %s", len(names), strings.Join(names, ", "))
+		})
+	}
+}
