@@ -108,7 +108,7 @@ const (
     (SELECT rowid FROM tasks WHERE status = 'Completed' AND recurring = 0
        AND coalesce(last_execution_at, created_at) < @cut LIMIT @batch)`
 	purgeFailed = `DELETE FROM tasks WHERE rowid IN
-    (SELECT rowid FROM tasks WHERE status IN ('Failed', 'Cancelled') AND recurring = 0
+    (SELECT rowid FROM tasks WHERE (status = 'Failed' OR status = 'Cancelled') AND recurring = 0
        AND coalesce(last_execution_at, created_at) < @cut LIMIT @batch)`
 )
 

@@ -16,11 +16,13 @@ import (
 // not exhausted (strict <), RunUntil is unset or not before now, and the
 // status is unfinished or a recurring Completed/Failed with a next run. The
 // status term is textually the WHERE of the tasks_recovery index, which is
-// how SQLite knows the index covers a query using it.
+// how SQLite knows the index covers a query using it. Equalities rather than
+// IN lists for the reason given in the migration.
 const recoverableSQL = `(max_runs <= 0 OR run_count < max_runs)
   AND (run_until IS NULL OR run_until >= @now)
-  AND (status IN ('WaitingQueue', 'Queued', 'Pending', 'InProgress', 'ServiceStopped')
-       OR (recurring = 1 AND next_run_at IS NOT NULL AND status IN ('Completed', 'Failed')))`
+  AND (status = 'WaitingQueue' OR status = 'Queued' OR status = 'Pending' OR status = 'InProgress'
+       OR status = 'ServiceStopped'
+       OR (recurring = 1 AND next_run_at IS NOT NULL AND (status = 'Completed' OR status = 'Failed')))`
 
 // transitionSQL is every store.TransitionParams in one prepared statement:
 // @from is a comma-framed status list (",Queued,InProgress,"; empty for no

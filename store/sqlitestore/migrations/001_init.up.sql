@@ -28,18 +28,24 @@ CREATE TABLE tasks (
 );
 
 CREATE UNIQUE INDEX tasks_key ON tasks (task_key) WHERE task_key IS NOT NULL;
-CREATE INDEX tasks_status ON tasks (status);
+-- Every transition rewrites the entries of each index holding status, so
+-- only one does: (status, queue) serves the status filter and both counts
+-- as a covering scan. The queue index is written once, at insert.
+CREATE INDEX tasks_status ON tasks (status, queue);
+CREATE INDEX tasks_queue ON tasks (queue);
 CREATE INDEX tasks_created ON tasks (created_at, id);
-CREATE INDEX tasks_queue ON tasks (queue, status);
 
 -- Recovery reads only rows whose status may be recoverable, so a store full
 -- of finished one-shot rows does not make every startup scan them all. The
 -- WHERE term must stay textually identical to the status term of the
 -- recoverable predicate in the Go code (recoverableSQL), or SQLite cannot
--- prove the query implies it and ignores the index.
+-- prove the query implies it and ignores the index. It is a chain of
+-- equalities, not IN: an IN list of more than two constants makes SQLite
+-- build a temporary table on every insert and status update.
 CREATE INDEX tasks_recovery ON tasks (created_at, id)
-WHERE (status IN ('WaitingQueue', 'Queued', 'Pending', 'InProgress', 'ServiceStopped')
-       OR (recurring = 1 AND next_run_at IS NOT NULL AND status IN ('Completed', 'Failed')));
+WHERE (status = 'WaitingQueue' OR status = 'Queued' OR status = 'Pending' OR status = 'InProgress'
+       OR status = 'ServiceStopped'
+       OR (recurring = 1 AND next_run_at IS NOT NULL AND (status = 'Completed' OR status = 'Failed')));
 
 CREATE TABLE status_audits (
     id      INTEGER PRIMARY KEY,
