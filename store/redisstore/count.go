@@ -9,27 +9,20 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// The counts come from the index sorted sets, which every script keeps in
-// step with the rows: ZCARD per status (and per status and queue), or
-// ZLEXCOUNT from the created-from bound, O(log n) each. No row is read.
+// The counts come from the per (status, queue) index sorted sets, which
+// every script keeps in step with the rows: ZCARD, or ZLEXCOUNT from the
+// created-from bound, O(log n) each. No row is read.
 
-// CountByStatus counts rows per status in one pipelined round trip.
+// CountByStatus sums CountByQueue over the queues.
 func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[store.Status]int, error) {
-	if err := s.check(); err != nil {
+	byQueue, err := s.CountByQueue(ctx, p)
+	if err != nil {
 		return nil, err
 	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(store.Statuses))
-	for i, st := range store.Statuses {
-		cmds[i] = s.countCmd(ctx, pipe, s.p+"st:"+string(st), &p)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("count by status: %w", mapErr(err))
-	}
 	out := map[store.Status]int{}
-	for i, c := range cmds {
-		if n := c.Val(); n > 0 {
-			out[store.Statuses[i]] = int(n)
+	for _, m := range byQueue {
+		for st, n := range m {
+			out[st] += n
 		}
 	}
 	return out, nil
@@ -42,9 +35,9 @@ func (s *Store) CountByQueue(ctx context.Context, p store.CountParams) (map[stri
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	queues, err := s.rdb.SMembers(ctx, s.p+"queues").Result()
+	queues, err := s.queues(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
+		return nil, fmt.Errorf("count by queue: %w", err)
 	}
 	out := map[string]map[store.Status]int{}
 	if len(queues) == 0 {

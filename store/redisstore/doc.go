@@ -17,13 +17,12 @@
 //	P t:<id>               hash: the row; times as integer unix µs, "" = unset
 //	P keys                 hash: task key -> id (the unique key claim)
 //	P all                  zset, all scores 0: <m> of every row
-//	P st:<status>          zset, scores 0: <m> of the rows in a status
 //	P qs:<status>:<queue>  zset, scores 0: <m> of the rows in a status and queue
 //	P rec                  zset, scores 0: <m> of the rows recoverable apart
 //	                       from RunUntil (status, run limit, next run)
 //	P fin:<status>         zset: finished one-shot rows (Completed, Failed,
 //	                       Cancelled) by last execution or creation, for retention
-//	P queues               set: every queue name ever written (for counts)
+//	P queues               set: every queue name ever written
 //	P seq                  string: the audit id counter, increasing per store
 //	P sa:<id>, P ra:<id>   zset: status and runs audits by audit id
 //	P sai, P saie          zset: status audit retention index by time, member
@@ -56,26 +55,34 @@
 //
 // The scripts (lua/*.lua, each prefixed with lua/lib.lua):
 //
-//	persist            t:<id>, keys, all, st:, qs:, rec, fin:, queues (a whole batch)
-//	transition         t:<id>, st:, qs:, rec, fin:, seq, sa:<id>, sai|saie
+//	persist            t:<id>, keys, all, qs:, rec, fin:, queues (a whole batch)
+//	transition         t:<id>, qs:, rec, fin:, seq, sa:<id>, sai|saie
+//	transition_many    the same for every row of a batch
 //	complete_run       as transition, plus ra:<id>, rai|raie
 //	update_run         t:<id>, rec, fin:, seq, ra:<id>, rai|raie
 //	end_series         as transition
-//	update_definition  t:<id>, keys, st:, qs:, rec, fin:, queues
+//	update_definition  t:<id>, keys, qs:, rec, fin:, queues
 //	remove             t:<id> and its sa:, ra:, lg:, and every index above
 //	recovery           t:<id>
 //	save_logs          t:<id> (exists), lg:<id>, li
 //	purge              one retention index and the rows or entries it names
 //
 // They run with EVALSHA and fall back to EVAL when the server lost its
-// script cache. TransitionMany pipelines one EVALSHA per transition (one
-// round trip) and re-runs singly any that found no script.
+// script cache. PersistMany and TransitionMany send a whole batch to one
+// script call: one round trip, and no per-call script overhead per row.
 //
 // # Reads
 //
 // Get is one HGETALL. List walks the most selective index (see List) and
 // bounds the work of filters no index answers; RetrievePending walks rec.
-// Counts are ZCARD or ZLEXCOUNT of the index sets, never a row read. Audits
+// Counts are ZCARD or ZLEXCOUNT of the index sets, never a row read.
+//
+// There is no index by status alone: the (status, queue) sets answer the
+// status questions as a union over the queues (a handful in practice), and
+// a status change then moves one index entry instead of two. Scripts pay
+// about as much per redis.call as the command itself costs, so the hot path
+// keeps their number down: a one-shot lifecycle (persist, Queued,
+// InProgress, Completed) makes about 20 calls at audit None. Audits
 // and logs are read per task, logs in chunks of 1000. Nothing uses KEYS or
 // SCAN; retention reads its indexes with ZRANGEBYSCORE ... LIMIT.
 //

@@ -164,8 +164,8 @@ func (s *Store) loadRows(ctx context.Context, ms []string, pre func(*store.Task)
 }
 
 // List answers from the most selective index: the key hash for Key, the
-// per (status, queue) indexes for Queue (with or without Statuses), the
-// per-status indexes for Statuses, otherwise the index of all rows. The
+// per (status, queue) indexes for Queue or Statuses (the union over the
+// queues, or the statuses, not asked for), otherwise the index of all rows. The
 // created range and the cursor are bounds of the index walk. Kind,
 // Recurring and Search have no index: their rows are filtered while
 // walking, reading the few filter fields before the whole row, and at most
@@ -200,16 +200,23 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	statuses := slices.Compact(slices.Sorted(slices.Values(f.Statuses)))
 	var sources []string
 	switch {
-	case f.Queue != "":
+	case f.Queue != "" || len(statuses) > 0:
+		queues := []string{f.Queue}
+		if f.Queue == "" {
+			if queues, err = s.queues(ctx); err != nil {
+				return store.Page{}, fmt.Errorf("list: %w", err)
+			}
+		}
 		if len(statuses) == 0 {
 			statuses = store.Statuses
 		}
 		for _, st := range statuses {
-			sources = append(sources, s.p+"qs:"+string(st)+":"+f.Queue)
+			for _, q := range queues {
+				sources = append(sources, s.p+"qs:"+string(st)+":"+q)
+			}
 		}
-	case len(statuses) > 0:
-		for _, st := range statuses {
-			sources = append(sources, s.p+"st:"+string(st))
+		if len(sources) == 0 {
+			return store.Page{}, nil
 		}
 	default:
 		sources = []string{s.p + "all"}
@@ -359,4 +366,14 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 		return nil, fmt.Errorf("retrieve pending: %w", err)
 	}
 	return res.rows, nil
+}
+
+// queues returns every queue name the store has seen. The set grows with
+// distinct names, never with rows.
+func (s *Store) queues(ctx context.Context) ([]string, error) {
+	qs, err := s.rdb.SMembers(ctx, s.p+"queues").Result()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return qs, nil
 }

@@ -28,6 +28,7 @@ func newScript(name string) *redis.Script {
 var (
 	scriptPersist          = newScript("persist.lua")
 	scriptTransition       = newScript("transition.lua")
+	scriptTransitionMany   = newScript("transition_many.lua")
 	scriptCompleteRun      = newScript("complete_run.lua")
 	scriptUpdateRun        = newScript("update_run.lua")
 	scriptEndSeries        = newScript("end_series.lua")
@@ -38,14 +39,13 @@ var (
 	scriptPurge            = newScript("purge.lua")
 
 	allScripts = []*redis.Script{
-		scriptPersist, scriptTransition, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
+		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
 		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge,
 	}
 )
 
-// loadScripts puts every script into the server's cache, so pipelined
-// EVALSHA calls (which cannot fall back one by one inside the pipeline)
-// find them.
+// loadScripts puts every script into the server's cache up front, so the
+// first calls need no fallback.
 func loadScripts(ctx context.Context, c redis.UniversalClient) error {
 	for _, s := range allScripts {
 		if err := s.Load(ctx, c).Err(); err != nil {
@@ -54,5 +54,3 @@ func loadScripts(ctx context.Context, c redis.UniversalClient) error {
 	}
 	return nil
 }
-
-func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }

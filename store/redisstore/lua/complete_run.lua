@@ -12,4 +12,5 @@ redis.call('HSET', k, 's', st, 'le', now, 'et', et, 'e', err, 'rc', y.rc, 'nr', 
 reindex(id, x, y)
 if ARGV[8] == '1' then audit_status(id, now, st, err) end
 if ARGV[9] == '1' then audit_runs(id, now, et, st, err) end
+flush_seq()
 return 1

@@ -59,7 +59,6 @@ local function copy(x)
 end
 
 local function idx_add(id, x)
-  redis.call('ZADD', P .. 'st:' .. x.s, 0, x.m)
   redis.call('ZADD', P .. 'qs:' .. x.s .. ':' .. x.q, 0, x.m)
   if rec_static(x) then redis.call('ZADD', P .. 'rec', 0, x.m) end
   local f = fin_of(x)
@@ -67,7 +66,6 @@ local function idx_add(id, x)
 end
 
 local function idx_del(id, x)
-  redis.call('ZREM', P .. 'st:' .. x.s, x.m)
   redis.call('ZREM', P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
   redis.call('ZREM', P .. 'rec', x.m)
   local f = fin_of(x)
@@ -78,9 +76,7 @@ end
 -- touching only what changed.
 local function reindex(id, x, y)
   if x.s ~= y.s or x.q ~= y.q then
-    redis.call('ZREM', P .. 'st:' .. x.s, x.m)
     redis.call('ZREM', P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
-    redis.call('ZADD', P .. 'st:' .. y.s, 0, y.m)
     redis.call('ZADD', P .. 'qs:' .. y.s .. ':' .. y.q, 0, y.m)
   end
   local ra, rb = rec_static(x), rec_static(y)
@@ -97,8 +93,27 @@ end
 -- newest first is ZREVRANGE), plus a global retention index scored by time
 -- whose member names the task and the audit id. Rows with an error go to
 -- their own retention index, so they can be kept longer.
+-- Audit ids come from one store-wide counter. A script takes the first
+-- with INCR and counts on locally; flush_seq stores the rest with one
+-- INCRBY, so a batch pays one or two calls for all its ids.
+local seq_next, seq_used = nil, 0
+local function next_aid()
+  if not seq_next then
+    seq_next = redis.call('INCR', P .. 'seq')
+    seq_used = 1
+    return seq_next
+  end
+  seq_next = seq_next + 1
+  seq_used = seq_used + 1
+  return seq_next
+end
+local function flush_seq()
+  if seq_used > 1 then redis.call('INCRBY', P .. 'seq', seq_used - 1) end
+  seq_next, seq_used = nil, 0
+end
+
 local function audit_status(id, now, st, err)
-  local aid = redis.call('INCR', P .. 'seq')
+  local aid = string.format('%d', next_aid())
   redis.call('ZADD', P .. 'sa:' .. id, aid, aid .. '|' .. now .. '|' .. st .. '|' .. err)
   local g = 'sai'
   if err ~= '' then g = 'saie' end
@@ -106,7 +121,7 @@ local function audit_status(id, now, st, err)
 end
 
 local function audit_runs(id, now, et, st, err)
-  local aid = redis.call('INCR', P .. 'seq')
+  local aid = string.format('%d', next_aid())
   redis.call('ZADD', P .. 'ra:' .. id, aid, aid .. '|' .. now .. '|' .. et .. '|' .. st .. '|' .. err)
   local g = 'rai'
   if err ~= '' then g = 'raie' end
@@ -147,4 +162,43 @@ local function remove_task(id)
   end
   redis.call('DEL', k, P .. 'sa:' .. id, P .. 'ra:' .. id, P .. 'lg:' .. id)
   return 1
+end
+
+-- One status change with its conditions, index moves and audit, reading
+-- its arguments from ARGV[b]: id, to, now, err, et, stamp, terminal, audit,
+-- ifrec, nfrom, from... Returns the result (-1 when there is no row, 0 when
+-- a condition failed, 1 when applied) and the index of the next argument.
+local function transition(b)
+  local id = ARGV[b]
+  local nfrom = tonumber(ARGV[b + 9])
+  local nxt = b + 10 + nfrom
+  local k = P .. 't:' .. id
+  local x = load(k)
+  if not x then return -1, nxt end
+  if nfrom > 0 then
+    local ok = false
+    for i = b + 10, b + 9 + nfrom do
+      if ARGV[i] == x.s then ok = true break end
+    end
+    if not ok then return 0, nxt end
+  end
+  local to, now, err = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  if ARGV[b + 8] == '1' and not rec_now(x, now) then return 0, nxt end
+  local y = copy(x)
+  y.s = to
+  local stamp, terminal = ARGV[b + 5] == '1', ARGV[b + 6] == '1'
+  if stamp and terminal then
+    y.le = now
+    redis.call('HSET', k, 's', to, 'le', now, 'et', ARGV[b + 4], 'e', err)
+  elseif stamp then
+    y.le = now
+    redis.call('HSET', k, 's', to, 'le', now, 'et', ARGV[b + 4])
+  elseif terminal then
+    redis.call('HSET', k, 's', to, 'e', err)
+  else
+    redis.call('HSET', k, 's', to)
+  end
+  reindex(id, x, y)
+  if ARGV[b + 7] == '1' then audit_status(id, now, to, err) end
+  return 1, nxt
 end

@@ -21,7 +21,8 @@ for i = 0, n - 1 do
   local k = P .. 't:' .. id
   redis.call('HSET', k, unpack(ARGV, b + 2, b + 1 + 2 * nf))
   if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
-  local x = load(k)
+  local x = {}
+  for j = b + 2, b + 1 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end
   redis.call('ZADD', P .. 'all', 0, x.m)
   idx_add(id, x)
   redis.call('SADD', P .. 'queues', x.q)
