@@ -27,7 +27,7 @@ func (c *Clock) UnmarshalText(b []byte) error {
 	}
 	v := Clock{Hour: h, Minute: m, Second: s}
 	if !ok || !v.valid() {
-		return invalid("time %q is not HH:MM:SS", b)
+		return fmt.Errorf("time %q is not HH:MM:SS", b)
 	}
 	*c = v
 	return nil

@@ -71,7 +71,11 @@ func (s *Schedule) next(after time.Time, stride int) time.Time {
 		}
 		// The minute of the hour is read on the local clock (zones at
 		// :30 or :45 offsets), the hours themselves are absolute.
-		return s.nextInPeriod(after, 3600, n, offsetAt(after.Unix(), loc))
+		off := int64(0)
+		if loc != time.UTC {
+			off = offsetAt(after.Unix(), loc)
+		}
+		return s.nextInPeriod(after, 3600, n, off)
 	case UnitDay, UnitWeek, UnitMonth:
 		return s.nextCalendar(after, loc, n)
 	}
@@ -438,7 +442,7 @@ func (s *Schedule) skip(anchor, now time.Time) time.Time {
 		}
 	}
 	t := anchor
-	if s.calendar() {
+	if s.calendar() || len(s.Times) > 0 {
 		t = s.periodJump(anchor, now)
 	}
 	for range maxWalk {
@@ -516,8 +520,26 @@ func (s *Schedule) periodJump(anchor, now time.Time) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	pa, pn := s.period(toWall(anchor, loc)), s.period(toWall(now, loc))
 	stride := int64(s.Every)
+	if s.Unit == UnitMinute || s.Unit == UnitHour {
+		// Absolute periods; an hour is read with the anchor's offset, as
+		// Next does, so the grid matches its steps.
+		period, off := int64(60), int64(0)
+		if s.Unit == UnitHour {
+			period, off = 3600, offsetAt(anchor.Unix(), loc)
+		}
+		pa, pn := floorDiv(anchor.Unix()+off, period), floorDiv(now.Unix()+off, period)
+		k := (pn - pa) / stride
+		if k < 2 || len(s.Times) == 0 || !sameHourGrid(loc, anchor, now) {
+			return anchor
+		}
+		t := time.Unix((pa+(k-1)*stride)*period+s.Times[0].seconds()-off, 0).UTC()
+		if !t.After(anchor) {
+			return anchor
+		}
+		return s.limit(t)
+	}
+	pa, pn := s.period(toWall(anchor, loc)), s.period(toWall(now, loc))
 	k := (pn - pa) / stride
 	if k < 2 {
 		return anchor
@@ -552,3 +574,27 @@ func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func weekNumber(monday int64) int64 { return floorDiv(monday-4, 7) }
 
 func weekStart(week int64) int64 { return week*7 + 4 }
+
+// sameHourGrid reports whether every UTC offset of loc between from and to
+// has the same minutes and seconds, so local hours stay on one absolute
+// grid. Zones with half-hour clock changes (Australia/Lord_Howe) do not:
+// their hour schedules are walked, not jumped.
+func sameHourGrid(loc *time.Location, from, to time.Time) bool {
+	if loc == time.UTC {
+		return true
+	}
+	_, off := from.In(loc).Zone()
+	t := from
+	for range 4096 {
+		_, o := t.In(loc).Zone()
+		if floorMod(int64(o-off), 3600) != 0 {
+			return false
+		}
+		_, end := t.In(loc).ZoneBounds()
+		if end.IsZero() || end.After(to) {
+			return true
+		}
+		t = end
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package schedule_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/evertask/evertask/schedule"
+)
+
+func Example() {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	s := schedule.Daily().At(3, 0).In(berlin).
+		Until(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)).AtMost(10)
+	fmt.Println(s)
+
+	// Dispatched at 01:00 Berlin time, the first run is today at 03:00.
+	now := time.Date(2026, 3, 28, 1, 0, 0, 0, berlin)
+	first, _ := s.First(now)
+	fmt.Println(first.In(berlin))
+	// Across the spring-forward night it stays at 03:00 local.
+	fmt.Println(s.Next(first).In(berlin))
+	// Output:
+	// every day at 03:00 Europe/Berlin, until 2027-01-01, at most 10 runs
+	// 2026-03-28 03:00:00 +0100 CET
+	// 2026-03-29 03:00:00 +0200 CEST
+}
+
+func ExampleSchedule_At() {
+	s := schedule.Daily().At(18, 0).At(9, 0).At(14, 0)
+	t, _ := s.First(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))
+	for range 4 {
+		fmt.Println(t.Format(time.DateTime))
+		t = s.Next(t)
+	}
+	// Output:
+	// 2026-01-01 14:00:00
+	// 2026-01-01 18:00:00
+	// 2026-01-02 09:00:00
+	// 2026-01-02 14:00:00
+}
+
+func ExampleSchedule_OnFirst() {
+	s := schedule.Monthly().OnFirst(time.Monday).At(9, 0)
+	t, _ := s.First(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	for range 3 {
+		fmt.Println(t.Format("Mon 2006-01-02 15:04"))
+		t = s.Next(t)
+	}
+	// Output:
+	// Mon 2026-01-05 09:00
+	// Mon 2026-02-02 09:00
+	// Mon 2026-03-02 09:00
+}
+
+func ExampleCron() {
+	s := schedule.Cron("0 0 * * FRI#L") // an invalid term
+	fmt.Println(s.Validate())
+	s = schedule.Cron("0 18 * * 5L") // the last Friday of the month
+	t, _ := s.First(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	fmt.Println(t.Format("Mon 2006-01-02 15:04"))
+	// Output:
+	// invalid schedule: cron "0 0 * * FRI#L": day-of-week field "FRI#L": week "l" is out of range 1-5
+	// Fri 2026-01-30 18:00
+}
+
+func ExampleSchedule_Resume() {
+	s := schedule.EveryHours(1)
+	stored := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	// Down for 30 minutes: the one missed occurrence runs at once.
+	fmt.Println(s.Resume(stored, stored.Add(30*time.Minute)).Format(time.TimeOnly))
+	// Down for 5 hours: no burst, the series skips to the next hour.
+	fmt.Println(s.Resume(stored, stored.Add(5*time.Hour+30*time.Minute)).Format(time.TimeOnly))
+	// Output:
+	// 10:00:00
+	// 16:00:00
+}
+
+func ExampleDecode() {
+	s, err := schedule.Decode([]byte(`{"every":1,"unit":"week","weekdays":[5,1],"times":["09:30:00"]}`))
+	fmt.Println(s, err)
+	b, _ := s.Encode()
+	fmt.Println(string(b))
+	_, err = schedule.Decode([]byte(`{"every":1,"unit":"day","times":["25:00:00"]}`))
+	fmt.Println(err)
+	// Output:
+	// every week on Monday, Friday at 09:30 <nil>
+	// {"every":1,"unit":"week","times":["09:30:00"],"weekdays":[1,5]}
+	// invalid schedule: decode: time "25:00:00" is not HH:MM:SS
+}
