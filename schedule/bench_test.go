@@ -175,4 +175,3 @@ func BenchmarkHeap100k(b *testing.B) {
 	b.ReportMetric(perSeries, "B/series")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/series")
 }
-
