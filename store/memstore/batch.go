@@ -2,14 +2,12 @@ package memstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/evertask/evertask/store"
-	"github.com/google/uuid"
 )
 
-// PersistMany implements store.BatchStore: every row is checked before any
-// is written, under one lock hold, so the batch is all or none.
+// PersistMany implements store.BatchStore: under one lock hold, so the batch
+// is all or none.
 func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 	if err := begin(ctx); err != nil {
 		return err
@@ -21,54 +19,22 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 		}
 		rows[i] = newRow(t)
 	}
-	// Clashes inside the batch; small batches compare pairwise to spare the
-	// maps.
-	if len(rows) <= 16 {
-		for i, a := range rows {
-			for _, b := range rows[:i] {
-				if err := clash(a, b); err != nil {
-					return err
-				}
-			}
-		}
-	} else {
-		ids := make(map[uuid.UUID]struct{}, len(rows))
-		keys := make(map[string]struct{})
-		for _, r := range rows {
-			if _, ok := ids[r.t.ID]; ok {
-				return fmt.Errorf("%w: task %s appears twice in the batch", store.ErrInvalid, r.t.ID)
-			}
-			ids[r.t.ID] = struct{}{}
-			if r.t.Key != "" {
-				if _, ok := keys[r.t.Key]; ok {
-					return fmt.Errorf("persist task %s: %w", r.t.ID, store.ErrDuplicateKey)
-				}
-				keys[r.t.Key] = struct{}{}
-			}
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return store.ErrClosed
 	}
-	for _, r := range rows {
+	// Insert one by one so a clash with an earlier row of the batch shows
+	// like one with a stored row, and undo on the first clash: nobody sees
+	// the partial batch, since the lock is held throughout.
+	for i, r := range rows {
 		if err := s.checkNew(r); err != nil {
+			for _, done := range rows[:i] {
+				s.delete(done)
+			}
 			return err
 		}
-	}
-	for _, r := range rows {
 		s.insert(r)
-	}
-	return nil
-}
-
-func clash(a, b *row) error {
-	if a.t.ID == b.t.ID {
-		return fmt.Errorf("%w: task %s appears twice in the batch", store.ErrInvalid, a.t.ID)
-	}
-	if a.t.Key != "" && a.t.Key == b.t.Key {
-		return fmt.Errorf("persist task %s: %w", a.t.ID, store.ErrDuplicateKey)
 	}
 	return nil
 }

@@ -65,6 +65,7 @@ type entry struct {
 type btree struct {
 	root *node
 	n    int
+	free []*node // nodes dropped by merges, reused by splits
 }
 
 const (
@@ -77,12 +78,37 @@ type node struct {
 	children []*node // nil in a leaf
 }
 
-func newNode(leaf bool) *node {
-	n := &node{items: make([]entry, 0, maxItems)}
-	if !leaf {
+// maxFree bounds the free list: enough to absorb the churn of an index
+// that grows and shrinks by a batch, as the in-flight statuses do.
+const maxFree = 16
+
+func (t *btree) newNode(leaf bool) *node {
+	var n *node
+	if k := len(t.free); k > 0 {
+		n = t.free[k-1]
+		t.free[k-1] = nil
+		t.free = t.free[:k-1]
+	} else {
+		n = &node{items: make([]entry, 0, maxItems)}
+	}
+	if leaf {
+		n.children = nil
+	} else if n.children == nil {
 		n.children = make([]*node, 0, maxItems+1)
 	}
 	return n
+}
+
+func (t *btree) freeNode(n *node) {
+	clear(n.items[:cap(n.items)])
+	n.items = n.items[:0]
+	if n.children != nil {
+		clear(n.children[:cap(n.children)])
+		n.children = n.children[:0]
+	}
+	if len(t.free) < maxFree {
+		t.free = append(t.free, n)
+	}
 }
 
 func (t *btree) len() int { return t.n }
@@ -90,16 +116,16 @@ func (t *btree) len() int { return t.n }
 // insert adds e; a present key is replaced.
 func (t *btree) insert(e entry) {
 	if t.root == nil {
-		t.root = newNode(true)
+		t.root = t.newNode(true)
 	}
 	if len(t.root.items) >= maxItems {
-		mid, second := t.root.split(maxItems / 2)
+		mid, second := t.root.split(t, maxItems/2)
 		old := t.root
-		t.root = newNode(false)
+		t.root = t.newNode(false)
 		t.root.items = append(t.root.items, mid)
 		t.root.children = append(t.root.children, old, second)
 	}
-	if t.root.insert(e) {
+	if t.root.insert(t, e) {
 		t.n++
 	}
 }
@@ -109,9 +135,11 @@ func (t *btree) delete(k ikey) bool {
 	if t.root == nil || len(t.root.items) == 0 {
 		return false
 	}
-	_, ok := t.root.remove(k, removeItem)
+	_, ok := t.root.remove(t, k, removeItem)
 	if len(t.root.items) == 0 && len(t.root.children) > 0 {
+		old := t.root
 		t.root = t.root.children[0]
+		t.freeNode(old)
 	}
 	if ok {
 		t.n--
@@ -151,9 +179,9 @@ func (n *node) find(k ikey) (int, bool) {
 
 // split moves the items after i (and their children) to a new node and
 // returns item i with that node.
-func (n *node) split(i int) (entry, *node) {
+func (n *node) split(t *btree, i int) (entry, *node) {
 	item := n.items[i]
-	next := newNode(n.children == nil)
+	next := t.newNode(n.children == nil)
 	next.items = append(next.items, n.items[i+1:]...)
 	clear(n.items[i:])
 	n.items = n.items[:i]
@@ -165,7 +193,7 @@ func (n *node) split(i int) (entry, *node) {
 	return item, next
 }
 
-func (n *node) insert(e entry) bool {
+func (n *node) insert(t *btree, e entry) bool {
 	i, found := n.find(e.k)
 	if found {
 		n.items[i] = e
@@ -175,8 +203,14 @@ func (n *node) insert(e entry) bool {
 		n.items = insertAt(n.items, i, e)
 		return true
 	}
-	if len(n.children[i].items) >= maxItems {
-		mid, second := n.children[i].split(maxItems / 2)
+	if c := n.children[i]; len(c.items) >= maxItems {
+		at := maxItems / 2
+		if c.children == nil && i == len(n.items) && c.items[len(c.items)-1].k.less(e.k) {
+			// Appending past the right edge, as time-ordered keys do: keep
+			// the left leaf full instead of leaving two half-empty ones.
+			at = maxItems - 1
+		}
+		mid, second := c.split(t, at)
 		n.items = insertAt(n.items, i, mid)
 		n.children = insertAt(n.children, i+1, second)
 		switch {
@@ -188,7 +222,7 @@ func (n *node) insert(e entry) bool {
 			return false
 		}
 	}
-	return n.children[i].insert(e)
+	return n.children[i].insert(t, e)
 }
 
 type removeKind int8
@@ -198,7 +232,7 @@ const (
 	removeMax
 )
 
-func (n *node) remove(k ikey, kind removeKind) (entry, bool) {
+func (n *node) remove(t *btree, k ikey, kind removeKind) (entry, bool) {
 	var i int
 	var found bool
 	switch kind {
@@ -222,20 +256,20 @@ func (n *node) remove(k ikey, kind removeKind) (entry, bool) {
 		}
 	}
 	if len(n.children[i].items) <= minItems {
-		return n.growChildAndRemove(i, k, kind)
+		return n.growChildAndRemove(t, i, k, kind)
 	}
 	child := n.children[i]
 	if found {
 		out := n.items[i]
-		n.items[i], _ = child.remove(ikey{}, removeMax)
+		n.items[i], _ = child.remove(t, ikey{}, removeMax)
 		return out, true
 	}
-	return child.remove(k, kind)
+	return child.remove(t, k, kind)
 }
 
 // growChildAndRemove gives child i more than minItems items, by stealing
 // from a sibling or merging with one, then retries the removal.
-func (n *node) growChildAndRemove(i int, k ikey, kind removeKind) (entry, bool) {
+func (n *node) growChildAndRemove(t *btree, i int, k ikey, kind removeKind) (entry, bool) {
 	switch {
 	case i > 0 && len(n.children[i-1].items) > minItems:
 		child, from := n.children[i], n.children[i-1]
@@ -272,8 +306,9 @@ func (n *node) growChildAndRemove(i int, k ikey, kind removeKind) (entry, bool) 
 		}
 		n.items = removeAt(n.items, i)
 		n.children = removeAt(n.children, i+1)
+		t.freeNode(merge)
 	}
-	return n.remove(k, kind)
+	return n.remove(t, k, kind)
 }
 
 func (n *node) ascend(from ikey, incl bool, fn func(*entry) bool) bool {

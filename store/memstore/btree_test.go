@@ -69,3 +69,38 @@ func TestBTreeMatchesSortedSlice(t *testing.T) {
 		t.Fatalf("drained tree has %d entries", tr.len())
 	}
 }
+
+// TestBTreeAppendAndDrain covers the append-optimized split and the node
+// free list: time-ordered inserts, removals in random order, refills.
+func TestBTreeAppendAndDrain(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tr btree
+	var ref []ikey
+	next := int64(0)
+	for round := range 6 {
+		for range 3000 {
+			next++
+			k := ikey{us: next}
+			tr.insert(entry{k: k})
+			ref = append(ref, k)
+		}
+		rng.Shuffle(len(ref), func(i, j int) { ref[i], ref[j] = ref[j], ref[i] })
+		drop := len(ref) / 2
+		if round%2 == 1 {
+			drop = len(ref) // empty the tree completely every other round
+		}
+		for _, k := range ref[:drop] {
+			if !tr.delete(k) {
+				t.Fatalf("round %d: %v missing", round, k)
+			}
+		}
+		ref = ref[drop:]
+		slices.SortFunc(ref, compareKeys)
+		var got []ikey
+		tr.ascend(minKey, true, func(e *entry) bool { got = append(got, e.k); return true })
+		if !slices.Equal(got, ref) || tr.len() != len(ref) {
+			t.Fatalf("round %d: %d keys in order %v, want %d", round, len(got), slices.Equal(got, ref), len(ref))
+		}
+	}
+}

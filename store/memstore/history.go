@@ -33,9 +33,10 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 	if err != nil {
 		return err
 	}
-	r.logs = append(r.logs, in...)
-	if !slices.IsSortedFunc(r.logs, compareLogs) {
-		slices.SortStableFunc(r.logs, compareLogs)
+	h := r.history()
+	h.logs = append(h.logs, in...)
+	if !slices.IsSortedFunc(h.logs, compareLogs) {
+		slices.SortStableFunc(h.logs, compareLogs)
 	}
 	return nil
 }
@@ -58,7 +59,10 @@ func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLo
 	if err != nil {
 		return nil, err
 	}
-	return slices.Clone(r.logs), nil
+	if r.more == nil {
+		return []store.ExecutionLog{}, nil
+	}
+	return slices.Clone(r.more.logs), nil
 }
 
 // LogsPage implements store.Store.
@@ -80,8 +84,12 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 		return store.LogPage{}, err
 	}
 	page := store.LogPage{Logs: []store.ExecutionLog{}}
-	for i := range r.logs {
-		l := &r.logs[i]
+	var logs []store.ExecutionLog
+	if r.more != nil {
+		logs = r.more.logs
+	}
+	for i := range logs {
+		l := &logs[i]
 		if q.Level != "" && !strings.EqualFold(l.Level, q.Level) {
 			continue
 		}
@@ -126,7 +134,10 @@ func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsA
 	if err != nil {
 		return nil, err
 	}
-	out := slices.Clone(r.runsAudits)
+	out := []store.RunsAudit{}
+	if r.more != nil {
+		out = slices.Clone(r.more.runsAudits)
+	}
 	slices.SortFunc(out, func(a, b store.RunsAudit) int {
 		if c := b.ExecutedAt.Compare(a.ExecutedAt); c != 0 {
 			return c

@@ -42,7 +42,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	var found []*row
 	switch {
 	case f.Key != "":
-		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.k, f.Oldest) && (len(f.Statuses) == 0 || statuses[statusIndex(r.t.Status)]) && sc.match(&f, r) {
+		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.key(), f.Oldest) && (len(f.Statuses) == 0 || statuses[statusIndex(r.t.Status)]) && sc.match(&f, r) {
 			found = append(found, r)
 		}
 	case len(f.Statuses) > 0:
@@ -55,7 +55,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		}
 		if n > 1 {
 			slices.SortFunc(found, func(a, b *row) int {
-				c := compareKeys(a.k, b.k)
+				c := compareKeys(a.key(), b.key())
 				if !f.Oldest {
 					c = -c
 				}

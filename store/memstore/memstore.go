@@ -35,14 +35,32 @@ type Store struct {
 }
 
 // row is a task with its child collections and index bookkeeping.
+//
+// Its size matters: every persist allocates one, and the garbage collector
+// scans every live one. So the rarely used collections live behind a
+// pointer and the keyset position is computed, not stored.
 type row struct {
 	t            store.Task // normalized, owned by the store
-	k            ikey       // position in keyset order; CreatedAt and ID never change
 	q            *queueCount
-	pending      bool // in Store.pending
 	statusAudits []store.StatusAudit
-	runsAudits   []store.RunsAudit
-	logs         []store.ExecutionLog // ordered by (ID, Seq)
+	more         *rowHistory // nil until a runs audit or log is written
+	pending      bool        // in Store.pending
+}
+
+// rowHistory holds the collections one-shot tasks rarely have.
+type rowHistory struct {
+	runsAudits []store.RunsAudit
+	logs       []store.ExecutionLog // ordered by (ID, Seq)
+}
+
+// key is the row's position in keyset order; CreatedAt and ID never change.
+func (r *row) key() ikey { return keyOf(r.t.CreatedAt, r.t.ID) }
+
+func (r *row) history() *rowHistory {
+	if r.more == nil {
+		r.more = &rowHistory{}
+	}
+	return r.more
 }
 
 // queueCount counts a queue's rows per status.
@@ -123,7 +141,6 @@ func newRow(task *store.Task) *row {
 	r.t.NextRunAt = store.NormalizeTime(task.NextRunAt)
 	r.t.LeaseUntil = store.NormalizeTime(task.LeaseUntil)
 	r.t.ExecutionTime = task.ExecutionTime.Truncate(time.Microsecond)
-	r.k = keyOf(r.t.CreatedAt, r.t.ID)
 	return r
 }
 
@@ -161,7 +178,7 @@ func (s *Store) insert(r *row) {
 	if r.t.Key != "" {
 		s.byKey[r.t.Key] = r
 	}
-	e := entry{k: r.k, r: r}
+	e := entry{k: r.key(), r: r}
 	s.all.insert(e)
 	s.byStatus[statusIndex(r.t.Status)].insert(e)
 	s.countQueue(r, r.t.Queue, r.t.Status)
@@ -174,11 +191,12 @@ func (s *Store) delete(r *row) {
 	if r.t.Key != "" {
 		delete(s.byKey, r.t.Key)
 	}
-	s.all.delete(r.k)
-	s.byStatus[statusIndex(r.t.Status)].delete(r.k)
+	k := r.key()
+	s.all.delete(k)
+	s.byStatus[statusIndex(r.t.Status)].delete(k)
 	s.uncountQueue(r, r.t.Status)
 	if r.pending {
-		s.pending.delete(r.k)
+		s.pending.delete(k)
 		r.pending = false
 	}
 }
@@ -207,8 +225,9 @@ func (s *Store) uncountQueue(r *row, st store.Status) {
 func (s *Store) statusChanged(r *row, old store.Status) {
 	if old != r.t.Status {
 		oi, ni := statusIndex(old), statusIndex(r.t.Status)
-		s.byStatus[oi].delete(r.k)
-		s.byStatus[ni].insert(entry{k: r.k, r: r})
+		k := r.key()
+		s.byStatus[oi].delete(k)
+		s.byStatus[ni].insert(entry{k: k, r: r})
 		r.q.n[oi]--
 		r.q.n[ni]++
 	}
@@ -220,9 +239,9 @@ func (s *Store) statusChanged(r *row, old store.Status) {
 func (s *Store) reindexPending(r *row) {
 	if want := mayRecover(&r.t); want != r.pending {
 		if want {
-			s.pending.insert(entry{k: r.k, r: r})
+			s.pending.insert(entry{k: r.key(), r: r})
 		} else {
-			s.pending.delete(r.k)
+			s.pending.delete(r.key())
 		}
 		r.pending = want
 	}
@@ -231,7 +250,7 @@ func (s *Store) reindexPending(r *row) {
 func (s *Store) addStatusAudit(r *row, at time.Time, st store.Status, errText string) {
 	s.auditSeq++
 	if r.statusAudits == nil {
-		r.statusAudits = make([]store.StatusAudit, 0, 4) // a clean run at Full writes 3
+		r.statusAudits = make([]store.StatusAudit, 0, 3) // a clean run at Full writes 3
 	}
 	r.statusAudits = append(r.statusAudits, store.StatusAudit{
 		ID: s.auditSeq, TaskID: r.t.ID, At: store.NormalizeTime(at), Status: st, Error: errText,
@@ -240,7 +259,8 @@ func (s *Store) addStatusAudit(r *row, at time.Time, st store.Status, errText st
 
 func (s *Store) addRunsAudit(r *row, at time.Time, d time.Duration, st store.Status, errText string) {
 	s.auditSeq++
-	r.runsAudits = append(r.runsAudits, store.RunsAudit{
+	h := r.history()
+	h.runsAudits = append(h.runsAudits, store.RunsAudit{
 		ID: s.auditSeq, TaskID: r.t.ID, ExecutedAt: store.NormalizeTime(at),
 		ExecutionTime: d.Truncate(time.Microsecond), Status: st, Error: errText,
 	})

@@ -106,7 +106,11 @@ func (pr *purger) row(r *row, budget *int, res *store.PurgeResult) (complete, ki
 	if !ok {
 		return false, false
 	}
-	r.runsAudits, n, ok = purgeSlice(r.runsAudits, budget, func(a *store.RunsAudit) bool {
+	if r.more == nil {
+		return pr.finish(r, budget, res)
+	}
+	h := r.more
+	h.runsAudits, n, ok = purgeSlice(h.runsAudits, budget, func(a *store.RunsAudit) bool {
 		return pr.auditOld(a.ExecutedAt, a.Error, pr.runsCut, pr.runs)
 	})
 	res.RunsAudits += n
@@ -114,7 +118,7 @@ func (pr *purger) row(r *row, budget *int, res *store.PurgeResult) (complete, ki
 		return false, false
 	}
 	if pr.log {
-		r.logs, n, ok = purgeSlice(r.logs, budget, func(l *store.ExecutionLog) bool {
+		h.logs, n, ok = purgeSlice(h.logs, budget, func(l *store.ExecutionLog) bool {
 			return l.At.Before(pr.logCut)
 		})
 		res.Logs += n
@@ -122,6 +126,11 @@ func (pr *purger) row(r *row, budget *int, res *store.PurgeResult) (complete, ki
 			return false, false
 		}
 	}
+	return pr.finish(r, budget, res)
+}
+
+// finish applies the task rules to r once its children are handled.
+func (pr *purger) finish(r *row, budget *int, res *store.PurgeResult) (complete, kill bool) {
 	if !pr.taskOld(&r.t) {
 		return true, false
 	}
