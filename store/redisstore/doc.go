@@ -49,9 +49,12 @@
 // several stores (prefixes) spread over the shards. One store is bounded by
 // one shard's capacity; that is the price of atomic indexes. The scripts
 // build their keys from the prefix passed as ARGV[1] rather than declaring
-// them in KEYS; on a cluster that is safe because they all share the slot
-// of the prefix's tag. A prefix that already holds a hash tag ("app{x}:")
-// is used as given.
+// each in KEYS (which keys a status change touches depends on the row it
+// reads); KEYS[1] is always "P all", which routes the call to the node
+// owning the slot, and every key built inside is in that same slot. A
+// prefix that already holds a hash tag ("app{x}:") is used as given. Only
+// single-node Redis 7 is tested here; a cluster deployment has not been
+// run.
 //
 // The scripts (lua/*.lua, each prefixed with lua/lib.lua):
 //
@@ -68,7 +71,8 @@
 //	purge              one retention index and the rows or entries it names
 //
 // They run with EVALSHA and fall back to EVAL when the server lost its
-// script cache. PersistMany and TransitionMany send a whole batch to one
+// script cache. Redis 7 propagates a script's effects to the AOF and to
+// replicas wrapped in MULTI/EXEC, so those see a step whole or not at all. PersistMany and TransitionMany send a whole batch to one
 // script call: one round trip, and no per-call script overhead per row.
 //
 // # Reads

@@ -43,7 +43,8 @@ type Opts struct {
 // concurrent use. It never closes the client it was given.
 type Store struct {
 	rdb       redis.UniversalClient
-	p         string // key prefix, hash tag included
+	p         string   // key prefix, hash tag included
+	routeKey  []string // KEYS of every script call
 	scanLimit int
 	closed    atomic.Bool
 }
@@ -79,7 +80,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts *Opts) (*Store,
 	if i := strings.IndexByte(p, '{'); i < 0 || !strings.Contains(p[i+1:], "}") || strings.HasPrefix(p[i+1:], "}") {
 		p = "{" + p + "}"
 	}
-	s := &Store{rdb: client, p: p, scanLimit: o.ListScanLimit}
+	s := &Store{rdb: client, p: p, routeKey: []string{p + "all"}, scanLimit: o.ListScanLimit}
 	if err := s.checkVersion(ctx); err != nil {
 		return nil, err
 	}
@@ -124,9 +125,12 @@ func (s *Store) check() error {
 
 func (s *Store) taskKey(id string) string { return s.p + "t:" + id }
 
-// run runs a script and maps its error.
+// run runs a script. KEYS[1] is the "all" index: the scripts build the
+// keys they touch from the prefix in ARGV[1], all in the slot of its hash
+// tag, and KEYS[1] is what routes the call to that slot's node on a
+// cluster client.
 func (s *Store) run(ctx context.Context, sc *redis.Script, args ...any) *redis.Cmd {
-	return sc.Run(ctx, s.rdb, nil, append([]any{s.p}, args...)...)
+	return sc.Run(ctx, s.rdb, s.routeKey, append([]any{s.p}, args...)...)
 }
 
 // Persist writes a new row in one script: the row, its key claim (SET NX

@@ -393,3 +393,155 @@ func checkIndexes(t *testing.T, su setup) {
 		t.Errorf("key hash = %v, want %v", gotKeys, wantKeys)
 	}
 }
+
+func TestAuditIDsIncreaseAcrossBatches(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	var tasks []*store.Task
+	for i := range 5 {
+		tasks = append(tasks, task(i))
+	}
+	if err := su.s.PersistMany(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	var ps []store.TransitionParams
+	for _, to := range []store.Status{store.StatusQueued, store.StatusInProgress} {
+		for _, tk := range tasks {
+			ps = append(ps, store.TransitionParams{ID: tk.ID, To: to, Now: t0, AuditLevel: store.AuditFull})
+		}
+	}
+	if _, err := su.s.TransitionMany(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.s.Transition(ctx, store.TransitionParams{ID: tasks[0].ID, To: store.StatusCompleted, Now: t0, AuditLevel: store.AuditFull}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	var last int64
+	for i, tk := range tasks {
+		audits, err := su.s.StatusAudits(ctx, tk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 2
+		if i == 0 {
+			want = 3
+		}
+		if len(audits) != want {
+			t.Fatalf("task %d has %d audits, want %d", i, len(audits), want)
+		}
+		for j, a := range audits {
+			if seen[a.ID] {
+				t.Errorf("audit id %d used twice", a.ID)
+			}
+			seen[a.ID] = true
+			if j > 0 && a.ID >= audits[j-1].ID {
+				t.Errorf("task %d: audits not newest first: %d after %d", i, a.ID, audits[j-1].ID)
+			}
+		}
+		if i == 0 {
+			last = audits[0].ID
+		}
+	}
+	for id := range seen {
+		if id > last {
+			t.Errorf("audit %d of the batch is above the later single audit %d", id, last)
+		}
+	}
+}
+
+func TestListScanLimitGivesShortPagesThatContinue(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	s, err := redisstore.New(ctx, su.c, &redisstore.Opts{Prefix: su.prefix, ListScanLimit: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tasks []*store.Task
+	var want []uuid.UUID
+	for i := range 300 {
+		tk := task(i)
+		if i%29 == 0 {
+			tk.Handler = "needle.Ünicode"
+			want = append(want, tk.ID)
+		}
+		tasks = append(tasks, tk)
+	}
+	if err := s.PersistMany(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	f := store.Filter{Search: "ÜNICODE", Oldest: true, Limit: 3}
+	var got []uuid.UUID
+	calls := 0
+	for {
+		calls++
+		page, err := s.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Tasks) > 3 {
+			t.Fatalf("page of %d rows, limit 3", len(page.Tasks))
+		}
+		for _, tk := range page.Tasks {
+			got = append(got, tk.ID)
+		}
+		if page.Next == nil {
+			break
+		}
+		f.After = *page.Next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("search found %v, want %v", got, want)
+	}
+	if calls < 300/40 {
+		t.Fatalf("%d calls: the scan limit of 40 entries per call was not applied", calls)
+	}
+}
+
+func TestRetrievePendingSkipsExpiredRunUntil(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	now := t0.Add(time.Hour)
+	var tasks []*store.Task
+	var want []uuid.UUID
+	for i := range 250 {
+		tk := task(i)
+		tk.Recurring = true
+		tk.NextRunAt = now
+		tk.Status = store.StatusCompleted
+		switch {
+		case i%3 == 0:
+			tk.RunUntil = now.Add(-time.Microsecond) // expired
+		case i%3 == 1:
+			tk.RunUntil = now // exactly now: still recoverable
+			want = append(want, tk.ID)
+		default:
+			want = append(want, tk.ID)
+		}
+		tasks = append(tasks, tk)
+	}
+	if err := su.s.PersistMany(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	var got []uuid.UUID
+	p := store.PendingParams{Now: now, Limit: 7}
+	for {
+		page, err := su.s.RetrievePending(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, tk := range page {
+			got = append(got, tk.ID)
+		}
+		p.After = store.CursorOf(page[len(page)-1])
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pending = %d rows, want %d", len(got), len(want))
+	}
+}
