@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -19,7 +20,7 @@ import (
 // one mutex plus a slice sorted in keyset order. It validates the suite;
 // its bugs switches break one rule each, for the mutation check.
 type naiveStore struct {
-	bugs naiveBugs
+	bug naiveBug
 
 	mu       sync.Mutex
 	rows     map[uuid.UUID]*store.Task
@@ -29,16 +30,54 @@ type naiveStore struct {
 	runs     map[uuid.UUID][]store.RunsAudit
 	logs     map[uuid.UUID][]store.ExecutionLog
 	auditID  int64
+	inBatch  bool
+	closed   atomic.Bool
 }
 
-// naiveBugs each break one rule of the contract.
-type naiveBugs struct {
-	maxRunsInclusive bool // RunCount <= MaxRuns instead of < in the predicate
-	blindRequeue     bool // IfRecoverable ignored
-	auditAtNone      bool // status audits written at level None
-	ignoreFrom       bool // From condition ignored
-	duplicateKeys    bool // a held key is accepted
-}
+// naiveBug names one rule the naive store breaks, for the mutation check;
+// the empty bug is the correct store.
+type naiveBug string
+
+// The bugs the issue requires the suite to catch.
+const (
+	bugMaxRunsInclusive naiveBug = "MaxRunsOffByOne"        // RunCount <= MaxRuns instead of < in the predicate
+	bugBlindRequeue     naiveBug = "BlindSetQueued"         // IfRecoverable ignored
+	bugAuditAtNone      naiveBug = "StatusAuditAtLevelNone" // status audits written at level None
+	bugIgnoreFrom       naiveBug = "FromConditionIgnored"   // From condition ignored
+	bugDuplicateKeys    naiveBug = "DuplicateKeyAccepted"   // a held key is accepted
+)
+
+// More bugs a real store could have, to prove the suite's reach.
+const (
+	bugNoCopy             naiveBug = "ReturnsInternalRow"
+	bugNoNormalize        naiveBug = "KeepsTimesAsGiven"
+	bugPendingSkipsTies   naiveBug = "PendingCursorSkipsTies"
+	bugStampEveryStatus   naiveBug = "StampsLastExecutionAlways"
+	bugErrorOnEveryStatus naiveBug = "WritesErrorOnAnyStatus"
+	bugPurgeZeroAge       naiveBug = "ZeroAgeDeletesEverything"
+	bugRemoveKeepsHistory naiveBug = "RemoveKeepsHistory"
+	bugUpdateWholeRow     naiveBug = "UpdateDefinitionOverwritesRow"
+	bugNoSaturation       naiveBug = "RunCountWraps"
+	bugRunsAuditMinimal   naiveBug = "RunsAuditMinimalAsErrorsOnly"
+	bugSearchWildcard     naiveBug = "SearchUnderscoreIsWildcard"
+	bugNextOnFullLastPage naiveBug = "NextOnFullLastPage"
+	bugCompleteAnyStatus  naiveBug = "CompleteRunFromAnyStatus"
+	bugEndSeriesCancelled naiveBug = "EndSeriesOverwritesCancelled"
+	bugLogsInSaveOrder    naiveBug = "LogsInSaveOrder"
+	bugLevelCaseSensitive naiveBug = "LogLevelCaseSensitive"
+	bugCreatedBeforeIncl  naiveBug = "CreatedBeforeInclusive"
+	bugAuditsOldestFirst  naiveBug = "AuditsOldestFirst"
+	bugPurgeRecurring     naiveBug = "PurgeDeletesRecurring"
+	bugErrorAgeIgnored    naiveBug = "ErrorAuditAgeIgnored"
+	bugPersistManyPartial naiveBug = "PersistManyPartial"
+	bugCountIgnoresFrom   naiveBug = "CountIgnoresCreatedFrom"
+	bugRunsAuditParamsErr naiveBug = "UpdateCurrentRunAuditsParamsError"
+	bugTransitionNoAudit  naiveBug = "TransitionManySkipsAudit"
+	bugGetByEmptyKey      naiveBug = "GetByEmptyKeyFindsARow"
+	bugUpdateKeepsOldKey  naiveBug = "UpdateDefinitionKeepsOldKeyHeld"
+	bugNoValidation       naiveBug = "AcceptsEmptyKind"
+	bugPendingIgnoresNow  naiveBug = "PendingIgnoresRunUntil"
+)
 
 var (
 	_ store.Store           = (*naiveStore)(nil)
@@ -49,9 +88,9 @@ var (
 	_ store.Retainer        = (*naiveStore)(nil)
 )
 
-func newNaive(bugs naiveBugs) *naiveStore {
+func newNaive(bug naiveBug) *naiveStore {
 	return &naiveStore{
-		bugs:     bugs,
+		bug:      bug,
 		rows:     map[uuid.UUID]*store.Task{},
 		keys:     map[string]uuid.UUID{},
 		statuses: map[uuid.UUID][]store.StatusAudit{},
@@ -77,7 +116,7 @@ func (s *naiveStore) pos(c store.Cursor) int {
 }
 
 func (s *naiveStore) recoverable(t *store.Task, now time.Time) bool {
-	if s.bugs.maxRunsInclusive {
+	if s.bug == bugMaxRunsInclusive {
 		if t.MaxRuns > 0 && t.RunCount > t.MaxRuns {
 			return false
 		}
@@ -87,14 +126,14 @@ func (s *naiveStore) recoverable(t *store.Task, now time.Time) bool {
 }
 
 func (s *naiveStore) allows(p *store.TransitionParams, t *store.Task) bool {
-	if len(p.From) > 0 && !s.bugs.ignoreFrom && !slices.Contains(p.From, t.Status) {
+	if len(p.From) > 0 && s.bug != bugIgnoreFrom && !slices.Contains(p.From, t.Status) {
 		return false
 	}
-	return !p.IfRecoverable || s.bugs.blindRequeue || s.recoverable(t, p.Now)
+	return !p.IfRecoverable || s.bug == bugBlindRequeue || s.recoverable(t, p.Now)
 }
 
 func (s *naiveStore) statusAudit(id uuid.UUID, level store.AuditLevel, at time.Time, st store.Status, errText string) {
-	if !store.StatusAuditRequired(level, st, errText) && !(s.bugs.auditAtNone && level == store.AuditNone) {
+	if !store.StatusAuditRequired(level, st, errText) && !(s.bug == bugAuditAtNone && level == store.AuditNone) {
 		return
 	}
 	s.auditID++
@@ -102,6 +141,9 @@ func (s *naiveStore) statusAudit(id uuid.UUID, level store.AuditLevel, at time.T
 }
 
 func (s *naiveStore) runsAudit(id uuid.UUID, level store.AuditLevel, at time.Time, d time.Duration, st store.Status, errText string) {
+	if s.bug == bugRunsAuditMinimal && level == store.AuditMinimal {
+		level = store.AuditErrorsOnly
+	}
 	if !store.RunsAuditRequired(level, st, errText) {
 		return
 	}
@@ -136,20 +178,28 @@ func (s *naiveStore) Persist(ctx context.Context, task *store.Task) error {
 }
 
 func (s *naiveStore) PersistMany(ctx context.Context, tasks []*store.Task) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := map[string]bool{}
-	for _, t := range tasks {
-		if err := t.Validate(); err != nil {
+	for i, t := range tasks {
+		if err := t.Validate(); err != nil && !(s.bug == bugNoValidation && t != nil && t.Kind == "") {
+			if s.bug == bugPersistManyPartial {
+				for _, ok := range tasks[:i] {
+					s.insert(ok.Normalize())
+				}
+			}
 			return err
 		}
 		if _, ok := s.rows[t.ID]; ok {
 			return fmt.Errorf("%w: id %s exists", store.ErrInvalid, t.ID)
 		}
-		if t.Key != "" && !s.bugs.duplicateKeys {
+		if t.Key != "" && s.bug != bugDuplicateKeys {
 			if _, held := s.keys[t.Key]; held || seen[t.Key] {
 				return fmt.Errorf("persist %s: %w", t.ID, store.ErrDuplicateKey)
 			}
@@ -157,6 +207,10 @@ func (s *naiveStore) PersistMany(ctx context.Context, tasks []*store.Task) error
 		}
 	}
 	for _, t := range tasks {
+		if s.bug == bugNoNormalize {
+			s.insert(t.Clone())
+			continue
+		}
 		s.insert(t.Normalize())
 	}
 	return nil
@@ -173,6 +227,9 @@ func validateDefinition(t *store.Task) error {
 }
 
 func (s *naiveStore) UpdateDefinition(ctx context.Context, task *store.Task) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
 	if err := validateDefinition(task); err != nil {
 		return err
 	}
@@ -182,13 +239,18 @@ func (s *naiveStore) UpdateDefinition(ctx context.Context, task *store.Task) err
 	if !ok {
 		return store.ErrNotFound
 	}
-	if task.Key != "" && !s.bugs.duplicateKeys {
+	if task.Key != "" && s.bug != bugDuplicateKeys {
 		if holder, held := s.keys[task.Key]; held && holder != task.ID {
 			return store.ErrDuplicateKey
 		}
 	}
-	if row.Key != "" && s.keys[row.Key] == row.ID {
+	if row.Key != "" && s.keys[row.Key] == row.ID && s.bug != bugUpdateKeepsOldKey {
 		delete(s.keys, row.Key)
+	}
+	if s.bug == bugUpdateWholeRow {
+		created := row.CreatedAt
+		*row = *task.Normalize()
+		row.CreatedAt = created
 	}
 	store.ApplyDefinition(row, task)
 	if row.Key != "" {
@@ -198,27 +260,52 @@ func (s *naiveStore) UpdateDefinition(ctx context.Context, task *store.Task) err
 }
 
 func (s *naiveStore) Remove(ctx context.Context, id uuid.UUID) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.rows[id]; !ok {
 		return store.ErrNotFound
+	}
+	if s.bug == bugRemoveKeepsHistory {
+		t := s.rows[id]
+		delete(s.rows, id)
+		if t.Key != "" {
+			delete(s.keys, t.Key)
+		}
+		i := s.pos(store.CursorOf(t))
+		s.order = slices.Delete(s.order, i, i+1)
+		return nil
 	}
 	s.delete(id)
 	return nil
 }
 
 func (s *naiveStore) Get(ctx context.Context, id uuid.UUID) (*store.Task, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, ok := s.rows[id]; ok {
+		if s.bug == bugNoCopy {
+			return t, nil
+		}
 		return t.Clone(), nil
 	}
 	return nil, store.ErrNotFound
 }
 
 func (s *naiveStore) GetByKey(ctx context.Context, key string) (*store.Task, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if key == "" && s.bug == bugGetByEmptyKey && len(s.order) > 0 {
+		return s.order[0].Clone(), nil
+	}
 	if id, ok := s.keys[key]; ok && key != "" {
 		return s.rows[id].Clone(), nil
 	}
@@ -235,6 +322,38 @@ func fold(s string) string {
 		}
 		return m
 	}, s)
+}
+
+func (s *naiveStore) matches(f *store.Filter, t *store.Task) bool {
+	if s.bug == bugSearchWildcard && f.Search != "" {
+		g := *f
+		g.Search = ""
+		if !matches(&g, t) {
+			return false
+		}
+		q := fold(f.Search)
+		return wildContains(fold(t.Kind), q) || wildContains(fold(t.Handler), q) || wildContains(fold(t.Key), q)
+	}
+	return matches(f, t)
+}
+
+// wildContains is strings.Contains with '_' matching any one rune, as a
+// LIKE pattern without escaping would.
+func wildContains(hay, q string) bool {
+	h, n := []rune(hay), []rune(q)
+	for i := 0; i+len(n) <= len(h); i++ {
+		ok := true
+		for j := range n {
+			if n[j] != '_' && n[j] != h[i+j] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 func matches(f *store.Filter, t *store.Task) bool {
@@ -256,6 +375,9 @@ func matches(f *store.Filter, t *store.Task) bool {
 }
 
 func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, error) {
+	if err := s.check(ctx); err != nil {
+		return store.Page{}, err
+	}
 	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
 	if err != nil {
 		return store.Page{}, err
@@ -264,7 +386,7 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 	defer s.mu.Unlock()
 	var out []*store.Task
 	take := func(t *store.Task) bool {
-		if matches(&f, t) {
+		if s.matches(&f, t) {
 			out = append(out, t.Clone())
 		}
 		return len(out) > limit
@@ -288,6 +410,10 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 		}
 	}
 	page := store.Page{Tasks: out}
+	if s.bug == bugNextOnFullLastPage && len(out) == limit {
+		next := store.CursorOf(out[limit-1])
+		page.Next = &next
+	}
 	if len(out) > limit {
 		page.Tasks = out[:limit]
 		next := store.CursorOf(out[limit-1])
@@ -297,6 +423,9 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 }
 
 func (s *naiveStore) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
 	if err != nil {
 		return nil, err
@@ -310,11 +439,24 @@ func (s *naiveStore) RetrievePending(ctx context.Context, p store.PendingParams)
 			i++
 		}
 	}
+	if s.bug == bugPendingSkipsTies && !p.After.IsZero() {
+		for i < len(s.order) && s.order[i].CreatedAt.Equal(p.After.CreatedAt) {
+			i++
+		}
+	}
 	var out []*store.Task
 	for ; i < len(s.order) && len(out) < limit; i++ {
 		t := s.order[i]
 		if !p.CreatedBefore.IsZero() && !t.CreatedAt.Before(p.CreatedBefore) {
-			break
+			if !(s.bug == bugCreatedBeforeIncl && t.CreatedAt.Equal(p.CreatedBefore)) {
+				break
+			}
+		}
+		if s.bug == bugPendingIgnoresNow {
+			if store.Recoverable(t.Status, t.Recurring, t.RunCount, t.MaxRuns, time.Time{}, t.NextRunAt, p.Now) {
+				out = append(out, t.Clone())
+			}
+			continue
 		}
 		if s.recoverable(t, p.Now) {
 			out = append(out, t.Clone())
@@ -324,6 +466,9 @@ func (s *naiveStore) RetrievePending(ctx context.Context, p store.PendingParams)
 }
 
 func (s *naiveStore) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
 	if err := p.Validate(); err != nil {
 		return false, err
 	}
@@ -341,11 +486,22 @@ func (s *naiveStore) transition(p store.TransitionParams) (bool, error) {
 		return false, nil
 	}
 	p.Apply(t)
-	s.statusAudit(t.ID, p.AuditLevel, p.Now, p.To, p.Error)
+	if s.bug == bugStampEveryStatus {
+		t.LastExecutionAt = store.NormalizeTime(p.Now)
+	}
+	if s.bug == bugErrorOnEveryStatus {
+		t.Error = p.Error
+	}
+	if !(s.bug == bugTransitionNoAudit && s.inBatch) {
+		s.statusAudit(t.ID, p.AuditLevel, p.Now, p.To, p.Error)
+	}
 	return true, nil
 }
 
 func (s *naiveStore) TransitionMany(ctx context.Context, params []store.TransitionParams) ([]bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	for i := range params {
 		if err := params[i].Validate(); err != nil {
 			return nil, err
@@ -353,6 +509,8 @@ func (s *naiveStore) TransitionMany(ctx context.Context, params []store.Transiti
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.inBatch = true
+	defer func() { s.inBatch = false }()
 	applied := make([]bool, len(params))
 	for i, p := range params {
 		ok, err := s.transition(p)
@@ -364,7 +522,30 @@ func (s *naiveStore) TransitionMany(ctx context.Context, params []store.Transiti
 	return applied, nil
 }
 
+func (s *naiveStore) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// Close makes every later call return ErrClosed.
+func (s *naiveStore) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+func (s *naiveStore) inc(n int) int {
+	if s.bug == bugNoSaturation {
+		return n + 1
+	}
+	return store.IncRunCount(n)
+}
+
 func (s *naiveStore) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, ok := s.rows[id]; ok {
@@ -374,6 +555,9 @@ func (s *naiveStore) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
 }
 
 func (s *naiveStore) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -383,13 +567,20 @@ func (s *naiveStore) UpdateCurrentRun(ctx context.Context, p store.RunParams) er
 	if !ok {
 		return store.ErrNotFound
 	}
-	t.RunCount = store.IncRunCount(t.RunCount)
+	t.RunCount = s.inc(t.RunCount)
 	t.NextRunAt = store.NormalizeTime(p.NextRunAt)
-	s.runsAudit(t.ID, p.AuditLevel, p.Now, p.ExecutionTime, t.Status, t.Error)
+	errText := t.Error
+	if s.bug == bugRunsAuditParamsErr {
+		errText = p.Error
+	}
+	s.runsAudit(t.ID, p.AuditLevel, p.Now, p.ExecutionTime, t.Status, errText)
 	return nil
 }
 
 func (s *naiveStore) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
 	if err := p.Validate(); err != nil {
 		return false, err
 	}
@@ -399,12 +590,12 @@ func (s *naiveStore) CompleteRecurringRun(ctx context.Context, p store.RunParams
 	if !ok {
 		return false, store.ErrNotFound
 	}
-	if t.Status != store.StatusInProgress {
+	if t.Status != store.StatusInProgress && s.bug != bugCompleteAnyStatus {
 		return false, nil
 	}
 	tp := store.TransitionParams{ID: p.ID, To: p.Status, Now: p.Now, Error: p.Error, ExecutionTime: p.ExecutionTime}
 	tp.Apply(t)
-	t.RunCount = store.IncRunCount(t.RunCount)
+	t.RunCount = s.inc(t.RunCount)
 	t.NextRunAt = store.NormalizeTime(p.NextRunAt)
 	s.statusAudit(t.ID, p.AuditLevel, p.Now, p.Status, p.Error)
 	s.runsAudit(t.ID, p.AuditLevel, p.Now, p.ExecutionTime, p.Status, p.Error)
@@ -412,13 +603,16 @@ func (s *naiveStore) CompleteRecurringRun(ctx context.Context, p store.RunParams
 }
 
 func (s *naiveStore) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.rows[p.ID]
 	if !ok {
 		return false, store.ErrNotFound
 	}
-	if t.Status == store.StatusCancelled {
+	if t.Status == store.StatusCancelled && s.bug != bugEndSeriesCancelled {
 		return false, nil
 	}
 	t.Status, t.Error, t.NextRunAt = p.Status, p.Error, time.Time{}
@@ -427,6 +621,9 @@ func (s *naiveStore) EndSeries(ctx context.Context, p store.EndSeriesParams) (bo
 }
 
 func (s *naiveStore) SaveLogs(ctx context.Context, id uuid.UUID, logs []store.ExecutionLog) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
 	if len(logs) == 0 {
 		return nil
 	}
@@ -444,9 +641,15 @@ func (s *naiveStore) SaveLogs(ctx context.Context, id uuid.UUID, logs []store.Ex
 }
 
 func (s *naiveStore) Logs(ctx context.Context, id uuid.UUID) ([]store.ExecutionLog, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := slices.Clone(s.logs[id])
+	if s.bug == bugLogsInSaveOrder {
+		return out, nil
+	}
 	slices.SortStableFunc(out, func(a, b store.ExecutionLog) int {
 		if c := bytes.Compare(a.ID[:], b.ID[:]); c != 0 {
 			return c
@@ -457,6 +660,9 @@ func (s *naiveStore) Logs(ctx context.Context, id uuid.UUID) ([]store.ExecutionL
 }
 
 func (s *naiveStore) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, error) {
+	if err := s.check(ctx); err != nil {
+		return store.LogPage{}, err
+	}
 	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
 	if err != nil {
 		return store.LogPage{}, err
@@ -467,7 +673,7 @@ func (s *naiveStore) LogsPage(ctx context.Context, q store.LogQuery) (store.LogP
 	all, _ := s.Logs(ctx, q.TaskID)
 	var match []store.ExecutionLog
 	for _, l := range all {
-		if q.Level == "" || strings.EqualFold(l.Level, q.Level) {
+		if q.Level == "" || strings.EqualFold(l.Level, q.Level) && (s.bug != bugLevelCaseSensitive || l.Level == q.Level) {
 			match = append(match, l)
 		}
 	}
@@ -476,14 +682,22 @@ func (s *naiveStore) LogsPage(ctx context.Context, q store.LogQuery) (store.LogP
 }
 
 func (s *naiveStore) StatusAudits(ctx context.Context, id uuid.UUID) ([]store.StatusAudit, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := slices.Clone(s.statuses[id])
-	slices.Reverse(out)
+	if s.bug != bugAuditsOldestFirst {
+		slices.Reverse(out)
+	}
 	return out, nil
 }
 
 func (s *naiveStore) RunsAudits(ctx context.Context, id uuid.UUID) ([]store.RunsAudit, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := slices.Clone(s.runs[id])
@@ -492,6 +706,9 @@ func (s *naiveStore) RunsAudits(ctx context.Context, id uuid.UUID) ([]store.Runs
 }
 
 func (s *naiveStore) IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.rows[id]
@@ -503,6 +720,9 @@ func (s *naiveStore) IncrementRecoveryFailures(ctx context.Context, id uuid.UUID
 }
 
 func (s *naiveStore) ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.rows[id]
@@ -514,11 +734,14 @@ func (s *naiveStore) ClearRecoveryFailures(ctx context.Context, id uuid.UUID) er
 }
 
 func (s *naiveStore) CountByStatus(ctx context.Context, p store.CountParams) (map[store.Status]int, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[store.Status]int{}
 	for _, t := range s.rows {
-		if p.CreatedFrom.IsZero() || !t.CreatedAt.Before(p.CreatedFrom) {
+		if p.CreatedFrom.IsZero() || !t.CreatedAt.Before(p.CreatedFrom) || s.bug == bugCountIgnoresFrom {
 			out[t.Status]++
 		}
 	}
@@ -526,11 +749,14 @@ func (s *naiveStore) CountByStatus(ctx context.Context, p store.CountParams) (ma
 }
 
 func (s *naiveStore) CountByQueue(ctx context.Context, p store.CountParams) (map[string]map[store.Status]int, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]map[store.Status]int{}
 	for _, t := range s.rows {
-		if p.CreatedFrom.IsZero() || !t.CreatedAt.Before(p.CreatedFrom) {
+		if p.CreatedFrom.IsZero() || !t.CreatedAt.Before(p.CreatedFrom) || s.bug == bugCountIgnoresFrom {
 			if out[t.Queue] == nil {
 				out[t.Queue] = map[store.Status]int{}
 			}
@@ -541,14 +767,23 @@ func (s *naiveStore) CountByQueue(ctx context.Context, p store.CountParams) (map
 }
 
 func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.PurgeResult, error) {
+	if err := s.check(ctx); err != nil {
+		return store.PurgeResult{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res store.PurgeResult
+	cutoff := func(age time.Duration) (time.Time, bool) {
+		if s.bug == bugPurgeZeroAge && age <= 0 {
+			return p.Now, true
+		}
+		return p.Cutoff(age)
+	}
 	old := func(at time.Time, errText string, age time.Duration) bool {
-		if errText != "" && p.ErrorAuditAge > 0 {
+		if errText != "" && p.ErrorAuditAge > 0 && s.bug != bugErrorAgeIgnored {
 			age = p.ErrorAuditAge
 		}
-		cut, ok := p.Cutoff(age)
+		cut, ok := cutoff(age)
 		return ok && at.Before(cut)
 	}
 	for id, list := range s.statuses {
@@ -569,7 +804,7 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 	for id, t := range s.rows {
 		age := p.FailedTaskAge
 		switch {
-		case t.Recurring:
+		case t.Recurring && s.bug != bugPurgeRecurring:
 			continue
 		case t.Status == store.StatusCompleted:
 			age = p.CompletedTaskAge
@@ -580,7 +815,7 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		if ref.IsZero() {
 			ref = t.CreatedAt
 		}
-		if cut, ok := p.Cutoff(age); ok && ref.Before(cut) {
+		if cut, ok := cutoff(age); ok && ref.Before(cut) {
 			s.delete(id)
 			res.Tasks++
 		}

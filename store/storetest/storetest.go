@@ -51,6 +51,7 @@ func groups() []group {
 		{name: "List", checks: listChecks()},
 		{name: "Recurring", checks: coreRecurringChecks()},
 		{name: "Logs", checks: logChecks()},
+		{name: "Lifecycle", checks: lifecycleChecks()},
 		{
 			name: "RecurringStore", needs: "RecurringStore",
 			has:    func(s store.Store) bool { _, ok := s.(store.RecurringStore); return ok },
