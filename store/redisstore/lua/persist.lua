@@ -4,7 +4,7 @@
 local n = tonumber(ARGV[2])
 local nf = tonumber(ARGV[3])
 local per = 2 + 2 * nf
-local keys, ids = {}, {}
+local keys, ids, queues = {}, {}, {}
 for i = 0, n - 1 do
   local b = 4 + i * per
   local id, key = ARGV[b], ARGV[b + 1]
@@ -25,6 +25,7 @@ for i = 0, n - 1 do
   for j = b + 2, b + 1 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end
   redis.call('ZADD', P .. 'all', 0, x.m)
   idx_add(id, x)
-  redis.call('SADD', P .. 'queues', x.q)
+  queues[x.q] = true
 end
+for q in pairs(queues) do redis.call('SADD', P .. 'queues', q) end
 return { 0, '' }
