@@ -71,6 +71,13 @@ func FuzzDecode(f *testing.F) {
 		if b2, _ := again.Encode(); string(b2) != string(b) {
 			t.Fatalf("round trip changed %s into %s", b, b2)
 		}
+		start := time.Now()
+		defer func() {
+			// A bounded computation must also be fast.
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("%s took %s", b, d)
+			}
+		}()
 		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 		first, err := s.First(now)
 		if err != nil {
