@@ -70,6 +70,13 @@
 //	save_logs          t:<id> (exists), lg:<id>, li
 //	purge              one retention index and the rows or entries it names
 //
+// A script that fails half way is not rolled back by Redis, so every
+// script checks all its conditions (held keys, existing ids, statuses)
+// before its first write, and writes only with commands that cannot fail on
+// well-formed keys; a server over maxmemory refuses a script at its first
+// write, before anything was written. That is what makes PersistMany all or
+// none.
+//
 // They run with EVALSHA and fall back to EVAL when the server lost its
 // script cache. Redis 7 propagates a script's effects to the AOF and to
 // replicas wrapped in MULTI/EXEC, so those see a step whole or not at all. PersistMany and TransitionMany send a whole batch to one
