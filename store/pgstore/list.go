@@ -59,7 +59,11 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	if len(f.Statuses) > 0 {
+	if len(f.Statuses) == 1 {
+		// Equality lets the (status, created_at, id) index return rows in
+		// keyset order; ANY over several statuses cannot.
+		where = append(where, "status = "+arg(string(f.Statuses[0])))
+	} else if len(f.Statuses) > 1 {
 		where = append(where, "status = ANY("+arg(statusStrings(f.Statuses))+"::text[])")
 	}
 	if f.Queue != "" {

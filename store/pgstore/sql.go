@@ -169,16 +169,19 @@ ORDER BY l.ord`
 	sqlCountByQueue       = `SELECT queue, status, count(*) FROM {s}.tasks GROUP BY queue, status`
 	sqlCountByQueueSince  = `SELECT queue, status, count(*) FROM {s}.tasks WHERE created_at >= $1 GROUP BY queue, status`
 
-	// Retention deletes at most $2 rows per statement ($3 for tasks).
-	sqlPurgeStatusAll    = `DELETE FROM {s}.status_audits WHERE id IN (SELECT id FROM {s}.status_audits WHERE at < $1 LIMIT $2)`
-	sqlPurgeStatusOK     = `DELETE FROM {s}.status_audits WHERE id IN (SELECT id FROM {s}.status_audits WHERE at < $1 AND error = '' LIMIT $2)`
-	sqlPurgeStatusErrors = `DELETE FROM {s}.status_audits WHERE id IN (SELECT id FROM {s}.status_audits WHERE at < $1 AND error <> '' LIMIT $2)`
-	sqlPurgeRunsAll      = `DELETE FROM {s}.runs_audits WHERE id IN (SELECT id FROM {s}.runs_audits WHERE executed_at < $1 LIMIT $2)`
-	sqlPurgeRunsOK       = `DELETE FROM {s}.runs_audits WHERE id IN (SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error = '' LIMIT $2)`
-	sqlPurgeRunsErrors   = `DELETE FROM {s}.runs_audits WHERE id IN (SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error <> '' LIMIT $2)`
-	sqlPurgeLogs         = `DELETE FROM {s}.execution_logs WHERE pk IN (SELECT pk FROM {s}.execution_logs WHERE at < $1 LIMIT $2)`
-	sqlPurgeTasks        = `DELETE FROM {s}.tasks WHERE id IN (SELECT id FROM {s}.tasks
-	WHERE status = ANY($1::text[]) AND NOT recurring AND coalesce(last_execution_at, created_at) < $2 LIMIT $3)`
+	// Retention deletes at most $2 rows per statement ($3 for tasks). The
+	// ids are collected with = ANY(ARRAY(...)) rather than IN (SELECT ...):
+	// with a LIMIT parameter the generic plan of IN is a hash semi join over
+	// the whole table; ANY over an array stays a primary key lookup.
+	sqlPurgeStatusAll    = `DELETE FROM {s}.status_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.status_audits WHERE at < $1 LIMIT $2))`
+	sqlPurgeStatusOK     = `DELETE FROM {s}.status_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.status_audits WHERE at < $1 AND error = '' LIMIT $2))`
+	sqlPurgeStatusErrors = `DELETE FROM {s}.status_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.status_audits WHERE at < $1 AND error <> '' LIMIT $2))`
+	sqlPurgeRunsAll      = `DELETE FROM {s}.runs_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.runs_audits WHERE executed_at < $1 LIMIT $2))`
+	sqlPurgeRunsOK       = `DELETE FROM {s}.runs_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error = '' LIMIT $2))`
+	sqlPurgeRunsErrors   = `DELETE FROM {s}.runs_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error <> '' LIMIT $2))`
+	sqlPurgeLogs         = `DELETE FROM {s}.execution_logs WHERE pk = ANY(ARRAY(SELECT pk FROM {s}.execution_logs WHERE at < $1 LIMIT $2))`
+	sqlPurgeTasks        = `DELETE FROM {s}.tasks WHERE id = ANY(ARRAY(SELECT id FROM {s}.tasks
+	WHERE status = ANY($1::text[]) AND NOT recurring AND coalesce(last_execution_at, created_at) < $2 LIMIT $3))`
 )
 
 // statements holds the statement texts of one Store, schema filled in.

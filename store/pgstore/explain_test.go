@@ -1,0 +1,178 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evertask/evertask/internal/testenv"
+	"github.com/evertask/evertask/store"
+)
+
+// TestExplain loads a large table and logs the plans of the hot statements
+// (EXPLAIN (ANALYZE, BUFFERS)), so index changes can be checked by reading
+// them. It is a tool, not a check: it runs only on request, because loading
+// a million rows takes longer than a unit test may.
+//
+//	EVERTASK_PGSTORE_EXPLAIN_ROWS=1000000 go test -run TestExplain -v ./store/pgstore/
+func TestExplain(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("EVERTASK_PGSTORE_EXPLAIN_ROWS"))
+	if n <= 0 {
+		t.Skip("plan inspection tool: set EVERTASK_PGSTORE_EXPLAIN_ROWS=1000000 to load that many rows and log the plans")
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.PostgresURL())
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL", err)
+	}
+	defer pool.Close()
+	b := make([]byte, 4)
+	rand.Read(b)
+	schema := "et_explain_" + hex.EncodeToString(b)
+	defer pool.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") //nolint:errcheck
+	s, err := New(ctx, pool, &Opts{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The shape of an old busy table: 97% finished one-shots, 1% waiting,
+	// 1% queued, 1% failed, 0.1% live recurring series; 4 queues; pairs of
+	// rows share a creation time.
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := make([]uuid.UUID, n)
+	started := time.Now()
+	_, err = pool.CopyFrom(ctx, pgx.Identifier{schema, "tasks"}, copyColumns, pgx.CopyFromFunc(func() func() ([]any, error) {
+		i := -1
+		return func() ([]any, error) {
+			i++
+			if i == n {
+				return nil, nil
+			}
+			t := &store.Task{
+				ID: uuid.Must(uuid.NewV7()), CreatedAt: base.Add(time.Duration(i/2) * time.Millisecond),
+				Kind: "bench.Task", Payload: []byte(`{"n":1}`), Handler: "bench.Handler",
+				Queue: "q" + strconv.Itoa(i%4), Status: store.StatusCompleted,
+				LastExecutionAt: base.Add(time.Duration(i) * time.Millisecond),
+			}
+			switch {
+			case i%100 == 0:
+				t.Status = store.StatusWaitingQueue
+			case i%100 == 1:
+				t.Status = store.StatusQueued
+			case i%100 == 2:
+				t.Status, t.Error = store.StatusFailed, "boom"
+			case i%1000 == 3:
+				t.Recurring, t.NextRunAt = true, base.Add(time.Hour)
+			}
+			ids[i] = t.ID
+			return taskArgs(t), nil
+		}
+	}()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE "+pgx.Identifier{schema, "tasks"}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loaded %d rows with COPY in %v", n, time.Since(started).Round(time.Millisecond))
+
+	now := base.Add(24 * time.Hour)
+	mid := n / 2
+	midCursor := []any{ts(base.Add(time.Duration(mid/2) * time.Millisecond)), ids[mid]}
+	explain := func(name, q string, args ...any) {
+		t.Helper()
+		for _, mode := range []string{"auto", "force_generic_plan"} {
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // keep the table as loaded
+			if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
+				t.Fatal(err)
+			}
+			// A server-side prepared statement, as pgx's statement cache
+			// makes, so force_generic_plan shows the plan it settles on.
+			if _, err := tx.Exec(ctx, "PREPARE x AS "+q); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			params := make([]string, len(args))
+			for i := range args {
+				params[i] = "$" + strconv.Itoa(i+1)
+			}
+			exec := "EXPLAIN (ANALYZE, BUFFERS) EXECUTE x"
+			if len(args) > 0 {
+				exec += "(" + strings.Join(params, ", ") + ")"
+			}
+			// The simple protocol writes the arguments as literals into
+			// EXECUTE; it has no text encoding for []uuid.UUID.
+			lit := []any{pgx.QueryExecModeSimpleProtocol}
+			for _, a := range args {
+				if us, ok := a.([]uuid.UUID); ok {
+					ss := make([]string, len(us))
+					for i, u := range us {
+						ss[i] = u.String()
+					}
+					a = ss
+				}
+				lit = append(lit, a)
+			}
+			rows, err := tx.Query(ctx, exec, lit...)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var plan []string
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, line)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := tx.Exec(ctx, "DEALLOCATE x"); err != nil {
+				t.Fatal(err)
+			}
+			tx.Rollback(ctx) //nolint:errcheck
+			t.Logf("=== %s (%s)\n%s", name, mode, strings.Join(plan, "\n"))
+		}
+	}
+
+	explain("RetrievePending first page", s.sql.pending, minTime, uuid.Nil, maxTime, ts(now), 100)
+	explain("RetrievePending middle page", s.sql.pending, append(midCursor, maxTime, ts(now), 100)...)
+	listSQL := s.sql.list + " ORDER BY created_at DESC, id DESC LIMIT $1"
+	explain("List newest page", listSQL, 51)
+	explain("List by status Failed", s.sql.list+" WHERE status = $1 ORDER BY created_at DESC, id DESC LIMIT $2", "Failed", 51)
+	explain("List by statuses Failed or Cancelled", s.sql.list+" WHERE status = ANY($1::text[]) ORDER BY created_at DESC, id DESC LIMIT $2", []string{"Failed", "Cancelled"}, 51)
+	explain("List search without a match (worst case)", s.sql.list+" WHERE (strpos(lower(kind), lower($1::text)) > 0 OR strpos(lower(handler), lower($1::text)) > 0 OR strpos(lower(coalesce(key, '')), lower($1::text)) > 0) ORDER BY created_at DESC, id DESC LIMIT $2", "nomatch", 51)
+	explain("List by queue after cursor", s.sql.list+" WHERE queue = $1 AND (created_at, id) < ($2::timestamptz, $3::uuid) ORDER BY created_at DESC, id DESC LIMIT $4",
+		append(append([]any{"q1"}, midCursor...), 51)...)
+	explain("Transition Queued->InProgress", s.sql.transition, ids[1], "InProgress", false, false, ts(now), int64(0), "",
+		[]string{"Queued"}, false, true)
+	explain("Transition requeue IfRecoverable", s.sql.transition, ids[100], "Queued", false, false, ts(now), int64(0), "",
+		[]string{}, true, true)
+	p := make([]store.TransitionParams, 100)
+	idx := make([]int, 100)
+	for i := range p {
+		p[i] = store.TransitionParams{ID: ids[i*100+1], To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: now}
+		idx[i] = i
+	}
+	explain("TransitionMany of 100", s.sql.transitionMany, transitionArrays(p, idx)...)
+	explain("CountByStatus", s.sql.countByStatus)
+	explain("Purge completed tasks, one batch", s.sql.purgeTasks, []string{"Completed"}, ts(base.Add(time.Minute)), 100)
+	fmt.Fprintln(os.Stderr, "explain done")
+}
