@@ -28,7 +28,7 @@ func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[sto
 		return out, nil
 	}
 	s.all.ascend(ikey{us: ceilMicro(p.CreatedFrom)}, true, func(e *entry) bool {
-		out[e.r.t.Status]++
+		out[e.r.status()]++
 		return true
 	})
 	return out, nil
@@ -58,12 +58,12 @@ func (s *Store) CountByQueue(ctx context.Context, p store.CountParams) (map[stri
 		return out, nil
 	}
 	s.all.ascend(ikey{us: ceilMicro(p.CreatedFrom)}, true, func(e *entry) bool {
-		m := out[e.r.t.Queue]
+		m := out[e.r.Queue]
 		if m == nil {
 			m = make(map[store.Status]int)
-			out[e.r.t.Queue] = m
+			out[e.r.Queue] = m
 		}
-		m[e.r.t.Status]++
+		m[e.r.status()]++
 		return true
 	})
 	return out, nil

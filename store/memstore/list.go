@@ -42,7 +42,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	var found []*row
 	switch {
 	case f.Key != "":
-		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.key(), f.Oldest) && (len(f.Statuses) == 0 || statuses[statusIndex(r.t.Status)]) && sc.match(&f, r) {
+		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.key(), f.Oldest) && (len(f.Statuses) == 0 || statuses[r.st]) && sc.match(&f, r) {
 			found = append(found, r)
 		}
 	case len(f.Statuses) > 0:
@@ -71,11 +71,11 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if len(found) > limit {
 		found = found[:limit]
 		last := found[limit-1]
-		page.Next = &store.Cursor{CreatedAt: last.t.CreatedAt, ID: last.t.ID}
+		page.Next = &store.Cursor{CreatedAt: last.createdAt(), ID: last.ID}
 	}
 	page.Tasks = make([]*store.Task, len(found))
 	for i, r := range found {
-		page.Tasks[i] = r.t.Clone()
+		page.Tasks[i] = r.task()
 	}
 	return page, nil
 }
@@ -192,16 +192,15 @@ func (sc *scan) walk(t *btree, f *store.Filter, want int, out []*row) []*row {
 
 // match checks the filters the walk's index does not already apply.
 func (sc *scan) match(f *store.Filter, r *row) bool {
-	t := &r.t
 	switch {
-	case f.Queue != "" && t.Queue != f.Queue,
-		f.Kind != "" && t.Kind != f.Kind,
-		f.Key != "" && t.Key != f.Key,
-		f.Recurring != nil && t.Recurring != *f.Recurring:
+	case f.Queue != "" && r.Queue != f.Queue,
+		f.Kind != "" && r.Kind != f.Kind,
+		f.Key != "" && r.Key != f.Key,
+		f.Recurring != nil && r.Recurring != *f.Recurring:
 		return false
 	}
 	if sc.fold != nil {
-		return containsFold(t.Kind, sc.fold) || containsFold(t.Handler, sc.fold) || containsFold(t.Key, sc.fold)
+		return containsFold(r.Kind, sc.fold) || containsFold(r.Handler, sc.fold) || containsFold(r.Key, sc.fold)
 	}
 	return true
 }
@@ -277,8 +276,8 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 		if e.k.us >= hi {
 			return false
 		}
-		if e.r.t.Recoverable(p.Now) {
-			out = append(out, e.r.t.Clone())
+		if e.r.recoverable(p.Now) {
+			out = append(out, e.r.task())
 		}
 		return len(out) < limit
 	})

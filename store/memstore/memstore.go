@@ -34,35 +34,6 @@ type Store struct {
 	auditSeq int64 // last StatusAudit/RunsAudit id handed out
 }
 
-// row is a task with its child collections and index bookkeeping.
-//
-// Its size matters: every persist allocates one, and the garbage collector
-// scans every live one. So the rarely used collections live behind a
-// pointer and the keyset position is computed, not stored.
-type row struct {
-	t            store.Task // normalized, owned by the store
-	q            *queueCount
-	statusAudits []store.StatusAudit
-	more         *rowHistory // nil until a runs audit or log is written
-	pending      bool        // in Store.pending
-}
-
-// rowHistory holds the collections one-shot tasks rarely have.
-type rowHistory struct {
-	runsAudits []store.RunsAudit
-	logs       []store.ExecutionLog // ordered by (ID, Seq)
-}
-
-// key is the row's position in keyset order; CreatedAt and ID never change.
-func (r *row) key() ikey { return keyOf(r.t.CreatedAt, r.t.ID) }
-
-func (r *row) history() *rowHistory {
-	if r.more == nil {
-		r.more = &rowHistory{}
-	}
-	return r.more
-}
-
 // queueCount counts a queue's rows per status.
 type queueCount struct {
 	n     [numStatus]int
@@ -127,46 +98,14 @@ func begin(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// newRow copies task into a fresh row, outside the lock.
-func newRow(task *store.Task) *row {
-	r := &row{t: *task}
-	// The fields Task.Normalize normalizes, in place, to save the copy
-	// Normalize would allocate on the hot path.
-	r.t.Payload = cloneBytes(task.Payload)
-	r.t.Schedule = cloneBytes(task.Schedule)
-	r.t.CreatedAt = store.NormalizeTime(task.CreatedAt)
-	r.t.ScheduledAt = store.NormalizeTime(task.ScheduledAt)
-	r.t.LastExecutionAt = store.NormalizeTime(task.LastExecutionAt)
-	r.t.RunUntil = store.NormalizeTime(task.RunUntil)
-	r.t.NextRunAt = store.NormalizeTime(task.NextRunAt)
-	r.t.LeaseUntil = store.NormalizeTime(task.LeaseUntil)
-	r.t.ExecutionTime = task.ExecutionTime.Truncate(time.Microsecond)
-	return r
-}
-
-func cloneBytes(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
-}
-
-// mayRecover reports whether a row can be recoverable at some time: the
-// recoverable predicate without its RunUntil rule, the only part that
-// depends on the clock. The pending index holds exactly these rows, so
-// RetrievePending evaluates RunUntil on them and never sees finished rows.
-func mayRecover(t *store.Task) bool {
-	return store.Recoverable(t.Status, t.Recurring, t.RunCount, t.MaxRuns, time.Time{}, t.NextRunAt, time.Time{})
-}
-
 // checkNew reports why r cannot be inserted. Callers hold the lock.
 func (s *Store) checkNew(r *row) error {
-	if _, ok := s.byID[r.t.ID]; ok {
-		return fmt.Errorf("%w: task %s already exists", store.ErrInvalid, r.t.ID)
+	if _, ok := s.byID[r.ID]; ok {
+		return fmt.Errorf("%w: task %s already exists", store.ErrInvalid, r.ID)
 	}
-	if r.t.Key != "" {
-		if _, ok := s.byKey[r.t.Key]; ok {
-			return fmt.Errorf("persist task %s: %w", r.t.ID, store.ErrDuplicateKey)
+	if r.Key != "" {
+		if _, ok := s.byKey[r.Key]; ok {
+			return fmt.Errorf("persist task %s: %w", r.ID, store.ErrDuplicateKey)
 		}
 	}
 	return nil
@@ -174,57 +113,56 @@ func (s *Store) checkNew(r *row) error {
 
 // insert indexes a new row. Callers hold the lock and ran checkNew.
 func (s *Store) insert(r *row) {
-	s.byID[r.t.ID] = r
-	if r.t.Key != "" {
-		s.byKey[r.t.Key] = r
+	s.byID[r.ID] = r
+	if r.Key != "" {
+		s.byKey[r.Key] = r
 	}
 	e := entry{k: r.key(), r: r}
 	s.all.insert(e)
-	s.byStatus[statusIndex(r.t.Status)].insert(e)
-	s.countQueue(r, r.t.Queue, r.t.Status)
+	s.byStatus[r.st].insert(e)
+	s.countQueue(r)
 	s.reindexPending(r)
 }
 
 // delete drops a row and its children from every index.
 func (s *Store) delete(r *row) {
-	delete(s.byID, r.t.ID)
-	if r.t.Key != "" {
-		delete(s.byKey, r.t.Key)
+	delete(s.byID, r.ID)
+	if r.Key != "" {
+		delete(s.byKey, r.Key)
 	}
 	k := r.key()
 	s.all.delete(k)
-	s.byStatus[statusIndex(r.t.Status)].delete(k)
-	s.uncountQueue(r, r.t.Status)
+	s.byStatus[r.st].delete(k)
+	s.uncountQueue(r)
 	if r.pending {
 		s.pending.delete(k)
 		r.pending = false
 	}
 }
 
-func (s *Store) countQueue(r *row, queue string, st store.Status) {
-	q := s.queues[queue]
+func (s *Store) countQueue(r *row) {
+	q := s.queues[r.Queue]
 	if q == nil {
 		q = &queueCount{}
-		s.queues[queue] = q
+		s.queues[r.Queue] = q
 	}
-	q.n[statusIndex(st)]++
+	q.n[r.st]++
 	q.total++
 	r.q = q
 }
 
-func (s *Store) uncountQueue(r *row, st store.Status) {
-	r.q.n[statusIndex(st)]--
+func (s *Store) uncountQueue(r *row) {
+	r.q.n[r.st]--
 	r.q.total--
 	if r.q.total == 0 {
-		delete(s.queues, r.t.Queue)
+		delete(s.queues, r.Queue)
 	}
 	r.q = nil
 }
 
-// statusChanged moves a row whose status went from old to r.t.Status.
-func (s *Store) statusChanged(r *row, old store.Status) {
-	if old != r.t.Status {
-		oi, ni := statusIndex(old), statusIndex(r.t.Status)
+// statusChanged moves a row whose status index went from oi to r.st.
+func (s *Store) statusChanged(r *row, oi uint8) {
+	if ni := r.st; oi != ni {
 		k := r.key()
 		s.byStatus[oi].delete(k)
 		s.byStatus[ni].insert(entry{k: k, r: r})
@@ -237,7 +175,7 @@ func (s *Store) statusChanged(r *row, old store.Status) {
 // reindexPending puts the row in or out of the pending index after any
 // change of the fields mayRecover reads.
 func (s *Store) reindexPending(r *row) {
-	if want := mayRecover(&r.t); want != r.pending {
+	if want := r.mayRecover(); want != r.pending {
 		if want {
 			s.pending.insert(entry{k: r.key(), r: r})
 		} else {
@@ -253,7 +191,7 @@ func (s *Store) addStatusAudit(r *row, at time.Time, st store.Status, errText st
 		r.statusAudits = make([]store.StatusAudit, 0, 3) // a clean run at Full writes 3
 	}
 	r.statusAudits = append(r.statusAudits, store.StatusAudit{
-		ID: s.auditSeq, TaskID: r.t.ID, At: store.NormalizeTime(at), Status: st, Error: errText,
+		ID: s.auditSeq, TaskID: r.ID, At: store.NormalizeTime(at), Status: st, Error: errText,
 	})
 }
 
@@ -261,7 +199,7 @@ func (s *Store) addRunsAudit(r *row, at time.Time, d time.Duration, st store.Sta
 	s.auditSeq++
 	h := r.history()
 	h.runsAudits = append(h.runsAudits, store.RunsAudit{
-		ID: s.auditSeq, TaskID: r.t.ID, ExecutedAt: store.NormalizeTime(at),
+		ID: s.auditSeq, TaskID: r.ID, ExecutedAt: store.NormalizeTime(at),
 		ExecutionTime: d.Truncate(time.Microsecond), Status: st, Error: errText,
 	})
 }
@@ -313,28 +251,31 @@ func (s *Store) UpdateDefinition(ctx context.Context, task *store.Task) error {
 	if err != nil {
 		return err
 	}
-	if task.Key != r.t.Key && task.Key != "" {
+	if task.Key != r.Key && task.Key != "" {
 		if other, ok := s.byKey[task.Key]; ok && other != r {
 			return fmt.Errorf("update task %s: %w", task.ID, store.ErrDuplicateKey)
 		}
 	}
-	oldKey, oldQueue := r.t.Key, r.t.Queue
-	store.ApplyDefinition(&r.t, task)
-	if r.t.Key != oldKey {
+	oldKey, oldQueue := r.Key, r.Queue
+	var t store.Task
+	r.fill(&t)
+	store.ApplyDefinition(&t, task) // clones the byte slices
+	r.assign(&t)
+	if r.Key != oldKey {
 		if oldKey != "" {
 			delete(s.byKey, oldKey)
 		}
-		if r.t.Key != "" {
-			s.byKey[r.t.Key] = r
+		if r.Key != "" {
+			s.byKey[r.Key] = r
 		}
 	}
-	if r.t.Queue != oldQueue {
+	if r.Queue != oldQueue {
 		q := r.q
-		q.n[statusIndex(r.t.Status)]--
+		q.n[r.st]--
 		if q.total--; q.total == 0 {
 			delete(s.queues, oldQueue)
 		}
-		s.countQueue(r, r.t.Queue, r.t.Status)
+		s.countQueue(r)
 	}
 	s.reindexPending(r)
 	return nil
@@ -384,7 +325,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*store.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.t.Clone(), nil
+	return r.task(), nil
 }
 
 // GetByKey implements store.Store.
@@ -401,7 +342,7 @@ func (s *Store) GetByKey(ctx context.Context, key string) (*store.Task, error) {
 	if key == "" || r == nil {
 		return nil, fmt.Errorf("task key %q: %w", key, store.ErrNotFound)
 	}
-	return r.t.Clone(), nil
+	return r.task(), nil
 }
 
 // Transition implements store.Store.
@@ -423,11 +364,13 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 
 // transition applies p to r when its conditions hold. Callers hold the lock.
 func (s *Store) transition(r *row, p *store.TransitionParams) bool {
-	if !p.Allows(&r.t) {
+	t := r.state()
+	if !p.Allows(&t) {
 		return false
 	}
-	old := r.t.Status
-	p.Apply(&r.t)
+	old := r.st
+	p.Apply(&t)
+	r.applyState(&t)
 	s.statusChanged(r, old)
 	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
 		s.addStatusAudit(r, p.Now, p.To, p.Error)
@@ -446,7 +389,7 @@ func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return r.t.RunCount, nil
+	return r.RunCount, nil
 }
 
 // UpdateCurrentRun implements store.Store.
@@ -463,11 +406,11 @@ func (s *Store) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
 	if err != nil {
 		return err
 	}
-	r.t.RunCount = store.IncRunCount(r.t.RunCount)
-	r.t.NextRunAt = store.NormalizeTime(p.NextRunAt)
+	r.RunCount = store.IncRunCount(r.RunCount)
+	r.nextRun = micros(p.NextRunAt)
 	s.reindexPending(r)
-	if store.RunsAuditRequired(p.AuditLevel, r.t.Status, r.t.Error) {
-		s.addRunsAudit(r, p.Now, p.ExecutionTime, r.t.Status, r.t.Error)
+	if st := r.status(); store.RunsAuditRequired(p.AuditLevel, st, r.Error) {
+		s.addRunsAudit(r, p.Now, p.ExecutionTime, st, r.Error)
 	}
 	return nil
 }

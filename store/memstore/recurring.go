@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/evertask/evertask/store"
 	"github.com/google/uuid"
@@ -27,17 +26,20 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	if err != nil {
 		return false, err
 	}
-	if r.t.Status != store.StatusInProgress {
+	if r.status() != store.StatusInProgress {
 		return false, nil
 	}
 	tp := store.TransitionParams{
 		ID: p.ID, To: p.Status, Now: p.Now, Error: p.Error,
 		ExecutionTime: p.ExecutionTime, AuditLevel: p.AuditLevel,
 	}
-	tp.Apply(&r.t)
-	r.t.RunCount = store.IncRunCount(r.t.RunCount)
-	r.t.NextRunAt = store.NormalizeTime(p.NextRunAt)
-	s.statusChanged(r, store.StatusInProgress)
+	t := r.state()
+	tp.Apply(&t)
+	old := r.st
+	r.applyState(&t)
+	r.RunCount = store.IncRunCount(r.RunCount)
+	r.nextRun = micros(p.NextRunAt)
+	s.statusChanged(r, old)
 	if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
 		s.addStatusAudit(r, p.Now, p.Status, p.Error)
 	}
@@ -68,13 +70,13 @@ func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, e
 	if err != nil {
 		return false, err
 	}
-	if r.t.Status == store.StatusCancelled {
+	if r.status() == store.StatusCancelled {
 		return false, nil
 	}
-	old := r.t.Status
-	r.t.Status = p.Status
-	r.t.Error = p.Error
-	r.t.NextRunAt = time.Time{}
+	old := r.st
+	r.st = uint8(statusIndex(p.Status))
+	r.Error = p.Error
+	r.nextRun = noTime
 	s.statusChanged(r, old)
 	if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
 		s.addStatusAudit(r, p.Now, p.Status, p.Error)
@@ -93,8 +95,8 @@ func (s *Store) IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (in
 	if err != nil {
 		return 0, err
 	}
-	r.t.RecoveryFailures++
-	return r.t.RecoveryFailures, nil
+	r.RecoveryFailures++
+	return r.RecoveryFailures, nil
 }
 
 // ClearRecoveryFailures implements store.RecoveryCounter.
@@ -108,6 +110,6 @@ func (s *Store) ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	r.t.RecoveryFailures = 0
+	r.RecoveryFailures = 0
 	return nil
 }

@@ -131,7 +131,7 @@ func (pr *purger) row(r *row, budget *int, res *store.PurgeResult) (complete, ki
 
 // finish applies the task rules to r once its children are handled.
 func (pr *purger) finish(r *row, budget *int, res *store.PurgeResult) (complete, kill bool) {
-	if !pr.taskOld(&r.t) {
+	if !pr.taskOld(r) {
 		return true, false
 	}
 	if *budget == 0 {
@@ -145,15 +145,15 @@ func (pr *purger) finish(r *row, budget *int, res *store.PurgeResult) (complete,
 // taskOld applies the task rules to one-shot rows: Completed after
 // CompletedTaskAge, Failed and Cancelled after FailedTaskAge, measured from
 // the last execution, or the creation when it never ran.
-func (pr *purger) taskOld(t *store.Task) bool {
-	if t.Recurring {
+func (pr *purger) taskOld(r *row) bool {
+	if r.Recurring {
 		return false
 	}
-	ref := t.LastExecutionAt
+	ref := at(r.lastExec)
 	if ref.IsZero() {
-		ref = t.CreatedAt
+		ref = r.createdAt()
 	}
-	switch t.Status {
+	switch r.status() {
 	case store.StatusCompleted:
 		return pr.done && ref.Before(pr.doneCut)
 	case store.StatusFailed, store.StatusCancelled:

@@ -1,0 +1,175 @@
+package memstore
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/evertask/evertask/store"
+	"github.com/google/uuid"
+)
+
+// row is one task as the store keeps it, with its child collections and
+// index bookkeeping.
+//
+// It is a compact copy of store.Task, not a store.Task, because its size is
+// what a big store costs: every persist allocates one and every garbage
+// collection scans every live one. Times are Unix microseconds (exact at
+// the precision stores keep) and the status is a small index, which takes
+// the row from 448 to 320 bytes and from about 20 pointer words to 12. The
+// pointer-holding fields come first so the collector's scan of a row stays
+// in its first cache lines. The rarely used collections live behind a
+// pointer.
+type row struct {
+	Kind, Handler, Queue, Key, Error, ScheduleInfo, Owner string
+	Payload, Schedule                                     []byte
+	q                                                     *queueCount
+	statusAudits                                          []store.StatusAudit
+	more                                                  *rowHistory // nil until a runs audit or log is written
+
+	ID uuid.UUID
+	// Unix microseconds, noTime for the zero time.
+	created, scheduled, lastExec, runUntil, nextRun, leaseUntil int64
+	ExecutionTime                                               time.Duration
+	RunCount, MaxRuns, RecoveryFailures                         int
+	st                                                          uint8 // statusIndex of the status
+	AuditLevel                                                  store.AuditLevel
+	Recurring                                                   bool
+	pending                                                     bool // in Store.pending
+}
+
+// rowHistory holds the collections one-shot tasks rarely have.
+type rowHistory struct {
+	runsAudits []store.RunsAudit
+	logs       []store.ExecutionLog // ordered by (ID, Seq)
+}
+
+// noTime stands for the zero time.Time ("not set"); no time a store keeps
+// is that far back.
+const noTime = math.MinInt64
+
+// micros is NormalizeTime as a number: UnixMicro rounds down, as
+// Truncate(time.Microsecond) does.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return t.UnixMicro()
+}
+
+// at is the time.Time of a micros value, as NormalizeTime gives it.
+func at(us int64) time.Time {
+	if us == noTime {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func (r *row) status() store.Status { return indexStatus[r.st] }
+
+func (r *row) createdAt() time.Time { return at(r.created) }
+
+// key is the row's position in keyset order; CreatedAt and ID never change.
+func (r *row) key() ikey {
+	return ikey{
+		us: r.created,
+		hi: binary.BigEndian.Uint64(r.ID[:8]),
+		lo: binary.BigEndian.Uint64(r.ID[8:]),
+	}
+}
+
+func (r *row) history() *rowHistory {
+	if r.more == nil {
+		r.more = &rowHistory{}
+	}
+	return r.more
+}
+
+// newRow copies a validated task into a fresh row, outside the lock.
+func newRow(t *store.Task) *row {
+	r := &row{}
+	r.assign(t)
+	r.Payload = cloneBytes(t.Payload)
+	r.Schedule = cloneBytes(t.Schedule)
+	return r
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// assign copies every field of t onto r, normalizing as Task.Normalize
+// does; the byte slices are shared, so callers clone them when t is not
+// theirs.
+func (r *row) assign(t *store.Task) {
+	r.Kind, r.Handler, r.Queue, r.Key = t.Kind, t.Handler, t.Queue, t.Key
+	r.Error, r.ScheduleInfo, r.Owner = t.Error, t.ScheduleInfo, t.Owner
+	r.Payload, r.Schedule = t.Payload, t.Schedule
+	r.ID = t.ID
+	r.created, r.scheduled, r.lastExec = micros(t.CreatedAt), micros(t.ScheduledAt), micros(t.LastExecutionAt)
+	r.runUntil, r.nextRun, r.leaseUntil = micros(t.RunUntil), micros(t.NextRunAt), micros(t.LeaseUntil)
+	r.ExecutionTime = t.ExecutionTime.Truncate(time.Microsecond)
+	r.RunCount, r.MaxRuns, r.RecoveryFailures = t.RunCount, t.MaxRuns, t.RecoveryFailures
+	r.st = uint8(statusIndex(t.Status))
+	r.AuditLevel = t.AuditLevel
+	r.Recurring = t.Recurring
+}
+
+// fill writes every field of r onto t, sharing the byte slices.
+func (r *row) fill(t *store.Task) {
+	*t = store.Task{
+		ID: r.ID, CreatedAt: at(r.created),
+		Kind: r.Kind, Payload: r.Payload, Handler: r.Handler, Queue: r.Queue, Key: r.Key,
+		Status: r.status(), AuditLevel: r.AuditLevel,
+		ScheduledAt: at(r.scheduled), LastExecutionAt: at(r.lastExec),
+		ExecutionTime: r.ExecutionTime, Error: r.Error,
+		Recurring: r.Recurring, Schedule: r.Schedule, ScheduleInfo: r.ScheduleInfo,
+		RunCount: r.RunCount, MaxRuns: r.MaxRuns, RunUntil: at(r.runUntil), NextRunAt: at(r.nextRun),
+		RecoveryFailures: r.RecoveryFailures, Owner: r.Owner, LeaseUntil: at(r.leaseUntil),
+	}
+}
+
+// task returns a copy of the row for a caller.
+func (r *row) task() *store.Task {
+	t := new(store.Task)
+	r.fill(t)
+	t.Payload = cloneBytes(t.Payload)
+	t.Schedule = cloneBytes(t.Schedule)
+	return t
+}
+
+// state returns the fields TransitionParams.Allows reads (the status and
+// those of Task.Recoverable) and those Apply writes, so a transition runs
+// the contract's own code without building the whole task.
+func (r *row) state() store.Task {
+	return store.Task{
+		ID: r.ID, Status: r.status(), Recurring: r.Recurring, RunCount: r.RunCount, MaxRuns: r.MaxRuns,
+		RunUntil: at(r.runUntil), NextRunAt: at(r.nextRun),
+		LastExecutionAt: at(r.lastExec), ExecutionTime: r.ExecutionTime, Error: r.Error,
+	}
+}
+
+// applyState copies back what TransitionParams.Apply writes: Status,
+// LastExecutionAt, ExecutionTime and Error.
+func (r *row) applyState(t *store.Task) {
+	r.st = uint8(statusIndex(t.Status))
+	r.lastExec = micros(t.LastExecutionAt)
+	r.ExecutionTime = t.ExecutionTime
+	r.Error = t.Error
+}
+
+// recoverable is Task.Recoverable on the row.
+func (r *row) recoverable(now time.Time) bool {
+	return store.Recoverable(r.status(), r.Recurring, r.RunCount, r.MaxRuns, at(r.runUntil), at(r.nextRun), now)
+}
+
+// mayRecover reports whether a row can be recoverable at some time: the
+// recoverable predicate without its RunUntil rule, the only part that
+// depends on the clock. The pending index holds exactly these rows, so
+// RetrievePending evaluates RunUntil on them and never sees finished rows.
+func (r *row) mayRecover() bool {
+	return store.Recoverable(r.status(), r.Recurring, r.RunCount, r.MaxRuns, time.Time{}, at(r.nextRun), time.Time{})
+}
