@@ -18,6 +18,10 @@ import (
 // mutates the expression (so a cached one is used under a lock).
 
 type cronExpr struct {
+	// fast evaluates expressions without L, W and # with bit sets, without
+	// locks or allocations; cronexpr handles the rest.
+	fast *cronSet
+
 	mu   sync.Mutex
 	expr *cronexpr.Expression
 }
@@ -56,15 +60,15 @@ func parseCron(expr string) (*cronExpr, error) {
 	if v, ok := crons.Load(expr); ok {
 		return v.(*cronExpr), nil
 	}
-	line, err := normalizeCron(expr)
+	fields, err := normalizeCron(expr)
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := safeParse(line)
+	parsed, err := safeParse(strings.Join(fields, " ") + " *")
 	if err != nil {
 		return nil, invalid("cron %q: %v", expr, err)
 	}
-	c := &cronExpr{expr: parsed}
+	c := &cronExpr{expr: parsed, fast: parseCronSet(fields)}
 	if cronCount.Add(1) <= maxCachedCrons {
 		crons.Store(expr, c)
 	}
@@ -82,6 +86,14 @@ func safeParse(line string) (e *cronexpr.Expression, err error) {
 
 // next returns the first wall clock second strictly after w, or ok false.
 func (c *cronExpr) next(w wall) (sec int64, ok bool) {
+	if c.fast != nil {
+		return c.fast.next(w.sec)
+	}
+	return c.slowNext(w)
+}
+
+// slowNext asks cronexpr; its occurrences end in 2099.
+func (c *cronExpr) slowNext(w wall) (sec int64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer func() {
@@ -96,23 +108,24 @@ func (c *cronExpr) next(w wall) (sec int64, ok bool) {
 	return t.Unix(), true
 }
 
-// normalizeCron checks the expression and rewrites it in the 7-field form
-// cronexpr reads unambiguously: second minute hour dom month dow year.
-func normalizeCron(expr string) (string, error) {
+// normalizeCron checks the expression and returns its six fields (second
+// minute hour dom month dow), lower case, with the day of week expanded to
+// 0-6; with a year field appended cronexpr reads them unambiguously.
+func normalizeCron(expr string) ([]string, error) {
 	if len(expr) > 256 {
-		return "", invalid("cron expression is longer than 256 bytes")
+		return nil, invalid("cron expression is longer than 256 bytes")
 	}
 	for _, r := range expr {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' ||
 			strings.ContainsRune("*?,/-#@ \t", r)) {
-			return "", invalid("cron %q: unexpected character %q", expr, r)
+			return nil, invalid("cron %q: unexpected character %q", expr, r)
 		}
 	}
 	fields := strings.Fields(expr)
 	if len(fields) == 1 && strings.HasPrefix(fields[0], "@") {
 		m, ok := cronMacros[strings.ToLower(fields[0])]
 		if !ok {
-			return "", invalid("cron %q: unknown macro", expr)
+			return nil, invalid("cron %q: unknown macro", expr)
 		}
 		fields = strings.Fields(m)
 	}
@@ -121,19 +134,19 @@ func normalizeCron(expr string) (string, error) {
 		fields = append([]string{"0"}, fields...)
 	case 6:
 	default:
-		return "", invalid("cron %q has %d fields, want 5 (minute hour day month weekday) or 6 (with a leading second)", expr, len(fields))
+		return nil, invalid("cron %q has %d fields, want 5 (minute hour day month weekday) or 6 (with a leading second)", expr, len(fields))
 	}
 	for i, f := range fields {
 		if strings.Contains(f, "@") {
-			return "", invalid("cron %q: a macro must be the whole expression", expr)
+			return nil, invalid("cron %q: a macro must be the whole expression", expr)
 		}
 		nf, err := checkCronField(i, strings.ToLower(f))
 		if err != nil {
-			return "", invalid("cron %q: %s field %q: %v", expr, cronFieldNames[i], f, err)
+			return nil, invalid("cron %q: %s field %q: %v", expr, cronFieldNames[i], f, err)
 		}
 		fields[i] = nf
 	}
-	return strings.Join(fields, " ") + " *", nil
+	return fields, nil
 }
 
 // checkCronField rejects what cronexpr mishandles (reversed or out-of-range
@@ -188,7 +201,7 @@ func checkCronField(i int, f string) (string, error) {
 			case hasStep:
 				hi = cronMax[i]
 				if i == 5 {
-					hi = 6
+					lo, hi = lo%7, 6 // 7/2 starts on Sunday
 				}
 			default:
 				hi = lo
@@ -202,6 +215,9 @@ func checkCronField(i int, f string) (string, error) {
 		for v := lo; v <= hi; v += step {
 			out = append(out, strconv.Itoa(v%7))
 		}
+	}
+	if len(out) == 0 {
+		return "", fmt.Errorf("no values")
 	}
 	return strings.Join(out, ","), nil
 }

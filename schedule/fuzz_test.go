@@ -22,6 +22,7 @@ func FuzzCron(f *testing.F) {
 			return
 		}
 		after := time.Unix(floorMod(unix, 200*365*86400), 0).UTC() // 1970..2169
+		compareCronEngines(t, expr, after.Unix())
 		prev := after
 		for range 20 {
 			n := s.Next(prev)
@@ -98,4 +99,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%s: Resume returned the past %s", b, r)
 		}
 	})
+}
+
+// compareCronEngines checks the bit-set evaluator against cronexpr for 20
+// occurrences from w (a wall second), within cronexpr's 1970-2099 range.
+func compareCronEngines(t *testing.T, expr string, w int64) {
+	t.Helper()
+	c, err := parseCron(expr)
+	if err != nil || c.fast == nil {
+		return
+	}
+	for range 20 {
+		fast, okFast := c.fast.next(w)
+		slow, okSlow := c.slowNext(wall{sec: w})
+		if !okSlow {
+			if okFast && time.Unix(fast, 0).UTC().Year() < 2100 {
+				t.Fatalf("cron %q after %s: bit sets %s, cronexpr none", expr,
+					time.Unix(w, 0).UTC(), time.Unix(fast, 0).UTC())
+			}
+			return
+		}
+		if !okFast || fast != slow {
+			t.Fatalf("cron %q after %s: bit sets %s (%v), cronexpr %s", expr,
+				time.Unix(w, 0).UTC(), time.Unix(fast, 0).UTC(), okFast, time.Unix(slow, 0).UTC())
+		}
+		w = fast
+	}
 }
