@@ -1,0 +1,208 @@
+package evertask
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/evertask/evertask/store"
+)
+
+// The queues that always exist.
+const (
+	DefaultQueue   = "default"
+	RecurringQueue = "recurring"
+)
+
+// FullQueueBehavior says what an immediate dispatch does when its queue's
+// buffer is full. Timed dispatches (delayed, scheduled, recurring) never
+// block: they retry shortly after (Config.FullQueueRetryDelay).
+type FullQueueBehavior int
+
+const (
+	// FullQueueUnset takes the queue's default: Wait for "default" and
+	// "recurring", FallbackToDefault for other queues.
+	FullQueueUnset FullQueueBehavior = iota
+	// FullQueueWait blocks the dispatch until there is room or its ctx ends.
+	// When ctx ends the task stays persisted (Queued) and is recovered at
+	// the next start.
+	FullQueueWait
+	// FullQueueError returns ErrQueueFull; the task stays persisted
+	// (WaitingQueue) and is recovered at the next start.
+	FullQueueError
+	// FullQueueFallback hands the task to the "default" queue (waiting there
+	// if it is full too). The task keeps its own queue's timeout and retry
+	// policy.
+	FullQueueFallback
+)
+
+func (b FullQueueBehavior) String() string {
+	switch b {
+	case FullQueueWait:
+		return "wait"
+	case FullQueueError:
+		return "error"
+	case FullQueueFallback:
+		return "fallback"
+	}
+	return "unset"
+}
+
+// QueueConfig configures one queue: a bounded buffer and a fixed number of
+// worker goroutines.
+type QueueConfig struct {
+	// Name of the queue; required. Configuring "default" or "recurring"
+	// replaces their defaults.
+	Name string
+	// Workers is how many tasks of the queue run at once; required, at
+	// least 1.
+	Workers int
+	// Capacity of the queue's buffer; 0 means 500.
+	Capacity int
+	// WhenFull: see FullQueueBehavior. Default FullQueueFallback.
+	WhenFull FullQueueBehavior
+	// Timeout of each attempt for tasks of this queue whose handler sets
+	// none; 0 uses Config.Timeout.
+	Timeout time.Duration
+	// Retry for tasks of this queue whose handler sets none; nil uses
+	// Config.Retry.
+	Retry RetryPolicy
+}
+
+// LogCaptureConfig turns on the capture of handler logs into the store.
+type LogCaptureConfig struct {
+	// Enabled stores the records a handler writes through Logger(ctx).
+	// Default false: records only go to Config.Logger.
+	Enabled bool
+	// MinLevel is the lowest level stored; default slog.LevelInfo. It does
+	// not filter what reaches Config.Logger.
+	MinLevel slog.Level
+	// MaxPerExecution caps the records stored per execution; past it one
+	// truncation marker is stored. 0 means 1000; negative means no cap.
+	MaxPerExecution int
+}
+
+// Config configures an Engine. A nil *Config uses every default.
+type Config struct {
+	// Logger receives the engine's own logs and, by default, handler logs.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. Tests inject their own.
+	Now func() time.Time
+
+	// Workers and Capacity size the "default" queue (and "recurring",
+	// unless Queues configures it): default max(4, 2×CPUs) workers and a
+	// buffer of max(1000, 200×CPUs).
+	Workers  int
+	Capacity int
+	// Queues adds queues or replaces "default" and "recurring".
+	Queues []QueueConfig
+
+	// Retry is the default retry policy: Linear(3, 500ms).
+	Retry RetryPolicy
+	// Timeout is the default per-attempt timeout; 0 means none.
+	Timeout time.Duration
+	// AuditLevel is the default audit level; the zero value is AuditFull.
+	AuditLevel store.AuditLevel
+	// LogCapture configures the capture of handler logs.
+	LogCapture LogCaptureConfig
+
+	// RecoveryPageSize is how many rows startup recovery reads at once;
+	// default 100. It bounds recovery's memory.
+	RecoveryPageSize int
+	// MaxRecoveryFailures is how many failed re-dispatches of one row
+	// recovery tolerates before it marks the row Failed; default 5.
+	MaxRecoveryFailures int
+	// FullQueueRetryDelay is how long a timed task that found its queue
+	// full waits before the next try; default 2s.
+	FullQueueRetryDelay time.Duration
+	// DisableBatching makes every store write its own round trip. By default
+	// the status writes of concurrent workers are grouped into one
+	// TransitionMany call when the store implements store.BatchStore.
+	DisableBatching bool
+}
+
+// resolved is Config with every default applied and validated.
+type resolvedConfig struct {
+	Config
+	queues map[string]QueueConfig
+}
+
+func resolveConfig(c *Config) (*resolvedConfig, error) {
+	var cfg Config
+	if c != nil {
+		cfg = *c
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cpus := runtime.NumCPU()
+	switch {
+	case cfg.Workers < 0:
+		return nil, fmt.Errorf("%w: Workers is %d, must be at least 1", ErrConfig, cfg.Workers)
+	case cfg.Workers == 0:
+		cfg.Workers = max(4, 2*cpus)
+	}
+	switch {
+	case cfg.Capacity < 0:
+		return nil, fmt.Errorf("%w: Capacity is %d, must be at least 1", ErrConfig, cfg.Capacity)
+	case cfg.Capacity == 0:
+		cfg.Capacity = max(1000, 200*cpus)
+	}
+	if cfg.Retry == nil {
+		cfg.Retry = Linear(3, 500*time.Millisecond)
+	}
+	if !cfg.AuditLevel.Valid() {
+		return nil, fmt.Errorf("%w: unknown audit level %d", ErrConfig, cfg.AuditLevel)
+	}
+	if cfg.LogCapture.MaxPerExecution == 0 {
+		cfg.LogCapture.MaxPerExecution = 1000
+	}
+	if cfg.RecoveryPageSize <= 0 {
+		cfg.RecoveryPageSize = store.DefaultPendingLimit
+	}
+	if cfg.MaxRecoveryFailures <= 0 {
+		cfg.MaxRecoveryFailures = 5
+	}
+	if cfg.FullQueueRetryDelay <= 0 {
+		cfg.FullQueueRetryDelay = 2 * time.Second
+	}
+
+	r := &resolvedConfig{Config: cfg, queues: map[string]QueueConfig{}}
+	base := QueueConfig{Workers: cfg.Workers, Capacity: cfg.Capacity, WhenFull: FullQueueWait}
+	for _, name := range []string{DefaultQueue, RecurringQueue} {
+		q := base
+		q.Name = name
+		r.queues[name] = q
+	}
+	for _, q := range cfg.Queues {
+		if strings.TrimSpace(q.Name) == "" {
+			return nil, fmt.Errorf("%w: a queue has no name", ErrConfig)
+		}
+		if q.Workers < 1 {
+			return nil, fmt.Errorf("%w: queue %q has %d workers, must be at least 1", ErrConfig, q.Name, q.Workers)
+		}
+		if q.Capacity < 0 {
+			return nil, fmt.Errorf("%w: queue %q has capacity %d", ErrConfig, q.Name, q.Capacity)
+		}
+		if q.Capacity == 0 {
+			q.Capacity = 500
+		}
+		if q.WhenFull == FullQueueUnset {
+			q.WhenFull = FullQueueFallback
+			if q.Name == DefaultQueue || q.Name == RecurringQueue {
+				q.WhenFull = FullQueueWait
+			}
+		}
+		if q.Name == DefaultQueue && q.WhenFull == FullQueueFallback {
+			q.WhenFull = FullQueueWait // falling back to itself is waiting (bug 49)
+		}
+		r.queues[q.Name] = q
+	}
+	return r, nil
+}

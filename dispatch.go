@@ -1,0 +1,353 @@
+package evertask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/schedule"
+	"github.com/evertask/evertask/store"
+)
+
+// DispatchOpts are the per-call options of Dispatch. A nil *DispatchOpts
+// runs the task now on its kind's queue with its kind's audit level.
+type DispatchOpts struct {
+	// Delay runs the task this long from now. A zero or negative delay runs
+	// it now.
+	Delay time.Duration
+	// RunAt runs the task at this time; a past time runs it now. Set Delay
+	// or RunAt, not both.
+	RunAt time.Time
+	// Key makes the dispatch idempotent: at most one task holds a key (see
+	// the README's task key table). Empty or white space: no key. At most
+	// 200 bytes.
+	Key string
+	// Queue overrides the kind's queue; it must exist.
+	Queue string
+	// AuditLevel overrides the kind's and the engine's level.
+	AuditLevel *store.AuditLevel
+	// Schedule makes the task a recurring series (see package schedule).
+	// Its first run follows the schedule's start options, so Delay and RunAt
+	// must be unset. A series goes to the "recurring" queue unless the kind
+	// or Queue names another.
+	Schedule *schedule.Schedule
+}
+
+// Dispatch persists task and runs it now, later, or on a schedule, and
+// returns its id. With a key that an existing task holds, the dispatch may
+// update that task or do nothing and return its id (the README lists the
+// rules).
+//
+// ctx bounds the dispatch itself (the store writes, and the wait for room in
+// a full queue with FullQueueWait), never the task's execution. When ctx ends
+// during the wait the task stays persisted and recoverable and Dispatch
+// returns ctx's error.
+func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (uuid.UUID, error) {
+	d, err := e.prepare(task, opts)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if d.row.Key != "" {
+		unlock := e.keys.Lock(d.row.Key)
+		defer unlock()
+		if id, done, err := e.applyKeyRules(ctx, d); done || err != nil {
+			return id, err
+		}
+	}
+	if err := e.store.Persist(ctx, d.row); err != nil {
+		if errors.Is(err, store.ErrDuplicateKey) {
+			// Another process (or a path around the key lock) won the unique
+			// key: the winner's id is the answer (bug 55).
+			if winner, gerr := e.store.GetByKey(ctx, d.row.Key); gerr == nil {
+				return winner.ID, nil
+			}
+		}
+		return uuid.Nil, fmt.Errorf("persist task %s: %w", d.row.ID, err)
+	}
+	return d.row.ID, e.deliver(ctx, d)
+}
+
+// DispatchMany persists every task in one store round trip (where the store
+// supports batches) and delivers them; opts apply to all. Keys are not
+// allowed: a keyed dispatch needs its own lookup. It returns the ids in the
+// order of tasks; on an error none of them was delivered.
+func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchOpts) ([]uuid.UUID, error) {
+	if opts != nil && strings.TrimSpace(opts.Key) != "" {
+		return nil, fmt.Errorf("%w: DispatchMany takes no key", ErrInvalidDispatch)
+	}
+	ds := make([]*dispatch, len(tasks))
+	rows := make([]*store.Task, len(tasks))
+	ids := make([]uuid.UUID, len(tasks))
+	for i, t := range tasks {
+		d, err := e.prepare(t, opts)
+		if err != nil {
+			return nil, fmt.Errorf("task %d: %w", i, err)
+		}
+		ds[i], rows[i], ids[i] = d, d.row, d.row.ID
+	}
+	if err := store.PersistMany(ctx, e.store, rows); err != nil {
+		return nil, fmt.Errorf("persist %d tasks: %w", len(rows), err)
+	}
+	for i, d := range ds {
+		if err := e.deliver(ctx, d); err != nil {
+			return ids, fmt.Errorf("deliver task %d (%s): %w", i, d.row.ID, err)
+		}
+	}
+	return ids, nil
+}
+
+// dispatch is one prepared dispatch: the row to persist and the job to run.
+type dispatch struct {
+	row *store.Task
+	job *job
+	due time.Time // zero: run now
+}
+
+// prepare validates a dispatch and builds its row; it writes nothing.
+func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
+	if err := e.acceptingWork(); err != nil {
+		return nil, err
+	}
+	if task == nil {
+		return nil, fmt.Errorf("%w: nil task", ErrInvalidDispatch)
+	}
+	var o DispatchOpts
+	if opts != nil {
+		o = *opts
+	}
+	kindName, err := safeKind(task)
+	if err != nil {
+		return nil, err
+	}
+	k := e.kindByName(kindName)
+	if k == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kindName)
+	}
+	if !o.RunAt.IsZero() && o.Delay != 0 {
+		return nil, fmt.Errorf("%w: set Delay or RunAt, not both", ErrInvalidDispatch)
+	}
+	recurring := o.Schedule != nil
+	if recurring && (!o.RunAt.IsZero() || o.Delay != 0) {
+		return nil, fmt.Errorf("%w: a recurring dispatch starts with its schedule's start options, not Delay or RunAt", ErrInvalidDispatch)
+	}
+	key := o.Key
+	if strings.TrimSpace(key) == "" {
+		key = ""
+	}
+	if err := store.ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDispatch, err)
+	}
+	level := e.cfg.AuditLevel
+	if k.audit != nil {
+		level = *k.audit
+	}
+	if o.AuditLevel != nil {
+		if !o.AuditLevel.Valid() {
+			return nil, fmt.Errorf("%w: unknown audit level %d", ErrInvalidDispatch, *o.AuditLevel)
+		}
+		level = *o.AuditLevel
+	}
+	payload, value, err := encodePayload(k, task)
+	if err != nil {
+		return nil, err
+	}
+	q, err := e.routeQueue(k, o.Queue, recurring)
+	if err != nil {
+		return nil, err
+	}
+
+	now := e.now()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("new task id: %w", err)
+	}
+	var due time.Time
+	switch {
+	case !o.RunAt.IsZero() && o.RunAt.After(now):
+		due = o.RunAt
+	case o.Delay > 0:
+		due = now.Add(o.Delay)
+	}
+	row := &store.Task{
+		ID: id, CreatedAt: now, Kind: k.name, Payload: payload, Handler: k.handlerName,
+		Queue: q.cfg.Name, Key: key, Status: store.StatusWaitingQueue, AuditLevel: level,
+		ScheduledAt: due,
+	}
+	j := &job{id: id, kind: k, task: value, queue: q, audit: level}
+	// An immediate task whose Queued status would not be audited is
+	// persisted Queued at once: one write less, same recoverability.
+	if due.IsZero() && !store.StatusAuditRequired(level, store.StatusQueued, "") {
+		row.Status = store.StatusQueued
+		j.persistedQueued = true
+	}
+	d := &dispatch{row: row, job: j, due: due}
+	if recurring {
+		if err := e.prepareSeries(d, *o.Schedule, now); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// safeKind calls task.Kind, turning a panic (a nil pointer task) into an
+// error.
+func safeKind(task Task) (name string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %T.Kind() panicked: %v", ErrInvalidDispatch, task, p)
+		}
+	}()
+	name = task.Kind()
+	if name == "" {
+		return "", fmt.Errorf("%w: %T.Kind() is empty", ErrInvalidDispatch, task)
+	}
+	return name, nil
+}
+
+// routeQueue picks the queue: the dispatch's, else the kind's, else
+// "recurring" for series, else "default".
+func (e *Engine) routeQueue(k *kind, override string, recurring bool) (*queue, error) {
+	name := override
+	if name == "" {
+		name = k.queue
+	}
+	if name == "" {
+		name = DefaultQueue
+		if recurring {
+			name = RecurringQueue
+		}
+	}
+	q := e.queues[name]
+	if q == nil {
+		return nil, fmt.Errorf("%w: unknown queue %q", ErrInvalidDispatch, name)
+	}
+	return q, nil
+}
+
+func (e *Engine) acceptingWork() error {
+	select {
+	case <-e.stopIntake:
+		return ErrShutdown
+	default:
+		return nil
+	}
+}
+
+// deliver hands a persisted task to the timer heap or its queue.
+func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
+	if !d.due.IsZero() {
+		e.timers.Schedule(d.job.id, d.due, d.job)
+		return nil
+	}
+	return e.enqueueNow(ctx, d.job)
+}
+
+// enqueueNow writes Queued (unless the row was persisted Queued) and puts the
+// job in its queue, honouring the queue's FullQueueBehavior.
+func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
+	if !e.deliveries.begin(j.id) {
+		return nil // already in a queue or running in this process
+	}
+	if !j.persistedQueued {
+		// Queued is written before the channel write: written after, it
+		// could land on top of the worker's InProgress.
+		applied, err := e.writer.transition(ctx, store.TransitionParams{
+			ID: j.id, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue},
+			Now: e.now(), AuditLevel: j.audit,
+		})
+		if err != nil || !applied {
+			e.deliveries.end(j.id)
+			if err != nil {
+				return fmt.Errorf("queue task %s: %w", j.id, err)
+			}
+			return nil // cancelled or taken meanwhile
+		}
+	}
+	q := j.queue
+	select {
+	case q.ch <- j:
+		return nil
+	default:
+	}
+	switch q.cfg.WhenFull {
+	case FullQueueError:
+		e.revertToWaiting(j)
+		e.deliveries.end(j.id)
+		return fmt.Errorf("%w: %q (task %s stays persisted)", ErrQueueFull, q.cfg.Name, j.id)
+	case FullQueueFallback:
+		e.log.Warn("queue full, falling back to the default queue", "queue", q.cfg.Name, "task_id", j.id)
+		q = e.queues[DefaultQueue]
+	}
+	select {
+	case q.ch <- j:
+		return nil
+	case <-ctx.Done():
+		e.deliveries.end(j.id)
+		return fmt.Errorf("wait for room in queue %q (task %s stays persisted): %w", q.cfg.Name, j.id, ctx.Err())
+	case <-e.stopIntake:
+		e.deliveries.end(j.id)
+		return ErrShutdown
+	}
+}
+
+// revertToWaiting moves a task that could not be queued back to
+// WaitingQueue, only if it is still Queued: a successor that already moved
+// on is never clobbered (bug 46).
+func (e *Engine) revertToWaiting(j *job) {
+	_, err := e.writer.transition(context.Background(), store.TransitionParams{
+		ID: j.id, To: store.StatusWaitingQueue, From: []store.Status{store.StatusQueued},
+		Now: e.now(), AuditLevel: j.audit,
+	})
+	if err != nil {
+		e.log.Warn("revert task to WaitingQueue", "task_id", j.id, "err", err)
+	}
+}
+
+// fireTimed runs on the timer heap's goroutine when a timed task is due. It
+// must not block, so the store write happens on its own goroutine.
+func (e *Engine) fireTimed(id uuid.UUID, j *job) {
+	e.background.Add(1)
+	go func() {
+		defer e.background.Done()
+		e.promote(j)
+	}()
+}
+
+// promote moves a due timed task into its queue: a conditional Queued (only
+// if the row is still recoverable, so a cancelled or finished row is never
+// resurrected: bug 8), then a non-blocking write; a full queue or a store
+// error retries later instead of blocking other queues (bug 43).
+func (e *Engine) promote(j *job) {
+	if e.acceptingWork() != nil {
+		return
+	}
+	retry := func(after time.Duration) { e.timers.Schedule(j.id, e.now().Add(after), j) }
+	if !e.deliveries.begin(j.id) {
+		retry(e.cfg.FullQueueRetryDelay)
+		return
+	}
+	applied, err := e.writer.transition(e.runCtx, store.TransitionParams{
+		ID: j.id, To: store.StatusQueued, IfRecoverable: true, Now: e.now(), AuditLevel: j.audit,
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && !applied):
+		e.deliveries.end(j.id)
+		return
+	case err != nil:
+		e.deliveries.end(j.id)
+		e.log.Warn("queue timed task, will retry", "task_id", j.id, "err", err)
+		retry(e.cfg.FullQueueRetryDelay)
+		return
+	}
+	select {
+	case j.queue.ch <- j:
+	default:
+		e.revertToWaiting(j)
+		e.deliveries.end(j.id)
+		retry(e.cfg.FullQueueRetryDelay)
+	}
+}

@@ -1,0 +1,310 @@
+package evertask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/internal/keylock"
+	"github.com/evertask/evertask/internal/timerheap"
+	"github.com/evertask/evertask/store"
+)
+
+// Engine dispatches tasks, persists them through a store.Store and runs them
+// on per-queue worker pools.
+//
+// Lifecycle: New, Register every handler, Start, Dispatch as needed,
+// Shutdown. Handlers must be registered before Start so that recovery finds
+// them.
+type Engine struct {
+	store  store.Store
+	cfg    *resolvedConfig
+	log    *slog.Logger
+	now    func() time.Time
+	writer *writer
+
+	mu       sync.RWMutex // guards kinds and the lifecycle flags
+	kinds    map[string]*kind
+	started  bool
+	stopping bool
+
+	queues     map[string]*queue
+	timers     *timerheap.Heap[*job]
+	deliveries deliveries
+	keys       keylock.Map
+	events     events
+	recovery   recoveryCounter
+
+	// runCtx is the parent of every handler context: Shutdown cancels it
+	// once its grace period ends. stopIntake closes when Shutdown begins.
+	runCtx     context.Context
+	cancelRun  context.CancelFunc
+	stopIntake chan struct{}
+	workers    sync.WaitGroup // worker goroutines
+	background sync.WaitGroup // recovery and timed promotions
+	stopOnce   sync.Once
+	stopped    chan struct{}
+}
+
+// New returns an engine over st. It starts nothing: call Register, then
+// Start.
+func New(st store.Store, cfg *Config) (*Engine, error) {
+	if st == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrConfig)
+	}
+	rc, err := resolveConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		store:      st,
+		cfg:        rc,
+		log:        rc.Logger,
+		now:        rc.Now,
+		kinds:      map[string]*kind{},
+		queues:     map[string]*queue{},
+		stopIntake: make(chan struct{}),
+		stopped:    make(chan struct{}),
+	}
+	e.runCtx, e.cancelRun = context.WithCancel(context.Background())
+	e.writer = newWriter(st, !rc.DisableBatching)
+	for name, qc := range rc.queues {
+		e.queues[name] = &queue{cfg: qc, ch: make(chan *job, qc.Capacity)}
+	}
+	e.timers = timerheap.New(e.now, e.fireTimed)
+	return e, nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() store.Store { return e.store }
+
+// Start starts the workers and the timer heap, then recovers the work left
+// by a previous run in the background (workers first, so a backlog larger
+// than the queues cannot deadlock: bug 1 of the reference). Starting twice
+// is an error.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started || e.stopping {
+		e.mu.Unlock()
+		return errors.New("evertask: engine already started")
+	}
+	e.started = true
+	e.mu.Unlock()
+
+	e.writer.start()
+	for _, q := range e.queues {
+		for range q.cfg.Workers {
+			e.workers.Add(1)
+			go e.work(q)
+		}
+	}
+	e.timers.Start()
+	cutoff := e.now()
+	e.background.Add(1)
+	go func() {
+		defer e.background.Done()
+		e.recover(e.runCtx, cutoff)
+	}()
+	return nil
+}
+
+// Shutdown stops intake (Dispatch returns ErrShutdown), stops the timer heap
+// and recovery, and lets running handlers finish until ctx ends; then it
+// cancels their contexts and waits for the workers to record the outcome.
+// Interrupted tasks end ServiceStopped and, with everything not yet run,
+// stay recoverable for the next start. A handler that ignores its context
+// cannot be stopped by Go: the engine stops waiting for it and records it
+// ServiceStopped, and its goroutine runs on detached.
+//
+// Shutdown returns ctx.Err() when the grace period ran out, else nil.
+// Calling it again waits for the first call to finish.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	var graceErr error
+	first := false
+	e.stopOnce.Do(func() {
+		first = true
+		e.mu.Lock()
+		e.stopping = true
+		e.mu.Unlock()
+		close(e.stopIntake)
+		e.timers.Stop()
+
+		done := make(chan struct{})
+		go func() { e.workers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			graceErr = ctx.Err()
+			e.cancelRun()
+			<-done
+		}
+		e.cancelRun()
+		e.background.Wait()
+		e.writer.stop()
+		e.events.closeAll()
+		close(e.stopped)
+	})
+	if !first {
+		select {
+		case <-e.stopped:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return graceErr
+}
+
+// Subscribe returns a channel of lifecycle events and a function that ends
+// the subscription. Events are sent without blocking: when the channel's
+// buffer is full the event is dropped and counted (DroppedEvents), so a slow
+// subscriber never slows the work. The channel is closed by the returned
+// function or by Shutdown.
+func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
+	return e.events.subscribe(buffer)
+}
+
+// DroppedEvents returns how many events subscribers lost to full buffers.
+func (e *Engine) DroppedEvents() int64 { return e.events.dropped.Load() }
+
+func (e *Engine) emit(ev Event) {
+	if !e.events.enabled() {
+		return
+	}
+	if ev.At.IsZero() {
+		ev.At = e.now()
+	}
+	e.events.publish(ev)
+}
+
+// queue is one bounded buffer with its workers.
+type queue struct {
+	cfg QueueConfig
+	ch  chan *job
+}
+
+// job is one delivery of a task to a worker.
+type job struct {
+	id     uuid.UUID
+	kind   *kind
+	task   any // the decoded payload, as the store would give it back
+	queue  *queue
+	audit  store.AuditLevel
+	series *series // nil for one-shot tasks
+
+	// persistedQueued tells the enqueue that the row is already Queued.
+	persistedQueued bool
+}
+
+// deliveries tracks the tasks this process has in a queue buffer or running,
+// so one process never runs the same task twice at once (reference 13).
+type deliveries struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]*delivery
+}
+
+type delivery struct {
+	cancel    context.CancelFunc // set while running
+	cancelled bool               // Cancel was called for it
+}
+
+// begin registers id and reports false when it is already delivered.
+func (d *deliveries) begin(id uuid.UUID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[uuid.UUID]*delivery{}
+	}
+	if _, ok := d.m[id]; ok {
+		return false
+	}
+	d.m[id] = &delivery{}
+	return true
+}
+
+// end is the last act of every delivery.
+func (d *deliveries) end(id uuid.UUID) {
+	d.mu.Lock()
+	delete(d.m, id)
+	d.mu.Unlock()
+}
+
+func (d *deliveries) inFlight(id uuid.UUID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.m[id]
+	return ok
+}
+
+// running records the cancel function of a starting execution and reports
+// false when the task was cancelled before it started.
+func (d *deliveries) running(id uuid.UUID, cancel context.CancelFunc) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl := d.m[id]
+	if dl == nil {
+		return true
+	}
+	if dl.cancelled {
+		return false
+	}
+	dl.cancel = cancel
+	return true
+}
+
+// markCancelled flags a delivered task as cancelled by the user and cancels
+// its execution if it runs.
+func (d *deliveries) markCancelled(id uuid.UUID) {
+	d.mu.Lock()
+	dl := d.m[id]
+	var cancel context.CancelFunc
+	if dl != nil {
+		dl.cancelled = true
+		cancel = dl.cancel
+	}
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (d *deliveries) cancelled(id uuid.UUID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl := d.m[id]
+	return dl != nil && dl.cancelled
+}
+
+// recoveryCounter is the fallback poison counter for stores without
+// store.RecoveryCounter: it lives in memory, so it only counts within one run.
+type recoveryCounter struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]int
+}
+
+func (e *Engine) incRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error) {
+	if rc, ok := e.store.(store.RecoveryCounter); ok {
+		return rc.IncrementRecoveryFailures(ctx, id)
+	}
+	e.recovery.mu.Lock()
+	defer e.recovery.mu.Unlock()
+	if e.recovery.m == nil {
+		e.recovery.m = map[uuid.UUID]int{}
+	}
+	e.recovery.m[id]++
+	return e.recovery.m[id], nil
+}
+
+func (e *Engine) clearRecoveryFailures(ctx context.Context, id uuid.UUID) error {
+	if rc, ok := e.store.(store.RecoveryCounter); ok {
+		return rc.ClearRecoveryFailures(ctx, id)
+	}
+	e.recovery.mu.Lock()
+	delete(e.recovery.m, id)
+	e.recovery.mu.Unlock()
+	return nil
+}

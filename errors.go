@@ -1,0 +1,46 @@
+package evertask
+
+import (
+	"errors"
+
+	"github.com/evertask/evertask/store"
+)
+
+var (
+	// ErrConfig is returned by New (wrapped, with the reason) for an invalid
+	// configuration.
+	ErrConfig = errors.New("evertask: invalid configuration")
+
+	// ErrUnknownKind is returned by Dispatch for a task whose kind has no
+	// registered handler.
+	ErrUnknownKind = errors.New("evertask: no handler registered for kind")
+
+	// ErrDuplicateHandler is returned by Register for a kind that already
+	// has a handler.
+	ErrDuplicateHandler = errors.New("evertask: kind already has a handler")
+
+	// ErrPayload is returned by Dispatch (wrapped) when the task does not
+	// survive a JSON round trip: the handler would get something else after
+	// a restart, so it fails now rather than then.
+	ErrPayload = errors.New("evertask: task does not survive a JSON round trip")
+
+	// ErrInvalidDispatch is returned (wrapped) for contradictory or
+	// malformed dispatch options.
+	ErrInvalidDispatch = errors.New("evertask: invalid dispatch")
+
+	// ErrQueueFull is returned by Dispatch into a queue configured with
+	// FullQueueError when its buffer is full. The task stays persisted and is
+	// recovered at the next start.
+	ErrQueueFull = errors.New("evertask: queue is full")
+
+	// ErrShutdown is returned by Dispatch after Shutdown began.
+	ErrShutdown = errors.New("evertask: engine is shut down")
+
+	// ErrTaskFinished is returned by Cancel for a one-shot task that already
+	// Completed or Failed: a cancel never overwrites a result.
+	ErrTaskFinished = errors.New("evertask: task already finished")
+
+	// ErrNotFound is returned by Cancel for an unknown id. It is the store's
+	// sentinel, so errors.Is works with either name.
+	ErrNotFound = store.ErrNotFound
+)

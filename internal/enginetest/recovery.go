@@ -1,0 +1,177 @@
+package enginetest
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/store"
+)
+
+// seed persists a row as a previous run would have left it.
+func seed(t *testing.T, st store.Store, mutate func(*store.Task)) *store.Task {
+	t.Helper()
+	id, _ := uuid.NewV7()
+	payload, _ := json.Marshal(Job{N: int(id[15])})
+	row := &store.Task{
+		ID: id, CreatedAt: time.Now().Add(-time.Minute), Kind: Job{}.Kind(), Payload: payload,
+		Queue: evertask.DefaultQueue, Status: store.StatusQueued,
+	}
+	if mutate != nil {
+		mutate(row)
+	}
+	if err := st.Persist(context.Background(), row); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	return row
+}
+
+func testRecovery(t *testing.T, newStore NewStore) {
+	t.Run("RunsWhatWasLeftAndNothingElse", func(t *testing.T) {
+		t.Parallel()
+		st := newStore(t)
+		var runnable []uuid.UUID
+		for _, s := range []store.Status{store.StatusWaitingQueue, store.StatusQueued, store.StatusInProgress, store.StatusServiceStopped, store.StatusPending} {
+			runnable = append(runnable, seed(t, st, func(r *store.Task) { r.Status = s }).ID)
+		}
+		finished := map[uuid.UUID]store.Status{}
+		for _, s := range []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusCancelled} {
+			finished[seed(t, st, func(r *store.Task) { r.Status = s }).ID] = s
+		}
+		future := seed(t, st, func(r *store.Task) {
+			r.Status = store.StatusWaitingQueue
+			r.ScheduledAt = time.Now().Add(200 * time.Millisecond)
+		})
+		f := setupOn(t, st, nil, nil, nil).start()
+		for _, id := range runnable {
+			f.waitStatus(id, store.StatusCompleted)
+		}
+		f.waitStatus(future.ID, store.StatusCompleted)
+		for id, s := range finished {
+			if row := f.get(id); row.Status != s {
+				t.Errorf("finished row %s became %s (resurrected: bug 8)", s, row.Status)
+			}
+		}
+		if got := f.rec.totalCalls(); got != len(runnable)+1 {
+			t.Errorf("handler ran %d times, want %d", got, len(runnable)+1)
+		}
+	})
+	t.Run("KeepsAuditLevel", func(t *testing.T) {
+		t.Parallel()
+		st := newStore(t)
+		row := seed(t, st, func(r *store.Task) { r.AuditLevel = store.AuditNone })
+		f := setupOn(t, st, nil, nil, nil).start()
+		f.waitStatus(row.ID, store.StatusCompleted)
+		if a := f.statusAudits(row.ID); len(a) != 0 {
+			t.Errorf("recovered task at audit None wrote %v (bug 11)", a)
+		}
+	})
+	t.Run("PoisonsUnknownKindAtOnce", func(t *testing.T) {
+		t.Parallel()
+		st := newStore(t)
+		row := seed(t, st, func(r *store.Task) { r.Kind = "enginetest.gone" })
+		f := setupOn(t, st, nil, nil, nil).start()
+		got := f.waitStatus(row.ID, store.StatusFailed)
+		if !strings.Contains(got.Error, "enginetest.gone") {
+			t.Errorf("poison reason %q does not name the kind", got.Error)
+		}
+	})
+	t.Run("BadPayloadGetsBoundedRetries", func(t *testing.T) {
+		t.Parallel()
+		st := newStore(t)
+		row := seed(t, st, func(r *store.Task) { r.Payload = []byte(`{"n":"not a number"}`) })
+		for start := 1; start <= 3; start++ {
+			f := setupOn(t, st, &evertask.Config{MaxRecoveryFailures: 3}, nil, nil).start()
+			if start < 3 {
+				waitFor(t, 5*time.Second, "failure counted", func() bool { return f.get(row.ID).RecoveryFailures >= start || !f.get(row.ID).Recoverable(time.Now()) })
+				if got := f.get(row.ID); got.Status != store.StatusQueued {
+					t.Fatalf("after start %d: %s, want still Queued (bug 15)", start, got.Status)
+				}
+			} else {
+				f.waitStatus(row.ID, store.StatusFailed)
+			}
+			_ = f.eng.Shutdown(context.Background())
+		}
+	})
+	t.Run("WedgedQueueDoesNotStarveOthers", func(t *testing.T) {
+		t.Parallel()
+		st := newStore(t)
+		release := make(chan struct{})
+		defer close(release)
+		// Created first, so recovery meets the slow queue's rows first.
+		for range 30 {
+			seed(t, st, func(r *store.Task) { r.Queue = "slow" })
+		}
+		var fast []uuid.UUID
+		for range 30 {
+			fast = append(fast, seed(t, st, nil).ID)
+		}
+		f := setupOn(t, st, &evertask.Config{
+			RecoveryPageSize: 5,
+			Queues:           []evertask.QueueConfig{{Name: "slow", Workers: 1, Capacity: 1}},
+		}, nil, nil)
+		blockingQueue(f, release) // the slow queue's only worker is stuck
+		f.start()
+		for _, id := range fast {
+			f.waitStatus(id, store.StatusCompleted)
+		}
+	})
+}
+
+// blockingQueue makes every execution on queue "slow" block until release
+// closes, by wrapping the fixture's recorder.
+func blockingQueue(f *fixture, release chan struct{}) {
+	inner := f.rec.run
+	f.rec.run = func(ctx context.Context, j Job) error {
+		row, err := f.store.Get(context.Background(), evertask.TaskID(ctx))
+		if err == nil && row.Queue == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return inner(ctx, j)
+	}
+}
+
+func testRecoveryBacklog(t *testing.T, newStore NewStore) {
+	// A backlog far larger than the queue buffer must not deadlock startup
+	// (bug 1), and every row runs exactly once.
+	st := newStore(t)
+	const n = 2000
+	rows := make([]*store.Task, n)
+	base := time.Now().Add(-time.Hour)
+	for i := range rows {
+		id, _ := uuid.NewV7()
+		rows[i] = &store.Task{
+			ID: id, CreatedAt: base.Add(time.Duration(i/10) * time.Millisecond), Kind: Job{}.Kind(),
+			Payload: []byte(`{"n":` + itoa(i) + `}`), Queue: evertask.DefaultQueue, Status: store.StatusQueued,
+			AuditLevel: store.AuditNone,
+		}
+	}
+	if err := store.PersistMany(context.Background(), st, rows); err != nil {
+		t.Fatal(err)
+	}
+	f := setupOn(t, st, &evertask.Config{Workers: 2, Capacity: 10, RecoveryPageSize: 50}, nil, nil).start()
+	waitFor(t, 60*time.Second, "the backlog to drain", func() bool { return f.rec.totalCalls() >= n })
+	for i := range n {
+		if c := f.rec.callsOf(i); c != 1 {
+			t.Fatalf("task %d ran %d times, want 1", i, c)
+		}
+	}
+	var counts map[store.Status]int
+	waitFor(t, 10*time.Second, "all completed", func() bool {
+		counts, _ = store.CountByStatus(context.Background(), st, store.CountParams{})
+		return counts[store.StatusCompleted] == n
+	})
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}

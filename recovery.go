@@ -1,0 +1,271 @@
+package evertask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evertask/evertask/store"
+)
+
+// recoveryStats counts what one recovery did, for its summary line.
+type recoveryStats struct {
+	requeued, scheduled, skipped, transient, poisoned atomic.Int64
+}
+
+// recover re-dispatches the work a previous run left behind: every row that
+// is recoverable and was created before cutoff (strictly, so tasks
+// dispatched while recovery runs are not picked up twice: bug 7).
+//
+// It reads keyset pages (bounded memory: bug 17) and feeds each queue
+// through its own bounded pipeline, so a queue whose workers are wedged does
+// not hold up the recovery of the others (bug 16): when a queue's pipeline
+// is full, the rest of that queue's rows are left for a second pass of their
+// own that starts at the first row left.
+func (e *Engine) recover(ctx context.Context, cutoff time.Time) {
+	var stats recoveryStats
+	pageSize := e.cfg.RecoveryPageSize
+	pipes := map[string]chan *store.Task{}
+	var wg sync.WaitGroup
+	deferred := map[string]store.Cursor{}
+
+	pipe := func(name string) chan *store.Task {
+		ch := pipes[name]
+		if ch == nil {
+			ch = make(chan *store.Task, pageSize)
+			pipes[name] = ch
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for row := range ch {
+					e.recoverRow(ctx, row, &stats)
+				}
+			}()
+		}
+		return ch
+	}
+
+	var after store.Cursor
+	for e.acceptingWork() == nil {
+		page, err := e.pendingPage(ctx, after, cutoff, pageSize)
+		if err != nil {
+			e.log.Error("recovery stopped: cannot read pending tasks", "err", err)
+			break
+		}
+		prev := after
+		for _, row := range page {
+			name := e.recoveryQueue(row)
+			if _, ok := deferred[name]; !ok {
+				select {
+				case pipe(name) <- row:
+				default:
+					deferred[name] = prev
+				}
+			}
+			prev = store.CursorOf(row)
+		}
+		if len(page) < pageSize {
+			break
+		}
+		after = prev
+	}
+	for _, ch := range pipes {
+		close(ch)
+	}
+	// Second pass, one goroutine per queue that overflowed, from its first
+	// row left behind.
+	for name, from := range deferred {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.recoverQueue(ctx, name, from, cutoff, &stats)
+		}()
+	}
+	wg.Wait()
+
+	msg := "recovery finished"
+	if stats.transient.Load() > 0 || stats.poisoned.Load() > 0 {
+		msg = "recovery finished with failures"
+	}
+	e.log.Info(msg, "requeued", stats.requeued.Load(), "scheduled", stats.scheduled.Load(),
+		"skipped", stats.skipped.Load(), "transient_failures", stats.transient.Load(),
+		"poisoned", stats.poisoned.Load())
+}
+
+func (e *Engine) recoverQueue(ctx context.Context, name string, after store.Cursor, cutoff time.Time, stats *recoveryStats) {
+	pageSize := e.cfg.RecoveryPageSize
+	for e.acceptingWork() == nil {
+		page, err := e.pendingPage(ctx, after, cutoff, pageSize)
+		if err != nil {
+			e.log.Error("recovery of queue stopped: cannot read pending tasks", "queue", name, "err", err)
+			return
+		}
+		for _, row := range page {
+			if e.recoveryQueue(row) == name {
+				e.recoverRow(ctx, row, stats)
+			}
+			after = store.CursorOf(row)
+		}
+		if len(page) < pageSize {
+			return
+		}
+	}
+}
+
+// pendingPage reads one page, retrying transient store errors.
+func (e *Engine) pendingPage(ctx context.Context, after store.Cursor, cutoff time.Time, limit int) ([]*store.Task, error) {
+	var page []*store.Task
+	err := e.retryStore(ctx, func() error {
+		var err error
+		page, err = e.store.RetrievePending(ctx, store.PendingParams{
+			After: after, Limit: limit, Now: e.now(), CreatedBefore: cutoff,
+		})
+		return err
+	})
+	return page, err
+}
+
+// recoveryQueue is the queue a row goes back to: its stored queue when that
+// still exists, else the default routing.
+func (e *Engine) recoveryQueue(row *store.Task) string {
+	if _, ok := e.queues[row.Queue]; ok {
+		return row.Queue
+	}
+	if row.Recurring {
+		return RecurringQueue
+	}
+	return DefaultQueue
+}
+
+// recoverRow re-dispatches one row. It never rewrites the row's definition
+// (a concurrent re-registration by key would be lost: bug 10) and keeps its
+// audit level (bug 11).
+func (e *Engine) recoverRow(ctx context.Context, row *store.Task, stats *recoveryStats) {
+	k := e.kindByName(row.Kind)
+	if k == nil {
+		e.poison(ctx, row, fmt.Sprintf("no handler is registered for kind %q", row.Kind), stats)
+		return
+	}
+	value, err := k.decode(row.Payload)
+	if err != nil {
+		e.recoveryFailed(ctx, row, fmt.Errorf("decode payload: %w", err), stats)
+		return
+	}
+	j := &job{id: row.ID, kind: k, task: value, queue: e.queues[e.recoveryQueue(row)], audit: row.AuditLevel}
+	due := row.ScheduledAt
+	if row.Recurring {
+		var end bool
+		due, end, err = e.recoverSeries(j, row)
+		if err != nil {
+			// An unreadable schedule ends the series as Failed; it is never
+			// demoted to a one-shot (bugs 12, 13).
+			e.poison(ctx, row, err.Error(), stats)
+			return
+		}
+		if end {
+			e.endSeries(ctx, row, store.StatusCompleted, "")
+			stats.skipped.Add(1)
+			return
+		}
+	}
+	now := e.now()
+	if due.After(now) {
+		e.timers.Schedule(row.ID, due, j)
+		stats.scheduled.Add(1)
+		e.recovered(ctx, row)
+		return
+	}
+	queued, err := e.enqueueRecovered(ctx, j)
+	switch {
+	case err != nil:
+		e.recoveryFailed(ctx, row, err, stats)
+	case queued:
+		stats.requeued.Add(1)
+		e.recovered(ctx, row)
+	default:
+		stats.skipped.Add(1)
+	}
+}
+
+// enqueueRecovered moves a recovered row to Queued only if it is still
+// recoverable (a row that finished after the page was read is never
+// resurrected: bug 8) and waits for room in its queue.
+func (e *Engine) enqueueRecovered(ctx context.Context, j *job) (bool, error) {
+	if !e.deliveries.begin(j.id) {
+		return false, nil // dispatched live meanwhile
+	}
+	applied, err := e.writer.transition(ctx, store.TransitionParams{
+		ID: j.id, To: store.StatusQueued, IfRecoverable: true, Now: e.now(), AuditLevel: j.audit,
+	})
+	if err != nil || !applied {
+		e.deliveries.end(j.id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	select {
+	case j.queue.ch <- j:
+		return true, nil
+	case <-e.stopIntake:
+		e.deliveries.end(j.id)
+		return false, nil // stays Queued for the next start
+	}
+}
+
+func (e *Engine) recovered(ctx context.Context, row *store.Task) {
+	if row.RecoveryFailures > 0 {
+		if err := e.clearRecoveryFailures(ctx, row.ID); err != nil {
+			e.log.Warn("clear recovery failures", "task_id", row.ID, "err", err)
+		}
+	}
+	e.emit(Event{Type: EventRecovered, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue})
+}
+
+// recoveryFailed counts a failed re-dispatch; at the limit the row is
+// poisoned, below it stays recoverable for the next start (bugs 14, 15).
+func (e *Engine) recoveryFailed(ctx context.Context, row *store.Task, cause error, stats *recoveryStats) {
+	n, err := e.incRecoveryFailures(ctx, row.ID)
+	if err != nil {
+		e.log.Warn("count recovery failure", "task_id", row.ID, "err", err)
+	}
+	if n >= e.cfg.MaxRecoveryFailures {
+		e.poison(ctx, row, fmt.Sprintf("recovery failed %d times, last: %v", n, cause), stats)
+		return
+	}
+	stats.transient.Add(1)
+	e.log.Warn("recover task, will retry at the next start", "task_id", row.ID, "failures", n, "err", cause)
+}
+
+// poison ends a row that recovery cannot run as Failed with the reason.
+func (e *Engine) poison(ctx context.Context, row *store.Task, reason string, stats *recoveryStats) {
+	stats.poisoned.Add(1)
+	e.log.Error("recovery gave up on task", "task_id", row.ID, "kind", row.Kind, "reason", reason)
+	if row.Recurring {
+		e.endSeries(ctx, row, store.StatusFailed, reason)
+	} else {
+		_, err := e.writer.transition(ctx, store.TransitionParams{
+			ID: row.ID, To: store.StatusFailed, IfRecoverable: true, Now: e.now(),
+			Error: "poisoned: " + reason, AuditLevel: row.AuditLevel,
+		})
+		if err != nil {
+			e.log.Error("mark poisoned task failed", "task_id", row.ID, "err", err)
+		}
+	}
+	e.emit(Event{Type: EventPoisoned, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue, Err: errors.New(reason)})
+}
+
+func (e *Engine) endSeries(ctx context.Context, row *store.Task, status store.Status, reason string) {
+	if reason != "" {
+		reason = "poisoned: " + reason
+	}
+	_, err := store.EndSeries(ctx, e.store, store.EndSeriesParams{
+		ID: row.ID, Status: status, Error: reason, Now: e.now(), AuditLevel: row.AuditLevel,
+	})
+	if err != nil {
+		e.log.Error("end recurring series", "task_id", row.ID, "err", err)
+	}
+}

@@ -1,0 +1,131 @@
+package evertask
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/schedule"
+	"github.com/evertask/evertask/store"
+)
+
+// series is the in-memory state of a recurring task between its runs.
+type series struct {
+	sched       schedule.Schedule
+	scheduledAt time.Time // the occurrence this job runs: the next one is computed from it (drift-free)
+	runCount    int       // real executions before this one
+}
+
+// prepareSeries fills a recurring dispatch: the stored schedule, its
+// description and limits, and the first run.
+func (e *Engine) prepareSeries(d *dispatch, s schedule.Schedule, now time.Time) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidDispatch, err)
+	}
+	first, err := s.First(now)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidDispatch, err)
+	}
+	raw, err := s.Encode()
+	if err != nil {
+		return fmt.Errorf("%w: encode schedule: %v", ErrInvalidDispatch, err)
+	}
+	r := d.row
+	r.Recurring = true
+	r.Schedule = raw
+	r.ScheduleInfo = s.String()
+	r.MaxRuns = s.MaxRuns
+	r.RunUntil = s.RunUntil
+	r.ScheduledAt = first
+	r.NextRunAt = first
+	r.Status = store.StatusWaitingQueue
+	d.job.persistedQueued = false
+	d.job.series = &series{sched: s, scheduledAt: first}
+	// Every occurrence, the first included, goes through the timer heap.
+	d.due = first
+	return nil
+}
+
+// updateSeries re-registers a series by key (reference section 2): same row,
+// same history and run count, new definition. A stored future next run is
+// kept, so restarts never shift the series; a past one follows the downtime
+// rule. A cancelled series stays cancelled.
+func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch) (uuid.UUID, bool, error) {
+	s := d.job.series.sched
+	now := e.now()
+	next := old.NextRunAt
+	switch {
+	case next.IsZero():
+		next = d.row.NextRunAt // ended series: from its new first run
+	case !next.After(now):
+		next = s.Resume(next, now)
+	}
+	r := d.row
+	r.ID, r.CreatedAt, r.NextRunAt = old.ID, old.CreatedAt, next
+	if err := e.store.UpdateDefinition(ctx, r); err != nil {
+		return uuid.Nil, true, fmt.Errorf("update series %s: %w", old.ID, err)
+	}
+	e.timers.Remove(old.ID)
+	if old.Status == store.StatusCancelled || next.IsZero() {
+		return old.ID, true, nil
+	}
+	j := *d.job
+	j.id = old.ID
+	j.series = &series{sched: s, scheduledAt: next, runCount: old.RunCount}
+	e.timers.Schedule(old.ID, next, &j)
+	return old.ID, true, nil
+}
+
+// recoverSeries decides when a recovered series runs next. A stored future
+// next run is kept as is, and the start options are never applied again
+// (bugs 4, 5). end means the series has nothing left to run.
+func (e *Engine) recoverSeries(j *job, row *store.Task) (due time.Time, end bool, err error) {
+	s, err := schedule.Decode(row.Schedule)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("unreadable schedule: %v", err)
+	}
+	next := row.NextRunAt
+	if next.IsZero() {
+		return time.Time{}, true, nil
+	}
+	now := e.now()
+	if !next.After(now) {
+		// Downtime rule: one missed occurrence runs once, now; more are
+		// skipped to the first future one (no catch-up burst).
+		next = s.Resume(next, now)
+		if next.IsZero() {
+			return time.Time{}, true, nil
+		}
+	}
+	j.series = &series{sched: s, scheduledAt: next, runCount: row.RunCount}
+	return next, false, nil
+}
+
+// finishRun records one run of a series and parks its next occurrence, in
+// one atomic store step (run count and next run move with the outcome: bug
+// 21). A failed run does not end the series.
+func (e *Engine) finishRun(ctx context.Context, j *job, out outcome, now time.Time, errText string) (bool, error) {
+	s := j.series
+	runs := store.IncRunCount(s.runCount)
+	// Drift-free: from the slot, not the run's end; a run that overran
+	// later slots is followed by one run, not a burst.
+	next := s.sched.Advance(s.scheduledAt, now, runs)
+	var applied bool
+	err := e.retryStore(ctx, func() error {
+		var err error
+		applied, err = store.CompleteRecurringRun(ctx, e.store, store.RunParams{
+			ID: j.id, Now: now, Status: out.status, Error: errText, ExecutionTime: out.elapsed,
+			NextRunAt: next, AuditLevel: j.audit,
+		})
+		return err
+	})
+	if err != nil || !applied || next.IsZero() {
+		return applied, err
+	}
+	nj := *j
+	nj.series = &series{sched: s.sched, scheduledAt: next, runCount: runs}
+	e.timers.Schedule(j.id, next, &nj)
+	return true, nil
+}
