@@ -11,7 +11,9 @@ import (
 	"github.com/hashicorp/cronexpr"
 )
 
-// cronexpr is wrapped here so nothing else depends on it. It needs an
+// cronexpr is wrapped here so nothing else depends on it. Expressions
+// without L, W and # are evaluated by cronSet instead (no lock, no
+// allocation, no 2099 limit; a test checks both agree). cronexpr needs an
 // adapter: it reads 6 fields as "minute ... year" (we want a leading seconds
 // field), ignores fields past the 7th, panics or misbehaves on reversed
 // ranges, drops Sunday from day-of-week ranges ending in 7, and its Next

@@ -34,7 +34,8 @@
 //   - Downtime: no catch-up burst. If exactly one occurrence was missed it
 //     runs once, at once; if more were missed the series skips to the first
 //     occurrence after now (Resume).
-//   - Occurrences end with the year 9999 (cron ones with 2099).
+//   - Occurrences end with the year 9999; cron expressions that use L, W or
+//     # end with 2099 (the limit of the cronexpr library behind them).
 //
 // # Use by an engine
 //

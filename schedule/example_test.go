@@ -87,3 +87,30 @@ func ExampleDecode() {
 	// {"every":1,"unit":"week","times":["09:30:00"],"weekdays":[1,5]}
 	// invalid schedule: decode: time "25:00:00" is not HH:MM:SS
 }
+
+// The calls an engine makes over a series' life.
+func ExampleSchedule_Advance() {
+	s := schedule.EveryMinutes(10).AtMost(3)
+	now := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+
+	// Dispatch: the first run, stored with the encoded schedule.
+	next, _ := s.First(now)
+	fmt.Println("first", next.Format(time.TimeOnly))
+
+	// After run 1, which ended 2 minutes late: drift-free.
+	next = s.Advance(next, next.Add(2*time.Minute), 1)
+	fmt.Println("after run 1", next.Format(time.TimeOnly))
+
+	// After run 2, which overran its successor by 5 minutes: that one runs
+	// at once (it is due), no burst.
+	next = s.Advance(next, next.Add(15*time.Minute), 2)
+	fmt.Println("after run 2", next.Format(time.TimeOnly))
+
+	// After run 3 the series is exhausted.
+	fmt.Println("after run 3", s.Advance(next, next.Add(time.Minute), 3).IsZero())
+	// Output:
+	// first 10:10:00
+	// after run 1 10:20:00
+	// after run 2 10:30:00
+	// after run 3 true
+}

@@ -162,8 +162,8 @@ func Monthly() Schedule { return every(1, UnitMonth) }
 // ranges (1-5), steps (*/10, 5-30/5), month and weekday names (JAN, MON),
 // "?" for any, and in the day fields L (last day, 5L last Friday), W
 // (nearest weekday, 15W, LW) and # (MON#2, the second Monday). The macros
-// @yearly, @monthly, @weekly, @daily and @hourly are accepted. Cron
-// occurrences end with the year 2099.
+// @yearly, @monthly, @weekly, @daily and @hourly are accepted. Expressions
+// using L, W or # end with the year 2099, others with 9999.
 func Cron(expr string) Schedule { return Schedule{Cron: expr} }
 
 func every(n int, u Unit) Schedule {
