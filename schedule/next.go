@@ -451,7 +451,9 @@ func (s *Schedule) skip(anchor, now time.Time) time.Time {
 		}
 		t = s.Next(t)
 	}
-	// Unreachable with the limits on Every; never return the past.
+	// Only hour schedules in zones with half-hour clock changes walk this
+	// far (years of downtime); never return the past, even if the phase of
+	// a stride above one is lost.
 	return s.Next(now)
 }
 
