@@ -110,11 +110,25 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(schema)); err != nil {
 		return fmt.Errorf("migrate %s: lock: %w", schema, mapErr(err))
 	}
-	ddl := "CREATE SCHEMA IF NOT EXISTS " + q + ";\n" +
-		"CREATE TABLE IF NOT EXISTS " + q + ".schema_migrations (" +
-		"version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-	if _, err := tx.Exec(ctx, ddl); err != nil {
+	// DDL runs only when something is missing, so an application role
+	// without CREATE rights can open a schema an administrator migrated.
+	var hasSchema, hasTable bool
+	err = tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), to_regclass($2) IS NOT NULL",
+		schema, q+".schema_migrations").Scan(&hasSchema, &hasTable)
+	if err != nil {
 		return fmt.Errorf("migrate %s: %w", schema, mapErr(err))
+	}
+	if !hasSchema {
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+q); err != nil {
+			return fmt.Errorf("migrate %s: create schema: %w", schema, mapErr(err))
+		}
+	}
+	if !hasTable {
+		ddl := "CREATE TABLE " + q + ".schema_migrations (" +
+			"version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			return fmt.Errorf("migrate %s: %w", schema, mapErr(err))
+		}
 	}
 	current, err := readVersion(ctx, tx, q)
 	if err != nil {

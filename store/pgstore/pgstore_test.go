@@ -51,7 +51,7 @@ func testPool(t testing.TB) *pgxpool.Pool {
 		}
 		// Enough for the parallel suite and the concurrency tests; the
 		// machine has 2 cores, more connections only add contention.
-		cfg.MaxConns = 16
+		cfg.MaxConns = 8
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -371,3 +371,54 @@ func TestSearchIsLiteral(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedConnection kills the store's only connection on the server,
+// as a restart does: the next call fails with ErrUnavailable, and the call
+// after it runs on a fresh connection.
+func TestDroppedConnection(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cfg, err := pgxpool.ParseConfig(testPool(t).Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	own, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	s, err := pgstore.New(ctx, own, &pgstore.Opts{Schema: freshSchema(t, shared.pool)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int32
+	if err := own.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var alive bool
+		if err := shared.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&alive); err != nil {
+			t.Fatal(err)
+		}
+		if !alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %d still alive after pg_terminate_backend", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	id := uuid.New()
+	_, err = s.Get(ctx, id)
+	t.Logf("error after the drop: %v", err)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Get on a terminated connection = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get after the pool reconnected = %v, want ErrNotFound", err)
+	}
+}
