@@ -160,7 +160,7 @@ func fillStore(b *testing.B, s store.Store, rows int, start time.Time) {
 // measurement.
 func lifecycleLeaf(b *testing.B, s store.Store, rows int, clk *benchClock, level store.AuditLevel, batch int) {
 	ctx := context.Background()
-	chunk := min(max(rows/10, 1000), 10_000)
+	chunk := 1000 // EXPERIMENT
 	if batch > 0 {
 		chunk = max(chunk/batch, 1) * batch
 	}

@@ -158,6 +158,44 @@ func listChecks() []check {
 				}
 			}
 		}},
+		{"AfterAnyPosition", func(t tb, s store.Store) {
+			// A cursor is a position, not a row: it may name a removed row
+			// or fall between rows.
+			rows := listFixture()
+			persist(t, s, rows...)
+			if err := s.Remove(t.Context(), rows[3].ID); err != nil {
+				t.Fatalf("Remove: %v", err)
+			}
+			for _, c := range []struct {
+				name   string
+				after  store.Cursor
+				oldest bool
+				want   []int
+			}{
+				{"removed row, oldest first", store.CursorOf(rows[3]), true, []int{4, 5, 6, 7, 8}},
+				{"removed row, newest first", store.CursorOf(rows[3]), false, []int{2, 1, 0}},
+				{"between rows, oldest first", store.Cursor{CreatedAt: at(3 * time.Second)}, true, []int{4, 5, 6, 7, 8}},
+				{"between rows, newest first", store.Cursor{CreatedAt: at(3*time.Second + time.Microsecond)}, false, []int{4, 2, 1, 0}},
+				{"past the end", store.Cursor{CreatedAt: at(time.Hour)}, true, nil},
+			} {
+				var want []uuid.UUID
+				for _, i := range c.want {
+					want = append(want, rows[i].ID)
+				}
+				got := listAll(t, s, store.Filter{After: c.after, Oldest: c.oldest, Limit: 2})
+				if !slices.Equal(ids(got), want) {
+					t.Errorf("List(After %s): %v, want %v", c.name, ids(got), want)
+				}
+			}
+			got, err := s.RetrievePending(t.Context(), store.PendingParams{Now: base, After: store.CursorOf(rows[3])})
+			if err != nil {
+				t.Fatalf("RetrievePending: %v", err)
+			}
+			// Rows 4 to 8 minus the finished and cancelled ones.
+			if want := []uuid.UUID{rows[7].ID, rows[8].ID}; !slices.Equal(ids(got), want) {
+				t.Errorf("RetrievePending(After a removed row) = %v, want %v", ids(got), want)
+			}
+		}},
 		{"NextIsNilOnTheLastPage", func(t tb, s store.Store) {
 			var rows []*store.Task
 			for i := range 10 {

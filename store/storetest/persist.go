@@ -57,6 +57,38 @@ func persistChecks() []check {
 			persist(t, s, want)
 			wantRow(t, s, "Get", want)
 		}},
+		{"WritesNoAudit", func(t tb, s store.Store) {
+			task := fullTask(1)
+			persist(t, s, task)
+			if a := statusAudits(t, s, task.ID); len(a) != 0 {
+				t.Errorf("Persist wrote status audits: %v", a)
+			}
+			if a := runsAudits(t, s, task.ID); len(a) != 0 {
+				t.Errorf("Persist wrote runs audits: %v", a)
+			}
+		}},
+		{"ExistingIDIsRejected", func(t tb, s store.Store) {
+			// Persist writes a new row: overwriting an existing one would be
+			// a lost update. Which error is not specified.
+			first := newTask(1)
+			first.Key = "first"
+			persist(t, s, first)
+			transition(t, s, store.TransitionParams{ID: first.ID, To: store.StatusQueued, Now: base})
+			again := newTask(1)
+			again.Kind = "storetest.Other"
+			if err := s.Persist(t.Context(), again); err == nil {
+				t.Errorf("Persist of an id that exists succeeded")
+			} else {
+				t.Logf("Persist of an existing id: %v", err)
+			}
+			want := first.Clone()
+			want.Status = store.StatusQueued
+			wantRow(t, s, "the existing row", want)
+			wantRowCount(t, s, 1)
+			if len(statusAudits(t, s, first.ID)) != 1 {
+				t.Errorf("Persist of an existing id touched its audits")
+			}
+		}},
 		{"TimesComeBackUTCAtMicroseconds", func(t tb, s store.Store) {
 			want := newTask(1)
 			want.CreatedAt = time.Date(2026, 6, 30, 23, 59, 59, 999999999, elsewhere)
