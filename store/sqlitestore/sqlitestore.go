@@ -46,6 +46,7 @@ type Store struct {
 	// while the writer writes.
 	readers *sql.DB
 	stmts   *statements
+	batch   *batchStmts
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -105,9 +106,14 @@ func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 	s := &Store{writer: writer, readers: readers}
 	stmts, err := prepare(ctx, writer, readers)
 	if err == nil {
+		s.batch, err = prepareBatch(ctx, writer)
+	}
+	if err == nil {
 		err = readers.PingContext(ctx)
 	}
 	if err != nil {
+		stmts.close()
+		s.batch.close()
 		readers.Close()
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, mapErr(err))
@@ -122,6 +128,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.stmts.close()
+		s.batch.close()
 		s.closeErr = errors.Join(s.readers.Close(), s.writer.Close())
 	})
 	return s.closeErr

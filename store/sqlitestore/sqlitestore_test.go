@@ -416,3 +416,72 @@ func TestCancelledContext(t *testing.T) {
 		t.Fatalf("Persist with a cancelled context: %v", err)
 	}
 }
+
+// TestBatchesAcrossChunks runs batches whose sizes cross the multi-row
+// statement chunks (256, 64, 16, 4, 1), with a mix of transitions that
+// apply and that do not, and a repeated id that must see its first
+// transition, as a loop of single Transitions would.
+func TestBatchesAcrossChunks(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	const n = 256 + 64 + 16 + 4 + 3
+	tasks := make([]*store.Task, n)
+	for i := range tasks {
+		tasks[i] = newTask(t)
+		if i%3 == 0 {
+			tasks[i].Status = store.StatusQueued
+		}
+	}
+	if err := s.PersistMany(t.Context(), tasks); err != nil {
+		t.Fatal(err)
+	}
+	params := make([]store.TransitionParams, n)
+	for i, task := range tasks {
+		params[i] = store.TransitionParams{ID: task.ID, To: store.StatusInProgress,
+			From: []store.Status{store.StatusQueued}, Now: base, AuditLevel: store.AuditFull}
+	}
+	params = append(params, store.TransitionParams{ID: uuid.Must(uuid.NewV7()), To: store.StatusQueued, Now: base})
+	applied, err := s.TransitionMany(t.Context(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, task := range tasks {
+		got, err := s.Get(t.Context(), task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := i%3 == 0
+		if applied[i] != want || (got.Status == store.StatusInProgress) != want {
+			t.Fatalf("row %d: applied %v, status %s; want applied %v", i, applied[i], got.Status, want)
+		}
+		audits, err := s.StatusAudits(t.Context(), task.ID)
+		if err != nil || (len(audits) == 1) != want || len(audits) > 1 {
+			t.Fatalf("row %d: audits %+v, %v", i, audits, err)
+		}
+	}
+	if applied[n] {
+		t.Fatal("a missing row reported applied")
+	}
+
+	// The same id twice: the second step sees the first one's result.
+	id := tasks[1].ID // WaitingQueue
+	applied, err = s.TransitionMany(t.Context(), []store.TransitionParams{
+		{ID: id, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue}, Now: base},
+		{ID: id, To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: base},
+	})
+	if err != nil || !applied[0] || !applied[1] {
+		t.Fatalf("repeated id: applied %v, %v", applied, err)
+	}
+	// All or none: a duplicate key late in a batch writes nothing.
+	more := make([]*store.Task, 70)
+	for i := range more {
+		more[i] = newTask(t)
+	}
+	more[0].Key, more[69].Key = "twice", "twice"
+	if err := s.PersistMany(t.Context(), more); !errors.Is(err, store.ErrDuplicateKey) {
+		t.Fatalf("PersistMany with a repeated key: %v", err)
+	}
+	if _, err := s.Get(t.Context(), more[1].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PersistMany kept a row of a failed batch: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ type statements struct {
 	insertStatusAudit *sql.Stmt
 	insertRunsAudit   *sql.Stmt
 	taskExists        *sql.Stmt // on the writer, inside its transactions
+	removeTask        *sql.Stmt
 	getTask           *sql.Stmt // on the readers
 	all               []*sql.Stmt
 }
@@ -36,6 +37,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*statements, error) 
 	st.insertStatusAudit = p(writer, insertStatusAuditSQL)
 	st.insertRunsAudit = p(writer, insertRunsAuditSQL)
 	st.taskExists = p(writer, taskExistsSQL)
+	st.removeTask = p(writer, removeTaskSQL)
 	st.getTask = p(readers, getTaskSQL)
 	if err := errors.Join(errs...); err != nil {
 		st.close()

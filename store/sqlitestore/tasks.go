@@ -65,15 +65,7 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 	if len(tasks) == 0 {
 		return nil
 	}
-	return s.withTx(ctx, func(tx *sql.Tx) error {
-		ins := tx.StmtContext(ctx, s.stmts.insertTask)
-		for _, t := range tasks {
-			if _, err := ins.ExecContext(ctx, insertArgs(t)...); err != nil {
-				return fmt.Errorf("persist task %s: %w", t.ID, mapErr(err))
-			}
-		}
-		return nil
-	})
+	return s.withTx(ctx, func(tx *sql.Tx) error { return s.persistMany(ctx, tx, tasks) })
 }
 
 // UpdateDefinition overwrites the definition fields (store.DefinitionFields).
@@ -132,7 +124,7 @@ func (s *Store) Remove(ctx context.Context, id uuid.UUID) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	res, err := s.writer.ExecContext(ctx, removeTaskSQL, id[:])
+	res, err := s.stmts.removeTask.ExecContext(ctx, id[:])
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("remove task %s: %w", id, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -58,16 +57,6 @@ WHERE id = ? AND status <> 'Cancelled'`
 )
 
 func transitionArgs(p *store.TransitionParams) []any {
-	from := ""
-	if len(p.From) > 0 {
-		var b strings.Builder
-		b.WriteByte(',')
-		for _, st := range p.From {
-			b.WriteString(string(st))
-			b.WriteByte(',')
-		}
-		from = b.String()
-	}
 	return []any{
 		sql.Named("id", p.ID[:]),
 		sql.Named("to", string(p.To)),
@@ -76,7 +65,7 @@ func transitionArgs(p *store.TransitionParams) []any {
 		sql.Named("exec_us", p.ExecutionTime.Microseconds()),
 		sql.Named("terminal", boolInt(p.To.Terminal())),
 		sql.Named("error", p.Error),
-		sql.Named("from", from),
+		sql.Named("from", fromList(p.From)),
 		sql.Named("recoverable", boolInt(p.IfRecoverable)),
 		sql.Named("now", ceilMicros(p.Now)),
 	}
@@ -174,6 +163,11 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 		return applied, nil
 	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		if distinctIDs(params) {
+			return s.transitionMany(ctx, tx, params, applied)
+		}
+		// A repeated id must see the outcome of its earlier transition,
+		// which one set-based statement would not show it: one by one.
 		audit := tx.StmtContext(ctx, s.stmts.insertStatusAudit)
 		for i := range params {
 			ok, err := s.applyTransition(ctx, tx, s.stmts.transition, audit, &params[i])

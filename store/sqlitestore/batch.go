@@ -1,0 +1,223 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// Batches run as multi-row statements: one statement per chunk instead of
+// one per row removes most of the per-statement cost (database/sql, binding,
+// VDBE start and halt), which is about half of a small write. Chunk sizes
+// are fixed so each statement text is prepared once and reused: a batch of
+// 100 runs as 64+16+16+4.
+var chunkSizes = [...]int{256, 64, 16, 4, 1}
+
+// chunks splits n into the fixed chunk sizes, largest first.
+func chunks(n int) []int {
+	var out []int
+	for _, size := range chunkSizes {
+		for ; n >= size; n -= size {
+			out = append(out, size)
+		}
+	}
+	return out
+}
+
+// batchStmts are the multi-row statements by kind and chunk size. They are
+// prepared at Open: preparing on the writer pool inside a transaction would
+// wait forever for the one connection the transaction holds.
+type batchStmts struct {
+	stmts map[batchKey]*sql.Stmt
+}
+
+type batchKey struct {
+	kind string
+	size int
+}
+
+const (
+	batchInsertTasks  = "insertTasks"
+	batchTransitions  = "transitions"
+	batchStatusAudits = "statusAudits"
+)
+
+func prepareBatch(ctx context.Context, db *sql.DB) (*batchStmts, error) {
+	b := &batchStmts{stmts: map[batchKey]*sql.Stmt{}}
+	for kind, build := range map[string]func(int) string{
+		batchInsertTasks:  insertTasksSQL,
+		batchTransitions:  transitionsSQL,
+		batchStatusAudits: insertStatusAuditsSQL,
+	} {
+		for _, size := range chunkSizes {
+			st, err := db.PrepareContext(ctx, build(size))
+			if err != nil {
+				b.close()
+				return nil, fmt.Errorf("prepare %s x%d: %w", kind, size, err)
+			}
+			b.stmts[batchKey{kind, size}] = st
+		}
+	}
+	return b, nil
+}
+
+// stmt returns the prepared statement, bound to tx.
+func (b *batchStmts) stmt(ctx context.Context, tx *sql.Tx, kind string, size int) *sql.Stmt {
+	return tx.StmtContext(ctx, b.stmts[batchKey{kind, size}])
+}
+
+func (b *batchStmts) close() {
+	if b == nil {
+		return
+	}
+	for _, st := range b.stmts {
+		st.Close()
+	}
+}
+
+// repeatRows returns n copies of row joined by commas: the VALUES list of a
+// multi-row statement. Only placeholders, never values, go in it.
+func repeatRows(row string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+}
+
+func insertTasksSQL(n int) string {
+	return `INSERT INTO tasks (` + taskColumns + `) VALUES ` +
+		repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n)
+}
+
+// transitionsSQL is transitionSQL over n parameter rows at once. The
+// caller guarantees distinct ids, so each row is updated at most once, as
+// the loop of single transitions would. RETURNING reports the rows that
+// changed (it may only name the updated table, hence the id).
+func transitionsSQL(n int) string {
+	return `WITH p (p_id, p_to, p_stamp, p_at, p_exec_us, p_terminal, p_error, p_from, p_recoverable, p_now) AS
+  (VALUES ` + repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n) + `)
+UPDATE tasks SET
+    status = p_to,
+    last_execution_at = CASE WHEN p_stamp THEN p_at ELSE last_execution_at END,
+    execution_time_us = CASE WHEN p_stamp THEN p_exec_us ELSE execution_time_us END,
+    error = CASE WHEN p_terminal THEN p_error ELSE error END
+FROM p
+WHERE tasks.id = p_id
+  AND (p_from = '' OR instr(p_from, ',' || status || ',') > 0)
+  AND (p_recoverable = 0 OR (` + strings.ReplaceAll(recoverableSQL, "@now", "p_now") + `))
+RETURNING tasks.id`
+}
+
+func insertStatusAuditsSQL(n int) string {
+	return `INSERT INTO status_audits (task_id, at, status, error) VALUES ` + repeatRows(`(?, ?, ?, ?)`, n)
+}
+
+// persistMany inserts the tasks in chunked multi-row statements on tx.
+func (s *Store) persistMany(ctx context.Context, tx *sql.Tx, tasks []*store.Task) error {
+	args := make([]any, 0, 23*chunkSizes[0])
+	for _, size := range chunks(len(tasks)) {
+		args = args[:0]
+		for _, t := range tasks[:size] {
+			args = append(args, insertArgs(t)...)
+		}
+		if _, err := s.batch.stmt(ctx, tx, batchInsertTasks, size).ExecContext(ctx, args...); err != nil {
+			if size == 1 {
+				return fmt.Errorf("persist task %s: %w", tasks[0].ID, mapErr(err))
+			}
+			return fmt.Errorf("persist %d tasks from %s: %w", size, tasks[0].ID, mapErr(err))
+		}
+		tasks = tasks[size:]
+	}
+	return nil
+}
+
+// transitionMany applies params with distinct ids on tx, a chunk per
+// statement, then writes the audits of the applied ones.
+func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.TransitionParams, applied []bool) error {
+	index := make(map[uuid.UUID]int, len(params))
+	for i := range params {
+		index[params[i].ID] = i
+	}
+	args := make([]any, 0, 10*chunkSizes[0])
+	off := 0
+	for _, size := range chunks(len(params)) {
+		args = args[:0]
+		for i := off; i < off+size; i++ {
+			args = append(args, transitionRow(&params[i])...)
+		}
+		rows, err := s.batch.stmt(ctx, tx, batchTransitions, size).QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id []byte
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			applied[index[uuid.UUID(id)]] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		off += size
+	}
+
+	var audits []*store.TransitionParams
+	for i := range params {
+		if applied[i] && store.StatusAuditRequired(params[i].AuditLevel, params[i].To, params[i].Error) {
+			audits = append(audits, &params[i])
+		}
+	}
+	args = args[:0]
+	for _, size := range chunks(len(audits)) {
+		args = args[:0]
+		for _, p := range audits[:size] {
+			args = append(args, p.ID[:], p.Now.UnixMicro(), string(p.To), p.Error)
+		}
+		if _, err := s.batch.stmt(ctx, tx, batchStatusAudits, size).ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		audits = audits[size:]
+	}
+	return nil
+}
+
+// transitionRow is one parameter row of transitionsSQL, in its column order.
+func transitionRow(p *store.TransitionParams) []any {
+	return []any{
+		p.ID[:], string(p.To), boolInt(store.StampsLastExecution(p.To)), p.Now.UnixMicro(),
+		p.ExecutionTime.Microseconds(), boolInt(p.To.Terminal()), p.Error, fromList(p.From),
+		boolInt(p.IfRecoverable), ceilMicros(p.Now),
+	}
+}
+
+// fromList frames the statuses as ",A,B," for the instr test of the
+// transition statements; empty means no condition.
+func fromList(from []store.Status) string {
+	if len(from) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte(',')
+	for _, st := range from {
+		b.WriteString(string(st))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// distinctIDs reports whether no id repeats in params.
+func distinctIDs(params []store.TransitionParams) bool {
+	seen := make(map[uuid.UUID]struct{}, len(params))
+	for i := range params {
+		if _, dup := seen[params[i].ID]; dup {
+			return false
+		}
+		seen[params[i].ID] = struct{}{}
+	}
+	return true
+}
