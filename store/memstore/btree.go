@@ -69,7 +69,7 @@ type btree struct {
 }
 
 const (
-	maxItems = 63
+	maxItems = 127
 	minItems = maxItems / 2
 )
 

@@ -62,7 +62,7 @@ func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLo
 	if r.more == nil {
 		return []store.ExecutionLog{}, nil
 	}
-	return slices.Clone(r.more.logs), nil
+	return copyOf(r.more.logs), nil
 }
 
 // LogsPage implements store.Store.
@@ -112,7 +112,7 @@ func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.Sta
 	if err != nil {
 		return nil, err
 	}
-	out := slices.Clone(r.statusAudits)
+	out := copyOf(r.statusAudits)
 	// Newest first by time, ties (same microsecond) by the audit id.
 	slices.SortFunc(out, func(a, b store.StatusAudit) int {
 		if c := b.At.Compare(a.At); c != 0 {
@@ -136,7 +136,7 @@ func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsA
 	}
 	out := []store.RunsAudit{}
 	if r.more != nil {
-		out = slices.Clone(r.more.runsAudits)
+		out = copyOf(r.more.runsAudits)
 	}
 	slices.SortFunc(out, func(a, b store.RunsAudit) int {
 		if c := b.ExecutedAt.Compare(a.ExecutedAt); c != 0 {
@@ -145,4 +145,12 @@ func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsA
 		return cmp.Compare(b.ID, a.ID)
 	})
 	return out, nil
+}
+
+// copyOf copies a child collection for a caller: never nil, so "none" reads
+// the same for every task.
+func copyOf[T any](xs []T) []T {
+	out := make([]T, len(xs))
+	copy(out, xs)
+	return out
 }

@@ -124,7 +124,8 @@ func (s *Store) insert(r *row) {
 	s.reindexPending(r)
 }
 
-// delete drops a row and its children from every index.
+// delete drops a row and its children from every index and recycles it;
+// callers hold no reference to r afterwards.
 func (s *Store) delete(r *row) {
 	delete(s.byID, r.ID)
 	if r.Key != "" {
@@ -138,6 +139,7 @@ func (s *Store) delete(r *row) {
 		s.pending.delete(k)
 		r.pending = false
 	}
+	recycle(r)
 }
 
 func (s *Store) countQueue(r *row) {

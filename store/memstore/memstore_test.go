@@ -149,3 +149,38 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("get after close: %v", err)
 	}
 }
+
+// TestRecycledRowsShareNothing removes rows (which the store recycles) and
+// persists new ones, then checks that what callers got earlier is intact.
+func TestRecycledRowsShareNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := memstore.New()
+	var kept []*store.Task
+	for i := range 200 {
+		task := newTask(t, fmt.Sprintf("key-%d", i))
+		task.Payload = []byte(fmt.Sprintf(`{"n":%d}`, i))
+		if err := s.Persist(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, store.TransitionParams{ID: task.ID, To: store.StatusFailed, Error: "e", Now: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, got)
+		if err := s.Remove(ctx, task.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, got := range kept {
+		if string(got.Payload) != fmt.Sprintf(`{"n":%d}`, i) || got.Key != fmt.Sprintf("key-%d", i) || got.Status != store.StatusFailed {
+			t.Fatalf("task %d changed after its row was recycled: %+v", i, got)
+		}
+		if _, err := s.StatusAudits(ctx, got.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("removed task %d still has audits: %v", i, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package memstore
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/evertask/evertask/store"
@@ -85,13 +86,54 @@ func (r *row) history() *rowHistory {
 	return r.more
 }
 
-// newRow copies a validated task into a fresh row, outside the lock.
+// rowPool recycles the rows Remove and Purge delete. A store under steady
+// churn, retention deleting old rows while new ones arrive, then allocates
+// almost nothing per task, which matters most for big stores, where every
+// allocation lands on cold memory and brings the next collection of a large
+// heap closer. sync.Pool drops what stays unused across collections, so an
+// idle store holds no spare rows.
+var rowPool = sync.Pool{New: func() any { return new(row) }}
+
+// Recycled buffers up to these sizes are kept with a recycled row.
+const (
+	keepPayload = 1024
+	keepAudits  = 8
+)
+
+// newRow copies a validated task into a row, outside the lock.
 func newRow(t *store.Task) *row {
-	r := &row{}
+	r := rowPool.Get().(*row)
+	payload, audits := r.Payload, r.statusAudits
 	r.assign(t)
-	r.Payload = cloneBytes(t.Payload)
+	r.Payload = appendBytes(payload, t.Payload)
 	r.Schedule = cloneBytes(t.Schedule)
+	r.statusAudits = audits
 	return r
+}
+
+// recycle returns a row no index refers to any more to the pool, keeping
+// its small buffers. The store never hands out its rows or their slices
+// (every method copies), so nothing outside can see the reuse.
+func recycle(r *row) {
+	payload, audits := r.Payload, r.statusAudits
+	clear(audits)
+	*r = row{}
+	if cap(payload) <= keepPayload {
+		r.Payload = payload[:0]
+	}
+	if cap(audits) <= keepAudits {
+		r.statusAudits = audits[:0]
+	}
+	rowPool.Put(r)
+}
+
+// appendBytes copies b into buf's memory when it fits; like cloneBytes it
+// gives nil for an empty b.
+func appendBytes(buf, b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append(buf[:0], b...)
 }
 
 func cloneBytes(b []byte) []byte {

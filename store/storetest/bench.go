@@ -44,8 +44,8 @@ const shortMaxRows = 100_000
 // with a mix of statuses like a long-running deployment's (mostly finished
 // one-shots, some delayed, in-flight, failed, cancelled and recurring rows),
 // through store.PersistMany in chunks. Every leaf removes the rows it adds
-// every rows/10 tasks (at least 1,000, at most 10,000), outside the timer,
-// so the store stays within 10% of its size. Under -test.short,
+// every 1,000 tasks, outside the timer, so the store stays at its size.
+// Under -test.short,
 // sizes above 100,000 rows are skipped.
 //
 // Prefer -benchtime Nx (e.g. 200000x): each leaf then runs twice (once with
@@ -73,10 +73,10 @@ func BenchmarkLifecycle(b *testing.B, newStore func(tb testing.TB) store.Store, 
 			for _, level := range []store.AuditLevel{store.AuditNone, store.AuditFull} {
 				b.Run("audit="+level.String(), func(b *testing.B) {
 					b.Run("mode=single", func(b *testing.B) {
-						lifecycleLeaf(b, s, rows, clk, level, 0)
+						lifecycleLeaf(b, s, clk, level, 0)
 					})
 					b.Run("mode=batched", func(b *testing.B) {
-						lifecycleLeaf(b, s, rows, clk, level, o.BatchSize)
+						lifecycleLeaf(b, s, clk, level, o.BatchSize)
 					})
 				})
 			}
@@ -153,14 +153,19 @@ func fillStore(b *testing.B, s store.Store, rows int, start time.Time) {
 	}
 }
 
+// removeEvery is how many lifecycles BenchmarkLifecycle runs between two
+// removals of the rows they added.
+const removeEvery = 1000
+
 // lifecycleLeaf runs b.N lifecycles, one at a time (batch 0) or in groups.
-// Every few thousand tasks it stops the timer and removes the rows it
-// added, so the store stays near its nominal size (within 10%) instead of
-// growing by b.N, and the garbage of a store with retention is part of the
-// measurement.
-func lifecycleLeaf(b *testing.B, s store.Store, rows int, clk *benchClock, level store.AuditLevel, batch int) {
+// Every removeEvery tasks it stops the timer and removes the rows it added,
+// so the store stays at its nominal size (plus at most removeEvery rows)
+// instead of growing by b.N, as a store with retention does.
+func lifecycleLeaf(b *testing.B, s store.Store, clk *benchClock, level store.AuditLevel, batch int) {
 	ctx := context.Background()
-	chunk := 1000 // EXPERIMENT
+	// The same churn at every size, so sizes compare: a chunk of tasks
+	// between removals is a fixed amount of recently touched memory.
+	chunk := removeEvery
 	if batch > 0 {
 		chunk = max(chunk/batch, 1) * batch
 	}
