@@ -95,6 +95,9 @@ func groups() []group {
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	probe := newStore(t)
+	if probe == nil {
+		t.Fatalf("storetest.Run: newStore returned a nil store")
+	}
 	caps := store.Capabilities(probe)
 	t.Logf("store %T implements optional capabilities %v", probe, caps)
 	for _, g := range groups() {
