@@ -256,7 +256,7 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 		// Queued is written before the channel write: written after, it
 		// could land on top of the worker's InProgress.
 		applied, err := e.writer.transition(ctx, store.TransitionParams{
-			ID: j.id, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue},
+			ID: j.id, To: store.StatusQueued, From: fromWaiting,
 			Now: e.now(), AuditLevel: j.audit,
 		})
 		if err != nil || !applied {
@@ -299,7 +299,7 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 // on is never clobbered (bug 46).
 func (e *Engine) revertToWaiting(j *job) {
 	_, err := e.writer.transition(context.Background(), store.TransitionParams{
-		ID: j.id, To: store.StatusWaitingQueue, From: []store.Status{store.StatusQueued},
+		ID: j.id, To: store.StatusWaitingQueue, From: fromQueued,
 		Now: e.now(), AuditLevel: j.audit,
 	})
 	if err != nil {

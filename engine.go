@@ -96,7 +96,6 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 
-	e.writer.start()
 	for _, q := range e.queues {
 		for range q.cfg.Workers {
 			e.workers.Add(1)
@@ -141,11 +140,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			graceErr = ctx.Err()
 			e.cancelRun()
+			e.deliveries.abandonRunning()
 			<-done
 		}
 		e.cancelRun()
 		e.background.Wait()
-		e.writer.stop()
 		e.events.closeAll()
 		close(e.stopped)
 	})
@@ -204,12 +203,12 @@ type job struct {
 // so one process never runs the same task twice at once (reference 13).
 type deliveries struct {
 	mu sync.Mutex
-	m  map[uuid.UUID]*delivery
+	m  map[uuid.UUID]delivery
 }
 
 type delivery struct {
-	cancel    context.CancelFunc // set while running
-	cancelled bool               // Cancel was called for it
+	exec      *execution // set while running
+	cancelled bool       // Cancel was called for it
 }
 
 // begin registers id and reports false when it is already delivered.
@@ -217,12 +216,12 @@ func (d *deliveries) begin(id uuid.UUID) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
-		d.m = map[uuid.UUID]*delivery{}
+		d.m = map[uuid.UUID]delivery{}
 	}
 	if _, ok := d.m[id]; ok {
 		return false
 	}
-	d.m[id] = &delivery{}
+	d.m[id] = delivery{}
 	return true
 }
 
@@ -240,43 +239,60 @@ func (d *deliveries) inFlight(id uuid.UUID) bool {
 	return ok
 }
 
-// running records the cancel function of a starting execution and reports
-// false when the task was cancelled before it started.
-func (d *deliveries) running(id uuid.UUID, cancel context.CancelFunc) bool {
+// running records a starting execution and reports false when the task was
+// cancelled before it started.
+func (d *deliveries) running(id uuid.UUID, x *execution) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	dl := d.m[id]
-	if dl == nil {
+	dl, ok := d.m[id]
+	if !ok {
 		return true
 	}
 	if dl.cancelled {
 		return false
 	}
-	dl.cancel = cancel
+	dl.exec = x
+	d.m[id] = dl
 	return true
 }
 
-// markCancelled flags a delivered task as cancelled by the user and cancels
-// its execution if it runs.
+// markCancelled flags a delivered task as cancelled by the user and, if it
+// runs, cancels its context and starts its watchdog, so even a handler that
+// ignores the cancel stops holding its worker.
 func (d *deliveries) markCancelled(id uuid.UUID) {
 	d.mu.Lock()
-	dl := d.m[id]
-	var cancel context.CancelFunc
-	if dl != nil {
+	dl, ok := d.m[id]
+	if ok {
 		dl.cancelled = true
-		cancel = dl.cancel
+		d.m[id] = dl
 	}
 	d.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if x := dl.exec; x != nil {
+		x.cancel()
+		go x.watchdog()
 	}
 }
 
 func (d *deliveries) cancelled(id uuid.UUID) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	dl := d.m[id]
-	return dl != nil && dl.cancelled
+	return d.m[id].cancelled
+}
+
+// abandonRunning starts the watchdog of every running execution, after
+// Shutdown cancelled their contexts.
+func (d *deliveries) abandonRunning() {
+	d.mu.Lock()
+	var running []*execution
+	for _, dl := range d.m {
+		if dl.exec != nil {
+			running = append(running, dl.exec)
+		}
+	}
+	d.mu.Unlock()
+	for _, x := range running {
+		go x.watchdog()
+	}
 }
 
 // recoveryCounter is the fallback poison counter for stores without

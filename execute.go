@@ -6,25 +6,31 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evertask/evertask/store"
 )
 
-// work is one worker goroutine of a queue.
+// work is one worker goroutine of a queue. It ends at shutdown, or when a
+// watchdog took over its place because a handler ignored its context.
 func (e *Engine) work(q *queue) {
-	defer e.workers.Done()
 	for {
 		select {
 		case <-e.stopIntake:
+			e.workers.Done()
 			return
 		case j := <-q.ch:
 			if e.acceptingWork() != nil {
 				// Shutting down: leave it Queued for the next start.
 				e.deliveries.end(j.id)
+				e.workers.Done()
 				return
 			}
-			e.execute(j)
+			if e.execute(j) == abandoned {
+				return // the watchdog carries on in this worker's place
+			}
 		}
 	}
 }
@@ -38,105 +44,239 @@ type outcome struct {
 	elapsed time.Duration
 }
 
-// execute runs one delivered job: claim, attempts, outcome. The delivery
-// ends when it returns, whatever happens.
-func (e *Engine) execute(j *job) {
-	defer e.deliveries.end(j.id)
-	if e.deliveries.cancelled(j.id) {
-		return
+// execution is one run of a delivered job. Its handler runs inline on the
+// worker goroutine: no goroutine per task. A watchdog armed on the attempt's
+// context takes the execution over when the context ends while the handler
+// is still running, so a handler that ignores its context cannot hold the
+// worker: the watchdog records the outcome and becomes the queue's worker,
+// and the stuck goroutine exits quietly when (if) the handler returns. Go
+// cannot stop that goroutine; it runs on detached.
+//
+// The execution is also the handler's context: it embeds the task's
+// cancelable context and adds the task's metadata (see TaskID, Logger).
+type execution struct {
+	context.Context
+	e         *Engine
+	j         *job
+	cancel    context.CancelFunc
+	logs      *logBuffer
+	started   time.Time
+	runNumber int
+	attempt   atomic.Int32
+	errs      []error
+	// owner decides who finishes an attempt: the worker when the handler
+	// returns, or the watchdog when the context ends first.
+	owner atomic.Int32
+
+	loggerOnce sync.Once // the logger is built on first use: most handlers never log
+	logger     *slog.Logger
+}
+
+// Value answers the metadata key with the execution itself.
+func (x *execution) Value(key any) any {
+	if _, ok := key.(execInfoKey); ok {
+		return x
 	}
+	return x.Context.Value(key)
+}
+
+const (
+	ownerHandler  = 0 // the handler is running
+	ownerWorker   = 1 // it returned: the worker goes on
+	ownerWatchdog = 2 // the context ended first: the watchdog goes on
+)
+
+type execResult int
+
+const (
+	finished execResult = iota
+	abandoned
+)
+
+// execute runs one delivered job: claim, attempts, outcome. The delivery
+// ends with it, whoever finishes it.
+func (e *Engine) execute(j *job) execResult {
 	started := e.now()
 	// Claim: only a Queued row becomes InProgress. A cancel or another
 	// process that got there first makes this a no-op.
 	applied, err := e.writer.transition(e.runCtx, store.TransitionParams{
-		ID: j.id, To: store.StatusInProgress, From: []store.Status{store.StatusQueued},
+		ID: j.id, To: store.StatusInProgress, From: fromQueued,
 		Now: started, AuditLevel: j.audit,
 	})
 	if err != nil {
+		e.deliveries.end(j.id)
 		e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
 		e.timers.Schedule(j.id, e.now().Add(e.cfg.FullQueueRetryDelay), j)
-		return
+		return finished
 	}
 	if !applied {
-		return
+		e.deliveries.end(j.id)
+		return finished
 	}
 
 	ctx, cancel := context.WithCancel(e.runCtx)
-	defer cancel()
-	if !e.deliveries.running(j.id, cancel) {
+	x := &execution{Context: ctx, e: e, j: j, started: started, cancel: cancel, runNumber: 1}
+	if j.series != nil {
+		x.runNumber = j.series.runCount + 1
+	}
+	if e.cfg.LogCapture.Enabled {
+		x.logs = &logBuffer{taskID: j.id, minLevel: e.cfg.LogCapture.MinLevel, max: e.cfg.LogCapture.MaxPerExecution}
+	}
+	if !e.deliveries.running(j.id, x) {
 		cancel() // cancelled between dequeue and claim
 	}
-	runNumber := 1
-	if j.series != nil {
-		runNumber = j.series.runCount + 1
-	}
-	info := &execInfo{id: j.id, kind: j.kind.name, runNumber: runNumber}
-	var logs *logBuffer
-	if e.cfg.LogCapture.Enabled {
-		logs = &logBuffer{taskID: j.id, minLevel: e.cfg.LogCapture.MinLevel, max: e.cfg.LogCapture.MaxPerExecution}
-	}
-	info.newLogger = func() *slog.Logger {
-		// The task's id and kind go to the application's log; the stored
-		// copy is the task's own, so it leaves them out.
-		h := e.log.Handler().WithAttrs([]slog.Attr{slog.String("task_id", j.id.String()), slog.String("kind", j.kind.name)})
-		if logs != nil {
-			h = &captureHandler{next: h, buf: logs}
-		}
-		return slog.New(h)
-	}
-	ctx = withExecInfo(ctx, info)
 
 	e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1})
 	if j.kind.started != nil {
-		e.callHook(j, "OnStarted", func() { j.kind.started(ctx, j.task) })
+		e.callHook(j, "OnStarted", func() { j.kind.started(x, j.task) })
 	}
+	out, res := x.attempts()
+	if res == abandoned {
+		return abandoned
+	}
+	x.complete(out)
+	return finished
+}
 
-	out := e.attempts(ctx, j, info)
-	out.elapsed = e.now().Sub(started)
-	e.finish(ctx, j, out, logs)
+// complete records the outcome and ends the delivery.
+func (x *execution) complete(out outcome) {
+	out.elapsed = x.e.now().Sub(x.started)
+	x.e.finish(x, x.j, out, x.logs)
+	x.cancel()
+	x.e.deliveries.end(x.j.id)
+}
+
+// newLogger builds the task's logger on first use.
+func (x *execution) newLogger() *slog.Logger {
+	// The task's id and kind go to the application's log; the stored copy is
+	// the task's own, so it leaves them out.
+	h := x.e.log.Handler().WithAttrs([]slog.Attr{slog.String("task_id", x.j.id.String()), slog.String("kind", x.j.kind.name)})
+	if x.logs != nil {
+		h = &captureHandler{next: h, buf: x.logs}
+	}
+	return slog.New(h)
 }
 
 // attempts runs the handler until it succeeds, the retry policy gives up, or
 // the context ends.
-func (e *Engine) attempts(ctx context.Context, j *job, info *execInfo) outcome {
+func (x *execution) attempts() (outcome, execResult) {
+	e, j := x.e, x.j
 	policy, timeout := e.policyFor(j)
-	var errs []error
 	for attempt := 1; ; attempt++ {
-		info.attempt.Store(int32(attempt))
-		err := e.runAttempt(ctx, j, timeout)
+		x.attempt.Store(int32(attempt))
+		res, err := x.runAttempt(timeout)
+		if res == abandoned {
+			return outcome{}, abandoned
+		}
 		if err == nil {
-			return outcome{status: store.StatusCompleted, event: EventCompleted}
+			return outcome{status: store.StatusCompleted, event: EventCompleted}, finished
 		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			return e.interrupted(j, errs)
-		}
-		if errors.Is(err, errAttemptTimeout) {
-			return outcome{status: store.StatusFailed, err: aggregate(errs), last: err, event: EventTimedOut}
+		x.errs = append(x.errs, err)
+		if out, ended := x.ended(err); ended {
+			return out, finished
 		}
 		delay, again := time.Duration(0), retryable(err)
 		if again {
 			delay, again = policy.Retry(attempt, err)
 		}
 		if !again {
-			return outcome{status: store.StatusFailed, err: aggregate(errs), last: err, event: EventFailed}
+			return outcome{status: store.StatusFailed, err: aggregate(x.errs), last: err, event: EventFailed}, finished
 		}
 		if j.kind.retried != nil {
-			e.callHook(j, "OnRetry", func() { j.kind.retried(ctx, j.task, attempt, err, delay) })
+			e.callHook(j, "OnRetry", func() { j.kind.retried(x, j.task, attempt, err, delay) })
 		}
 		e.emit(Event{Type: EventRetried, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, Attempt: attempt, Duration: delay, Err: err})
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
-			case <-ctx.Done():
+			case <-x.Done():
 				t.Stop()
 				// Keep every cause collected so far (bug 61).
-				return e.interrupted(j, errs)
+				return e.interrupted(j, x.errs), finished
 			}
 		}
 	}
 }
+
+// ended reports the outcome of an attempt that ended with its context: a
+// timeout fails the task, a cancel or a shutdown interrupts it. Neither is
+// retried.
+func (x *execution) ended(err error) (outcome, bool) {
+	if x.Err() != nil {
+		return x.e.interrupted(x.j, x.errs), true
+	}
+	if errors.Is(err, errAttemptTimeout) {
+		return outcome{status: store.StatusFailed, err: aggregate(x.errs), last: err, event: EventTimedOut}, true
+	}
+	return outcome{}, false
+}
+
+// runAttempt calls the handler once, inline. A cancel or a shutdown starts
+// the watchdog explicitly (deliveries.markCancelled, Engine.Shutdown); a
+// timeout starts it from the attempt's deadline. Arming it only where a
+// deadline exists keeps context.AfterFunc off the common path.
+func (x *execution) runAttempt(timeout time.Duration) (execResult, error) {
+	var ctx context.Context = x
+	x.owner.Store(ownerHandler)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(x, timeout)
+		defer cancel()
+		stop := context.AfterFunc(ctx, x.watchdog)
+		defer stop()
+	}
+	err := x.callHandler(ctx)
+	if !x.owner.CompareAndSwap(ownerHandler, ownerWorker) {
+		return abandoned, nil
+	}
+	if err != nil && x.Err() == nil && ctx.Err() == context.DeadlineExceeded {
+		err = &TimeoutError{Timeout: timeout}
+	}
+	return finished, err
+}
+
+// watchdog runs when an attempt's context ends. If the handler is still
+// running, it takes the execution over: it records the outcome, then serves
+// as the queue's worker in place of the stuck goroutine. If the handler
+// already returned, or the watchdog of this attempt already ran, it does
+// nothing.
+func (x *execution) watchdog() {
+	if !x.owner.CompareAndSwap(ownerHandler, ownerWatchdog) {
+		return
+	}
+	var err error = &TimeoutError{Timeout: x.timeout()}
+	if x.Err() != nil {
+		err = x.Err()
+	}
+	x.errs = append(x.errs, err)
+	out, _ := x.ended(err)
+	x.complete(out)
+	x.e.work(x.j.queue)
+}
+
+func (x *execution) timeout() time.Duration {
+	_, t := x.e.policyFor(x.j)
+	return t
+}
+
+// callHandler calls the handler, turning a panic into an error with its
+// stack: the worker lives on.
+func (x *execution) callHandler(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return x.j.kind.handle(ctx, x.j.task)
+}
+
+// Status sets shared by every execution, so a transition allocates no slice.
+var (
+	fromQueued     = []store.Status{store.StatusQueued}
+	fromInProgress = []store.Status{store.StatusInProgress}
+	fromWaiting    = []store.Status{store.StatusWaitingQueue}
+)
 
 // interrupted classifies an execution whose context ended: a user cancel
 // wins over a shutdown that happened at the same time (bug 36).
@@ -160,47 +300,6 @@ func (e *TimeoutError) Error() string { return fmt.Sprintf("attempt timed out af
 // Is makes errors.Is(err, context.DeadlineExceeded) hold.
 func (e *TimeoutError) Is(target error) bool {
 	return target == context.DeadlineExceeded || target == errAttemptTimeout
-}
-
-// runAttempt runs the handler once. It returns when the handler returns or
-// the attempt's context ends, whichever is first: a handler that ignores its
-// context is left running detached (Go cannot stop a goroutine) and its
-// result is discarded.
-func (e *Engine) runAttempt(parent context.Context, j *job, timeout time.Duration) error {
-	ctx := parent
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(parent, timeout)
-		defer cancel()
-	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("panic: %v\n%s", p, debug.Stack())
-			}
-		}()
-		done <- j.kind.handle(ctx, j.task)
-	}()
-	select {
-	case err := <-done:
-		if err != nil && parent.Err() == nil && ctx.Err() == context.DeadlineExceeded {
-			return &TimeoutError{Timeout: timeout}
-		}
-		return err
-	case <-ctx.Done():
-		select {
-		case err := <-done: // it returned at the same moment: take its result
-			if err == nil {
-				return nil
-			}
-		default:
-		}
-		if parent.Err() == nil {
-			return &TimeoutError{Timeout: timeout}
-		}
-		return parent.Err()
-	}
 }
 
 func (e *Engine) policyFor(j *job) (RetryPolicy, time.Duration) {
@@ -236,15 +335,16 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	if out.err != nil {
 		errText = out.err.Error()
 	}
-	// The outcome must be written even when shutdown cancelled the run.
-	wctx := context.WithoutCancel(ctx)
+	// The outcome must be written even when shutdown cancelled the run; the
+	// store retries are bounded by retryStore.
+	wctx := context.Background()
 	var applied bool
 	var err error
 	if j.series != nil && (out.status == store.StatusCompleted || out.status == store.StatusFailed) {
 		applied, err = e.finishRun(wctx, j, out, now, errText)
 	} else {
 		applied, err = e.writeOutcome(wctx, store.TransitionParams{
-			ID: j.id, To: out.status, From: []store.Status{store.StatusInProgress},
+			ID: j.id, To: out.status, From: fromInProgress,
 			Now: now, Error: errText, ExecutionTime: out.elapsed, AuditLevel: j.audit,
 		})
 	}
