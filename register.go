@@ -23,7 +23,7 @@ type kind struct {
 	audit       *store.AuditLevel
 
 	decode    func([]byte) (any, error)
-	lossy     []fieldPath // unexported fields JSON would drop
+	lossy     []fieldPath  // unexported fields JSON would drop
 	checked   atomic.Int32 // dispatches whose JSON round trip was compared byte for byte
 	handle    func(ctx context.Context, task any) error
 	started   func(ctx context.Context, task any)
