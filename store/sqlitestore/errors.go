@@ -31,8 +31,9 @@ func mapErr(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "sql: database is closed") {
-		// database/sql does not export its "closed" error.
+	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "sql: database is closed") ||
+		strings.Contains(err.Error(), "sql: statement is closed") {
+		// database/sql does not export these; they mean a call raced Close.
 		return store.ErrClosed
 	}
 	var se *sqlite.Error
