@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,11 +87,14 @@ func (e *Engine) recover(ctx context.Context, cutoff time.Time) {
 	}
 	wg.Wait()
 
-	msg := "recovery finished"
-	if stats.transient.Load() > 0 || stats.poisoned.Load() > 0 {
-		msg = "recovery finished with failures"
+	level, msg := slog.LevelInfo, "recovery finished"
+	switch {
+	case stats.transient.Load() > 0 || stats.poisoned.Load() > 0:
+		level, msg = slog.LevelWarn, "recovery finished with failures"
+	case stats.requeued.Load()+stats.scheduled.Load()+stats.skipped.Load() == 0:
+		level = slog.LevelDebug // nothing was left: not worth a line
 	}
-	e.log.Info(msg, "requeued", stats.requeued.Load(), "scheduled", stats.scheduled.Load(),
+	e.log.Log(ctx, level, msg, "requeued", stats.requeued.Load(), "scheduled", stats.scheduled.Load(),
 		"skipped", stats.skipped.Load(), "transient_failures", stats.transient.Load(),
 		"poisoned", stats.poisoned.Load())
 }

@@ -1,0 +1,37 @@
+// Package evertask is a persistent background task engine: register typed
+// handlers, dispatch tasks to run now, after a delay, at a time or on a
+// recurring schedule, and the engine runs them on bounded per-queue worker
+// pools with retries, timeouts, cancellation and lifecycle hooks.
+//
+// Every task is persisted through a store.Store before it runs, so nothing
+// is lost when the process stops or crashes: on Start the engine recovers
+// what was pending. Delivery is at least once (a task interrupted by a crash
+// runs again), and one process never runs the same task twice at the same
+// time, so handlers should be idempotent.
+//
+// # Basics
+//
+//	st := memstore.New() // or sqlitestore.Open, pgstore.New, redisstore.New
+//	eng, err := evertask.New(st, nil)
+//	err = evertask.Register[SendEmail](eng, emailHandler, nil)
+//	err = eng.Start(ctx)
+//	id, err := eng.Dispatch(ctx, SendEmail{To: "a@example.com"}, nil)
+//	...
+//	err = eng.Shutdown(ctx)
+//
+// A task type is a plain struct with a stable Kind; its JSON is what the
+// store keeps, and the handler always receives the task decoded from that
+// JSON, exactly as it would after a restart.
+//
+// # Guarantees
+//
+// Every status change is a compare-and-set in the store: a late write never
+// overwrites a newer status, a cancelled or finished task is never
+// resurrected, and a cancel never overwrites a result. Status writes of
+// concurrent workers are grouped into one store round trip where the store
+// supports it, and a task's outcome is durable before hooks and events
+// report it.
+//
+// Shutdown stops intake, lets running handlers finish until its context
+// ends, then cancels them; what did not finish stays recoverable.
+package evertask
