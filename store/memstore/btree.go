@@ -165,7 +165,18 @@ func (t *btree) descend(from ikey, incl bool, fn func(*entry) bool) {
 
 // find returns the index of the first item >= k and whether it equals k.
 func (n *node) find(k ikey) (int, bool) {
-	lo, hi := 0, len(n.items)
+	// Time-ordered keys mostly arrive, and leave, at the right edge: one
+	// comparison there spares a binary search over cold cache lines.
+	last := len(n.items) - 1
+	if last < 0 {
+		return 0, false
+	}
+	if lk := n.items[last].k; lk.less(k) {
+		return last + 1, false
+	} else if lk == k {
+		return last, true
+	}
+	lo, hi := 0, last
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if n.items[m].k.less(k) {
