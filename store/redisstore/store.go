@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -128,9 +129,13 @@ func (s *Store) taskKey(id string) string { return s.p + "t:" + id }
 // run runs a script. KEYS[1] is the "all" index: the scripts build the
 // keys they touch from the prefix in ARGV[1], all in the slot of its hash
 // tag, and KEYS[1] is what routes the call to that slot's node on a
-// cluster client.
+// cluster client. ARGV[2] is a random id of the call: when go-redis sends
+// the call again because the connection dropped before the reply, the
+// scripts that are not idempotent recognise their own earlier write by it
+// and answer as the first run did (see lua/lib.lua).
 func (s *Store) run(ctx context.Context, sc *redis.Script, args ...any) *redis.Cmd {
-	return sc.Run(ctx, s.rdb, s.routeKey, append([]any{s.p}, args...)...)
+	op := strconv.FormatUint(rand.Uint64(), 36)
+	return sc.Run(ctx, s.rdb, s.routeKey, append([]any{s.p, op}, args...)...)
 }
 
 // Persist writes a new row in one script: the row, its key claim (SET NX

@@ -1,13 +1,14 @@
 -- EndSeries: any status but Cancelled; NextRunAt cleared, no run counted.
--- ARGV: P, id, status, now, err, audit
-local id = ARGV[2]
+-- ARGV: P, op, id, status, now, err, audit
+local id = ARGV[3]
 local k = P .. 't:' .. id
 local x = load(k)
 if not x then return -1 end
+if x.op == OP then return 1 end -- replayed after a lost reply: already applied
 if x.s == 'Cancelled' then return 0 end
 local y = copy(x)
-y.s, y.nr = ARGV[3], ''
-redis.call('HSET', k, 's', y.s, 'e', ARGV[5], 'nr', '')
+y.s, y.nr = ARGV[4], ''
+redis.call('HSET', k, 's', y.s, 'e', ARGV[6], 'nr', '', 'op', OP)
 reindex(id, x, y)
-if ARGV[6] == '1' then audit_status(id, ARGV[4], y.s, ARGV[5]) end
+if ARGV[7] == '1' then audit_status(id, ARGV[5], y.s, ARGV[6]) end
 return 1

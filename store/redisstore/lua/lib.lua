@@ -1,7 +1,13 @@
 -- Shared helpers, prepended to every script. ARGV[1] is always the key
 -- prefix of the store, hash tag included ("{evertask:}"): every key a
 -- script touches is built from it, so all of them hash to one slot.
+-- ARGV[2] is a random id of the call. go-redis sends a command again when
+-- the connection dropped before the reply came (MaxRetries), so a script
+-- may run twice for one call: the steps that are not idempotent record the
+-- id on the row ("op") and answer a replay with their first result instead
+-- of applying twice.
 local P = ARGV[1]
+local OP = ARGV[2]
 
 local function nz(v)
   if v == false or v == nil then return '' end
@@ -46,10 +52,10 @@ end
 
 -- The fields the indexes depend on.
 local function load(k)
-  local v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'le', 'c', 'm', 'ru')
+  local v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'le', 'c', 'm', 'ru', 'op')
   if v[1] == false then return nil end
   return { s = v[1], q = nz(v[2]), r = nz(v[3]), rc = nz(v[4]), mr = nz(v[5]), nr = nz(v[6]),
-           le = nz(v[7]), c = nz(v[8]), m = nz(v[9]), ru = nz(v[10]) }
+           le = nz(v[7]), c = nz(v[8]), m = nz(v[9]), ru = nz(v[10]), op = nz(v[11]) }
 end
 
 local function copy(x)
@@ -166,15 +172,17 @@ end
 
 -- One status change with its conditions, index moves and audit, reading
 -- its arguments from ARGV[b]: id, to, now, err, et, stamp, terminal, audit,
--- ifrec, nfrom, from... Returns the result (-1 when there is no row, 0 when
--- a condition failed, 1 when applied) and the index of the next argument.
-local function transition(b)
+-- ifrec, nfrom, from... op is the id of this transition. Returns the result
+-- (-1 when there is no row, 0 when a condition failed, 1 when applied) and
+-- the index of the next argument.
+local function transition(b, op)
   local id = ARGV[b]
   local nfrom = tonumber(ARGV[b + 9])
   local nxt = b + 10 + nfrom
   local k = P .. 't:' .. id
   local x = load(k)
   if not x then return -1, nxt end
+  if x.op == op then return 1, nxt end -- replayed after a lost reply: already applied
   if nfrom > 0 then
     local ok = false
     for i = b + 10, b + 9 + nfrom do
@@ -189,14 +197,14 @@ local function transition(b)
   local stamp, terminal = ARGV[b + 5] == '1', ARGV[b + 6] == '1'
   if stamp and terminal then
     y.le = now
-    redis.call('HSET', k, 's', to, 'le', now, 'et', ARGV[b + 4], 'e', err)
+    redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err)
   elseif stamp then
     y.le = now
-    redis.call('HSET', k, 's', to, 'le', now, 'et', ARGV[b + 4])
+    redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4])
   elseif terminal then
-    redis.call('HSET', k, 's', to, 'e', err)
+    redis.call('HSET', k, 's', to, 'op', op, 'e', err)
   else
-    redis.call('HSET', k, 's', to)
+    redis.call('HSET', k, 's', to, 'op', op)
   end
   reindex(id, x, y)
   if ARGV[b + 7] == '1' then audit_status(id, now, to, err) end

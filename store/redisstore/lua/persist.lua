@@ -1,14 +1,20 @@
 -- Persist a batch of new rows, all or none.
--- ARGV: P, n, nf, then per task: id, key, and nf field/value pairs.
+-- ARGV: P, op, n, nf, then per task: id, key, and nf field/value pairs.
 -- Returns {0, ''} when written, {1, key} for a held key, {2, id} for a held id.
-local n = tonumber(ARGV[2])
-local nf = tonumber(ARGV[3])
+local n = tonumber(ARGV[3])
+local nf = tonumber(ARGV[4])
 local per = 2 + 2 * nf
 local keys, ids, queues = {}, {}, {}
 for i = 0, n - 1 do
-  local b = 4 + i * per
+  local b = 5 + i * per
   local id, key = ARGV[b], ARGV[b + 1]
-  if ids[id] or redis.call('EXISTS', P .. 't:' .. id) == 1 then return { 2, id } end
+  if ids[id] then return { 2, id } end
+  if redis.call('EXISTS', P .. 't:' .. id) == 1 then
+    -- This very call, replayed by the client after its reply was lost: the
+    -- batch was written whole the first time.
+    if redis.call('HGET', P .. 't:' .. id, 'op') == OP then return { 0, '' } end
+    return { 2, id }
+  end
   ids[id] = true
   if key ~= '' then
     if keys[key] or redis.call('HEXISTS', P .. 'keys', key) == 1 then return { 1, key } end
@@ -16,10 +22,10 @@ for i = 0, n - 1 do
   end
 end
 for i = 0, n - 1 do
-  local b = 4 + i * per
+  local b = 5 + i * per
   local id, key = ARGV[b], ARGV[b + 1]
   local k = P .. 't:' .. id
-  redis.call('HSET', k, unpack(ARGV, b + 2, b + 1 + 2 * nf))
+  redis.call('HSET', k, 'op', OP, unpack(ARGV, b + 2, b + 1 + 2 * nf))
   if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
   local x = {}
   for j = b + 2, b + 1 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end

@@ -1,8 +1,8 @@
 -- One bounded retention batch.
--- ARGV: P, what ('sai', 'saie', 'rai', 'raie', 'li' or 'fin:<status>'),
+-- ARGV: P, op, what ('sai', 'saie', 'rai', 'raie', 'li' or 'fin:<status>'),
 -- cutoff (unix µs, exclusive), batch.
 -- Returns {entries taken from the index, rows deleted}.
-local what, cutoff, batch = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local what, cutoff, batch = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local idx = P .. what
 local ms = redis.call('ZRANGEBYSCORE', idx, '-inf', '(' .. cutoff, 'LIMIT', 0, batch)
 local n = 0

@@ -1,3 +1,3 @@
--- One transition. ARGV: P, then the arguments of transition() in lib.lua.
-local r = transition(2)
+-- One transition. ARGV: P, op, then the arguments of transition() in lib.lua.
+local r = transition(3, OP)
 return r

@@ -1,6 +1,7 @@
--- UpdateDefinition. ARGV: P, id, key, nf, nf field/value pairs.
+-- UpdateDefinition (idempotent: a replay writes the same fields).
+-- ARGV: P, op, id, key, nf, nf field/value pairs.
 -- Returns -1 when there is no row, 2 when the key is held by another row, 1.
-local id, key = ARGV[2], ARGV[3]
+local id, key = ARGV[3], ARGV[4]
 local k = P .. 't:' .. id
 local x = load(k)
 if not x then return -1 end
@@ -9,8 +10,8 @@ if key ~= old and key ~= '' then
   local h = redis.call('HGET', P .. 'keys', key)
   if h and h ~= id then return 2 end
 end
-local nf = tonumber(ARGV[4])
-redis.call('HSET', k, unpack(ARGV, 5, 4 + 2 * nf))
+local nf = tonumber(ARGV[5])
+redis.call('HSET', k, unpack(ARGV, 6, 5 + 2 * nf))
 if key ~= old then
   if old ~= '' and redis.call('HGET', P .. 'keys', old) == id then redis.call('HDEL', P .. 'keys', old) end
   if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
