@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/schedule"
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/sqlitestore"
 )
@@ -173,6 +174,9 @@ func runCrashChild(mode, db, execLog string) error {
 	if err := eng.Start(ctx); err != nil {
 		return err
 	}
+	if mode == "series" || mode == "series-resume" {
+		return runSeriesChild(ctx, eng, st, mode)
+	}
 	if mode == "dispatch" {
 		for n := range crashTasks {
 			if _, err := eng.Dispatch(ctx, crashJob{N: n}, nil); err != nil {
@@ -200,6 +204,36 @@ func runCrashChild(mode, db, execLog string) error {
 	return eng.Shutdown(ctx)
 }
 
+// runSeriesChild registers (or, after a restart, re-registers by key: the
+// idempotent startup pattern) a series of 5 runs, one a second, and waits
+// until it completed.
+func runSeriesChild(ctx context.Context, eng *evertask.Engine, st store.Store, mode string) error {
+	s := schedule.EverySeconds(1).StartNow().AtMost(5)
+	id, err := eng.Dispatch(ctx, crashJob{N: 0}, &evertask.DispatchOpts{Schedule: &s, Key: "series"})
+	if err != nil {
+		return err
+	}
+	if mode == "series" {
+		select {} // run until killed
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		row, err := st.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if row.Status == store.StatusCompleted && row.NextRunAt.IsZero() {
+			// Give a wrongly scheduled extra run the chance to show.
+			time.Sleep(1500 * time.Millisecond)
+			return eng.Shutdown(ctx)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("series did not complete: %+v", row)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func countPrefix(path, prefix string) int {
 	n := 0
 	for _, l := range readLines(path) {
@@ -222,4 +256,63 @@ func readLines(path string) []string {
 		}
 	}
 	return out
+}
+
+// TestCrashRecurringMaxRuns runs a series limited to 5 runs in a child
+// process, kills it with SIGKILL between two runs, and lets a second child
+// continue: the series runs exactly 5 times in all, never restarts from its
+// first run and never exceeds its limit.
+func TestCrashRecurringMaxRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes; skipped in -short")
+	}
+	dir := t.TempDir()
+	db, execLog := filepath.Join(dir, "series.db"), filepath.Join(dir, "executions.log")
+	first := crashCommand(t, "series", db, execLog)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlitestore.Open(context.Background(), db, nil)
+	if err != nil {
+		_ = first.Process.Kill()
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Kill right after the second run is recorded: between runs, since the
+	// next one is a second away.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := st.List(context.Background(), store.Filter{Key: "series"})
+		if err == nil && len(page.Tasks) == 1 && page.Tasks[0].RunCount >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = first.Process.Kill()
+			t.Fatal("the series did not run twice")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	runsBeforeKill := countPrefix(execLog, "D ")
+
+	second := crashCommand(t, "series-resume", db, execLog)
+	second.Stdout, second.Stderr = os.Stderr, os.Stderr
+	if err := second.Run(); err != nil {
+		t.Fatalf("second child: %v", err)
+	}
+	page, err := st.List(context.Background(), store.Filter{Key: "series"})
+	if err != nil || len(page.Tasks) != 1 {
+		t.Fatalf("series rows: %d, %v", len(page.Tasks), err)
+	}
+	row := page.Tasks[0]
+	executions := countPrefix(execLog, "D ")
+	t.Logf("series across SIGKILL: %d runs before the kill, %d in all, run count %d, status %s",
+		runsBeforeKill, executions, row.RunCount, row.Status)
+	if executions != 5 || row.RunCount != 5 || row.Status != store.StatusCompleted || !row.NextRunAt.IsZero() {
+		t.Errorf("want exactly 5 executions and a completed series; got %d executions, run count %d, %s, next %v",
+			executions, row.RunCount, row.Status, row.NextRunAt)
+	}
 }
