@@ -44,13 +44,15 @@ const shortMaxRows = 100_000
 // with a mix of statuses like a long-running deployment's (mostly finished
 // one-shots, some delayed, in-flight, failed, cancelled and recurring rows),
 // through store.PersistMany in chunks. Every leaf removes the rows it adds
-// every 1,000 tasks, outside the timer, so the store stays at its size.
-// Under -test.short,
-// sizes above 100,000 rows are skipped.
+// every 1,000 tasks, outside the timer, so the store stays at its size and
+// every size sees the same churn. Under -test.short, sizes above 100,000
+// rows are skipped.
 //
-// Prefer -benchtime Nx (e.g. 200000x): each leaf then runs twice (once with
-// b.N=1, then N), and the fill, which counts toward wall time, happens once
-// per size and -count.
+// Prefer -benchtime Nx (e.g. 200000x): each leaf then runs twice (b.N=1,
+// then N). The fill happens once per size, -count repeats the leaves on
+// the filled store. Wall time is mostly the fill and the full garbage
+// collection the testing package forces before every run, which on a big
+// store takes seconds; neither is timed.
 func BenchmarkLifecycle(b *testing.B, newStore func(tb testing.TB) store.Store, opts *LifecycleOpts) {
 	var o LifecycleOpts
 	if opts != nil {
