@@ -115,6 +115,16 @@
 // The test machine runs Redis with persistence off, so its figures say
 // nothing about fsync cost.
 //
+// Redis must also never evict the store's keys: run it with
+// maxmemory-policy noeviction (or a volatile-* policy, which can only take
+// the short-lived replay markers, the only keys with a TTL). An evicting
+// policy silently drops rows and index entries. When memory runs out under
+// noeviction, writes fail (an error, nothing half written) and reads go on.
+//
+// Each script runs alone in Redis, so its length is everyone's latency:
+// batches are sized by the caller, and Remove or the purge of a row walks
+// that row's own audits and logs, which retention keeps bounded.
+//
 // # Replays
 //
 // go-redis sends a command again when the connection dropped after the
