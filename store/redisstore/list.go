@@ -52,18 +52,24 @@ func (s *Store) walk(ctx context.Context, w walk) (walkResult, error) {
 			return res, mapErr(err)
 		}
 		var ms []string
+		more := false // some source may hold entries past this chunk
 		for _, c := range cmds {
 			ms = append(ms, c.Val()...)
+			more = more || len(c.Val()) >= chunk
 		}
 		// Each source gave its first chunk entries past the cursor, so the
 		// first chunk entries of their union are the union's first chunk.
+		// (A row moving between two sources during the read may show in
+		// both: it is read once.)
 		slices.Sort(ms)
 		ms = slices.Compact(ms)
 		if w.desc {
 			slices.Reverse(ms)
 		}
-		more := len(ms) >= chunk
-		ms = ms[:min(len(ms), chunk)]
+		if len(ms) > chunk {
+			more = true
+			ms = ms[:chunk]
+		}
 		if len(ms) == 0 {
 			res.complete = true
 			return res, nil
