@@ -3,9 +3,11 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/evertask/evertask/store"
 )
@@ -55,8 +57,9 @@ func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLo
 
 func (s *Store) eachLog(ctx context.Context, taskID uuid.UUID, fn func(store.ExecutionLog)) error {
 	key := s.p + "lg:" + taskID.String()
-	for start := int64(0); ; start += logChunk {
-		ms, err := s.rdb.ZRange(ctx, key, start, start+logChunk-1).Result()
+	lo := "-"
+	for {
+		ms, err := s.rdb.ZRangeByLex(ctx, key, &redis.ZRangeBy{Min: lo, Max: "+", Count: logChunk}).Result()
 		if err != nil {
 			return fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
 		}
@@ -70,6 +73,9 @@ func (s *Store) eachLog(ctx context.Context, taskID uuid.UUID, fn func(store.Exe
 		if len(ms) < logChunk {
 			return nil
 		}
+		// Continue after the last entry read, not at a rank: logs purged
+		// meanwhile do not make the walk skip any.
+		lo = "(" + ms[len(ms)-1]
 	}
 }
 
@@ -117,42 +123,59 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	return page, err
 }
 
-// StatusAudits reads the task's status audits, newest first.
+// StatusAudits reads the task's status audits, newest first, in chunks of
+// logChunk entries.
 func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	ms, err := s.rdb.ZRevRange(ctx, s.p+"sa:"+taskID.String(), 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	out := make([]store.StatusAudit, 0, len(ms))
-	for _, m := range ms {
+	var out []store.StatusAudit
+	err := s.eachNewest(ctx, s.p+"sa:"+taskID.String(), func(m string) error {
 		a, err := decodeStatusAudit(taskID, m)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, a)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("status audits of %s: %w", taskID, err)
 	}
 	return out, nil
 }
 
-// RunsAudits reads the task's runs audits, newest first.
+// RunsAudits reads the task's runs audits, newest first, in chunks.
 func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	ms, err := s.rdb.ZRevRange(ctx, s.p+"ra:"+taskID.String(), 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	out := make([]store.RunsAudit, 0, len(ms))
-	for _, m := range ms {
+	var out []store.RunsAudit
+	err := s.eachNewest(ctx, s.p+"ra:"+taskID.String(), func(m string) error {
 		a, err := decodeRunsAudit(taskID, m)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, a)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runs audits of %s: %w", taskID, err)
 	}
 	return out, nil
+}
+
+// eachNewest walks an audit set from the highest audit id down. Each chunk
+// continues strictly below the last id read, so audits purged meanwhile do
+// not shift it.
+func (s *Store) eachNewest(ctx context.Context, key string, fn func(string) error) error {
+	max := "+inf"
+	for {
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Max: max, Min: "-inf", Count: logChunk}).Result()
+		if err != nil {
+			return mapErr(err)
+		}
+		for _, z := range zs {
+			if err := fn(z.Member.(string)); err != nil {
+				return err
+			}
+		}
+		if len(zs) < logChunk {
+			return nil
+		}
+		max = "(" + strconv.FormatFloat(zs[len(zs)-1].Score, 'f', -1, 64)
+	}
 }
