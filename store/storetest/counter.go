@@ -39,14 +39,13 @@ func counterChecks(ops countOps) []check {
 			if got, err := ops.byStatus(t, s, store.CountParams{}); err != nil || len(got) != 0 {
 				t.Errorf("CountByStatus of an empty store = %v, %v; want an empty map", got, err)
 			}
-			// 1,100 rows so the List fallback needs two pages.
 			var rows []*store.Task
 			wantAll := map[store.Status]int{}
 			wantLate := map[store.Status]int{}
 			queueAll := map[string]map[store.Status]int{}
 			queueLate := map[string]map[store.Status]int{}
 			statuses := []store.Status{store.StatusWaitingQueue, store.StatusQueued, store.StatusCompleted, store.StatusFailed, store.StatusCompleted}
-			for i := range 1100 {
+			for i := range 150 {
 				task := newTask(i + 1)
 				task.Status = statuses[i%len(statuses)]
 				task.Queue = fmt.Sprint("q", i%3)
@@ -60,7 +59,7 @@ func counterChecks(ops countOps) []check {
 					q[task.Queue][task.Status]++
 				}
 				add(wantAll, queueAll)
-				if i >= 700 {
+				if i >= 70 {
 					add(wantLate, queueLate)
 				}
 			}
@@ -72,7 +71,7 @@ func counterChecks(ops countOps) []check {
 				queue  map[string]map[store.Status]int
 			}{
 				{"all", store.CountParams{}, wantAll, queueAll},
-				{"created from (inclusive, any location)", store.CountParams{CreatedFrom: at(700 * time.Millisecond).In(elsewhere)}, wantLate, queueLate},
+				{"created from (inclusive, any location)", store.CountParams{CreatedFrom: at(70 * time.Millisecond).In(elsewhere)}, wantLate, queueLate},
 				{"created from after every row", store.CountParams{CreatedFrom: at(time.Hour)}, map[store.Status]int{}, map[string]map[store.Status]int{}},
 			} {
 				got, err := ops.byStatus(t, s, c.p)

@@ -60,7 +60,8 @@
 // EndSeries, PersistMany, TransitionMany, CountByStatus, CountByQueue), so
 // the fallbacks the engine uses are proven against your core methods too.
 //
-// The suite fills stores with up to about 11,000 rows in total; on a
-// network database it takes seconds, not minutes, when PersistMany is
-// batched.
+// The suite writes about 12,000 rows in total, 10,000 of them into one store
+// through store.PersistMany: on a network database it takes seconds when
+// PersistMany is batched. The race detector slows stores written in pure Go
+// the most (an embedded SQL engine runs about 20 times slower under -race).
 package storetest

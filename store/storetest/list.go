@@ -122,7 +122,7 @@ func listChecks() []check {
 				for _, oldest := range []bool{false, true} {
 					f := c.f
 					f.Oldest = oldest
-					f.Limit = 2
+					f.Limit = 4 // several pages, so filters must hold across cursors
 					got := listAll(t, s, f)
 					wantSameIDs(t, fmt.Sprintf("List(%s, oldest %v)", c.name, oldest), ids(got), c.want)
 				}
@@ -137,8 +137,8 @@ func listChecks() []check {
 			}
 		}},
 		{"KeysetPagesCoverEveryRowOnce", func(t tb, s store.Store) {
-			// 600 rows over 20 creation times: pages of 7 split the ties.
-			all, _ := pendingRows(600, 20)
+			// 400 rows over 20 creation times: pages of 13 split the ties.
+			all, _ := pendingRows(400, 20)
 			persistBatches(t, s, all)
 			want := slices.Clone(all)
 			slices.SortFunc(want, func(a, b *store.Task) int {
@@ -148,13 +148,13 @@ func listChecks() []check {
 				return 1
 			})
 			for _, oldest := range []bool{true, false} {
-				got := listAll(t, s, store.Filter{Limit: 7, Oldest: oldest})
+				got := listAll(t, s, store.Filter{Limit: 13, Oldest: oldest})
 				w := ids(want)
 				if !oldest {
 					slices.Reverse(w)
 				}
 				if !slices.Equal(ids(got), w) {
-					t.Errorf("List(Oldest=%v) pages of 7: %d rows not in exact keyset order over all %d rows", oldest, len(got), len(w))
+					t.Errorf("List(Oldest=%v) pages of 13: %d rows not in exact keyset order over all %d rows", oldest, len(got), len(w))
 				}
 			}
 		}},
