@@ -71,6 +71,10 @@ func (b *batchStmts) stmt(ctx context.Context, tx *sql.Tx, kind string, size int
 	return tx.StmtContext(ctx, b.stmts[batchKey{kind, size}])
 }
 
+// single returns the one-row statement of kind, for use outside a
+// transaction.
+func (b *batchStmts) single(kind string) *sql.Stmt { return b.stmts[batchKey{kind, 1}] }
+
 func (b *batchStmts) close() {
 	if b == nil {
 		return
@@ -91,9 +95,13 @@ func insertTasksSQL(n int) string {
 		repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n)
 }
 
-// transitionsSQL is transitionSQL over n parameter rows at once. The
-// caller guarantees distinct ids, so each row is updated at most once, as
-// the loop of single transitions would. RETURNING reports the rows that
+// transitionsSQL applies n store.TransitionParams, one parameter row each:
+// p_from is a comma-framed status list (",Queued,InProgress,"; empty for no
+// condition), p_recoverable switches the predicate on, p_stamp and
+// p_terminal say which fields the target status writes. The caller
+// guarantees distinct ids, so each row is updated at most once, as a loop
+// of single transitions would. The conditions live in the UPDATE itself, so
+// no writer slips between check and write. RETURNING reports the rows that
 // changed (it may only name the updated table, hence the id).
 func transitionsSQL(n int) string {
 	return `WITH p (p_id, p_to, p_stamp, p_at, p_exec_us, p_terminal, p_error, p_from, p_recoverable, p_now) AS

@@ -10,14 +10,11 @@ import (
 // one prepared copy per connection, so on the single writer connection each
 // is parsed exactly once for the life of the store.
 type statements struct {
-	insertTask        *sql.Stmt
-	transition        *sql.Stmt
-	insertStatusAudit *sql.Stmt
-	insertRunsAudit   *sql.Stmt
-	taskExists        *sql.Stmt // on the writer, inside its transactions
-	removeTask        *sql.Stmt
-	getTask           *sql.Stmt // on the readers
-	all               []*sql.Stmt
+	insertRunsAudit *sql.Stmt
+	taskExists      *sql.Stmt // on the writer, inside its transactions
+	removeTask      *sql.Stmt
+	getTask         *sql.Stmt // on the readers
+	all             []*sql.Stmt
 }
 
 func prepare(ctx context.Context, writer, readers *sql.DB) (*statements, error) {
@@ -32,9 +29,6 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*statements, error) 
 		st.all = append(st.all, s)
 		return s
 	}
-	st.insertTask = p(writer, insertTaskSQL)
-	st.transition = p(writer, transitionSQL)
-	st.insertStatusAudit = p(writer, insertStatusAuditSQL)
 	st.insertRunsAudit = p(writer, insertRunsAuditSQL)
 	st.taskExists = p(writer, taskExistsSQL)
 	st.removeTask = p(writer, removeTaskSQL)

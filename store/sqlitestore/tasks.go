@@ -11,9 +11,6 @@ import (
 )
 
 const (
-	insertTaskSQL = `INSERT INTO tasks (` + taskColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-
 	getTaskSQL          = `SELECT ` + taskColumns + ` FROM tasks WHERE id = ?`
 	getByKeySQL         = `SELECT ` + taskColumns + ` FROM tasks WHERE task_key = ?`
 	taskExistsSQL       = `SELECT 1 FROM tasks WHERE id = ?`
@@ -25,7 +22,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 WHERE id = ?`
 )
 
-// insertArgs are the values of insertTaskSQL for t, normalized as the
+// insertArgs are the values of one row of insertTasksSQL for t, normalized as the
 // contract says a store keeps them.
 func insertArgs(t *store.Task) []any {
 	return []any{
@@ -46,7 +43,7 @@ func (s *Store) Persist(ctx context.Context, t *store.Task) error {
 		return err
 	}
 	// One statement is atomic on its own: no transaction needed.
-	if _, err := s.stmts.insertTask.ExecContext(ctx, insertArgs(t)...); err != nil {
+	if _, err := s.batch.single(batchInsertTasks).ExecContext(ctx, insertArgs(t)...); err != nil {
 		return fmt.Errorf("persist task %s: %w", t.ID, mapErr(err))
 	}
 	return nil

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -23,22 +24,8 @@ const recoverableSQL = `(max_runs <= 0 OR run_count < max_runs)
        OR status = 'ServiceStopped'
        OR (recurring = 1 AND next_run_at IS NOT NULL AND (status = 'Completed' OR status = 'Failed')))`
 
-// transitionSQL is every store.TransitionParams in one prepared statement:
-// @from is a comma-framed status list (",Queued,InProgress,"; empty for no
-// condition), @recoverable switches the predicate on, @stamp and @terminal
-// say which fields the target status writes.
-const transitionSQL = `UPDATE tasks SET
-    status = @to,
-    last_execution_at = CASE WHEN @stamp THEN @at ELSE last_execution_at END,
-    execution_time_us = CASE WHEN @stamp THEN @exec_us ELSE execution_time_us END,
-    error = CASE WHEN @terminal THEN @error ELSE error END
-WHERE id = @id
-  AND (@from = '' OR instr(@from, ',' || status || ',') > 0)
-  AND (@recoverable = 0 OR (` + recoverableSQL + `))`
-
 const (
-	insertStatusAuditSQL = `INSERT INTO status_audits (task_id, at, status, error) VALUES (?, ?, ?, ?)`
-	insertRunsAuditSQL   = `INSERT INTO runs_audits (task_id, executed_at, execution_time_us, status, error)
+	insertRunsAuditSQL = `INSERT INTO runs_audits (task_id, executed_at, execution_time_us, status, error)
 VALUES (?, ?, ?, ?, ?)`
 
 	// incRunCount saturates at store.MaxRunCount instead of wrapping.
@@ -55,39 +42,6 @@ WHERE id = ? AND status <> 'Cancelled'`
 	incRecoverySQL   = `UPDATE tasks SET recovery_failures = recovery_failures + 1 WHERE id = ? RETURNING recovery_failures`
 	clearRecoverySQL = `UPDATE tasks SET recovery_failures = 0 WHERE id = ?`
 )
-
-func transitionArgs(p *store.TransitionParams) []any {
-	return []any{
-		sql.Named("id", p.ID[:]),
-		sql.Named("to", string(p.To)),
-		sql.Named("stamp", boolInt(store.StampsLastExecution(p.To))),
-		sql.Named("at", p.Now.UnixMicro()),
-		sql.Named("exec_us", p.ExecutionTime.Microseconds()),
-		sql.Named("terminal", boolInt(p.To.Terminal())),
-		sql.Named("error", p.Error),
-		sql.Named("from", fromList(p.From)),
-		sql.Named("recoverable", boolInt(p.IfRecoverable)),
-		sql.Named("now", ceilMicros(p.Now)),
-	}
-}
-
-// applyTransition runs the conditional update and, when it changed the row
-// and the policy asks for one, the audit insert, on tx.
-func (s *Store) applyTransition(ctx context.Context, tx *sql.Tx, upd, audit *sql.Stmt, p *store.TransitionParams) (bool, error) {
-	res, err := tx.StmtContext(ctx, upd).ExecContext(ctx, transitionArgs(p)...)
-	if err != nil {
-		return false, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
-	}
-	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
-		if _, err := audit.ExecContext(ctx, p.ID[:], p.Now.UnixMicro(), string(p.To), p.Error); err != nil {
-			return false, err
-		}
-	}
-	return true, nil
-}
 
 // Transition changes the status when the conditions hold, with its audit,
 // atomically. The conditions are evaluated in the UPDATE itself, so a
@@ -107,12 +61,14 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 		applied, err = s.transitionNoAudit(ctx, &p)
 	} else {
 		err = s.withTx(ctx, func(tx *sql.Tx) error {
-			var err error
-			applied, err = s.applyTransition(ctx, tx, s.stmts.transition, tx.StmtContext(ctx, s.stmts.insertStatusAudit), &p)
-			if err == nil && !applied {
-				err = s.mustExist(ctx, tx, p.ID)
+			ok := []bool{false}
+			if err := s.transitionMany(ctx, tx, []store.TransitionParams{p}, ok); err != nil {
+				return err
 			}
-			return err
+			if applied = ok[0]; !applied {
+				return s.mustExist(ctx, tx, p.ID)
+			}
+			return nil
 		})
 	}
 	if err != nil {
@@ -122,13 +78,10 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 }
 
 func (s *Store) transitionNoAudit(ctx context.Context, p *store.TransitionParams) (bool, error) {
-	res, err := s.stmts.transition.ExecContext(ctx, transitionArgs(p)...)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil || n > 0 {
-		return n > 0, err
+	var id []byte
+	err := s.batch.single(batchTransitions).QueryRowContext(ctx, transitionRow(p)...).Scan(&id)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return err == nil, err
 	}
 	var one int
 	if err := s.stmts.taskExists.QueryRowContext(ctx, p.ID[:]).Scan(&one); err != nil {
@@ -168,13 +121,10 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 		}
 		// A repeated id must see the outcome of its earlier transition,
 		// which one set-based statement would not show it: one by one.
-		audit := tx.StmtContext(ctx, s.stmts.insertStatusAudit)
 		for i := range params {
-			ok, err := s.applyTransition(ctx, tx, s.stmts.transition, audit, &params[i])
-			if err != nil {
-				return fmt.Errorf("transition task %s to %s: %w", params[i].ID, params[i].To, mapErr(err))
+			if err := s.transitionMany(ctx, tx, params[i:i+1], applied[i:i+1]); err != nil {
+				return err
 			}
-			applied[i] = ok
 		}
 		return nil
 	})
@@ -244,7 +194,7 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 		}
 		applied = true
 		if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
-			if _, err := tx.StmtContext(ctx, s.stmts.insertStatusAudit).ExecContext(ctx,
+			if _, err := s.batch.stmt(ctx, tx, batchStatusAudits, 1).ExecContext(ctx,
 				p.ID[:], p.Now.UnixMicro(), string(p.Status), p.Error); err != nil {
 				return err
 			}
@@ -292,7 +242,7 @@ func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, e
 		if !store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
 			return nil
 		}
-		_, err = tx.StmtContext(ctx, s.stmts.insertStatusAudit).ExecContext(ctx,
+		_, err = s.batch.stmt(ctx, tx, batchStatusAudits, 1).ExecContext(ctx,
 			p.ID[:], p.Now.UnixMicro(), string(p.Status), p.Error)
 		return err
 	})
