@@ -545,3 +545,60 @@ func TestRetrievePendingSkipsExpiredRunUntil(t *testing.T) {
 		t.Fatalf("pending = %d rows, want %d", len(got), len(want))
 	}
 }
+
+func TestLongHistoryReadInChunks(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	tk := task(0)
+	if err := su.s.Persist(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2500
+	logs := make([]store.ExecutionLog, n)
+	run := uuid.Must(uuid.NewV7())
+	for i := range logs {
+		level := "Information"
+		if i%7 == 0 {
+			level = "Error"
+		}
+		logs[i] = store.ExecutionLog{ID: run, TaskID: tk.ID, At: t0, Level: level, Message: fmt.Sprintf("m%d", i), Seq: n - i}
+	}
+	if err := su.s.SaveLogs(ctx, tk.ID, logs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := su.s.Logs(ctx, tk.ID)
+	if err != nil || len(got) != n {
+		t.Fatalf("Logs = %d rows, %v; want %d", len(got), err, n)
+	}
+	for i := 1; i < n; i++ {
+		if got[i].Seq <= got[i-1].Seq {
+			t.Fatalf("log %d has seq %d after %d", i, got[i].Seq, got[i-1].Seq)
+		}
+	}
+	page, err := su.s.LogsPage(ctx, store.LogQuery{TaskID: tk.ID, Level: "error", Offset: 300, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != (n+6)/7 || len(page.Logs) != 10 || page.Logs[0].Level != "Error" {
+		t.Fatalf("LogsPage = total %d, %d rows; want %d and 10", page.Total, len(page.Logs), (n+6)/7)
+	}
+
+	var ps []store.TransitionParams
+	for i := range 1100 {
+		to := []store.Status{store.StatusQueued, store.StatusWaitingQueue}[i%2]
+		ps = append(ps, store.TransitionParams{ID: tk.ID, To: to, Now: t0.Add(time.Duration(i) * time.Microsecond), AuditLevel: store.AuditFull})
+	}
+	if _, err := su.s.TransitionMany(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	audits, err := su.s.StatusAudits(ctx, tk.ID)
+	if err != nil || len(audits) != 1100 {
+		t.Fatalf("StatusAudits = %d rows, %v; want 1100", len(audits), err)
+	}
+	for i := 1; i < len(audits); i++ {
+		if audits[i].ID >= audits[i-1].ID || !audits[i].At.Before(audits[i-1].At) {
+			t.Fatalf("audit %d (%d at %v) not older than %d at %v", i, audits[i].ID, audits[i].At, audits[i-1].ID, audits[i-1].At)
+		}
+	}
+}
