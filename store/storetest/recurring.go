@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -69,7 +70,7 @@ func coreRecurringChecks() []check {
 			wantErr(t, "RunCount(unknown)", err, store.ErrNotFound)
 		}},
 		{"UpdateCurrentRunCountsWithoutChangingStatus", func(t tb, s store.Store) {
-			task := recurringTask(1)
+			task := fullTask(1) // every field set: only the documented ones may change
 			task.Status = store.StatusFailed
 			task.Error = "the run failed"
 			task.RunCount = 3
@@ -134,7 +135,9 @@ func coreRecurringChecks() []check {
 func recurringChecks(ops recurringOps) []check {
 	return []check{
 		{"CompleteRecurringRunWritesEverything", func(t tb, s store.Store) {
-			task := recurringTask(1)
+			task := fullTask(1) // every field set: only the documented ones may change
+			task.Status = store.StatusInProgress
+			task.MaxRuns = 0
 			task.RunCount = 2
 			task.Error = "previous run failed"
 			persist(t, s, task)
@@ -256,7 +259,8 @@ func recurringChecks(ops recurringOps) []check {
 		}},
 		{"EndSeriesClearsNextRunWithoutCounting", func(t tb, s store.Store) {
 			for i, outcome := range []store.Status{store.StatusCompleted, store.StatusFailed} {
-				task := recurringTask(i + 1)
+				task := fullTask(i + 1) // every field set: only the documented ones may change
+				task.Key = fmt.Sprint("key-", i)
 				task.Status = store.StatusQueued
 				task.RunCount = 5
 				task.LastExecutionAt = at(-time.Hour)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -78,7 +79,10 @@ func transitionChecks() []check {
 		{"StampsExecutionOnlyWhenARunEnds", func(t tb, s store.Store) {
 			prevRun := at(-time.Hour)
 			for i, to := range store.Statuses {
-				task := newTask(i + 1)
+				// Every other field is set, so a store that writes more
+				// than the rules say is caught.
+				task := fullTask(i + 1)
+				task.Key = fmt.Sprint("key-", i)
 				task.Status = store.StatusInProgress
 				task.LastExecutionAt = prevRun
 				task.ExecutionTime = time.Second
