@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/store"
+)
+
+// benchTask is the no-op task every mode runs.
+type benchTask struct {
+	N int `json:"n"`
+}
+
+func (benchTask) Kind() string { return "evertask.bench.noop" }
+
+// benchConfig is the parsed command line of bench.
+type benchConfig struct {
+	store, mode, dsn string
+	tasks, workers   int
+	producers        int
+	audit            store.AuditLevel
+	duration         time.Duration
+	pageSize         int
+	progress         time.Duration
+}
+
+// persistBatch is the size of the PersistMany batches of burn mode.
+const persistBatch = 1000
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", "bench --store memory|sqlite|postgres|redis --mode burn|steady|latency [flags]", stderr)
+	var c benchConfig
+	var audit string
+	fs.StringVar(&c.store, "store", "", "store to measure: "+storeNames+" (required)")
+	fs.StringVar(&c.mode, "mode", "burn", "burn (insert N tasks, then time working them off), steady (producers and workers together for --duration), latency (dispatch to handler start, one task at a time)")
+	fs.StringVar(&c.dsn, "dsn", "", "connection: postgres URL (default "+defaultPostgresDSN+"), redis host:port or URL (default "+defaultRedisAddr+"), sqlite file (default a temporary file). The bench uses its own schema, key prefix or file and removes it at the end")
+	fs.IntVar(&c.tasks, "tasks", 0, "tasks to run (burn default: memory 100000, sqlite 20000, postgres and redis 50000; latency default 2000)")
+	fs.IntVar(&c.workers, "workers", 0, "workers of the default queue (default: postgres and redis 100, sqlite 4, memory 4)")
+	fs.IntVar(&c.producers, "producers", 0, "steady mode: goroutines dispatching (default: 4, postgres and redis 25)")
+	fs.StringVar(&audit, "audit", "none", "audit level of the tasks: none, errors-only, minimal or full")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "steady mode: how long to run")
+	fs.IntVar(&c.pageSize, "recovery-page", 0, "burn mode: engine RecoveryPageSize (default: the engine's)")
+	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noPositional(rest); err != nil {
+		return err
+	}
+	if err := c.resolve(audit); err != nil {
+		return err
+	}
+
+	conns := min(max(c.workers/4, 4), 32)
+	st, err := openBenchStore(ctx, c.store, c.dsn, conns, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	var res benchResult
+	switch c.mode {
+	case "burn":
+		res, err = benchBurn(ctx, st, &c, stderr)
+	case "steady":
+		res, err = benchSteady(ctx, st, &c, stderr)
+	case "latency":
+		res, err = benchLatency(ctx, st, &c, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, res.line(&c))
+	return nil
+}
+
+func (c *benchConfig) resolve(audit string) error {
+	if err := checkStoreName(c.store); err != nil {
+		return err
+	}
+	switch c.mode {
+	case "burn", "steady", "latency":
+	default:
+		return usageErr("unknown mode %q (want burn, steady or latency)", c.mode)
+	}
+	level, err := store.ParseAuditLevel(audit)
+	if err != nil {
+		return usageErr("bad --audit %q (want none, errors-only, minimal or full)", audit)
+	}
+	c.audit = level
+	server := c.store == "postgres" || c.store == "redis"
+	switch {
+	case c.tasks < 0 || c.workers < 0 || c.producers < 0 || c.pageSize < 0:
+		return usageErr("--tasks, --workers, --producers and --recovery-page must not be negative")
+	case c.duration <= 0:
+		return usageErr("--duration must be positive, got %v", c.duration)
+	}
+	if c.tasks == 0 {
+		switch {
+		case c.mode == "latency":
+			c.tasks = 2000
+		case c.store == "memory":
+			c.tasks = 100_000
+		case c.store == "sqlite":
+			c.tasks = 20_000
+		default:
+			c.tasks = 50_000
+		}
+	}
+	if c.workers == 0 {
+		c.workers = 4
+		if server {
+			c.workers = 100
+		}
+	}
+	if c.producers == 0 {
+		c.producers = 4
+		if server {
+			c.producers = 25
+		}
+	}
+	return nil
+}
+
+// benchResult is what a mode measured.
+type benchResult struct {
+	tasks    int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+// line is the RESULT line: the keys that apply to the mode, space separated.
+func (r benchResult) line(c *benchConfig) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "RESULT mode=%s store=%s tasks=%d workers=%d", c.mode, c.store, r.tasks, c.workers)
+	if c.mode == "steady" {
+		fmt.Fprintf(&b, " producers=%d", c.producers)
+	}
+	fmt.Fprintf(&b, " audit=%s seconds=%.3f", c.audit, r.elapsed.Seconds())
+	if c.mode == "latency" {
+		fmt.Fprintf(&b, " p50_us=%d p99_us=%d", r.p50.Microseconds(), r.p99.Microseconds())
+	} else {
+		fmt.Fprintf(&b, " tasks_per_s=%.0f", float64(r.tasks)/r.elapsed.Seconds())
+	}
+	return b.String()
+}
+
+// newBenchEngine returns an engine with the no-op handler registered;
+// onRun is called at the start of every execution.
+func newBenchEngine(st store.Store, c *benchConfig, stderr io.Writer, onRun func(benchTask)) (*evertask.Engine, error) {
+	eng, err := evertask.New(st, &evertask.Config{
+		// Only the engine's warnings and errors: a bench that drops tasks
+		// must say why.
+		Logger:           slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Workers:          c.workers,
+		Capacity:         10_000,
+		AuditLevel:       c.audit,
+		RecoveryPageSize: c.pageSize,
+		Retry:            evertask.NoRetry(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = evertask.Register[benchTask](eng, evertask.HandlerFunc[benchTask](func(_ context.Context, t benchTask) error {
+		onRun(t)
+		return nil
+	}), nil)
+	if err != nil {
+		return nil, err
+	}
+	return eng, nil
+}
+
+// progress prints fn's line to stderr every c.progress until stop is
+// called.
+func progress(c *benchConfig, stderr io.Writer, fn func() string) (stop func()) {
+	if c.progress <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(c.progress)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(stderr, "bench %s %s: %s\n", c.mode, c.store, fn())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// benchBurn is River's method: persist N Queued tasks, then start the
+// engine and time until every one is Completed in the store. Startup
+// recovery is what feeds them to the workers.
+func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (benchResult, error) {
+	n := c.tasks
+	var inserted atomic.Int64
+	stop := progress(c, stderr, func() string { return fmt.Sprintf("inserted %d/%d", inserted.Load(), n) })
+	// Created in the past, so every row is older than the engine's recovery
+	// cutoff; microseconds apart, so the keyset order is the insert order.
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	batch := make([]*store.Task, 0, persistBatch)
+	for i := 0; i < n; i += persistBatch {
+		batch = batch[:0]
+		for j := i; j < min(i+persistBatch, n); j++ {
+			id, err := uuid.NewV7()
+			if err != nil {
+				stop()
+				return benchResult{}, err
+			}
+			batch = append(batch, &store.Task{
+				ID: id, CreatedAt: base.Add(time.Duration(j) * time.Microsecond),
+				Kind: benchTask{}.Kind(), Payload: fmt.Appendf(nil, `{"n":%d}`, j), Handler: "bench",
+				Queue: evertask.DefaultQueue, Status: store.StatusQueued, AuditLevel: c.audit,
+			})
+		}
+		if err := store.PersistMany(ctx, st, batch); err != nil {
+			stop()
+			return benchResult{}, fmt.Errorf("persist tasks %d-%d: %w", i, i+len(batch)-1, err)
+		}
+		inserted.Add(int64(len(batch)))
+	}
+	stop()
+	fmt.Fprintf(stderr, "bench burn %s: inserted %d tasks, starting the engine\n", c.store, n)
+
+	var ran atomic.Int64
+	allRan := make(chan struct{})
+	eng, err := newBenchEngine(st, c, stderr, func(benchTask) {
+		if ran.Add(1) == int64(n) {
+			close(allRan)
+		}
+	})
+	if err != nil {
+		return benchResult{}, err
+	}
+	start := time.Now()
+	stop = progress(c, stderr, func() string {
+		d := ran.Load()
+		return fmt.Sprintf("%d/%d done (%.0f/s)", d, n, float64(d)/time.Since(start).Seconds())
+	})
+	defer stop()
+	if err := eng.Start(ctx); err != nil {
+		return benchResult{}, err
+	}
+	defer shutdown(eng)
+	select {
+	case <-allRan:
+	case <-ctx.Done():
+		return benchResult{}, ctx.Err()
+	}
+	// The clock stops when the store says so: the last outcomes are
+	// acknowledged only once their batch committed.
+	if err := waitCompleted(ctx, st, n); err != nil {
+		return benchResult{}, err
+	}
+	return benchResult{tasks: n, elapsed: time.Since(start)}, nil
+}
+
+// waitCompleted polls the store until n rows are Completed.
+func waitCompleted(ctx context.Context, st store.Store, n int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		counts, err := store.CountByStatus(ctx, st, store.CountParams{})
+		if err != nil {
+			return fmt.Errorf("count tasks: %w", err)
+		}
+		if counts[store.StatusCompleted] >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d tasks Completed in the store a minute after the last handler ran (counts %v)",
+				counts[store.StatusCompleted], n, counts)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// benchSteady runs producers and workers together for c.duration and
+// counts the tasks the store holds as Completed at the end.
+func benchSteady(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (benchResult, error) {
+	var ran atomic.Int64
+	eng, err := newBenchEngine(st, c, stderr, func(benchTask) { ran.Add(1) })
+	if err != nil {
+		return benchResult{}, err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return benchResult{}, err
+	}
+	defer shutdown(eng)
+
+	runCtx, cancel := context.WithTimeout(ctx, c.duration)
+	defer cancel()
+	start := time.Now()
+	stop := progress(c, stderr, func() string {
+		d := ran.Load()
+		return fmt.Sprintf("%d done (%.0f/s)", d, float64(d)/time.Since(start).Seconds())
+	})
+	var dispatched atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, c.producers)
+	for range c.producers {
+		wg.Go(func() {
+			for runCtx.Err() == nil {
+				n := int(dispatched.Add(1))
+				if _, err := eng.Dispatch(runCtx, benchTask{N: n}, nil); err != nil {
+					if runCtx.Err() == nil {
+						errs <- err
+						cancel()
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	close(errs)
+	if err := <-errs; err != nil {
+		return benchResult{}, fmt.Errorf("dispatch: %w", err)
+	}
+	if ctx.Err() != nil {
+		return benchResult{}, ctx.Err()
+	}
+	counts, err := store.CountByStatus(ctx, st, store.CountParams{})
+	elapsed := time.Since(start)
+	if err != nil {
+		return benchResult{}, fmt.Errorf("count tasks: %w", err)
+	}
+	return benchResult{tasks: counts[store.StatusCompleted], elapsed: elapsed}, nil
+}
+
+// benchLatency dispatches one task at a time and measures from the call to
+// Dispatch to the start of the handler.
+func benchLatency(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (benchResult, error) {
+	startedAt := make(chan time.Time, 1)
+	eng, err := newBenchEngine(st, c, stderr, func(benchTask) { startedAt <- time.Now() })
+	if err != nil {
+		return benchResult{}, err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return benchResult{}, err
+	}
+	defer shutdown(eng)
+
+	samples := make([]time.Duration, 0, c.tasks)
+	var done atomic.Int64
+	stop := progress(c, stderr, func() string { return fmt.Sprintf("%d/%d done", done.Load(), c.tasks) })
+	defer stop()
+	begin := time.Now()
+	for i := range c.tasks {
+		t0 := time.Now()
+		if _, err := eng.Dispatch(ctx, benchTask{N: i}, nil); err != nil {
+			return benchResult{}, fmt.Errorf("dispatch: %w", err)
+		}
+		select {
+		case t1 := <-startedAt:
+			samples = append(samples, t1.Sub(t0))
+		case <-time.After(30 * time.Second):
+			return benchResult{}, errors.New("a dispatched task did not start within 30s")
+		case <-ctx.Done():
+			return benchResult{}, ctx.Err()
+		}
+		done.Add(1)
+	}
+	elapsed := time.Since(begin)
+	slices.Sort(samples)
+	return benchResult{tasks: c.tasks, elapsed: elapsed, p50: percentile(samples, 50), p99: percentile(samples, 99)}, nil
+}
+
+// percentile returns the nearest-rank percentile of sorted samples.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n), 1-based
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// shutdown stops an engine whose handlers are no-ops: a few seconds are
+// plenty.
+func shutdown(eng *evertask.Engine) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	eng.Shutdown(ctx)
+}

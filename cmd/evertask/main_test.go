@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
+
+	"github.com/evertask/evertask/internal/testenv"
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/sqlitestore"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// result is one in-process run of the command line.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := run(ctx, args, &out, &errOut)
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+func (r result) mustSucceed(t *testing.T) {
+	t.Helper()
+	if r.code != exitOK {
+		t.Fatalf("exit code %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// summaryRow matches a row of the demo's summary table.
+func summaryRow(kind, status string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(kind) + `\s+` + status + `\s`)
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "demo.db")
+
+	first := runCLI(t, "demo", "--db", db, "--duration", "1500ms")
+	first.mustSucceed(t)
+	for _, want := range []*regexp.Regexp{
+		summaryRow("demo.welcome_email", "Completed"),
+		summaryRow("demo.sync_inventory", "Completed"),
+		summaryRow("demo.import_feed", "Failed"),
+		summaryRow("demo.send_invoice", "Completed"),
+		summaryRow("demo.weekly_report", "WaitingQueue"),
+		regexp.MustCompile(`same id both times: true`),
+		regexp.MustCompile(`(?m)attempt 3: fetch .*503`),
+		regexp.MustCompile(`all 3 attempts failed: \(\+3 lines\)`),
+		regexp.MustCompile(`A new database`),
+	} {
+		if !want.MatchString(first.stdout) {
+			t.Errorf("first run: output does not match %q:\n%s", want, first.stdout)
+		}
+	}
+	// The sync succeeded on its third attempt.
+	if !regexp.MustCompile(`retried\s+demo.sync_inventory.*attempt 2 failed`).MatchString(first.stdout) {
+		t.Errorf("first run: no second failed attempt of the sync:\n%s", first.stdout)
+	}
+
+	// The second run recovers the weekly report left behind and continues
+	// the heartbeat series.
+	second := runCLI(t, "demo", "--db", db, "--duration", "1500ms")
+	second.mustSucceed(t)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`tasks from earlier runs`),
+		regexp.MustCompile(`The heartbeat series ran [12] of 3 times`),
+		regexp.MustCompile(`recovered\s+demo.weekly_report`),
+		regexp.MustCompile(`Recovery: \d+ task\(s\) left by an earlier run`),
+		summaryRow("demo.heartbeat", `Completed\s+[23]/3`),
+	} {
+		if !want.MatchString(second.stdout) {
+			t.Errorf("second run: output does not match %q:\n%s", want, second.stdout)
+		}
+	}
+}
+
+var resultLine = regexp.MustCompile(`^RESULT mode=(burn|steady|latency) store=(\w+) tasks=(\d+) workers=\d+( producers=\d+)? audit=(\w+) seconds=\d+\.\d{3}( tasks_per_s=\d+| p50_us=\d+ p99_us=\d+)$`)
+
+// lastLine returns the last line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func checkResult(t *testing.T, r result, mode, storeName, tasks, audit string) {
+	t.Helper()
+	r.mustSucceed(t)
+	line := lastLine(r.stdout)
+	m := resultLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("last line %q is not a RESULT line", line)
+	}
+	if m[1] != mode || m[2] != storeName || m[5] != audit || (tasks != "" && m[3] != tasks) {
+		t.Fatalf("RESULT line %q: want mode=%s store=%s tasks=%s audit=%s", line, mode, storeName, tasks, audit)
+	}
+	if mode == "steady" && m[3] == "0" {
+		t.Fatalf("steady run completed no task: %q", line)
+	}
+}
+
+func TestBench(t *testing.T) {
+	t.Parallel()
+	for _, st := range []string{"memory", "sqlite"} {
+		t.Run(st, func(t *testing.T) {
+			t.Parallel()
+			t.Run("BurnNone", func(t *testing.T) {
+				t.Parallel()
+				// Small: the pure-Go SQLite is slow under -race.
+				r := runCLI(t, "bench", "--store", st, "--mode", "burn", "--tasks", "400", "--audit", "none")
+				checkResult(t, r, "burn", st, "400", "none")
+			})
+			t.Run("BurnFull", func(t *testing.T) {
+				t.Parallel()
+				r := runCLI(t, "bench", "--store", st, "--mode", "burn", "--tasks", "200", "--audit", "full", "--workers", "8")
+				checkResult(t, r, "burn", st, "200", "full")
+			})
+			t.Run("Steady", func(t *testing.T) {
+				t.Parallel()
+				r := runCLI(t, "bench", "--store", st, "--mode", "steady", "--duration", "300ms", "--producers", "2")
+				checkResult(t, r, "steady", st, "", "none")
+			})
+			t.Run("Latency", func(t *testing.T) {
+				t.Parallel()
+				r := runCLI(t, "bench", "--store", st, "--mode", "latency", "--tasks", "30")
+				checkResult(t, r, "latency", st, "30", "none")
+			})
+		})
+	}
+}
+
+func TestBenchPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := openPool(ctx, testenv.PostgresURL(), 2)
+	if err != nil {
+		testenv.Unavailable(t, "postgres", err)
+	}
+	defer pool.Close()
+	for _, mode := range []string{"burn", "latency"} {
+		r := runCLI(t, "bench", "--store", "postgres", "--dsn", testenv.PostgresURL(), "--mode", mode,
+			"--tasks", "100", "--workers", "10", "--audit", "full")
+		checkResult(t, r, mode, "postgres", "100", "full")
+		schema := regexp.MustCompile(`schema (evertask_bench_[0-9a-f]+)`).FindStringSubmatch(r.stderr)
+		if schema == nil {
+			t.Fatalf("stderr names no schema:\n%s", r.stderr)
+		}
+		var exists bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema[1]).Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+		if exists {
+			t.Errorf("schema %s still exists after the bench", schema[1])
+		}
+	}
+}
+
+func TestBenchRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, err := openRedis(ctx, testenv.RedisAddr())
+	if err != nil {
+		testenv.Unavailable(t, "redis", err)
+	}
+	defer rdb.Close()
+	for _, mode := range []string{"burn", "latency"} {
+		r := runCLI(t, "bench", "--store", "redis", "--dsn", testenv.RedisAddr(), "--mode", mode,
+			"--tasks", "100", "--workers", "10")
+		checkResult(t, r, mode, "redis", "100", "none")
+		prefix := regexp.MustCompile(`prefix (evertask_bench:[0-9a-f]+:)`).FindStringSubmatch(r.stderr)
+		if prefix == nil {
+			t.Fatalf("stderr names no key prefix:\n%s", r.stderr)
+		}
+		keys, _, err := rdb.Scan(ctx, 0, "*"+prefix[1]+"*", 100000).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 {
+			t.Errorf("%d keys of prefix %s left after the bench, e.g. %s", len(keys), prefix[1], keys[0])
+		}
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	t.Run("SQLite", func(t *testing.T) {
+		t.Parallel()
+		db := filepath.Join(t.TempDir(), "m.db")
+		r := runCLI(t, "migrate", "--store", "sqlite", "--dsn", db)
+		r.mustSucceed(t)
+		if want := fmt.Sprintf("at version %d", sqlitestore.SchemaVersion()); !strings.Contains(r.stdout, want) {
+			t.Fatalf("output %q lacks %q", r.stdout, want)
+		}
+	})
+	t.Run("Postgres", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		pool, err := openPool(ctx, testenv.PostgresURL(), 2)
+		if err != nil {
+			testenv.Unavailable(t, "postgres", err)
+		}
+		defer pool.Close()
+		schema := "evertask_clitest_" + randomSuffix()
+		defer pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		for range 2 { // the second run finds nothing to do
+			r := runCLI(t, "migrate", "--store", "postgres", "--dsn", testenv.PostgresURL(), "--schema", schema)
+			r.mustSucceed(t)
+			if !strings.Contains(r.stdout, "postgres schema "+schema+" is at version") {
+				t.Fatalf("output: %q", r.stdout)
+			}
+		}
+		var n int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema}.Sanitize()+".schema_migrations").Scan(&n); err != nil || n == 0 {
+			t.Fatalf("schema_migrations: %d rows, err %v", n, err)
+		}
+	})
+}
+
+func TestTasks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "tasks.db")
+	st, err := sqlitestore.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	newTask := func(kind string, offset time.Duration) *store.Task {
+		return &store.Task{ID: uuid.Must(uuid.NewV7()), CreatedAt: now.Add(offset), Kind: kind, Payload: []byte(`{}`),
+			Queue: "default", Status: store.StatusQueued, AuditLevel: store.AuditFull}
+	}
+	ok, bad := newTask("cli.ok", -2*time.Second), newTask("cli.bad", -time.Second)
+	for _, task := range []*store.Task{ok, bad} {
+		if err := st.Persist(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Transition(ctx, store.TransitionParams{ID: bad.ID, To: store.StatusFailed, Now: now,
+		Error: "all 2 attempts failed:\nattempt 1: boom\nattempt 2: boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveLogs(ctx, bad.ID, []store.ExecutionLog{{ID: uuid.Must(uuid.NewV7()), TaskID: bad.ID, At: now,
+		Level: "ERROR", Message: "it went wrong"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	t.Run("List", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, "tasks", "--dsn", db)
+		r.mustSucceed(t)
+		iBad, iOK := strings.Index(r.stdout, bad.ID.String()), strings.Index(r.stdout, ok.ID.String())
+		if iBad < 0 || iOK < 0 || iBad > iOK {
+			t.Fatalf("want both tasks, newest first:\n%s", r.stdout)
+		}
+		if !strings.Contains(r.stdout, "all 2 attempts failed: …") {
+			t.Errorf("no first line of the error:\n%s", r.stdout)
+		}
+	})
+	t.Run("FilterByStatus", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, "tasks", "--dsn", db, "--status", "failed", "--limit", "5")
+		r.mustSucceed(t)
+		if !strings.Contains(r.stdout, bad.ID.String()) || strings.Contains(r.stdout, ok.ID.String()) {
+			t.Fatalf("want only the failed task:\n%s", r.stdout)
+		}
+	})
+	t.Run("Show", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, "tasks", "show", bad.ID.String(), "--dsn", db)
+		r.mustSucceed(t)
+		for _, want := range []string{"cli.bad", "attempt 2: boom", "status history (1", "Failed", "logs (1):", "it went wrong"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("show output lacks %q:\n%s", want, r.stdout)
+			}
+		}
+	})
+	t.Run("ShowUnknown", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, "tasks", "--dsn", db, "show", uuid.NewString())
+		if r.code != exitFail || !strings.Contains(r.stderr, "not found") {
+			t.Fatalf("exit %d, stderr %q; want 1 and not found", r.code, r.stderr)
+		}
+	})
+	t.Run("MissingFile", func(t *testing.T) {
+		t.Parallel()
+		missing := filepath.Join(t.TempDir(), "nope.db")
+		r := runCLI(t, "tasks", "--dsn", missing)
+		if r.code != exitFail || !strings.Contains(r.stderr, "nope.db") {
+			t.Fatalf("exit %d, stderr %q; want 1 naming the file", r.code, r.stderr)
+		}
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"NoCommand", nil, "Usage"},
+		{"UnknownCommand", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"BenchNoStore", []string{"bench"}, "--store is required"},
+		{"BenchUnknownStore", []string{"bench", "--store", "oracle"}, `unknown store "oracle"`},
+		{"BenchMySQL", []string{"bench", "--store", "mysql"}, "MySQL store is not implemented yet"},
+		{"BenchBadMode", []string{"bench", "--store", "memory", "--mode", "sprint"}, `unknown mode "sprint"`},
+		{"BenchBadAudit", []string{"bench", "--store", "memory", "--audit", "loud"}, `bad --audit "loud"`},
+		{"BenchNegativeTasks", []string{"bench", "--store", "memory", "--tasks", "-5"}, "must not be negative"},
+		{"BenchUnknownFlag", []string{"bench", "--turbo"}, "flag provided but not defined: -turbo"},
+		{"BenchBadNumber", []string{"bench", "--store", "memory", "--tasks", "many"}, "invalid value"},
+		{"BenchBadDuration", []string{"bench", "--store", "memory", "--duration", "0s"}, "--duration must be positive"},
+		{"BenchStray", []string{"bench", "--store", "memory", "now"}, `unexpected argument "now"`},
+		{"DemoBadDuration", []string{"demo", "--duration", "-1s"}, "--duration must be positive"},
+		{"MigrateMemory", []string{"migrate", "--store", "memory"}, "has no migrations"},
+		{"MigrateMySQL", []string{"migrate", "--store", "mysql"}, "not implemented yet"},
+		{"MigrateSQLiteNoDSN", []string{"migrate", "--store", "sqlite"}, "--dsn names the sqlite file"},
+		{"TasksShowNoID", []string{"tasks", "show"}, "one task id"},
+		{"TasksShowBadID", []string{"tasks", "show", "42"}, `bad task id "42"`},
+		{"TasksBadStatus", []string{"tasks", "--status", "Done"}, `unknown status "Done"`},
+		{"TasksBadLimit", []string{"tasks", "--limit", "0"}, "--limit must be between 1 and"},
+		{"TasksMemory", []string{"tasks", "--store", "memory"}, "keeps nothing between runs"},
+		{"TasksStray", []string{"tasks", "list"}, `unexpected argument "list"`},
+		{"PostgresBadDSN", []string{"migrate", "--store", "postgres", "--dsn", "postgres://%zz"}, "bad postgres --dsn"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, tc.args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit code %d, want 2\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("stderr lacks %q:\n%s", tc.want, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout should be empty on bad input, got %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"help"}, {"bench", "-h"}, {"demo", "--help"}, {"tasks", "-h"}, {"migrate", "-h"}} {
+		if r := runCLI(t, args...); r.code != exitOK {
+			t.Errorf("%v: exit %d, want 0", args, r.code)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	var s []time.Duration
+	for i := 1; i <= 100; i++ {
+		s = append(s, time.Duration(i))
+	}
+	if p := percentile(s, 50); p != 50 {
+		t.Errorf("p50 of 1..100 = %d, want 50", p)
+	}
+	if p := percentile(s, 99); p != 99 {
+		t.Errorf("p99 of 1..100 = %d, want 99", p)
+	}
+	if p := percentile(s[:1], 99); p != 1 {
+		t.Errorf("p99 of one sample = %d, want 1", p)
+	}
+	if p := percentile(nil, 50); p != 0 {
+		t.Errorf("p50 of nothing = %d, want 0", p)
+	}
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/memstore"
+	"github.com/evertask/evertask/store/pgstore"
+	"github.com/evertask/evertask/store/redisstore"
+	"github.com/evertask/evertask/store/sqlitestore"
+)
+
+// The connection defaults match the services of a development machine (and
+// internal/testenv).
+const (
+	defaultPostgresDSN = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
+	defaultRedisAddr   = "127.0.0.1:6379"
+	defaultSQLitePath  = "evertask-demo.db"
+)
+
+// storeNames lists what --store accepts.
+const storeNames = "memory, sqlite, postgres, redis or mysql"
+
+// errMySQL is a usage error: the store is planned but not built yet.
+var errMySQL = usageErr("the MySQL store is not implemented yet (use sqlite, postgres, redis or memory)")
+
+// opened is a store with whatever must be released after it.
+type opened struct {
+	store.Store
+	close func()
+}
+
+// checkStoreName validates --store, so a typo is a usage error before any
+// connection is tried.
+func checkStoreName(name string) error {
+	switch name {
+	case "memory", "sqlite", "postgres", "redis":
+		return nil
+	case "mysql", "mariadb":
+		return errMySQL
+	case "":
+		return usageErr("--store is required (%s)", storeNames)
+	}
+	return usageErr("unknown store %q (want %s)", name, storeNames)
+}
+
+// openUserStore opens a store on the user's data: the default schema or key
+// prefix unless schema names another. The CLI is the one place that turns
+// connection strings into pools (STYLE.md).
+func openUserStore(ctx context.Context, name, dsn, schema string) (*opened, error) {
+	if err := checkStoreName(name); err != nil {
+		return nil, err
+	}
+	switch name {
+	case "memory":
+		return nil, usageErr("the memory store keeps nothing between runs: there is nothing to read (use sqlite, postgres or redis)")
+	case "sqlite":
+		if dsn == "" {
+			dsn = defaultSQLitePath
+		}
+		if _, err := os.Stat(dsn); err != nil {
+			// Opening would create an empty database: almost surely a typo.
+			return nil, fmt.Errorf("sqlite database %s: %w", dsn, err)
+		}
+		st, err := sqlitestore.Open(ctx, dsn, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close() }}, nil
+	case "postgres":
+		pool, err := openPool(ctx, dsn, 4)
+		if err != nil {
+			return nil, err
+		}
+		st, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema, SkipMigrations: true})
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close(); pool.Close() }}, nil
+	default: // redis
+		rdb, err := openRedis(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		st, err := redisstore.New(ctx, rdb, &redisstore.Opts{Prefix: schema})
+		if err != nil {
+			rdb.Close()
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close(); rdb.Close() }}, nil
+	}
+}
+
+// openPool opens a pgx pool on dsn (the default when empty) with at least
+// minConns connections allowed, unless the DSN sets pool_max_conns itself.
+func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+	if dsn == "" {
+		dsn = defaultPostgresDSN
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, usageErr("bad postgres --dsn: %v", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") && maxConns > 0 {
+		cfg.MaxConns = int32(maxConns)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres %s: %w", cfg.ConnConfig.Host, err)
+	}
+	return pool, nil
+}
+
+// openRedis connects to dsn: host:port or a redis:// URL.
+func openRedis(ctx context.Context, dsn string) (*redis.Client, error) {
+	if dsn == "" {
+		dsn = defaultRedisAddr
+	}
+	opts := &redis.Options{Addr: dsn}
+	if strings.Contains(dsn, "://") {
+		var err error
+		if opts, err = redis.ParseURL(dsn); err != nil {
+			return nil, usageErr("bad redis --dsn: %v", err)
+		}
+	}
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("connect to redis %s: %w", opts.Addr, err)
+	}
+	return rdb, nil
+}
+
+// openBenchStore opens an empty store of its own: a fresh PostgreSQL schema,
+// a fresh Redis key prefix, a temporary SQLite file (unless dsn names a
+// file), and close removes all of it. It never touches user data.
+func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.Writer) (*opened, error) {
+	if err := checkStoreName(name); err != nil {
+		return nil, err
+	}
+	suffix := randomSuffix()
+	switch name {
+	case "memory":
+		st := memstore.New()
+		return &opened{Store: st, close: func() { st.Close() }}, nil
+	case "sqlite":
+		path, dir := dsn, ""
+		if path == "" {
+			var err error
+			if dir, err = os.MkdirTemp("", "evertask-bench-"); err != nil {
+				return nil, err
+			}
+			path = filepath.Join(dir, "bench.db")
+			fmt.Fprintf(stderr, "bench: using sqlite file %s, removed at the end\n", path)
+		}
+		st, err := sqlitestore.Open(ctx, path, nil)
+		if err != nil {
+			if dir != "" {
+				os.RemoveAll(dir)
+			}
+			return nil, err
+		}
+		return &opened{Store: st, close: func() {
+			st.Close()
+			if dir != "" {
+				os.RemoveAll(dir)
+			}
+		}}, nil
+	case "postgres":
+		pool, err := openPool(ctx, dsn, conns)
+		if err != nil {
+			return nil, err
+		}
+		schema := "evertask_bench_" + suffix
+		fmt.Fprintf(stderr, "bench: using postgres schema %s, dropped at the end\n", schema)
+		drop := func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if _, err := pool.Exec(dctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+				fmt.Fprintf(stderr, "evertask: drop schema %s: %v\n", schema, err)
+			}
+			pool.Close()
+		}
+		st, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema})
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close(); drop() }}, nil
+	default: // redis
+		rdb, err := openRedis(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		prefix := "evertask_bench:" + suffix + ":"
+		fmt.Fprintf(stderr, "bench: using redis key prefix %s, deleted at the end\n", prefix)
+		drop := func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+			defer cancel()
+			if err := deleteKeys(dctx, rdb, "*"+prefix+"*"); err != nil {
+				fmt.Fprintf(stderr, "evertask: delete keys of prefix %s: %v\n", prefix, err)
+			}
+			rdb.Close()
+		}
+		st, err := redisstore.New(ctx, rdb, &redisstore.Opts{Prefix: prefix})
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close(); drop() }}, nil
+	}
+}
+
+// deleteKeys deletes the keys matching pattern with SCAN (COUNT 1000 a
+// step, so the server is never blocked the way KEYS would block it).
+func deleteKeys(ctx context.Context, rdb *redis.Client, pattern string) error {
+	var cursor uint64
+	for {
+		keys, next, err := rdb.Scan(ctx, cursor, pattern, 1000).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Sprintf("%x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b)
+}
+
+// usageError is bad user input: run prints it with the usage and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func isUsage(err error) bool {
+	var u *usageError
+	return errors.As(err, &u)
+}
