@@ -337,7 +337,7 @@ func wantRunsAudits(t tb, s store.Store, what string, id uuid.UUID, want []store
 	}
 }
 
-// boolStr names a boolean for subtest messages.
+// withErr names the error column of an audit policy cell in messages.
 func withErr(e string) string {
 	if e == "" {
 		return "no error"

@@ -18,7 +18,7 @@ import (
 
 // naiveStore is the simplest store that follows the contract: maps under
 // one mutex plus a slice sorted in keyset order. It validates the suite;
-// its bugs switches break one rule each, for the mutation check.
+// its bug field breaks one rule at a time, for the mutation check.
 type naiveStore struct {
 	bug naiveBug
 
