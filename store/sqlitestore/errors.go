@@ -29,7 +29,7 @@ func mapErr(err error) error {
 		return store.ErrNotFound
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+		return err // the driver interrupts a statement whose context ended with ctx.Err()
 	}
 	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "sql: database is closed") ||
 		strings.Contains(err.Error(), "sql: statement is closed") {
@@ -49,9 +49,6 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	case code&0xff == sqlite3.SQLITE_NOTADB:
 		return fmt.Errorf("file is not an SQLite database: %w", err)
-	case code&0xff == sqlite3.SQLITE_INTERRUPT:
-		// The driver interrupts a statement whose context ended.
-		return fmt.Errorf("%w: %w", context.Canceled, err)
 	}
 	return err
 }

@@ -502,3 +502,32 @@ func TestBatchesAcrossChunks(t *testing.T) {
 		t.Fatalf("PersistMany kept a row of a failed batch: %v", err)
 	}
 }
+
+// TestLockedByAnotherProcessIsUnavailable holds the write lock from another
+// connection, as a second process would, past the busy timeout.
+func TestLockedByAnotherProcessIsUnavailable(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "evertask.db")
+	s, err := sqlitestore.Open(t.Context(), path, &sqlitestore.Config{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := rawDB(t, path).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Persist(t.Context(), newTask(t)); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Persist while another connection holds the write lock: %v", err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Persist(t.Context(), newTask(t)); err != nil {
+		t.Fatalf("Persist after the lock was released: %v", err)
+	}
+}
