@@ -174,6 +174,31 @@ func persistChecks() []check {
 			wantRowCount(t, s, 1)
 			wantRow(t, s, "the holder", first)
 		}},
+		{"KeysAreExactStrings", func(t tb, s store.Store) {
+			// Keys differing in case, trailing space or normalization form
+			// are different keys (SQL collations must not fold them).
+			keys := []string{"Key", "key", "KEY", "key ", "café", "cafe\u0301"}
+			var rows []*store.Task
+			for i, k := range keys {
+				task := newTask(i + 1)
+				task.Key = k
+				rows = append(rows, task)
+				if err := s.Persist(t.Context(), task); err != nil {
+					t.Errorf("Persist(key %q) after %q: %v", k, keys[:i], err)
+				}
+			}
+			for i, k := range keys {
+				got, err := s.GetByKey(t.Context(), k)
+				if err != nil || got.ID != rows[i].ID {
+					t.Errorf("GetByKey(%q) = %v, %v; want row %s", k, got, err, rows[i].ID)
+				}
+			}
+			for _, k := range []string{"kEy", "Ke", "café ", "cafe"} {
+				if got, err := s.GetByKey(t.Context(), k); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("GetByKey(%q) = %v, %v; want ErrNotFound", k, got, err)
+				}
+			}
+		}},
 		{"EmptyKeyIsNoKey", func(t tb, s store.Store) {
 			persist(t, s, newTask(1), newTask(2), newTask(3))
 			wantRowCount(t, s, 3)
