@@ -22,7 +22,8 @@ type RecurringStore interface {
 	// RunCount+1 (saturating), NextRunAt = params.NextRunAt, the status audit
 	// and the runs audit as the policy says. It applies only while the row is
 	// InProgress (a cancel that landed meanwhile wins) and reports whether it
-	// applied.
+	// applied. params.Status must be Completed or Failed (else ErrInvalid);
+	// ErrNotFound when the row does not exist.
 	CompleteRecurringRun(ctx context.Context, params RunParams) (applied bool, err error)
 
 	// EndSeries ends a series without counting a run: Status = params.Status
@@ -43,6 +44,23 @@ type EndSeriesParams struct {
 	AuditLevel AuditLevel
 }
 
+// Validate checks the params; the error wraps ErrInvalid.
+func (p *EndSeriesParams) Validate() error {
+	if p.ID == uuid.Nil {
+		return errInvalid("zero task id")
+	}
+	if p.Status != StatusCompleted && p.Status != StatusFailed {
+		return errInvalid("a series ends Completed or Failed, not %q", p.Status)
+	}
+	if p.Now.IsZero() {
+		return errInvalid("end of series %s has no time", p.ID)
+	}
+	if !p.AuditLevel.Valid() {
+		return errInvalid("unknown audit level %d", p.AuditLevel)
+	}
+	return nil
+}
+
 // BatchStore writes many rows or transitions in one round trip.
 type BatchStore interface {
 	// PersistMany writes new rows, all or none: one invalid task is
@@ -59,9 +77,10 @@ type BatchStore interface {
 // RecoveryCounter keeps the poison counter of startup recovery on the row.
 type RecoveryCounter interface {
 	// IncrementRecoveryFailures adds one to RecoveryFailures and returns the
-	// new value, atomically.
+	// new value, atomically. ErrNotFound when the row does not exist.
 	IncrementRecoveryFailures(ctx context.Context, id uuid.UUID) (int, error)
-	// ClearRecoveryFailures sets RecoveryFailures to 0.
+	// ClearRecoveryFailures sets RecoveryFailures to 0. ErrNotFound when the
+	// row does not exist.
 	ClearRecoveryFailures(ctx context.Context, id uuid.UUID) error
 }
 

@@ -18,10 +18,13 @@ import (
 //     as after ErrUnavailable.
 //   - Returned values are copies: the caller may keep and modify them.
 //   - Times are returned as NormalizeTime gives them.
-//   - A closed store returns ErrClosed.
+//   - A store that owns resources has a Close() error method (not part of
+//     the interface: a store over a pool the caller gave does not close
+//     it); after Close every method returns ErrClosed.
 type Store interface {
 	// Persist writes a new row. task.Validate must pass (else ErrInvalid).
-	// A task key another row holds gives ErrDuplicateKey and writes nothing.
+	// A task key another row holds gives ErrDuplicateKey and writes nothing;
+	// an id that already exists gives ErrInvalid and changes nothing.
 	// Persist writes no audit row: the initial status is not audited.
 	Persist(ctx context.Context, task *Task) error
 
@@ -59,21 +62,25 @@ type Store interface {
 	// row does not exist. See TransitionParams for what is written.
 	Transition(ctx context.Context, params TransitionParams) (applied bool, err error)
 
-	// RunCount returns the row's real executions so far.
+	// RunCount returns the row's real executions so far; ErrNotFound when
+	// the row does not exist.
 	RunCount(ctx context.Context, id uuid.UUID) (int, error)
 
 	// UpdateCurrentRun records one execution of a recurring series without
 	// changing its status: RunCount+1 (saturating at MaxRunCount), NextRunAt
 	// set to params.NextRunAt (zero ends the series), and a runs audit per
 	// RunsAuditRequired with the row's current status and error, all in one
-	// atomic step. ErrNotFound when the row does not exist.
+	// atomic step. LastExecutionAt is not touched and params.Status and
+	// params.Error are ignored. ErrNotFound when the row does not exist.
 	UpdateCurrentRun(ctx context.Context, params RunParams) error
 
 	// SaveLogs appends captured execution logs of a task. An empty slice
 	// writes nothing and touches nothing. The task must exist (ErrNotFound).
 	SaveLogs(ctx context.Context, taskID uuid.UUID, logs []ExecutionLog) error
 
-	// Logs returns every execution log of a task ordered by (ID, Seq).
+	// Logs returns every execution log of a task ordered by (ID, Seq). For
+	// a task that does not exist it returns either no logs or ErrNotFound
+	// (both are allowed; this holds for the audit reads too).
 	Logs(ctx context.Context, taskID uuid.UUID) ([]ExecutionLog, error)
 
 	// LogsPage returns one page of a task's logs in the order of Logs, and

@@ -153,11 +153,14 @@ func (t *Task) Recoverable(now time.Time) bool {
 // Recoverable is Task.Recoverable over the individual fields, for stores that
 // evaluate it without building a Task. SQL and Lua stores express the same
 // rule in their own language; the conformance suite checks they agree.
+//
+// now is compared at the stores' precision, NormalizeTime(now): a store
+// that keeps microseconds cannot see the nanoseconds of a Go clock.
 func Recoverable(status Status, recurring bool, runCount, maxRuns int, runUntil, nextRunAt, now time.Time) bool {
 	if maxRuns > 0 && max(runCount, 0) >= maxRuns {
 		return false
 	}
-	if !runUntil.IsZero() && runUntil.Before(now) {
+	if !runUntil.IsZero() && runUntil.Before(NormalizeTime(now)) {
 		return false
 	}
 	switch status {

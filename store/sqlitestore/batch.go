@@ -199,7 +199,7 @@ func transitionRow(p *store.TransitionParams) []any {
 	return []any{
 		p.ID[:], string(p.To), boolInt(store.StampsLastExecution(p.To)), p.Now.UnixMicro(),
 		p.ExecutionTime.Microseconds(), boolInt(p.To.Terminal()), p.Error, fromList(p.From),
-		boolInt(p.IfRecoverable), ceilMicros(p.Now),
+		boolInt(p.IfRecoverable), p.Now.UnixMicro(),
 	}
 }
 

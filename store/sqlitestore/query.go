@@ -148,7 +148,7 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	}
 	rows, err := s.readers.QueryContext(ctx, retrievePendingSQL,
 		sql.Named("after_at", cursorMicros(p.After)), sql.Named("after_id", p.After.ID[:]),
-		sql.Named("before", before), sql.Named("now", ceilMicros(p.Now)), sql.Named("limit", limit))
+		sql.Named("before", before), sql.Named("now", p.Now.UnixMicro()), sql.Named("limit", limit))
 	if err != nil {
 		return nil, fmt.Errorf("retrieve pending: %w", mapErr(err))
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // recoverableSQL is store.Recoverable in SQL, evaluated at @now (the
-// caller's time rounded up to a microsecond, see ceilMicros): the series is
+// caller's time truncated to a microsecond, as store.Recoverable does): the series is
 // not exhausted (strict <), RunUntil is unset or not before now, and the
 // status is unfinished or a recurring Completed/Failed with a next run. The
 // status term is textually the WHERE of the tasks_recovery index, which is

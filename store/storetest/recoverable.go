@@ -152,5 +152,27 @@ func recoverableChecks() []check {
 				t.Errorf("Transition{IfRecoverable} refused at RunUntil")
 			}
 		}},
+		{"NowComparedAtMicroseconds", func(t tb, s store.Store) {
+			// A Go clock has nanoseconds a store cannot keep: Recoverable
+			// compares at NormalizeTime(now), and every path of a store must
+			// agree with it.
+			task := newTask(1)
+			task.RunUntil = at(time.Hour)
+			persist(t, s, task)
+			now := at(time.Hour + 500*time.Nanosecond)
+			if !task.Recoverable(now) {
+				t.Fatalf("store.Recoverable disagrees with its documentation")
+			}
+			got, err := s.RetrievePending(t.Context(), store.PendingParams{Now: now})
+			if err != nil {
+				t.Fatalf("RetrievePending: %v", err)
+			}
+			if len(got) != 1 {
+				t.Errorf("RetrievePending 500ns past RunUntil: %d rows, want 1", len(got))
+			}
+			if !transition(t, s, store.TransitionParams{ID: task.ID, To: store.StatusQueued, IfRecoverable: true, Now: now}) {
+				t.Errorf("Transition{IfRecoverable} 500ns past RunUntil refused")
+			}
+		}},
 	}
 }
