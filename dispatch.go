@@ -261,8 +261,16 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 		})
 		if err != nil || !applied {
 			e.deliveries.end(j.id)
+			if err != nil && ctx.Err() == nil {
+				// The task is persisted, so it is accepted: a store hiccup
+				// here must not make the caller dispatch it again. The timer
+				// path queues it once the store answers.
+				e.log.Warn("queue task, will retry", "task_id", j.id, "err", err)
+				e.timers.Schedule(j.id, e.now().Add(e.cfg.FullQueueRetryDelay), j)
+				return nil
+			}
 			if err != nil {
-				return fmt.Errorf("queue task %s: %w", j.id, err)
+				return fmt.Errorf("queue task %s (it stays persisted): %w", j.id, err)
 			}
 			return nil // cancelled or taken meanwhile
 		}
