@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,31 +17,44 @@ func BenchmarkLifecycle(b *testing.B) {
 	storetest.BenchmarkLifecycle(b, func(testing.TB) store.Store { return memstore.New() }, nil)
 }
 
-// BenchmarkParallelLifecycle runs whole lifecycles from GOMAXPROCS
-// goroutines on one store, to see what the single lock costs under
-// contention (compare with mode=single of BenchmarkLifecycle).
+// BenchmarkParallelLifecycle measures the single lock under contention:
+// GOMAXPROCS goroutines each run whole lives of tasks (persist, queued, in
+// progress, completed, removed) on one store. Compare -cpu 1 with -cpu 2:
+//
+//	go test -run '^$' -bench ParallelLifecycle -benchtime 200000x -count 5 -cpu 1,2 ./store/memstore/
 func BenchmarkParallelLifecycle(b *testing.B) {
 	s := memstore.New()
 	ctx := context.Background()
-	from := map[store.Status][]store.Status{
-		store.StatusInProgress: {store.StatusQueued},
-		store.StatusCompleted:  {store.StatusInProgress},
+	var clock atomic.Int64 // microseconds, shared so times advance across goroutines
+	clock.Store(time.Now().UnixMicro())
+	now := func() time.Time { return time.UnixMicro(clock.Add(1)) }
+	steps := []struct {
+		to   store.Status
+		from []store.Status
+	}{
+		{store.StatusQueued, nil},
+		{store.StatusInProgress, []store.Status{store.StatusQueued}},
+		{store.StatusCompleted, []store.Status{store.StatusInProgress}},
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		t := &store.Task{Kind: "bench.Email", Queue: "default", Status: store.StatusWaitingQueue, Payload: []byte(`{"n":1}`)}
 		for pb.Next() {
-			t.ID, t.CreatedAt = uuid.Must(uuid.NewV7()), time.Now()
+			t.ID, t.CreatedAt = uuid.Must(uuid.NewV7()), now()
 			if err := s.Persist(ctx, t); err != nil {
 				b.Error(err)
 				return
 			}
-			for _, to := range []store.Status{store.StatusQueued, store.StatusInProgress, store.StatusCompleted} {
-				ok, err := s.Transition(ctx, store.TransitionParams{ID: t.ID, To: to, From: from[to], Now: time.Now(), AuditLevel: store.AuditNone})
+			for _, st := range steps {
+				ok, err := s.Transition(ctx, store.TransitionParams{ID: t.ID, To: st.to, From: st.from, Now: now(), AuditLevel: store.AuditNone})
 				if err != nil || !ok {
-					b.Errorf("transition to %s: %v, %v", to, ok, err)
+					b.Errorf("transition to %s: %v, %v", st.to, ok, err)
 					return
 				}
+			}
+			if err := s.Remove(ctx, t.ID); err != nil {
+				b.Error(err)
+				return
 			}
 		}
 	})
