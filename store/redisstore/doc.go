@@ -31,7 +31,8 @@
 //	P lg:<id>              zset, scores 0: execution logs ordered by (ID, Seq)
 //	P li                   zset: log retention index by time, "<id>:<log sort key>"
 //	P tm:<call id>         string, expires after 60 s: results of one
-//	                       TransitionMany call, for its replay
+//	                       TransitionMany call that moved a row twice, for
+//	                       its replay
 //	P rm:<call id>         string, expires after 60 s: one Remove call done
 //
 // The (created, id) indexes keep every score at 0 so Redis orders them by
@@ -128,17 +129,17 @@
 // # Replays
 //
 // go-redis sends a command again when the connection dropped after the
-// command went out (MaxRetries, 3 by default), so a script may run twice for
-// one call. Every call carries a random call id (ARGV[2]). The steps that
-// are not idempotent recognise their own earlier run by it and answer as
-// that run did: a transition, a recurring step and the recovery counter
+// command went out (MaxRetries, 3 by default), so a script may run twice
+// for one call. Every call carries a random call id (ARGV[2]). The steps
+// that are not idempotent recognise their own earlier run by it and answer
+// as that run did: a transition, a recurring step and the recovery counter
 // keep the id of the last call that changed the row in its "op" field; a
-// persist finds it on the row it wrote; TransitionMany and Remove leave a
-// marker key for a minute. So a lost reply never turns an applied step into
-// "not applied", counts a run twice or reports a row's own persist as a
-// duplicate (TestReplayAfterLostReply drops replies through a proxy). Only a
-// replay of an older call, after a newer one changed the same row, is
-// answered from the row's current state.
+// persist finds it on the row it wrote; Remove, and a TransitionMany that
+// moves one row twice, leave a marker key for a minute. So a lost reply
+// never turns an applied step into "not applied", counts a run twice or
+// reports a row's own persist as a duplicate (TestReplayAfterLostReply
+// drops replies through a proxy). Only a replay of an older call, after a
+// newer one changed the same row, is answered from the row's current state.
 //
 // # Errors
 //

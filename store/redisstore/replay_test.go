@@ -146,6 +146,16 @@ func TestReplayAfterLostReply(t *testing.T) {
 	if len(many) != 3 || !many[0] || !many[1] || many[2] {
 		t.Errorf("TransitionMany replayed = %v, want [true true false]", many)
 	}
+	lost("TransitionMany of distinct rows", func() (err error) {
+		many, err = s.TransitionMany(ctx, []store.TransitionParams{
+			{ID: batch[0].ID, To: store.StatusCompleted, From: []store.Status{store.StatusInProgress}, Now: t0, AuditLevel: store.AuditFull},
+			{ID: batch[1].ID, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue}, Now: t0, AuditLevel: store.AuditFull},
+		})
+		return err
+	})
+	if len(many) != 2 || !many[0] || !many[1] {
+		t.Errorf("TransitionMany of distinct rows replayed = %v, want [true true]", many)
+	}
 	lost("CompleteRecurringRun", func() (err error) {
 		applied, err = s.CompleteRecurringRun(ctx, store.RunParams{ID: tk.ID, Now: t0, Status: store.StatusCompleted, NextRunAt: t0.Add(time.Minute), AuditLevel: store.AuditFull})
 		return err
@@ -185,8 +195,8 @@ func TestReplayAfterLostReply(t *testing.T) {
 		t.Errorf("%d status audits and %d runs audits, want 3 (InProgress, Completed, Completed) and 2", len(sa), len(ra))
 	}
 	sa0, _ := su.s.StatusAudits(ctx, batch[0].ID)
-	if len(sa0) != 2 {
-		t.Errorf("batch row has %d status audits, want 2", len(sa0))
+	if len(sa0) != 3 {
+		t.Errorf("batch row has %d status audits, want 3", len(sa0))
 	}
 
 	lost("Remove", func() error { return s.Remove(ctx, tk.ID) })

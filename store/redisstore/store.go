@@ -335,13 +335,22 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	args := []any{len(params)}
+	// A batch that moves a row twice needs the replay marker (see
+	// lua/transition_many.lua); distinct rows recognise a replay themselves.
+	marker := "0"
+	seen := make(map[uuid.UUID]struct{}, len(params))
+	args := []any{len(params), marker}
 	for i := range params {
 		if err := params[i].Validate(); err != nil {
 			return nil, err
 		}
+		if _, dup := seen[params[i].ID]; dup {
+			marker = "1"
+		}
+		seen[params[i].ID] = struct{}{}
 		args = append(args, transitionArgs(&params[i])...)
 	}
+	args[1] = marker
 	applied := make([]bool, len(params))
 	if len(params) == 0 {
 		return applied, nil
