@@ -124,7 +124,7 @@ func insertStatusAuditsSQL(n int) string {
 
 // persistMany inserts the tasks in chunked multi-row statements on tx.
 func (s *Store) persistMany(ctx context.Context, tx *sql.Tx, tasks []*store.Task) error {
-	args := make([]any, 0, 23*chunkSizes[0])
+	args := make([]any, 0, 23*min(len(tasks), chunkSizes[0]))
 	for _, size := range chunks(len(tasks)) {
 		args = args[:0]
 		for _, t := range tasks[:size] {
@@ -148,7 +148,7 @@ func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.T
 	for i := range params {
 		index[params[i].ID] = i
 	}
-	args := make([]any, 0, 10*chunkSizes[0])
+	args := make([]any, 0, 10*min(len(params), chunkSizes[0]))
 	off := 0
 	for _, size := range chunks(len(params)) {
 		args = args[:0]
