@@ -58,7 +58,7 @@ func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (u
 			return id, err
 		}
 	}
-	if err := e.store.Persist(ctx, d.row); err != nil {
+	if err := e.writer.persist(ctx, d.row); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
 			// Another process (or a path around the key lock) won the unique
 			// key: the winner's id is the answer (bug 55).

@@ -21,28 +21,29 @@ type recoveryStats struct {
 // is recoverable and was created before cutoff (strictly, so tasks
 // dispatched while recovery runs are not picked up twice: bug 7).
 //
-// It reads keyset pages (bounded memory: bug 17) and feeds each queue
-// through its own bounded pipeline, so a queue whose workers are wedged does
-// not hold up the recovery of the others (bug 16): when a queue's pipeline
-// is full, the rest of that queue's rows are left for a second pass of their
-// own that starts at the first row left.
+// It reads keyset pages (bounded memory: bug 17) and feeds each queue its
+// share of every page through the queue's own bounded pipeline, so a queue
+// whose workers are wedged does not hold up the recovery of the others (bug
+// 16): when a queue's pipeline is full, the rest of that queue's rows are
+// left for a second pass of their own that starts at the first row left.
+// Each share is queued with one store round trip (TransitionMany).
 func (e *Engine) recover(ctx context.Context, cutoff time.Time) {
 	var stats recoveryStats
 	pageSize := e.cfg.RecoveryPageSize
-	pipes := map[string]chan *store.Task{}
+	pipes := map[string]chan []*store.Task{}
 	var wg sync.WaitGroup
 	deferred := map[string]store.Cursor{}
 
-	pipe := func(name string) chan *store.Task {
+	pipe := func(name string) chan []*store.Task {
 		ch := pipes[name]
 		if ch == nil {
-			ch = make(chan *store.Task, pageSize)
+			ch = make(chan []*store.Task, 2) // at most two pages per queue in memory
 			pipes[name] = ch
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for row := range ch {
-					e.recoverRow(ctx, row, &stats)
+				for rows := range ch {
+					e.recoverRows(ctx, rows, &stats)
 				}
 			}()
 		}
@@ -56,17 +57,29 @@ func (e *Engine) recover(ctx context.Context, cutoff time.Time) {
 			e.log.Error("recovery stopped: cannot read pending tasks", "err", err)
 			break
 		}
+		// Split the page by queue, remembering where each queue's share
+		// starts, for a queue that has to be deferred.
+		shares := map[string][]*store.Task{}
+		starts := map[string]store.Cursor{}
+		var order []string
 		prev := after
 		for _, row := range page {
 			name := e.recoveryQueue(row)
 			if _, ok := deferred[name]; !ok {
-				select {
-				case pipe(name) <- row:
-				default:
-					deferred[name] = prev
+				if _, seen := shares[name]; !seen {
+					starts[name] = prev
+					order = append(order, name)
 				}
+				shares[name] = append(shares[name], row)
 			}
 			prev = store.CursorOf(row)
+		}
+		for _, name := range order {
+			select {
+			case pipe(name) <- shares[name]:
+			default:
+				deferred[name] = starts[name]
+			}
 		}
 		if len(page) < pageSize {
 			break
@@ -107,12 +120,14 @@ func (e *Engine) recoverQueue(ctx context.Context, name string, after store.Curs
 			e.log.Error("recovery of queue stopped: cannot read pending tasks", "queue", name, "err", err)
 			return
 		}
+		var mine []*store.Task
 		for _, row := range page {
 			if e.recoveryQueue(row) == name {
-				e.recoverRow(ctx, row, stats)
+				mine = append(mine, row)
 			}
 			after = store.CursorOf(row)
 		}
+		e.recoverRows(ctx, mine, stats)
 		if len(page) < pageSize {
 			return
 		}
@@ -144,22 +159,97 @@ func (e *Engine) recoveryQueue(row *store.Task) string {
 	return DefaultQueue
 }
 
-// recoverRow re-dispatches one row. It never rewrites the row's definition
-// (a concurrent re-registration by key would be lost: bug 10) and keeps its
-// audit level (bug 11).
-func (e *Engine) recoverRow(ctx context.Context, row *store.Task, stats *recoveryStats) {
+// recoverRows re-dispatches rows of one queue. It never rewrites a row's
+// definition (a concurrent re-registration by key would be lost: bug 10)
+// and keeps its audit level (bug 11).
+//
+// A row goes to Queued only if it is still recoverable (a row that finished
+// after the page was read is never resurrected: bug 8), in one TransitionMany
+// for the whole share. A row that is Queued already and whose Queued audit
+// the policy would not write needs no write at all: the worker's claim (from
+// Queued only) is the check.
+func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *recoveryStats) {
+	type pending struct {
+		row *store.Task
+		job *job
+	}
+	var ready, toQueue []pending
+	var params []store.TransitionParams
+	now := e.now()
+	for _, row := range rows {
+		j, due, ok := e.recoveredJob(ctx, row, stats)
+		if !ok {
+			continue
+		}
+		if due.After(now) {
+			e.timers.Schedule(row.ID, due, j)
+			stats.scheduled.Add(1)
+			e.recovered(ctx, row)
+			continue
+		}
+		if !e.deliveries.begin(j.id) {
+			stats.skipped.Add(1) // dispatched live meanwhile
+			continue
+		}
+		if row.Status == store.StatusQueued && !store.StatusAuditRequired(row.AuditLevel, store.StatusQueued, "") {
+			ready = append(ready, pending{row, j})
+			continue
+		}
+		toQueue = append(toQueue, pending{row, j})
+		params = append(params, store.TransitionParams{
+			ID: j.id, To: store.StatusQueued, IfRecoverable: true, Now: now, AuditLevel: j.audit,
+		})
+	}
+	if len(params) > 0 {
+		var applied []bool
+		err := e.retryStore(ctx, func() error {
+			var err error
+			applied, err = store.TransitionMany(ctx, e.store, params)
+			return err
+		})
+		for i, p := range toQueue {
+			switch {
+			case err != nil:
+				e.deliveries.end(p.job.id)
+				e.recoveryFailed(ctx, p.row, err, stats)
+			case applied[i]:
+				ready = append(ready, p)
+			default:
+				e.deliveries.end(p.job.id)
+				stats.skipped.Add(1)
+			}
+		}
+	}
+	for i, p := range ready {
+		select {
+		case p.job.queue.ch <- p.job:
+			stats.requeued.Add(1)
+			e.recovered(ctx, p.row)
+		case <-e.stopIntake:
+			for _, rest := range ready[i:] {
+				e.deliveries.end(rest.job.id) // they stay Queued for the next start
+			}
+			return
+		}
+	}
+}
+
+// recoveredJob builds the job of a recovered row and its due time. ok is
+// false when the row was dealt with here: poisoned, or a series that has
+// nothing left to run.
+func (e *Engine) recoveredJob(ctx context.Context, row *store.Task, stats *recoveryStats) (j *job, due time.Time, ok bool) {
 	k := e.kindByName(row.Kind)
 	if k == nil {
 		e.poison(ctx, row, fmt.Sprintf("no handler is registered for kind %q", row.Kind), stats)
-		return
+		return nil, time.Time{}, false
 	}
 	value, err := k.decode(row.Payload)
 	if err != nil {
 		e.recoveryFailed(ctx, row, fmt.Errorf("decode payload: %w", err), stats)
-		return
+		return nil, time.Time{}, false
 	}
-	j := &job{id: row.ID, kind: k, task: value, queue: e.queues[e.recoveryQueue(row)], audit: row.AuditLevel}
-	due := row.ScheduledAt
+	j = &job{id: row.ID, kind: k, task: value, queue: e.queues[e.recoveryQueue(row)], audit: row.AuditLevel}
+	due = row.ScheduledAt
 	if row.Recurring {
 		var end bool
 		due, end, err = e.recoverSeries(j, row)
@@ -167,57 +257,15 @@ func (e *Engine) recoverRow(ctx context.Context, row *store.Task, stats *recover
 			// An unreadable schedule ends the series as Failed; it is never
 			// demoted to a one-shot (bugs 12, 13).
 			e.poison(ctx, row, err.Error(), stats)
-			return
+			return nil, time.Time{}, false
 		}
 		if end {
 			e.endSeries(ctx, row, store.StatusCompleted, "")
 			stats.skipped.Add(1)
-			return
+			return nil, time.Time{}, false
 		}
 	}
-	now := e.now()
-	if due.After(now) {
-		e.timers.Schedule(row.ID, due, j)
-		stats.scheduled.Add(1)
-		e.recovered(ctx, row)
-		return
-	}
-	queued, err := e.enqueueRecovered(ctx, j)
-	switch {
-	case err != nil:
-		e.recoveryFailed(ctx, row, err, stats)
-	case queued:
-		stats.requeued.Add(1)
-		e.recovered(ctx, row)
-	default:
-		stats.skipped.Add(1)
-	}
-}
-
-// enqueueRecovered moves a recovered row to Queued only if it is still
-// recoverable (a row that finished after the page was read is never
-// resurrected: bug 8) and waits for room in its queue.
-func (e *Engine) enqueueRecovered(ctx context.Context, j *job) (bool, error) {
-	if !e.deliveries.begin(j.id) {
-		return false, nil // dispatched live meanwhile
-	}
-	applied, err := e.writer.transition(ctx, store.TransitionParams{
-		ID: j.id, To: store.StatusQueued, IfRecoverable: true, Now: e.now(), AuditLevel: j.audit,
-	})
-	if err != nil || !applied {
-		e.deliveries.end(j.id)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		return false, err
-	}
-	select {
-	case j.queue.ch <- j:
-		return true, nil
-	case <-e.stopIntake:
-		e.deliveries.end(j.id)
-		return false, nil // stays Queued for the next start
-	}
+	return j, due, true
 }
 
 func (e *Engine) recovered(ctx context.Context, row *store.Task) {

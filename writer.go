@@ -7,96 +7,113 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// writer sends status transitions to the store with group commit: a writer
-// that finds no write in flight writes directly; writers that arrive while
-// one is in flight queue up, and when it returns, the leader sends the whole
-// queue in one TransitionMany call and hands each caller its own result.
-// A quiet engine pays nothing (one direct call per write); a busy one makes
-// one round trip for many workers. Every caller still waits until its own
-// write committed before it reports the task's outcome.
+// writer sends the hot-path writes to the store with group commit: one lane
+// for status transitions, one for new rows.
 type writer struct {
-	store store.Store
-	batch store.BatchStore // nil: no batching
-
-	mu       sync.Mutex
-	flushing bool
-	pending  []*writeReq
+	transitions groupCommit[store.TransitionParams, bool]
+	persists    groupCommit[*store.Task, struct{}]
 }
-
-type writeReq struct {
-	params  store.TransitionParams
-	applied bool
-	err     error
-	done    chan struct{}
-}
-
-// maxWriteBatch bounds one TransitionMany call.
-const maxWriteBatch = 256
-
-var writeReqPool = sync.Pool{New: func() any { return &writeReq{done: make(chan struct{}, 1)} }}
 
 func newWriter(st store.Store, batching bool) *writer {
-	w := &writer{store: st}
+	w := &writer{}
+	w.transitions.single = st.Transition
+	w.persists.single = func(ctx context.Context, t *store.Task) (struct{}, error) {
+		return struct{}{}, st.Persist(ctx, t)
+	}
 	if bs, ok := st.(store.BatchStore); ok && batching {
-		w.batch = bs
+		w.transitions.batch = bs.TransitionMany
+		w.persists.batch = func(ctx context.Context, ts []*store.Task) ([]struct{}, error) {
+			return make([]struct{}, len(ts)), bs.PersistMany(ctx, ts)
+		}
 	}
 	return w
 }
 
-// transition applies p.
 func (w *writer) transition(ctx context.Context, p store.TransitionParams) (bool, error) {
-	if w.batch == nil {
-		return w.store.Transition(ctx, p)
+	return w.transitions.do(ctx, p)
+}
+
+func (w *writer) persist(ctx context.Context, t *store.Task) error {
+	_, err := w.persists.do(ctx, t)
+	return err
+}
+
+// groupCommit batches concurrent calls: a caller that finds no call in
+// flight makes it directly (a quiet engine pays nothing); callers arriving
+// meanwhile queue up, and when the call in flight returns, its caller sends
+// the whole queue as one batch and hands each caller its own result. A busy
+// engine thus makes one round trip for many workers, and every caller still
+// waits until its own write committed.
+type groupCommit[P, R any] struct {
+	single func(context.Context, P) (R, error)
+	batch  func(context.Context, []P) ([]R, error) // nil: no batching
+
+	mu       sync.Mutex
+	flushing bool
+	pending  []*groupReq[P, R]
+}
+
+type groupReq[P, R any] struct {
+	params P
+	result R
+	err    error
+	done   chan struct{}
+}
+
+// maxGroup bounds one batch.
+const maxGroup = 256
+
+func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
+	if g.batch == nil {
+		return g.single(ctx, p)
 	}
-	w.mu.Lock()
-	if w.flushing {
-		r := writeReqPool.Get().(*writeReq)
-		r.params = p
-		w.pending = append(w.pending, r)
-		w.mu.Unlock()
+	g.mu.Lock()
+	if g.flushing {
+		r := &groupReq[P, R]{params: p, done: make(chan struct{}, 1)}
+		g.pending = append(g.pending, r)
+		g.mu.Unlock()
 		select {
 		case <-r.done:
 		case <-ctx.Done():
-			// The leader still owns r and will finish the write; this caller
+			// The leader still owns r and finishes the write; this caller
 			// stops waiting, as a direct call would on ctx.
-			return false, ctx.Err()
+			var zero R
+			return zero, ctx.Err()
 		}
-		applied, err := r.applied, r.err
-		*r = writeReq{done: r.done}
-		writeReqPool.Put(r)
-		if err != nil {
-			// The batch failed as a whole; retry alone so the caller gets its
-			// own error (ErrNotFound, a ctx error), not a neighbour's.
-			return w.store.Transition(ctx, p)
+		if r.err != nil {
+			// The batch failed as a whole (one duplicate key fails a
+			// PersistMany); retry alone, so the caller gets its own error and
+			// its neighbours are not failed by it.
+			return g.single(ctx, p)
 		}
-		return applied, nil
+		return r.result, nil
 	}
-	w.flushing = true
-	w.mu.Unlock()
+	g.flushing = true
+	g.mu.Unlock()
 
-	applied, err := w.store.Transition(ctx, p)
-	w.drain()
-	return applied, err
+	res, err := g.single(ctx, p)
+	g.drain()
+	return res, err
 }
 
-// drain sends what queued up behind the leader's write, until nothing is
-// left, then releases the leadership.
-func (w *writer) drain() {
-	var params []store.TransitionParams
+// drain sends what queued up behind the leader's call, until nothing is
+// left, then gives up the lead.
+func (g *groupCommit[P, R]) drain() {
+	var params []P
 	for {
-		w.mu.Lock()
-		batch := w.pending
-		if len(batch) > maxWriteBatch {
-			batch, w.pending = batch[:maxWriteBatch], append([]*writeReq(nil), batch[maxWriteBatch:]...)
+		g.mu.Lock()
+		batch := g.pending
+		if len(batch) > maxGroup {
+			batch, g.pending = batch[:maxGroup], append([]*groupReq[P, R](nil), batch[maxGroup:]...)
 		} else {
-			w.pending = nil
+			g.pending = nil
 		}
 		if len(batch) == 0 {
-			w.flushing = false
-			w.mu.Unlock()
+			g.flushing = false
+			g.mu.Unlock()
 			return
 		}
-		w.mu.Unlock()
+		g.mu.Unlock()
 
 		params = params[:0]
 		for _, r := range batch {
@@ -104,12 +121,12 @@ func (w *writer) drain() {
 		}
 		// Not tied to any caller's ctx: a caller that gives up must not
 		// cancel its neighbours' writes.
-		applied, err := w.batch.TransitionMany(context.Background(), params)
+		results, err := g.batch(context.Background(), params)
 		for i, r := range batch {
 			if err != nil {
 				r.err = err
 			} else {
-				r.applied = applied[i]
+				r.result = results[i]
 			}
 			r.done <- struct{}{}
 		}
