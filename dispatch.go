@@ -335,7 +335,9 @@ func (e *Engine) promote(j *job) {
 	}
 	retry := func(after time.Duration) { e.timers.Schedule(j.id, e.now().Add(after), j) }
 	if !e.deliveries.begin(j.id) {
-		retry(e.cfg.FullQueueRetryDelay)
+		// Already in a queue or running here: that delivery stands, and for
+		// a series it parks the next occurrence itself. Retrying this one
+		// later could run an occurrence twice.
 		return
 	}
 	applied, err := e.writer.transition(e.runCtx, store.TransitionParams{

@@ -67,6 +67,11 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 	if err := e.store.UpdateDefinition(ctx, r); err != nil {
 		return uuid.Nil, true, fmt.Errorf("update series %s: %w", old.ID, err)
 	}
+	if e.deliveries.inFlight(old.ID) {
+		// An occurrence is queued or running here: when it ends it parks the
+		// next one, so scheduling one now could run an occurrence twice.
+		return old.ID, true, nil
+	}
 	e.timers.Remove(old.ID)
 	if old.Status == store.StatusCancelled || next.IsZero() {
 		return old.ID, true, nil

@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,6 +135,45 @@ func testRecurring(t *testing.T, newStore NewStore) {
 		waitFor(t, 5*time.Second, "the next occurrence on the grid", func() bool { return f.get(many.ID).RunCount == 1 })
 		if el := time.Since(now); el < 900*time.Millisecond {
 			t.Errorf("skipped series ran after %s, before its next slot", el)
+		}
+	})
+	t.Run("ReRegistrationRacingRecoveryRunsNoOccurrenceTwice", func(t *testing.T) {
+		t.Parallel()
+		// The startup pattern: recovery queues a due series while the
+		// application registers it again by key.
+		st := newStore(t)
+		s := schedule.EverySeconds(1)
+		raw, _ := s.Encode()
+		row := seed(t, st, func(r *store.Task) {
+			r.Recurring, r.Schedule, r.Status, r.Queue, r.Key = true, raw, store.StatusCompleted, evertask.RecurringQueue, "heartbeat"
+			r.NextRunAt = time.Now().Add(-100 * time.Millisecond)
+		})
+		var mu sync.Mutex
+		var starts []time.Time
+		rec := newRecorder(func(context.Context, Job) error {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			mu.Unlock()
+			return nil
+		})
+		f := setupOn(t, st, nil, rec, nil)
+		for range 3 {
+			f.dispatch(Job{N: 1}, &evertask.DispatchOpts{Schedule: &s, Key: "heartbeat"}) // before Start
+		}
+		f.start()
+		for range 3 {
+			f.dispatch(Job{N: 1}, &evertask.DispatchOpts{Schedule: &s, Key: "heartbeat"}) // racing recovery
+		}
+		time.Sleep(3500 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		for i := 1; i < len(starts); i++ {
+			if gap := starts[i].Sub(starts[i-1]); gap < 500*time.Millisecond {
+				t.Errorf("runs %d and %d only %s apart: an occurrence ran twice", i, i+1, gap)
+			}
+		}
+		if got := f.get(row.ID).RunCount; got != len(starts) || got < 3 {
+			t.Errorf("run count %d, executions %d; want equal and at least 3", got, len(starts))
 		}
 	})
 	t.Run("UnreadableScheduleIsPoisonedNotDemoted", func(t *testing.T) {
