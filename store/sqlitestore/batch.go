@@ -95,26 +95,40 @@ func insertTasksSQL(n int) string {
 		repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n)
 }
 
-// transitionsSQL applies n store.TransitionParams, one parameter row each:
-// p_from is a comma-framed status list (",Queued,InProgress,"; empty for no
-// condition), p_recoverable switches the predicate on, p_stamp and
-// p_terminal say which fields the target status writes. The caller
-// guarantees distinct ids, so each row is updated at most once, as a loop
-// of single transitions would. The conditions live in the UPDATE itself, so
-// no writer slips between check and write. RETURNING reports the rows that
-// changed (it may only name the updated table, hence the id).
-func transitionsSQL(n int) string {
-	return `WITH p (p_id, p_to, p_stamp, p_at, p_exec_us, p_terminal, p_error, p_from, p_recoverable, p_now) AS
-  (VALUES ` + repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n) + `)
-UPDATE tasks SET
+// The transition statement in two parts around the FROM of the batch form.
+// It applies one store.TransitionParams per parameter row p: p_from is a
+// comma-framed status list (",Queued,InProgress,"; empty for no condition),
+// p_recoverable switches the predicate on, p_stamp and p_terminal say which
+// fields the target status writes. The conditions live in the UPDATE
+// itself, so no writer slips between check and write.
+const (
+	transitionSet = `UPDATE tasks SET
     status = p_to,
     last_execution_at = CASE WHEN p_stamp THEN p_at ELSE last_execution_at END,
     execution_time_us = CASE WHEN p_stamp THEN p_exec_us ELSE execution_time_us END,
-    error = CASE WHEN p_terminal THEN p_error ELSE error END
-FROM p
-WHERE tasks.id = p_id
+    error = CASE WHEN p_terminal THEN p_error ELSE error END`
+	transitionWhere = `WHERE tasks.id = p_id
   AND (p_from = '' OR instr(p_from, ',' || status || ',') > 0)
-  AND (p_recoverable = 0 OR (` + strings.ReplaceAll(recoverableSQL, "@now", "p_now") + `))
+  AND (p_recoverable = 0 OR (` + recoverableSQL + `))`
+	transitionParams = `p_id, p_to, p_stamp, p_at, p_exec_us, p_terminal, p_error, p_from, p_recoverable, p_now`
+)
+
+// transitionSQL is the single-row form, the p_ names bound as numbered
+// parameters in transitionRow's order: a plain UPDATE by primary key.
+var transitionSQL = strings.NewReplacer(
+	"p_id", "?1", "p_to", "?2", "p_stamp", "?3", "p_at", "?4", "p_exec_us", "?5",
+	"p_terminal", "?6", "p_error", "?7", "p_from", "?8", "p_recoverable", "?9", "@now", "?10",
+).Replace(transitionSet + "\n" + transitionWhere)
+
+// transitionsSQL applies n rows of parameters at once, joined by id. The
+// caller guarantees distinct ids, so each row is updated at most once, as a
+// loop of single transitions would. RETURNING reports the rows that changed
+// (it may only name the updated table, hence the id).
+func transitionsSQL(n int) string {
+	return `WITH p (` + transitionParams + `) AS (VALUES ` + repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n) + `)
+` + transitionSet + `
+FROM p
+` + strings.ReplaceAll(transitionWhere, "@now", "p_now") + `
 RETURNING tasks.id`
 }
 

@@ -10,6 +10,7 @@ import (
 // one prepared copy per connection, so on the single writer connection each
 // is parsed exactly once for the life of the store.
 type statements struct {
+	transition      *sql.Stmt
 	insertRunsAudit *sql.Stmt
 	taskExists      *sql.Stmt // on the writer, inside its transactions
 	removeTask      *sql.Stmt
@@ -29,6 +30,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*statements, error) 
 		st.all = append(st.all, s)
 		return s
 	}
+	st.transition = p(writer, transitionSQL)
 	st.insertRunsAudit = p(writer, insertRunsAuditSQL)
 	st.taskExists = p(writer, taskExistsSQL)
 	st.removeTask = p(writer, removeTaskSQL)

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -61,14 +60,11 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 		applied, err = s.transitionNoAudit(ctx, &p)
 	} else {
 		err = s.withTx(ctx, func(tx *sql.Tx) error {
-			ok := []bool{false}
-			if err := s.transitionMany(ctx, tx, []store.TransitionParams{p}, ok); err != nil {
-				return err
+			var err error
+			if applied, err = s.transitionOne(ctx, tx, &p); err == nil && !applied {
+				err = s.mustExist(ctx, tx, p.ID)
 			}
-			if applied = ok[0]; !applied {
-				return s.mustExist(ctx, tx, p.ID)
-			}
-			return nil
+			return err
 		})
 	}
 	if err != nil {
@@ -77,11 +73,28 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 	return applied, nil
 }
 
+// transitionOne applies one transition and its audit on tx.
+func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.TransitionParams) (bool, error) {
+	res, err := tx.StmtContext(ctx, s.stmts.transition).ExecContext(ctx, transitionRow(p)...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
+		_, err = s.batch.stmt(ctx, tx, batchStatusAudits, 1).ExecContext(ctx, p.ID[:], p.Now.UnixMicro(), string(p.To), p.Error)
+	}
+	return err == nil, err
+}
+
 func (s *Store) transitionNoAudit(ctx context.Context, p *store.TransitionParams) (bool, error) {
-	var id []byte
-	err := s.batch.single(batchTransitions).QueryRowContext(ctx, transitionRow(p)...).Scan(&id)
-	if err == nil || !errors.Is(err, sql.ErrNoRows) {
-		return err == nil, err
+	res, err := s.stmts.transition.ExecContext(ctx, transitionRow(p)...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return n > 0, err
 	}
 	var one int
 	if err := s.stmts.taskExists.QueryRowContext(ctx, p.ID[:]).Scan(&one); err != nil {
@@ -122,7 +135,8 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 		// A repeated id must see the outcome of its earlier transition,
 		// which one set-based statement would not show it: one by one.
 		for i := range params {
-			if err := s.transitionMany(ctx, tx, params[i:i+1], applied[i:i+1]); err != nil {
+			var err error
+			if applied[i], err = s.transitionOne(ctx, tx, &params[i]); err != nil {
 				return err
 			}
 		}
