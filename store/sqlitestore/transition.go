@@ -11,9 +11,10 @@ import (
 )
 
 // recoverableSQL is store.Recoverable in SQL, evaluated at @now (the
-// caller's time truncated to a microsecond, as store.Recoverable does): the series is
-// not exhausted (strict <), RunUntil is unset or not before now, and the
-// status is unfinished or a recurring Completed/Failed with a next run. The
+// caller's time truncated to a microsecond, as store.Recoverable does): the
+// series is not exhausted (strict <), RunUntil is unset or not before now,
+// and the status is unfinished or a recurring Completed/Failed with a next
+// run. The
 // status term is textually the WHERE of the tasks_recovery index, which is
 // how SQLite knows the index covers a query using it. Equalities rather than
 // IN lists for the reason given in the migration.
@@ -230,15 +231,8 @@ func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, e
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	switch {
-	case p.ID == uuid.Nil:
-		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
-		return false, fmt.Errorf("%w: a series ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
-	case p.Now.IsZero():
-		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
-	case !p.AuditLevel.Valid():
-		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	if err := p.Validate(); err != nil {
+		return false, err
 	}
 	var applied bool
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
