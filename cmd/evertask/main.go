@@ -1,12 +1,3 @@
-// Command evertask runs the evertask demo, benchmarks the stores, applies
-// migrations and lists the tasks of a store.
-//
-//	evertask demo      a guided run of the engine on SQLite
-//	evertask bench     throughput and latency of a store
-//	evertask migrate   apply the schema migrations of a store
-//	evertask tasks     list tasks, or show one with its history
-//
-// Run "evertask <command> -h" for the flags of a command.
 package main
 
 import (
