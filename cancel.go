@@ -20,7 +20,7 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) error {
 	// in after the Cancelled one (bug 38). The store's compare-and-set then
 	// decides for everything this process does not hold.
 	e.deliveries.markCancelled(id)
-	e.timers.Remove(id)
+	e.unschedule(id)
 
 	t, err := e.store.Get(ctx, id)
 	if err != nil {

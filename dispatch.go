@@ -239,8 +239,9 @@ func (e *Engine) acceptingWork() error {
 
 // deliver hands a persisted task to the timer heap or its queue.
 func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
+	e.live.mark(d.job.id)
 	if !d.due.IsZero() {
-		e.timers.Schedule(d.job.id, d.due, d.job)
+		e.schedule(d.job, d.due)
 		return nil
 	}
 	return e.enqueueNow(ctx, d.job)
@@ -249,7 +250,7 @@ func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
 // enqueueNow writes Queued (unless the row was persisted Queued) and puts the
 // job in its queue, honouring the queue's FullQueueBehavior.
 func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
-	if !e.deliveries.begin(j.id) {
+	if !e.deliveries.begin(j) {
 		return nil // already in a queue or running in this process
 	}
 	if !j.persistedQueued {
@@ -260,13 +261,13 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 			Now: e.now(), AuditLevel: j.audit,
 		})
 		if err != nil || !applied {
-			e.deliveries.end(j.id)
+			e.deliveries.end(j)
 			if err != nil && ctx.Err() == nil {
 				// The task is persisted, so it is accepted: a store hiccup
 				// here must not make the caller dispatch it again. The timer
 				// path queues it once the store answers.
 				e.log.Warn("queue task, will retry", "task_id", j.id, "err", err)
-				e.timers.Schedule(j.id, e.now().Add(e.cfg.FullQueueRetryDelay), j)
+				e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
 				return nil
 			}
 			if err != nil {
@@ -284,7 +285,7 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 	switch q.cfg.WhenFull {
 	case FullQueueError:
 		e.revertToWaiting(j)
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		return fmt.Errorf("%w: %q (task %s stays persisted)", ErrQueueFull, q.cfg.Name, j.id)
 	case FullQueueFallback:
 		e.log.Warn("queue full, falling back to the default queue", "queue", q.cfg.Name, "task_id", j.id)
@@ -294,10 +295,10 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 	case q.ch <- j:
 		return nil
 	case <-ctx.Done():
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		return fmt.Errorf("wait for room in queue %q (task %s stays persisted): %w", q.cfg.Name, j.id, ctx.Err())
 	case <-e.stopIntake:
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		return ErrShutdown
 	}
 }
@@ -330,11 +331,11 @@ func (e *Engine) fireTimed(id uuid.UUID, j *job) {
 // resurrected: bug 8), then a non-blocking write; a full queue or a store
 // error retries later instead of blocking other queues (bug 43).
 func (e *Engine) promote(j *job) {
-	if e.acceptingWork() != nil {
-		return
+	if e.acceptingWork() != nil || !e.takeTimed(j) {
+		return // shutting down, or a newer job of the task was parked
 	}
-	retry := func(after time.Duration) { e.timers.Schedule(j.id, e.now().Add(after), j) }
-	if !e.deliveries.begin(j.id) {
+	retry := func(after time.Duration) { e.schedule(j, e.now().Add(after)) }
+	if !e.deliveries.begin(j) {
 		// Already in a queue or running here: that delivery stands, and for
 		// a series it parks the next occurrence itself. Retrying this one
 		// later could run an occurrence twice.
@@ -345,10 +346,10 @@ func (e *Engine) promote(j *job) {
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !applied):
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		return
 	case err != nil:
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		e.log.Warn("queue timed task, will retry", "task_id", j.id, "err", err)
 		retry(e.cfg.FullQueueRetryDelay)
 		return
@@ -357,7 +358,7 @@ func (e *Engine) promote(j *job) {
 	case j.queue.ch <- j:
 	default:
 		e.revertToWaiting(j)
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		retry(e.cfg.FullQueueRetryDelay)
 	}
 }

@@ -36,7 +36,10 @@ type Engine struct {
 	queues     map[string]*queue
 	timers     *timerheap.Heap[*job]
 	deliveries deliveries
+	timed      timedJobs
+	live       liveSet
 	keys       keylock.Map
+	seriesMu   keylock.Map // per series id: a run's accounting vs a re-registration
 	events     events
 	recovery   recoveryCounter
 
@@ -108,6 +111,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	go func() {
 		defer e.background.Done()
 		e.recover(e.runCtx, cutoff)
+		e.live.finish()
 	}()
 	return nil
 }
@@ -197,38 +201,51 @@ type job struct {
 
 	// persistedQueued tells the enqueue that the row is already Queued.
 	persistedQueued bool
+
+	// The delivery's state, guarded by Engine.deliveries.mu.
+	exec      *execution // set while running
+	cancelled bool       // Cancel was called while it was delivered
+}
+
+// successor returns a copy of j for the task's next delivery (a recurring
+// occurrence), with no delivery state.
+func (j *job) successor() *job {
+	n := *j
+	n.exec, n.cancelled = nil, false
+	return &n
 }
 
 // deliveries tracks the tasks this process has in a queue buffer or running,
-// so one process never runs the same task twice at once (reference 13).
+// so one process never runs the same task twice at once (reference 13). The
+// state of a delivery lives on its job, guarded by mu, so a running task
+// costs two map operations: begin and end.
 type deliveries struct {
 	mu sync.Mutex
-	m  map[uuid.UUID]delivery
+	m  map[uuid.UUID]*job
 }
 
-type delivery struct {
-	exec      *execution // set while running
-	cancelled bool       // Cancel was called for it
-}
-
-// begin registers id and reports false when it is already delivered.
-func (d *deliveries) begin(id uuid.UUID) bool {
+// begin registers j and reports false when its task is already delivered.
+func (d *deliveries) begin(j *job) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
-		d.m = map[uuid.UUID]delivery{}
+		d.m = map[uuid.UUID]*job{}
 	}
-	if _, ok := d.m[id]; ok {
+	if _, ok := d.m[j.id]; ok {
 		return false
 	}
-	d.m[id] = delivery{}
+	j.exec, j.cancelled = nil, false
+	d.m[j.id] = j
 	return true
 }
 
-// end is the last act of every delivery.
-func (d *deliveries) end(id uuid.UUID) {
+// end is the last act of every delivery. It removes j's registration only,
+// never a later delivery's of the same task.
+func (d *deliveries) end(j *job) {
 	d.mu.Lock()
-	delete(d.m, id)
+	if d.m[j.id] == j {
+		delete(d.m, j.id)
+	}
 	d.mu.Unlock()
 }
 
@@ -241,18 +258,13 @@ func (d *deliveries) inFlight(id uuid.UUID) bool {
 
 // running records a starting execution and reports false when the task was
 // cancelled before it started.
-func (d *deliveries) running(id uuid.UUID, x *execution) bool {
+func (d *deliveries) running(j *job, x *execution) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	dl, ok := d.m[id]
-	if !ok {
-		return true
-	}
-	if dl.cancelled {
+	if j.cancelled {
 		return false
 	}
-	dl.exec = x
-	d.m[id] = dl
+	j.exec = x
 	return true
 }
 
@@ -261,22 +273,22 @@ func (d *deliveries) running(id uuid.UUID, x *execution) bool {
 // ignores the cancel stops holding its worker.
 func (d *deliveries) markCancelled(id uuid.UUID) {
 	d.mu.Lock()
-	dl, ok := d.m[id]
-	if ok {
-		dl.cancelled = true
-		d.m[id] = dl
+	var x *execution
+	if j := d.m[id]; j != nil {
+		j.cancelled = true
+		x = j.exec
 	}
 	d.mu.Unlock()
-	if x := dl.exec; x != nil {
+	if x != nil {
 		x.cancel()
 		go x.watchdog()
 	}
 }
 
-func (d *deliveries) cancelled(id uuid.UUID) bool {
+func (d *deliveries) cancelled(j *job) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.m[id].cancelled
+	return j.cancelled
 }
 
 // abandonRunning starts the watchdog of every running execution, after
@@ -284,15 +296,102 @@ func (d *deliveries) cancelled(id uuid.UUID) bool {
 func (d *deliveries) abandonRunning() {
 	d.mu.Lock()
 	var running []*execution
-	for _, dl := range d.m {
-		if dl.exec != nil {
-			running = append(running, dl.exec)
+	for _, j := range d.m {
+		if j.exec != nil {
+			running = append(running, j.exec)
 		}
 	}
 	d.mu.Unlock()
 	for _, x := range running {
 		go x.watchdog()
 	}
+}
+
+// timedJobs remembers the latest timed job of each task from the moment it
+// is parked until its promotion starts. The heap replaces an earlier entry
+// for the same task, but an entry it already released may still be on its
+// way to promote; that one is stale when a newer job was parked meanwhile,
+// and must not run (it would run a series occurrence twice).
+type timedJobs struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]*job
+}
+
+// schedule parks j until at, replacing any earlier timed job of its task.
+func (e *Engine) schedule(j *job, at time.Time) {
+	e.timed.mu.Lock()
+	if e.timed.m == nil {
+		e.timed.m = map[uuid.UUID]*job{}
+	}
+	e.timed.m[j.id] = j
+	e.timed.mu.Unlock()
+	e.timers.Schedule(j.id, at, j)
+}
+
+// unschedule drops the timed job of a task, parked or on its way.
+func (e *Engine) unschedule(id uuid.UUID) {
+	e.timed.mu.Lock()
+	delete(e.timed.m, id)
+	e.timed.mu.Unlock()
+	e.timers.Remove(id)
+}
+
+// takeTimed reports whether j is still its task's latest timed job, and
+// forgets it: the caller now promotes it.
+func (e *Engine) takeTimed(j *job) bool {
+	e.timed.mu.Lock()
+	defer e.timed.mu.Unlock()
+	if e.timed.m[j.id] != j {
+		return false
+	}
+	delete(e.timed.m, j.id)
+	return true
+}
+
+// liveSet records the tasks the live paths (dispatch, re-registration) took
+// in hand until startup recovery is over, so recovery, which works from
+// pages read earlier, leaves them alone: a page read before a series ran
+// would otherwise run that occurrence again (a recurring row stays
+// recoverable after a run). It holds only what is touched while recovery
+// runs and is dropped when it ends.
+type liveSet struct {
+	mu   sync.Mutex
+	m    map[uuid.UUID]struct{}
+	done bool // recovery finished: nothing to record
+}
+
+// mark records that a live path took the task.
+func (l *liveSet) mark(id uuid.UUID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return
+	}
+	if l.m == nil {
+		l.m = map[uuid.UUID]struct{}{}
+	}
+	l.m[id] = struct{}{}
+}
+
+// claim is recovery's side: it reports false when a live path took the task,
+// and otherwise marks it as recovery's, atomically.
+func (l *liveSet) claim(id uuid.UUID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.m[id]; ok {
+		return false
+	}
+	if l.m == nil {
+		l.m = map[uuid.UUID]struct{}{}
+	}
+	l.m[id] = struct{}{}
+	return true
+}
+
+func (l *liveSet) finish() {
+	l.mu.Lock()
+	l.m, l.done = nil, true
+	l.mu.Unlock()
 }
 
 // recoveryCounter is the fallback poison counter for stores without

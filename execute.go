@@ -24,7 +24,7 @@ func (e *Engine) work(q *queue) {
 		case j := <-q.ch:
 			if e.acceptingWork() != nil {
 				// Shutting down: leave it Queued for the next start.
-				e.deliveries.end(j.id)
+				e.deliveries.end(j)
 				e.workers.Done()
 				return
 			}
@@ -104,13 +104,13 @@ func (e *Engine) execute(j *job) execResult {
 		Now: started, AuditLevel: j.audit,
 	})
 	if err != nil {
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
-		e.timers.Schedule(j.id, e.now().Add(e.cfg.FullQueueRetryDelay), j)
+		e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
 		return finished
 	}
 	if !applied {
-		e.deliveries.end(j.id)
+		e.deliveries.end(j)
 		return finished
 	}
 
@@ -122,7 +122,7 @@ func (e *Engine) execute(j *job) execResult {
 	if e.cfg.LogCapture.Enabled {
 		x.logs = &logBuffer{taskID: j.id, minLevel: e.cfg.LogCapture.MinLevel, max: e.cfg.LogCapture.MaxPerExecution}
 	}
-	if !e.deliveries.running(j.id, x) {
+	if !e.deliveries.running(j, x) {
 		cancel() // cancelled between dequeue and claim
 	}
 
@@ -140,10 +140,11 @@ func (e *Engine) execute(j *job) execResult {
 
 // complete records the outcome and ends the delivery.
 func (x *execution) complete(out outcome) {
-	out.elapsed = x.e.now().Sub(x.started)
-	x.e.finish(x, x.j, out, x.logs)
+	now := x.e.now()
+	out.elapsed = now.Sub(x.started)
+	x.e.finish(x, x.j, out, x.logs, now)
 	x.cancel()
-	x.e.deliveries.end(x.j.id)
+	x.e.deliveries.end(x.j)
 }
 
 // newLogger builds the task's logger on first use.
@@ -281,7 +282,7 @@ var (
 // interrupted classifies an execution whose context ended: a user cancel
 // wins over a shutdown that happened at the same time (bug 36).
 func (e *Engine) interrupted(j *job, errs []error) outcome {
-	if e.deliveries.cancelled(j.id) {
+	if e.deliveries.cancelled(j) {
 		return outcome{status: store.StatusCancelled, err: nil, last: context.Canceled, event: EventCancelled}
 	}
 	cause := fmt.Errorf("stopped by shutdown: %w", context.Canceled)
@@ -329,8 +330,7 @@ func aggregate(errs []error) error {
 
 // finish records the outcome, then tells the hooks and subscribers. The store
 // write comes first: a task is reported done only once that is durable.
-func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffer) {
-	now := e.now()
+func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffer, now time.Time) {
 	errText := ""
 	if out.err != nil {
 		errText = out.err.Error()
@@ -406,10 +406,15 @@ func (e *Engine) writeOutcome(ctx context.Context, p store.TransitionParams) (bo
 // or about 30 s of backoff passed.
 func (e *Engine) retryStore(ctx context.Context, fn func() error) error {
 	delay := 50 * time.Millisecond
-	deadline := e.now().Add(30 * time.Second)
+	var deadline time.Time // read the clock only once something failed
 	for {
 		err := fn()
-		if err == nil || !errors.Is(err, store.ErrUnavailable) || e.now().After(deadline) {
+		if err == nil || !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		if deadline.IsZero() {
+			deadline = e.now().Add(30 * time.Second)
+		} else if e.now().After(deadline) {
 			return err
 		}
 		t := time.NewTimer(delay)

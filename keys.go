@@ -46,7 +46,7 @@ func (e *Engine) applyKeyRules(ctx context.Context, d *dispatch) (id uuid.UUID, 
 		if err := e.store.UpdateDefinition(ctx, d.row); err != nil {
 			return uuid.Nil, true, fmt.Errorf("update task %s: %w", old.ID, err)
 		}
-		e.timers.Remove(old.ID) // the stale occurrence must not fire
+		e.unschedule(old.ID) // the stale occurrence must not fire
 		d.job.persistedQueued = old.Status == store.StatusQueued
 		if !d.due.IsZero() && old.Status == store.StatusQueued {
 			// A parked row must wait for its time: back to WaitingQueue.

@@ -177,17 +177,21 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 	var params []store.TransitionParams
 	now := e.now()
 	for _, row := range rows {
+		if !e.live.claim(row.ID) {
+			stats.skipped.Add(1) // dispatched or re-registered live: the live path owns it
+			continue
+		}
 		j, due, ok := e.recoveredJob(ctx, row, stats)
 		if !ok {
 			continue
 		}
 		if due.After(now) {
-			e.timers.Schedule(row.ID, due, j)
+			e.schedule(j, due)
 			stats.scheduled.Add(1)
 			e.recovered(ctx, row)
 			continue
 		}
-		if !e.deliveries.begin(j.id) {
+		if !e.deliveries.begin(j) {
 			stats.skipped.Add(1) // dispatched live meanwhile
 			continue
 		}
@@ -210,12 +214,12 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 		for i, p := range toQueue {
 			switch {
 			case err != nil:
-				e.deliveries.end(p.job.id)
+				e.deliveries.end(p.job)
 				e.recoveryFailed(ctx, p.row, err, stats)
 			case applied[i]:
 				ready = append(ready, p)
 			default:
-				e.deliveries.end(p.job.id)
+				e.deliveries.end(p.job)
 				stats.skipped.Add(1)
 			}
 		}
@@ -227,7 +231,7 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 			e.recovered(ctx, p.row)
 		case <-e.stopIntake:
 			for _, rest := range ready[i:] {
-				e.deliveries.end(rest.job.id) // they stay Queued for the next start
+				e.deliveries.end(rest.job) // they stay Queued for the next start
 			}
 			return
 		}

@@ -53,6 +53,14 @@ func (e *Engine) prepareSeries(d *dispatch, s schedule.Schedule, now time.Time) 
 // kept, so restarts never shift the series; a past one follows the downtime
 // rule. A cancelled series stays cancelled.
 func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch) (uuid.UUID, bool, error) {
+	// A run ending meanwhile advances the row (run count, next run): take
+	// the series' lock and read it again, so neither write loses the other.
+	unlock := e.seriesMu.Lock(old.ID.String())
+	defer unlock()
+	old, err := e.store.Get(ctx, old.ID)
+	if err != nil {
+		return uuid.Nil, true, fmt.Errorf("read series: %w", err)
+	}
 	s := d.job.series.sched
 	now := e.now()
 	next := old.NextRunAt
@@ -62,6 +70,7 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 	case !next.After(now):
 		next = s.Resume(next, now)
 	}
+	e.live.mark(old.ID)
 	r := d.row
 	r.ID, r.CreatedAt, r.NextRunAt = old.ID, old.CreatedAt, next
 	if err := e.store.UpdateDefinition(ctx, r); err != nil {
@@ -72,14 +81,14 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 		// next one, so scheduling one now could run an occurrence twice.
 		return old.ID, true, nil
 	}
-	e.timers.Remove(old.ID)
+	e.unschedule(old.ID)
 	if old.Status == store.StatusCancelled || next.IsZero() {
 		return old.ID, true, nil
 	}
-	j := *d.job
+	j := d.job.successor()
 	j.id = old.ID
 	j.series = &series{sched: s, scheduledAt: next, runCount: old.RunCount}
-	e.timers.Schedule(old.ID, next, &j)
+	e.schedule(j, next)
 	return old.ID, true, nil
 }
 
@@ -117,6 +126,8 @@ func (e *Engine) finishRun(ctx context.Context, j *job, out outcome, now time.Ti
 	// Drift-free: from the slot, not the run's end; a run that overran
 	// later slots is followed by one run, not a burst.
 	next := s.sched.Advance(s.scheduledAt, now, runs)
+	unlock := e.seriesMu.Lock(j.id.String())
+	defer unlock()
 	var applied bool
 	err := e.retryStore(ctx, func() error {
 		var err error
@@ -129,8 +140,8 @@ func (e *Engine) finishRun(ctx context.Context, j *job, out outcome, now time.Ti
 	if err != nil || !applied || next.IsZero() {
 		return applied, err
 	}
-	nj := *j
+	nj := j.successor()
 	nj.series = &series{sched: s.sched, scheduledAt: next, runCount: runs}
-	e.timers.Schedule(j.id, next, &nj)
+	e.schedule(nj, next)
 	return true, nil
 }
