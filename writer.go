@@ -15,7 +15,12 @@ type writer struct {
 }
 
 func newWriter(st store.Store, batching bool) *writer {
+	leaders := 1
+	if wc, ok := st.(store.WriteConcurrency); ok {
+		leaders = min(max(wc.MaxConcurrentWrites(), 1), 64)
+	}
 	w := &writer{}
+	w.transitions.maxLeaders, w.persists.maxLeaders = leaders, leaders
 	w.transitions.single = st.Transition
 	w.persists.single = func(ctx context.Context, t *store.Task) (struct{}, error) {
 		return struct{}{}, st.Persist(ctx, t)
@@ -38,19 +43,25 @@ func (w *writer) persist(ctx context.Context, t *store.Task) error {
 	return err
 }
 
-// groupCommit batches concurrent calls: a caller that finds no call in
-// flight makes it directly (a quiet engine pays nothing); callers arriving
-// meanwhile queue up, and when the call in flight returns, its caller sends
-// the whole queue as one batch and hands each caller its own result. A busy
-// engine thus makes one round trip for many workers, and every caller still
-// waits until its own write committed.
+// groupCommit batches concurrent calls: a caller that finds fewer than
+// maxLeaders calls in flight makes its call directly (a quiet engine pays
+// nothing); callers arriving while maxLeaders are in flight queue up, and
+// each leader, when its call returns, sends what queued up as one batch and
+// hands each caller its own result. A busy engine thus makes one round trip
+// for many workers, with a few batches in flight at once for stores that
+// take concurrent writes, and every caller still waits until its own write
+// committed.
 type groupCommit[P, R any] struct {
 	single func(context.Context, P) (R, error)
 	batch  func(context.Context, []P) ([]R, error) // nil: no batching
 
-	mu       sync.Mutex
-	flushing bool
-	pending  []*groupReq[P, R]
+	// maxLeaders is how many calls (single or batch) the lane keeps in
+	// flight: store.WriteConcurrency, else 1.
+	maxLeaders int
+
+	mu      sync.Mutex
+	leaders int // calls in flight
+	pending []*groupReq[P, R]
 }
 
 type groupReq[P, R any] struct {
@@ -68,7 +79,7 @@ func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 		return g.single(ctx, p)
 	}
 	g.mu.Lock()
-	if g.flushing {
+	if g.leaders >= g.maxLeaders {
 		r := &groupReq[P, R]{params: p, done: make(chan struct{}, 1)}
 		g.pending = append(g.pending, r)
 		g.mu.Unlock()
@@ -88,7 +99,7 @@ func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 		}
 		return r.result, nil
 	}
-	g.flushing = true
+	g.leaders++
 	g.mu.Unlock()
 
 	res, err := g.single(ctx, p)
@@ -109,7 +120,7 @@ func (g *groupCommit[P, R]) drain() {
 			g.pending = nil
 		}
 		if len(batch) == 0 {
-			g.flushing = false
+			g.leaders--
 			g.mu.Unlock()
 			return
 		}

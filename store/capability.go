@@ -74,6 +74,14 @@ type BatchStore interface {
 	TransitionMany(ctx context.Context, params []TransitionParams) (applied []bool, err error)
 }
 
+// WriteConcurrency tells the engine how many batched writes of one kind it
+// should keep in flight at once: 1 for a store that serializes writes (a
+// single-writer database, an in-process lock), more for a server that runs
+// transactions in parallel. A store without it gets 1.
+type WriteConcurrency interface {
+	MaxConcurrentWrites() int
+}
+
 // RecoveryCounter keeps the poison counter of startup recovery on the row.
 type RecoveryCounter interface {
 	// IncrementRecoveryFailures adds one to RecoveryFailures and returns the
@@ -306,6 +314,9 @@ func Capabilities(s Store) []string {
 	}
 	if _, ok := s.(Retainer); ok {
 		out = append(out, "Retainer")
+	}
+	if _, ok := s.(WriteConcurrency); ok {
+		out = append(out, "WriteConcurrency")
 	}
 	return out
 }
