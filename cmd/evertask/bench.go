@@ -212,6 +212,11 @@ func progress(c *benchConfig, stderr io.Writer, fn func() string) (stop func()) 
 // recovery is what feeds them to the workers.
 func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (benchResult, error) {
 	n := c.tasks
+	// A --dsn file may hold rows already: only the new completions count.
+	baseline, err := completed(ctx, st)
+	if err != nil {
+		return benchResult{}, err
+	}
 	var inserted atomic.Int64
 	stop := progress(c, stderr, func() string { return fmt.Sprintf("inserted %d/%d", inserted.Load(), n) })
 	// Created in the past, so every row is older than the engine's recovery
@@ -268,26 +273,34 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 	}
 	// The clock stops when the store says so: the last outcomes are
 	// acknowledged only once their batch committed.
-	if err := waitCompleted(ctx, st, n); err != nil {
+	if err := waitCompleted(ctx, st, baseline+n); err != nil {
 		return benchResult{}, err
 	}
 	return benchResult{tasks: n, elapsed: time.Since(start)}, nil
+}
+
+// completed returns how many rows of the store are Completed.
+func completed(ctx context.Context, st store.Store) (int, error) {
+	counts, err := store.CountByStatus(ctx, st, store.CountParams{})
+	if err != nil {
+		return 0, fmt.Errorf("count tasks: %w", err)
+	}
+	return counts[store.StatusCompleted], nil
 }
 
 // waitCompleted polls the store until n rows are Completed.
 func waitCompleted(ctx context.Context, st store.Store, n int) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		counts, err := store.CountByStatus(ctx, st, store.CountParams{})
+		done, err := completed(ctx, st)
 		if err != nil {
-			return fmt.Errorf("count tasks: %w", err)
+			return err
 		}
-		if counts[store.StatusCompleted] >= n {
+		if done >= n {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d tasks Completed in the store a minute after the last handler ran (counts %v)",
-				counts[store.StatusCompleted], n, counts)
+			return fmt.Errorf("only %d of %d tasks Completed in the store a minute after the last handler ran", done, n)
 		}
 		select {
 		case <-ctx.Done():
@@ -300,6 +313,10 @@ func waitCompleted(ctx context.Context, st store.Store, n int) error {
 // benchSteady runs producers and workers together for c.duration and
 // counts the tasks the store holds as Completed at the end.
 func benchSteady(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (benchResult, error) {
+	baseline, err := completed(ctx, st)
+	if err != nil {
+		return benchResult{}, err
+	}
 	var ran atomic.Int64
 	eng, err := newBenchEngine(st, c, stderr, func(benchTask) { ran.Add(1) })
 	if err != nil {
@@ -343,12 +360,12 @@ func benchSteady(ctx context.Context, st store.Store, c *benchConfig, stderr io.
 	if ctx.Err() != nil {
 		return benchResult{}, ctx.Err()
 	}
-	counts, err := store.CountByStatus(ctx, st, store.CountParams{})
+	done, err := completed(ctx, st)
 	elapsed := time.Since(start)
 	if err != nil {
-		return benchResult{}, fmt.Errorf("count tasks: %w", err)
+		return benchResult{}, err
 	}
-	return benchResult{tasks: counts[store.StatusCompleted], elapsed: elapsed}, nil
+	return benchResult{tasks: done - baseline, elapsed: elapsed}, nil
 }
 
 // benchLatency dispatches one task at a time and measures from the call to

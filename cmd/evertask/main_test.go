@@ -147,6 +147,30 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// A --dsn file is the user's: the bench keeps it and its rows, so a second
+// burn adds to the first.
+func TestBenchSQLiteFile(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "bench.db")
+	for range 2 {
+		r := runCLI(t, "bench", "--store", "sqlite", "--dsn", db, "--mode", "burn", "--tasks", "150")
+		checkResult(t, r, "burn", "sqlite", "150", "none")
+	}
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts, err := st.CountByStatus(ctx, store.CountParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[store.StatusCompleted] != 300 || len(counts) != 1 {
+		t.Fatalf("counts after two burns of 150: %v, want 300 Completed", counts)
+	}
+}
+
 func TestBenchPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
