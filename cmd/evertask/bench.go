@@ -45,7 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var audit string
 	fs.StringVar(&c.store, "store", "", "store to measure: "+storeNames+" (required)")
 	fs.StringVar(&c.mode, "mode", "burn", "burn (insert N tasks, then time working them off), steady (producers and workers together for --duration), latency (dispatch to handler start, one task at a time)")
-	fs.StringVar(&c.dsn, "dsn", "", "connection: postgres URL (default "+defaultPostgresDSN+"), redis host:port or URL (default "+defaultRedisAddr+"), sqlite file (default a temporary file). The bench uses its own schema, key prefix or file and removes it at the end")
+	fs.StringVar(&c.dsn, "dsn", "", "connection: postgres URL (default "+defaultPostgresDSN+"), redis host:port or URL (default "+defaultRedisAddr+"), sqlite file (default a temporary file). The bench uses its own schema, key prefix or file and removes it at the end. The postgres pool has workers/4 connections (4 to 32) unless the URL sets pool_max_conns")
 	fs.IntVar(&c.tasks, "tasks", 0, "tasks to run (burn default: memory 100000, sqlite 20000, postgres and redis 50000; latency default 2000)")
 	fs.IntVar(&c.workers, "workers", 0, "workers of the default queue (default: postgres and redis 100, sqlite 4, memory 4)")
 	fs.IntVar(&c.producers, "producers", 0, "steady mode: goroutines dispatching (default: 4, postgres and redis 25)")
@@ -64,6 +64,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
+	// Enough connections for the engine's concurrent group commits, far
+	// fewer than workers: measured on 2 cores, 25 connections beat both 4
+	// and 100 for 100 workers.
 	conns := min(max(c.workers/4, 4), 32)
 	st, err := openBenchStore(ctx, c.store, c.dsn, conns, stderr)
 	if err != nil {

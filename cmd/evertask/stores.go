@@ -194,7 +194,7 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			return nil, err
 		}
 		schema := "evertask_bench_" + suffix
-		fmt.Fprintf(stderr, "bench: using postgres schema %s, dropped at the end\n", schema)
+		fmt.Fprintf(stderr, "bench: using postgres schema %s (dropped at the end), pool of %d connections\n", schema, pool.Config().MaxConns)
 		drop := func() {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
