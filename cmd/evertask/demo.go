@@ -168,7 +168,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if recovered > 0 {
 		fmt.Fprintf(stdout, "Recovery: %d task(s) left by an earlier run were picked up again from the store.\n", recovered)
 	}
-	return demoSummary(context.WithoutCancel(ctx), st, tracked.ids(), stdout)
+	return demoSummary(context.WithoutCancel(ctx), st, *path, tracked.ids(), stdout)
 }
 
 func registerDemoHandlers(eng *evertask.Engine) error {
@@ -297,7 +297,7 @@ func lastErr(err error) error {
 }
 
 // demoSummary reads back what the store holds.
-func demoSummary(ctx context.Context, st store.Store, ids []uuid.UUID, w io.Writer) error {
+func demoSummary(ctx context.Context, st store.Store, path string, ids []uuid.UUID, w io.Writer) error {
 	counts, err := store.CountByStatus(ctx, st, store.CountParams{})
 	if err != nil {
 		return fmt.Errorf("count tasks: %w", err)
@@ -345,8 +345,12 @@ func demoSummary(ctx context.Context, st store.Store, ids []uuid.UUID, w io.Writ
 		}
 	}
 	fmt.Fprintln(w)
+	dsn := ""
+	if path != defaultSQLitePath {
+		dsn = " --dsn " + path
+	}
 	fmt.Fprintln(w, "\nNext: run the demo again to see recovery, or list the tasks with")
-	fmt.Fprintln(w, "  go run ./cmd/evertask tasks        (and: tasks show ID)")
+	fmt.Fprintf(w, "  go run ./cmd/evertask tasks%s        (and: tasks show ID%s)\n", dsn, dsn)
 	return nil
 }
 

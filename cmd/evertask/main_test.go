@@ -76,6 +76,16 @@ func TestDemo(t *testing.T) {
 		t.Errorf("first run: no second failed attempt of the sync:\n%s", first.stdout)
 	}
 
+	// The hint it prints works on its file.
+	if !strings.Contains(first.stdout, "tasks --dsn "+db) {
+		t.Errorf("no tasks hint for %s:\n%s", db, first.stdout)
+	}
+	failed := runCLI(t, "tasks", "--dsn", db, "--status", "Failed")
+	failed.mustSucceed(t)
+	if !strings.Contains(failed.stdout, "demo.import_feed") || strings.Contains(failed.stdout, "demo.welcome_email") {
+		t.Errorf("failed tasks of the demo:\n%s", failed.stdout)
+	}
+
 	// The second run recovers the weekly report left behind and continues
 	// the heartbeat series.
 	second := runCLI(t, "demo", "--db", db, "--duration", "1500ms")
