@@ -291,8 +291,8 @@ func (d *deliveries) cancelled(j *job) bool {
 	return j.cancelled
 }
 
-// abandonRunning starts the watchdog of every running execution, after
-// Shutdown cancelled their contexts.
+// abandonRunning cancels every running execution and starts its watchdog,
+// once Shutdown's grace period ended.
 func (d *deliveries) abandonRunning() {
 	d.mu.Lock()
 	var running []*execution
@@ -303,6 +303,7 @@ func (d *deliveries) abandonRunning() {
 	}
 	d.mu.Unlock()
 	for _, x := range running {
+		x.cancel()
 		go x.watchdog()
 	}
 }

@@ -52,13 +52,12 @@ type outcome struct {
 // and the stuck goroutine exits quietly when (if) the handler returns. Go
 // cannot stop that goroutine; it runs on detached.
 //
-// The execution is also the handler's context: it embeds the task's
-// cancelable context and adds the task's metadata (see TaskID, Logger).
+// The execution is also the handler's context (execctx.go), carrying the
+// task's metadata (see TaskID, Logger).
 type execution struct {
-	context.Context
+	ctx       execCtx
 	e         *Engine
 	j         *job
-	cancel    context.CancelFunc
 	logs      *logBuffer
 	started   time.Time
 	runNumber int
@@ -70,14 +69,6 @@ type execution struct {
 
 	loggerOnce sync.Once // the logger is built on first use: most handlers never log
 	logger     *slog.Logger
-}
-
-// Value answers the metadata key with the execution itself.
-func (x *execution) Value(key any) any {
-	if _, ok := key.(execInfoKey); ok {
-		return x
-	}
-	return x.Context.Value(key)
 }
 
 const (
@@ -114,16 +105,18 @@ func (e *Engine) execute(j *job) execResult {
 		return finished
 	}
 
-	ctx, cancel := context.WithCancel(e.runCtx)
-	x := &execution{Context: ctx, e: e, j: j, started: started, cancel: cancel, runNumber: 1}
+	x := &execution{e: e, j: j, started: started, runNumber: 1}
 	if j.series != nil {
 		x.runNumber = j.series.runCount + 1
 	}
 	if e.cfg.LogCapture.Enabled {
 		x.logs = &logBuffer{taskID: j.id, minLevel: e.cfg.LogCapture.MinLevel, max: e.cfg.LogCapture.MaxPerExecution}
 	}
-	if !e.deliveries.running(j, x) {
-		cancel() // cancelled between dequeue and claim
+	if !e.deliveries.running(j, x) || e.runCtx.Err() != nil {
+		// Cancelled between dequeue and claim, or Shutdown's grace ended:
+		// Shutdown cancels the executions it finds registered, and this one
+		// checks after registering, so none is missed.
+		x.cancel()
 	}
 
 	e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1})
