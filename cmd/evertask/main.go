@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// The flag package already printed the problem and the usage.
 		return exitUsage
 	case isUsage(err):
-		fmt.Fprintf(stderr, "evertask %s: %v\nRun \"evertask %s -h\" for usage.\n", args[0], err, args[0])
+		fmt.Fprintf(stderr, "evertask %s: %v\n\n%s", args[0], err, usage)
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "evertask %s: %v\n", args[0], err)
