@@ -77,11 +77,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var res benchResult
 	switch c.mode {
 	case "burn":
-		res, err = benchBurn(ctx, st, &c, stderr)
+		res, err = benchBurn(ctx, st.Store, &c, stderr)
 	case "steady":
-		res, err = benchSteady(ctx, st, &c, stderr)
+		res, err = benchSteady(ctx, st.Store, &c, stderr)
 	case "latency":
-		res, err = benchLatency(ctx, st, &c, stderr)
+		res, err = benchLatency(ctx, st.Store, &c, stderr)
 	}
 	if err != nil {
 		return err

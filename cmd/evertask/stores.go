@@ -37,7 +37,10 @@ const storeNames = "memory, sqlite, postgres, redis or mysql"
 // errMySQL is a usage error: the store is planned but not built yet.
 var errMySQL = usageErr("the MySQL store is not implemented yet (use sqlite, postgres, redis or memory)")
 
-// opened is a store with whatever must be released after it.
+// opened is a store with whatever must be released after it. Hand the
+// engine and the store package opened.Store, never the *opened itself: the
+// wrapper does not have the store's optional capabilities (batches, counts),
+// so the engine would fall back to one round trip per write.
 type opened struct {
 	store.Store
 	close func()
