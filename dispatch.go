@@ -239,7 +239,7 @@ func (e *Engine) acceptingWork() error {
 
 // deliver hands a persisted task to the timer heap or its queue.
 func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
-	e.live.mark(d.job.id)
+	e.live.mark(d.job.id, d.row.CreatedAt)
 	if !d.due.IsZero() {
 		e.schedule(d.job, d.due)
 		return nil

@@ -107,6 +107,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.timers.Start()
 	cutoff := e.now()
+	e.live.start(cutoff)
 	e.background.Add(1)
 	go func() {
 		defer e.background.Done()
@@ -353,19 +354,23 @@ func (e *Engine) takeTimed(j *job) bool {
 // in hand until startup recovery is over, so recovery, which works from
 // pages read earlier, leaves them alone: a page read before a series ran
 // would otherwise run that occurrence again (a recurring row stays
-// recoverable after a run). It holds only what is touched while recovery
-// runs and is dropped when it ends.
+// recoverable after a run). Only rows created before recovery's cutoff can
+// be on its pages, so only those are recorded: the set holds what the live
+// paths touched of the old rows, never the backlog, and is dropped when
+// recovery ends.
 type liveSet struct {
-	mu   sync.Mutex
-	m    map[uuid.UUID]struct{}
-	done bool // recovery finished: nothing to record
+	mu     sync.Mutex
+	m      map[uuid.UUID]struct{}
+	cutoff time.Time // recovery's cutoff, once Start set it
+	done   bool      // recovery finished: nothing to record
 }
 
-// mark records that a live path took the task.
-func (l *liveSet) mark(id uuid.UUID) {
+// mark records that a live path took the task whose row was created at
+// created.
+func (l *liveSet) mark(id uuid.UUID, created time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.done {
+	if l.done || (!l.cutoff.IsZero() && !created.Before(l.cutoff)) {
 		return
 	}
 	if l.m == nil {
@@ -374,19 +379,18 @@ func (l *liveSet) mark(id uuid.UUID) {
 	l.m[id] = struct{}{}
 }
 
-// claim is recovery's side: it reports false when a live path took the task,
-// and otherwise marks it as recovery's, atomically.
-func (l *liveSet) claim(id uuid.UUID) bool {
+// taken is recovery's side: whether a live path took the task.
+func (l *liveSet) taken(id uuid.UUID) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.m[id]; ok {
-		return false
-	}
-	if l.m == nil {
-		l.m = map[uuid.UUID]struct{}{}
-	}
-	l.m[id] = struct{}{}
-	return true
+	_, ok := l.m[id]
+	return ok
+}
+
+func (l *liveSet) start(cutoff time.Time) {
+	l.mu.Lock()
+	l.cutoff = cutoff
+	l.mu.Unlock()
 }
 
 func (l *liveSet) finish() {

@@ -177,7 +177,7 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 	var params []store.TransitionParams
 	now := e.now()
 	for _, row := range rows {
-		if !e.live.claim(row.ID) {
+		if e.live.taken(row.ID) {
 			stats.skipped.Add(1) // dispatched or re-registered live: the live path owns it
 			continue
 		}

@@ -70,7 +70,7 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 	case !next.After(now):
 		next = s.Resume(next, now)
 	}
-	e.live.mark(old.ID)
+	e.live.mark(old.ID, old.CreatedAt)
 	r := d.row
 	r.ID, r.CreatedAt, r.NextRunAt = old.ID, old.CreatedAt, next
 	if err := e.store.UpdateDefinition(ctx, r); err != nil {
