@@ -202,6 +202,9 @@ type job struct {
 
 	// persistedQueued tells the enqueue that the row is already Queued.
 	persistedQueued bool
+	// claimed tells the worker that recovery already moved the row to
+	// InProgress for this process.
+	claimed bool
 
 	// The delivery's state, guarded by Engine.deliveries.mu.
 	exec      *execution // set while running
@@ -212,7 +215,7 @@ type job struct {
 // occurrence), with no delivery state.
 func (j *job) successor() *job {
 	n := *j
-	n.exec, n.cancelled = nil, false
+	n.exec, n.cancelled, n.claimed = nil, false, false
 	return &n
 }
 

@@ -88,21 +88,30 @@ const (
 // ends with it, whoever finishes it.
 func (e *Engine) execute(j *job) execResult {
 	started := e.now()
-	// Claim: only a Queued row becomes InProgress. A cancel or another
-	// process that got there first makes this a no-op.
-	applied, err := e.writer.transition(e.runCtx, store.TransitionParams{
-		ID: j.id, To: store.StatusInProgress, From: fromQueued,
-		Now: started, AuditLevel: j.audit,
-	})
-	if err != nil {
-		e.deliveries.end(j)
-		e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
-		e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
-		return finished
-	}
-	if !applied {
-		e.deliveries.end(j)
-		return finished
+	if j.claimed {
+		// Recovery claimed it already; a Cancel since then wrote Cancelled
+		// and flagged the delivery.
+		if e.deliveries.cancelled(j) {
+			e.deliveries.end(j)
+			return finished
+		}
+	} else {
+		// Claim: only a Queued row becomes InProgress. A cancel or another
+		// process that got there first makes this a no-op.
+		applied, err := e.writer.transition(e.runCtx, store.TransitionParams{
+			ID: j.id, To: store.StatusInProgress, From: fromQueued,
+			Now: started, AuditLevel: j.audit,
+		})
+		if err != nil {
+			e.deliveries.end(j)
+			e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
+			e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
+			return finished
+		}
+		if !applied {
+			e.deliveries.end(j)
+			return finished
+		}
 	}
 
 	x := &execution{e: e, j: j, started: started, runNumber: 1}

@@ -165,9 +165,9 @@ func (e *Engine) recoveryQueue(row *store.Task) string {
 //
 // A row goes to Queued only if it is still recoverable (a row that finished
 // after the page was read is never resurrected: bug 8), in one TransitionMany
-// for the whole share. A row that is Queued already and whose Queued audit
-// the policy would not write needs no write at all: the worker's claim (from
-// Queued only) is the check.
+// for the whole share. When the policy audits neither Queued nor InProgress
+// the same step claims it (InProgress), so a recovered task costs one write
+// less.
 func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *recoveryStats) {
 	type pending struct {
 		row *store.Task
@@ -195,8 +195,16 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 			stats.skipped.Add(1) // dispatched live meanwhile
 			continue
 		}
-		if row.Status == store.StatusQueued && !store.StatusAuditRequired(row.AuditLevel, store.StatusQueued, "") {
-			ready = append(ready, pending{row, j})
+		if !store.StatusAuditRequired(row.AuditLevel, store.StatusQueued, "") &&
+			!store.StatusAuditRequired(row.AuditLevel, store.StatusInProgress, "") {
+			// Neither step is audited: claim the row for this process at once
+			// (as River marks the jobs it fetches running), in the share's
+			// one round trip, and the worker skips its own claim.
+			j.claimed = true
+			toQueue = append(toQueue, pending{row, j})
+			params = append(params, store.TransitionParams{
+				ID: j.id, To: store.StatusInProgress, IfRecoverable: true, Now: now, AuditLevel: j.audit,
+			})
 			continue
 		}
 		toQueue = append(toQueue, pending{row, j})

@@ -98,6 +98,36 @@ func testRecovery(t *testing.T, newStore NewStore) {
 			_ = f.eng.Shutdown(context.Background())
 		}
 	})
+	t.Run("CancelOfAClaimedRecoveredTaskHolds", func(t *testing.T) {
+		t.Parallel()
+		// At audit None recovery claims rows (InProgress) as it queues them;
+		// a cancel while such a task waits in the queue must still win.
+		st := newStore(t)
+		release := make(chan struct{})
+		var rows []*store.Task
+		for range 3 {
+			rows = append(rows, seed(t, st, func(r *store.Task) { r.Queue, r.AuditLevel = "slow", store.AuditNone }))
+		}
+		f := setupOn(t, st, &evertask.Config{
+			Queues: []evertask.QueueConfig{{Name: "slow", Workers: 1, Capacity: 5}},
+		}, nil, nil)
+		blockingQueue(f, release)
+		f.start()
+		waitFor(t, 5*time.Second, "the first task to run", func() bool { return f.rec.totalCalls() == 1 })
+		last := rows[2].ID
+		if got := f.get(last).Status; got != store.StatusInProgress {
+			t.Fatalf("a queued recovered task at audit None is %s, want InProgress (claimed)", got)
+		}
+		if err := f.eng.Cancel(context.Background(), last); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		f.waitStatus(rows[1].ID, store.StatusCompleted)
+		never(t, 100*time.Millisecond, "the cancelled task ran", func() bool { return f.rec.totalCalls() > 2 })
+		if got := f.get(last).Status; got != store.StatusCancelled {
+			t.Errorf("cancelled task is %s", got)
+		}
+	})
 	t.Run("WedgedQueueDoesNotStarveOthers", func(t *testing.T) {
 		t.Parallel()
 		st := newStore(t)
