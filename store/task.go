@@ -183,31 +183,38 @@ var RecoverableStatuses = []Status{
 // Validate checks what every store checks before writing a new row. The
 // error wraps ErrInvalid and names the problem.
 func (t *Task) Validate() error {
-	if t == nil {
-		return fmt.Errorf("%w: nil task", ErrInvalid)
-	}
-	if t.ID == uuid.Nil {
-		return fmt.Errorf("%w: zero task id", ErrInvalid)
-	}
-	if t.Kind == "" {
-		return fmt.Errorf("%w: task %s has an empty kind", ErrInvalid, t.ID)
-	}
-	if err := ValidateKey(t.Key); err != nil {
+	if err := t.ValidateDefinition(); err != nil {
 		return err
 	}
 	if !t.Status.Valid() {
 		return fmt.Errorf("%w: task %s has unknown status %q", ErrInvalid, t.ID, t.Status)
 	}
-	if !t.AuditLevel.Valid() {
-		return fmt.Errorf("%w: task %s has unknown audit level %d", ErrInvalid, t.ID, t.AuditLevel)
-	}
-	if t.RunCount < 0 || t.MaxRuns < 0 || t.RecoveryFailures < 0 {
+	if t.RunCount < 0 || t.RecoveryFailures < 0 {
 		return fmt.Errorf("%w: task %s has a negative counter", ErrInvalid, t.ID)
 	}
 	if t.CreatedAt.IsZero() {
 		return fmt.Errorf("%w: task %s has no creation time", ErrInvalid, t.ID)
 	}
 	return nil
+}
+
+// ValidateDefinition checks what UpdateDefinition writes (see
+// DefinitionFields): status, times and counters are not taken from the
+// argument, so they are not checked. The error wraps ErrInvalid.
+func (t *Task) ValidateDefinition() error {
+	switch {
+	case t == nil:
+		return fmt.Errorf("%w: nil task", ErrInvalid)
+	case t.ID == uuid.Nil:
+		return fmt.Errorf("%w: zero task id", ErrInvalid)
+	case t.Kind == "":
+		return fmt.Errorf("%w: task %s has an empty kind", ErrInvalid, t.ID)
+	case !t.AuditLevel.Valid():
+		return fmt.Errorf("%w: task %s has unknown audit level %d", ErrInvalid, t.ID, t.AuditLevel)
+	case t.MaxRuns < 0 || t.MaxRuns > MaxRunCount:
+		return fmt.Errorf("%w: task %s has max runs %d", ErrInvalid, t.ID, t.MaxRuns)
+	}
+	return ValidateKey(t.Key)
 }
 
 // ValidateKey checks a task key: at most MaxKeyLength bytes of valid UTF-8.

@@ -244,7 +244,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, task *store.Task) error {
 	if err := begin(ctx); err != nil {
 		return err
 	}
-	if err := validateDefinition(task); err != nil {
+	if err := task.ValidateDefinition(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -281,24 +281,6 @@ func (s *Store) UpdateDefinition(ctx context.Context, task *store.Task) error {
 	}
 	s.reindexPending(r)
 	return nil
-}
-
-// validateDefinition checks the fields UpdateDefinition writes; the row's
-// status, times and counters are not taken from the argument.
-func validateDefinition(t *store.Task) error {
-	switch {
-	case t == nil:
-		return fmt.Errorf("%w: nil task", store.ErrInvalid)
-	case t.ID == uuid.Nil:
-		return fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	case t.Kind == "":
-		return fmt.Errorf("%w: task %s has an empty kind", store.ErrInvalid, t.ID)
-	case !t.AuditLevel.Valid():
-		return fmt.Errorf("%w: task %s has unknown audit level %d", store.ErrInvalid, t.ID, t.AuditLevel)
-	case t.MaxRuns < 0:
-		return fmt.Errorf("%w: task %s has a negative counter", store.ErrInvalid, t.ID)
-	}
-	return store.ValidateKey(t.Key)
 }
 
 // Remove implements store.Store.

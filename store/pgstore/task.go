@@ -229,23 +229,8 @@ func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if t == nil {
-		return fmt.Errorf("%w: nil task", store.ErrInvalid)
-	}
-	if t.ID == uuid.Nil {
-		return fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	}
-	if t.Kind == "" {
-		return fmt.Errorf("%w: task %s has an empty kind", store.ErrInvalid, t.ID)
-	}
-	if err := store.ValidateKey(t.Key); err != nil {
+	if err := t.ValidateDefinition(); err != nil {
 		return err
-	}
-	if !t.AuditLevel.Valid() {
-		return fmt.Errorf("%w: task %s has unknown audit level %d", store.ErrInvalid, t.ID, t.AuditLevel)
-	}
-	if t.MaxRuns < 0 || t.MaxRuns > store.MaxRunCount {
-		return fmt.Errorf("%w: task %s has max runs %d", store.ErrInvalid, t.ID, t.MaxRuns)
 	}
 	tag, err := s.pool.Exec(ctx, s.sql.updateDefinition, t.ID, t.Kind, t.Payload, t.Handler, t.Queue,
 		keyArg(t.Key), int16(t.AuditLevel), ts(t.ScheduledAt), t.Recurring, t.Schedule, t.ScheduleInfo,

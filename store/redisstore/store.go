@@ -186,19 +186,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	switch {
-	case t == nil:
-		return fmt.Errorf("%w: nil task", store.ErrInvalid)
-	case t.ID == uuid.Nil:
-		return fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	case t.Kind == "":
-		return fmt.Errorf("%w: task %s has an empty kind", store.ErrInvalid, t.ID)
-	case !t.AuditLevel.Valid():
-		return fmt.Errorf("%w: task %s has unknown audit level %d", store.ErrInvalid, t.ID, t.AuditLevel)
-	case t.MaxRuns < 0:
-		return fmt.Errorf("%w: task %s has a negative counter", store.ErrInvalid, t.ID)
-	}
-	if err := store.ValidateKey(t.Key); err != nil {
+	if err := t.ValidateDefinition(); err != nil {
 		return err
 	}
 	n := t.Clone()

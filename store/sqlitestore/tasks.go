@@ -70,7 +70,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if err := validateDefinition(t); err != nil {
+	if err := t.ValidateDefinition(); err != nil {
 		return err
 	}
 	res, err := s.writer.ExecContext(ctx, updateDefinitionSQL,
@@ -81,24 +81,6 @@ func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
 		return fmt.Errorf("update task %s: %w", t.ID, err)
 	}
 	return nil
-}
-
-// validateDefinition checks the fields UpdateDefinition writes; status and
-// counters are not written, so they are not checked.
-func validateDefinition(t *store.Task) error {
-	switch {
-	case t == nil:
-		return fmt.Errorf("%w: nil task", store.ErrInvalid)
-	case t.ID == uuid.Nil:
-		return fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	case t.Kind == "":
-		return fmt.Errorf("%w: task %s has an empty kind", store.ErrInvalid, t.ID)
-	case !t.AuditLevel.Valid():
-		return fmt.Errorf("%w: task %s has unknown audit level %d", store.ErrInvalid, t.ID, t.AuditLevel)
-	case t.MaxRuns < 0:
-		return fmt.Errorf("%w: task %s has a negative counter", store.ErrInvalid, t.ID)
-	}
-	return store.ValidateKey(t.Key)
 }
 
 // affectedOne maps an exec that matched no row to store.ErrNotFound.
