@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/evertask/evertask/store"
 )
@@ -90,7 +91,7 @@ func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 
-	if err := migrate(ctx, writer); err != nil {
+	if err := migrateWhenFree(ctx, writer, c.BusyTimeout); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -120,6 +121,36 @@ func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 	}
 	s.stmts = stmts
 	return s, nil
+}
+
+// migrateWhenFree runs migrate, trying again for up to busy while another
+// connection holds the file. A connection's first pragma that turns a new
+// file to WAL needs the file to itself and can fail with SQLITE_BUSY at
+// once, without the busy handler, when several processes open a new file
+// together.
+func migrateWhenFree(ctx context.Context, db *sql.DB, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err := migrate(ctx, db)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
 // Close closes both pools. Calls after the first return nil; every other
