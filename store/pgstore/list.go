@@ -30,7 +30,7 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	if !p.After.IsZero() {
 		after = ts(p.After.CreatedAt)
 	}
-	rows, err := s.pool.Query(ctx, s.sql.pending, after, p.After.ID, upperBound(p.CreatedBefore), ts(p.Now), limit)
+	rows, err := s.pool.Query(ctx, s.sql.pending, after, uuidArg(p.After.ID), upperBound(p.CreatedBefore), ts(p.Now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("retrieve pending: %w", mapErr(err))
 	}
@@ -60,10 +60,17 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	if len(f.Statuses) == 1 {
-		// Equality lets the (status, created_at, id) index return rows in
-		// keyset order; ANY over several statuses cannot.
-		where = append(where, "status = "+arg(string(f.Statuses[0])))
+		// Equality on the phase lets the (phase, created_at, id) index
+		// return rows in keyset order; ANY over several phases cannot.
+		where = append(where, "phase = "+arg(phaseOf(f.Statuses[0])), "status = "+arg(string(f.Statuses[0])))
 	} else if len(f.Statuses) > 1 {
+		phases := map[string]bool{}
+		for _, st := range f.Statuses {
+			phases[phaseOf(st)] = true
+		}
+		if len(phases) == 1 {
+			where = append(where, "phase = "+arg(phaseOf(f.Statuses[0])))
+		}
 		where = append(where, "status = ANY("+arg(statusStrings(f.Statuses))+"::text[])")
 	}
 	if f.Queue != "" {
@@ -96,7 +103,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		order, cmp = "ASC", ">"
 	}
 	if !f.After.IsZero() {
-		where = append(where, "(created_at, id) "+cmp+" ("+arg(ts(f.After.CreatedAt))+"::timestamptz, "+arg(f.After.ID)+"::uuid)")
+		where = append(where, "(created_at, id) "+cmp+" ("+arg(ts(f.After.CreatedAt))+"::timestamptz, "+arg(uuidArg(f.After.ID))+"::uuid)")
 	}
 	var b strings.Builder
 	b.WriteString(s.sql.list)
@@ -121,4 +128,14 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	}
 	page.Tasks = tasks
 	return page, nil
+}
+
+// phaseOf is the phase column of a status, as migration 002 computes it:
+// "open" for the statuses a row passes through before it finishes.
+func phaseOf(st store.Status) string {
+	switch st {
+	case store.StatusWaitingQueue, store.StatusQueued, store.StatusPending, store.StatusInProgress, store.StatusServiceStopped:
+		return "open"
+	}
+	return string(st)
 }

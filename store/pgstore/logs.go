@@ -23,7 +23,7 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 	}
 	n := len(logs)
 	var (
-		ids                   = make([]uuid.UUID, n)
+		ids                   = make([][16]byte, n)
 		ats                   = make([]pgtype.Timestamptz, n)
 		levels, msgs, details = make([]string, n), make([]string, n), make([]string, n)
 		seqs                  = make([]int32, n)
@@ -32,7 +32,7 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 		l := &logs[i]
 		ids[i], ats[i], levels[i], msgs[i], details[i], seqs[i] = l.ID, ts(l.At), l.Level, l.Message, l.ErrorDetails, int32(l.Seq)
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.saveLogs, taskID, ids, ats, levels, msgs, details, seqs); err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql.saveLogs, uuidArg(taskID), ids, ats, levels, msgs, details, seqs); err != nil {
 		return fmt.Errorf("save %d logs of %s: %w", n, taskID, mapErr(err))
 	}
 	return nil
@@ -47,7 +47,7 @@ func scanLogs(rows pgx.Rows) ([]store.ExecutionLog, error) {
 			at  pgtype.Timestamptz
 			seq int32
 		)
-		if err := rows.Scan(&l.ID, &l.TaskID, &at, &l.Level, &l.Message, &l.ErrorDetails, &seq); err != nil {
+		if err := rows.Scan(uuidDest(&l.ID), uuidDest(&l.TaskID), &at, &l.Level, &l.Message, &l.ErrorDetails, &seq); err != nil {
 			return nil, err
 		}
 		l.At, l.Seq = fromTS(at), int(seq)
@@ -86,8 +86,8 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(s.sql.logsPage, q.TaskID, q.Level, q.Offset, limit)
-	batch.Queue(s.sql.logsCount, q.TaskID, q.Level)
+	batch.Queue(s.sql.logsPage, uuidArg(q.TaskID), q.Level, q.Offset, limit)
+	batch.Queue(s.sql.logsCount, uuidArg(q.TaskID), q.Level)
 	res := s.pool.SendBatch(ctx, batch)
 	defer res.Close()
 	rows, err := res.Query()
@@ -125,7 +125,7 @@ func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.Sta
 			at     pgtype.Timestamptz
 			status string
 		)
-		if err := rows.Scan(&a.ID, &a.TaskID, &at, &status, &a.Error); err != nil {
+		if err := rows.Scan(&a.ID, uuidDest(&a.TaskID), &at, &status, &a.Error); err != nil {
 			return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
 		}
 		a.At, a.Status = fromTS(at), store.Status(status)
@@ -155,7 +155,7 @@ func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsA
 			execUS int64
 			status string
 		)
-		if err := rows.Scan(&a.ID, &a.TaskID, &at, &execUS, &status, &a.Error); err != nil {
+		if err := rows.Scan(&a.ID, uuidDest(&a.TaskID), &at, &execUS, &status, &a.Error); err != nil {
 			return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
 		}
 		a.ExecutedAt, a.ExecutionTime, a.Status = fromTS(at), time.Duration(execUS)*time.Microsecond, store.Status(status)

@@ -143,14 +143,26 @@ func (s *Store) purgeLoop(ctx context.Context, count *int, q string, args ...any
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		tag, err := s.pool.Exec(ctx, q, args...)
+		n, err := s.purgeOnce(ctx, q, args)
 		if err != nil {
 			return fmt.Errorf("purge: %w", mapErr(err))
 		}
-		n := int(tag.RowsAffected())
 		*count += n
 		if n < batch {
 			return nil
 		}
 	}
+}
+
+// purgeOnce runs one batch and returns how many rows it deleted: the
+// statement's row count, or for the task purge (a CTE that also deletes the
+// audits) the count it selects.
+func (s *Store) purgeOnce(ctx context.Context, q string, args []any) (int, error) {
+	if q == s.sql.purgeTasks {
+		var n int64
+		err := s.pool.QueryRow(ctx, q, args...).Scan(&n)
+		return int(n), err
+	}
+	tag, err := s.pool.Exec(ctx, q, args...)
+	return int(tag.RowsAffected()), err
 }

@@ -11,11 +11,12 @@ const taskColumns = `id, created_at, kind, payload, handler, queue, key, status,
 	scheduled_at, last_execution_at, execution_time_us, error, recurring, schedule, schedule_info,
 	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until`
 
-// recoverableStatus is the status part of store.Recoverable. It is written
-// exactly as the predicate of tasks_recovery_idx so the planner can use that
-// partial index for RetrievePending.
-const recoverableStatus = `(status IN ('WaitingQueue', 'Queued', 'Pending', 'InProgress', 'ServiceStopped')
-	OR (recurring AND next_run_at IS NOT NULL AND status IN ('Completed', 'Failed')))`
+// recoverableStatus is the status part of store.Recoverable, on the phase
+// column (migration 002): written exactly as the predicate of
+// tasks_recovery_idx so the planner can use that partial index for
+// RetrievePending.
+const recoverableStatus = `(phase = 'open'
+	OR (recurring AND next_run_at IS NOT NULL AND phase IN ('Completed', 'Failed')))`
 
 // recoverable is store.Recoverable in SQL, evaluated at the time now (a
 // parameter reference): MaxRuns strict, a negative run count counts as 0,
@@ -25,6 +26,24 @@ func recoverable(now string) string {
 	AND (run_until IS NULL OR run_until >= ` + now + `)
 	AND ` + recoverableStatus + `)`
 }
+
+// transitionManyParams zips the arrays of a TransitionMany into rows.
+const transitionManyParams = `
+	SELECT * FROM unnest($1::integer[], $2::uuid[], $3::text[], $4::boolean[], $5::boolean[],
+		$6::timestamptz[], $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::boolean[])
+		AS p(p_ord, p_id, p_to, p_stamp, p_terminal, p_now, p_exec, p_err, p_from, p_ifrec, p_audit)
+	ORDER BY p_id`
+
+// transitionManyUpdate is the conditional update of a TransitionMany.
+const transitionManyUpdate = `
+	UPDATE {s}.tasks SET status = p_to,
+		last_execution_at = CASE WHEN p_stamp THEN p_now ELSE last_execution_at END,
+		execution_time_us = CASE WHEN p_stamp THEN p_exec ELSE execution_time_us END,
+		error = CASE WHEN p_terminal THEN p_err ELSE error END
+	FROM p
+	WHERE id = p_id
+		AND (p_from = '' OR status = ANY(string_to_array(p_from, ',')))
+		AND (NOT p_ifrec OR {recoverableP})`
 
 // saturatedRunCount is RunCount+1 stopping at store.MaxRunCount.
 const saturatedRunCount = `CASE WHEN run_count >= 2147483647 THEN 2147483647 ELSE greatest(run_count, 0) + 1 END`
@@ -44,10 +63,12 @@ SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5:
 	max_runs = $12, run_until = $13, next_run_at = $14
 WHERE id = $1`
 
-	sqlRemove   = `DELETE FROM {s}.tasks WHERE id = $1`
-	sqlGet      = `SELECT ` + taskColumns + ` FROM {s}.tasks WHERE id = $1`
-	sqlGetByKey = `SELECT ` + taskColumns + ` FROM {s}.tasks WHERE key = $1`
-	sqlRunCount = `SELECT run_count FROM {s}.tasks WHERE id = $1`
+	sqlRemove             = `DELETE FROM {s}.tasks WHERE id = $1`
+	sqlRemoveStatusAudits = `DELETE FROM {s}.status_audits WHERE task_id = $1`
+	sqlRemoveRunsAudits   = `DELETE FROM {s}.runs_audits WHERE task_id = $1`
+	sqlGet                = `SELECT ` + taskColumns + ` FROM {s}.tasks WHERE id = $1`
+	sqlGetByKey           = `SELECT ` + taskColumns + ` FROM {s}.tasks WHERE key = $1`
+	sqlRunCount           = `SELECT run_count FROM {s}.tasks WHERE id = $1`
 
 	// $1 id, $2 target status, $3 whether to stamp LastExecutionAt and
 	// ExecutionTime, $4 whether to write Error, $5 now, $6 execution µs,
@@ -73,26 +94,20 @@ SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
 	// One statement for a whole batch: the arrays are zipped into rows,
 	// sorted by id so concurrent batches lock rows in the same order, and
 	// the audits are inserted in the order of the params.
-	sqlTransitionMany = `WITH p AS (
-	SELECT * FROM unnest($1::integer[], $2::uuid[], $3::text[], $4::boolean[], $5::boolean[],
-		$6::timestamptz[], $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::boolean[])
-		AS p(p_ord, p_id, p_to, p_stamp, p_terminal, p_now, p_exec, p_err, p_from, p_ifrec, p_audit)
-	ORDER BY p_id
-), t AS (
-	UPDATE {s}.tasks SET status = p_to,
-		last_execution_at = CASE WHEN p_stamp THEN p_now ELSE last_execution_at END,
-		execution_time_us = CASE WHEN p_stamp THEN p_exec ELSE execution_time_us END,
-		error = CASE WHEN p_terminal THEN p_err ELSE error END
-	FROM p
-	WHERE id = p_id
-		AND (p_from = '' OR status = ANY(string_to_array(p_from, ',')))
-		AND (NOT p_ifrec OR ` + "{recoverableP}" + `)
+	sqlTransitionMany = `WITH p AS (` + transitionManyParams + `
+), t AS (` + transitionManyUpdate + `
 	RETURNING p_ord, id, p_now, p_to, p_err, p_audit
 ), a AS (
 	INSERT INTO {s}.status_audits (task_id, at, status, error)
 	SELECT id, p_now, p_to, p_err FROM t WHERE p_audit ORDER BY p_ord
 )
 SELECT p_ord FROM t`
+
+	// The same for a batch that audits nothing (the audit level None, and
+	// the steps Minimal and ErrorsOnly leave out): no audit CTE to feed.
+	sqlTransitionManyUnaudited = `WITH p AS (` + transitionManyParams + `
+)` + transitionManyUpdate + `
+	RETURNING p_ord`
 
 	// $1 id, $2 status, $3 now, $4 execution µs, $5 error, $6 next run,
 	// $7 status audit, $8 runs audit.
@@ -180,20 +195,33 @@ ORDER BY l.ord`
 	sqlPurgeRunsOK       = `DELETE FROM {s}.runs_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error = '' LIMIT $2))`
 	sqlPurgeRunsErrors   = `DELETE FROM {s}.runs_audits WHERE id = ANY(ARRAY(SELECT id FROM {s}.runs_audits WHERE executed_at < $1 AND error <> '' LIMIT $2))`
 	sqlPurgeLogs         = `DELETE FROM {s}.execution_logs WHERE pk = ANY(ARRAY(SELECT pk FROM {s}.execution_logs WHERE at < $1 LIMIT $2))`
-	sqlPurgeTasks        = `DELETE FROM {s}.tasks WHERE id = ANY(ARRAY(SELECT id FROM {s}.tasks
-	WHERE status = ANY($1::text[]) AND NOT recurring AND coalesce(last_execution_at, created_at) < $2 LIMIT $3))`
+	// The audits go with their tasks (they have no foreign key: migration
+	// 002); the logs through theirs. A finished one-shot gets no new audit,
+	// so none can slip in behind the delete.
+	sqlPurgeTasks = `WITH d AS (
+	DELETE FROM {s}.tasks WHERE id = ANY(ARRAY(SELECT id FROM {s}.tasks
+		WHERE phase = ANY($1::text[]) AND status = ANY($1::text[]) AND NOT recurring
+			AND coalesce(last_execution_at, created_at) < $2 LIMIT $3))
+	RETURNING id
+), sa AS (
+	DELETE FROM {s}.status_audits WHERE task_id IN (SELECT id FROM d)
+), ra AS (
+	DELETE FROM {s}.runs_audits WHERE task_id IN (SELECT id FROM d)
+)
+SELECT count(*) FROM d`
 )
 
 // statements holds the statement texts of one Store, schema filled in.
 type statements struct {
-	insert, insertMany, updateDefinition, remove, get, getByKey, runCount string
-	transition, transitionMany, completeRun, updateRun, endSeries         string
-	incRecovery, clearRecovery                                            string
-	pending, list                                                         string
-	saveLogs, logs, logsPage, logsCount, statusAudits, runsAudits         string
-	countByStatus, countByStatusSince, countByQueue, countByQueueSince    string
-	purgeStatusAll, purgeStatusOK, purgeStatusErrors                      string
-	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks     string
+	insert, insertMany, updateDefinition, remove, get, getByKey, runCount                  string
+	removeStatusAudits, removeRunsAudits                                                   string
+	transition, transitionMany, transitionManyUnaudited, completeRun, updateRun, endSeries string
+	incRecovery, clearRecovery                                                             string
+	pending, list                                                                          string
+	saveLogs, logs, logsPage, logsCount, statusAudits, runsAudits                          string
+	countByStatus, countByStatusSince, countByQueue, countByQueueSince                     string
+	purgeStatusAll, purgeStatusOK, purgeStatusErrors                                       string
+	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks                      string
 }
 
 // newStatements fills the templates with the quoted schema identifier q
@@ -208,8 +236,8 @@ func newStatements(q string) statements {
 	f := r.Replace
 	return statements{
 		insert: f(sqlInsert), insertMany: f(sqlInsertMany), updateDefinition: f(sqlUpdateDefinition),
-		remove: f(sqlRemove), get: f(sqlGet), getByKey: f(sqlGetByKey), runCount: f(sqlRunCount),
-		transition: f(sqlTransition), transitionMany: f(sqlTransitionMany), completeRun: f(sqlCompleteRun),
+		remove: f(sqlRemove), removeStatusAudits: f(sqlRemoveStatusAudits), removeRunsAudits: f(sqlRemoveRunsAudits), get: f(sqlGet), getByKey: f(sqlGetByKey), runCount: f(sqlRunCount),
+		transition: f(sqlTransition), transitionMany: f(sqlTransitionMany), transitionManyUnaudited: f(sqlTransitionManyUnaudited), completeRun: f(sqlCompleteRun),
 		updateRun: f(sqlUpdateRun), endSeries: f(sqlEndSeries),
 		incRecovery: f(sqlIncRecovery), clearRecovery: f(sqlClearRecovery),
 		pending: f(sqlPending), list: f(sqlList),
