@@ -16,6 +16,11 @@ const (
 	RecurringQueue = "recurring"
 )
 
+// defaultRecoveryPageSize is Config.RecoveryPageSize's default. On the
+// PostgreSQL burn (100,000 tasks, 2,000 workers) pages of 100 gave 25k
+// tasks/s, 1,000 gave 38k and 5,000 47k; memory grows with it.
+const defaultRecoveryPageSize = 1000
+
 // FullQueueBehavior says what an immediate dispatch does when its queue's
 // buffer is full. Timed dispatches (delayed, scheduled, recurring) never
 // block: they retry shortly after (Config.FullQueueRetryDelay).
@@ -110,7 +115,9 @@ type Config struct {
 	LogCapture LogCaptureConfig
 
 	// RecoveryPageSize is how many rows startup recovery reads at once;
-	// default 100. It bounds recovery's memory.
+	// default 1000. It bounds recovery's memory: about four pages per queue
+	// are held at once, so large payloads call for a smaller page. A
+	// larger one recovers a big backlog faster (fewer round trips).
 	RecoveryPageSize int
 	// MaxRecoveryFailures is how many failed re-dispatches of one row
 	// recovery tolerates before it marks the row Failed; default 5.
@@ -164,7 +171,7 @@ func resolveConfig(c *Config) (*resolvedConfig, error) {
 		cfg.LogCapture.MaxPerExecution = 1000
 	}
 	if cfg.RecoveryPageSize <= 0 {
-		cfg.RecoveryPageSize = store.DefaultPendingLimit
+		cfg.RecoveryPageSize = defaultRecoveryPageSize
 	}
 	if cfg.MaxRecoveryFailures <= 0 {
 		cfg.MaxRecoveryFailures = 5

@@ -17,6 +17,11 @@ type recoveryStats struct {
 	requeued, scheduled, skipped, transient, poisoned atomic.Int64
 }
 
+// recoveryStall is how long recovery waits for a queue two shares behind
+// before it leaves the rest of that queue to a second pass; the other
+// queues wait at most this long, once, for a wedged one.
+const recoveryStall = time.Second
+
 // recover re-dispatches the work a previous run left behind: every row that
 // is recoverable and was created before cutoff (strictly, so tasks
 // dispatched while recovery runs are not picked up twice: bug 7).
@@ -75,11 +80,18 @@ func (e *Engine) recover(ctx context.Context, cutoff time.Time) {
 			prev = store.CursorOf(row)
 		}
 		for _, name := range order {
+			// A queue two shares behind gets a moment to take this one: a
+			// queue merely slower than the reads keeps its place, and its
+			// rows are not read twice (once here, once by its second pass).
+			stall := time.NewTimer(recoveryStall)
 			select {
 			case pipe(name) <- shares[name]:
-			default:
+			case <-stall.C:
 				deferred[name] = starts[name]
+			case <-e.stopIntake:
+				deferred[name] = starts[name] // its second pass sees the shutdown
 			}
+			stall.Stop()
 		}
 		if len(page) < pageSize {
 			break

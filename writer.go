@@ -71,8 +71,10 @@ type groupReq[P, R any] struct {
 	done   chan struct{}
 }
 
-// maxGroup bounds one batch.
-const maxGroup = 256
+// maxGroup bounds one batch. Large, because a busy engine's throughput
+// grows with the batch: on PostgreSQL a burn went from 25k to 29k tasks/s
+// between 256 and 4,000 (the statement and commit costs are per batch).
+const maxGroup = 4096
 
 func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 	if g.batch == nil {
