@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +36,24 @@ type benchConfig struct {
 	duration         time.Duration
 	pageSize         int
 	progress         time.Duration
+	cpuProfile       string
+}
+
+// startProfile starts the CPU profile of the timed phase when --cpuprofile
+// asks for one; the returned function stops it.
+func (c *benchConfig) startProfile() (stop func(), err error) {
+	if c.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // persistBatch is the size of the PersistMany batches of burn mode.
@@ -52,6 +72,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&audit, "audit", "none", "audit level of the tasks: none, errors-only, minimal or full")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "steady mode: how long to run")
 	fs.IntVar(&c.pageSize, "recovery-page", 0, "burn mode: engine RecoveryPageSize (default: the engine's)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase to this file (go tool pprof)")
 	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -259,6 +280,11 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 	if err != nil {
 		return benchResult{}, err
 	}
+	stopProfile, err := c.startProfile()
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer stopProfile()
 	start := time.Now()
 	stop = progress(c, stderr, func() string {
 		d := ran.Load()
