@@ -54,8 +54,9 @@ end
 local function load(k)
   local v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'le', 'c', 'm', 'ru', 'op')
   if v[1] == false then return nil end
-  return { s = v[1], q = nz(v[2]), r = nz(v[3]), rc = nz(v[4]), mr = nz(v[5]), nr = nz(v[6]),
-           le = nz(v[7]), c = nz(v[8]), m = nz(v[9]), ru = nz(v[10]), op = nz(v[11]) }
+  -- (a missing field is false: "or ''" is nz() without the calls)
+  return { s = v[1], q = v[2] or '', r = v[3] or '', rc = v[4] or '', mr = v[5] or '', nr = v[6] or '',
+           le = v[7] or '', c = v[8] or '', m = v[9] or '', ru = v[10] or '', op = v[11] or '' }
 end
 
 local function copy(x)
@@ -192,21 +193,32 @@ local function transition(b, op)
   end
   local to, now, err = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   if ARGV[b + 8] == '1' and not rec_now(x, now) then return 0, nxt end
-  local y = copy(x)
-  y.s = to
   local stamp, terminal = ARGV[b + 5] == '1', ARGV[b + 6] == '1'
   if stamp and terminal then
-    y.le = now
     redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err)
   elseif stamp then
-    y.le = now
     redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4])
   elseif terminal then
     redis.call('HSET', k, 's', to, 'op', op, 'e', err)
   else
     redis.call('HSET', k, 's', to, 'op', op)
   end
-  reindex(id, x, y)
+  -- reindex(id, x, y) for y = x with the new status (and stamp), without
+  -- the copy: the hot path of every task runs here.
+  local ra, fa, sa = rec_static(x), fin_of(x), fin_score(x)
+  if x.s ~= to then
+    redis.call('ZREM', P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
+    redis.call('ZADD', P .. 'qs:' .. to .. ':' .. x.q, 0, x.m)
+  end
+  x.s = to
+  if stamp then x.le = now end
+  local rb, fb = rec_static(x), fin_of(x)
+  if ra and not rb then redis.call('ZREM', P .. 'rec', x.m) end
+  if rb and not ra then redis.call('ZADD', P .. 'rec', 0, x.m) end
+  if fa and (fa ~= fb) then redis.call('ZREM', P .. 'fin:' .. fa, id) end
+  if fb and (fa ~= fb or sa ~= fin_score(x)) then
+    redis.call('ZADD', P .. 'fin:' .. fb, fin_score(x), id)
+  end
   if ARGV[b + 7] == '1' then audit_status(id, now, to, err) end
   return 1, nxt
 end
