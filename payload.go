@@ -87,3 +87,66 @@ func fieldByIndex(v reflect.Value, index []int) (reflect.Value, bool) {
 	}
 	return v, true
 }
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// replacedRune is how encoding/json writes a byte of invalid UTF-8 in a
+// string: such a string does not come back as it went in.
+var replacedRune = []byte(`\ufffd`)
+
+// plainJSON reports whether a value of t (not a pointer) equals its JSON
+// decoded again whenever that JSON replaced no invalid UTF-8: booleans,
+// numbers and strings, in arrays and structs whose fields are all exported,
+// not embedded, not skipped and named apart even ignoring case, with no
+// pointer, slice, map or interface the value could share with the caller,
+// and no type with a JSON or text method of its own.
+func plainJSON(t reflect.Type) bool {
+	return plainJSONAt(t, 0)
+}
+
+func plainJSONAt(t reflect.Type, depth int) bool {
+	if depth > 8 || marshalsItself(t) {
+		return false
+	}
+	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	case reflect.Array:
+		return plainJSONAt(t.Elem(), depth+1)
+	case reflect.Struct:
+		names := map[string]bool{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || f.Anonymous {
+				return false
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch name {
+			case "-":
+				if f.Tag.Get("json") == "-" {
+					return false // skipped by encoding/json
+				}
+			case "":
+				name = f.Name
+			}
+			key := strings.ToLower(name)
+			if names[key] {
+				return false
+			}
+			names[key] = true
+			if !plainJSONAt(f.Type, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
