@@ -68,7 +68,15 @@ func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (u
 		}
 		return uuid.Nil, fmt.Errorf("persist task %s: %w", d.row.ID, err)
 	}
-	return d.row.ID, e.deliver(ctx, d)
+	id := d.row.ID
+	err = e.deliver(ctx, d)
+	if d.row.Key == "" && !d.row.Recurring {
+		// The write committed and nothing kept the dispatch: it is reused.
+		// (Not on a failed write: a leader may still hold its row.)
+		*d = dispatch{}
+		e.dispatches.Put(d)
+	}
+	return id, err
 }
 
 // DispatchMany persists every task in one store round trip (where the store
@@ -102,9 +110,11 @@ func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchO
 
 // dispatch is one prepared dispatch: the row to persist and the job to run.
 type dispatch struct {
-	row *store.Task
+	row *store.Task // &stored
 	job *job
 	due time.Time // zero: run now
+
+	stored store.Task // the row, allocated with the dispatch
 }
 
 // prepare validates a dispatch and builds its row; it writes nothing.
@@ -161,10 +171,7 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 	}
 
 	now := e.now()
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, fmt.Errorf("new task id: %w", err)
-	}
+	id := newID(now)
 	var due time.Time
 	switch {
 	case !o.RunAt.IsZero() && o.RunAt.After(now):
@@ -172,19 +179,24 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 	case o.Delay > 0:
 		due = now.Add(o.Delay)
 	}
-	row := &store.Task{
+	d, _ := e.dispatches.Get().(*dispatch)
+	if d == nil {
+		d = &dispatch{}
+	}
+	d.due, d.stored = due, store.Task{
 		ID: id, CreatedAt: now, Kind: k.name, Payload: payload, Handler: k.handlerName,
 		Queue: q.cfg.Name, Key: key, Status: store.StatusWaitingQueue, AuditLevel: level,
 		ScheduledAt: due,
 	}
+	row := &d.stored
 	j := &job{id: id, kind: k, task: value, queue: q, audit: level}
+	d.row, d.job = row, j
 	// An immediate task whose Queued status would not be audited is
 	// persisted Queued at once: one write less, same recoverability.
 	if due.IsZero() && !store.StatusAuditRequired(level, store.StatusQueued, "") {
 		row.Status = store.StatusQueued
 		j.persistedQueued = true
 	}
-	d := &dispatch{row: row, job: j, due: due}
 	if recurring {
 		if err := e.prepareSeries(d, *o.Schedule, now); err != nil {
 			return nil, err

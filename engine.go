@@ -22,11 +22,15 @@ import (
 // Shutdown. Handlers must be registered before Start so that recovery finds
 // them.
 type Engine struct {
-	store  store.Store
-	cfg    *resolvedConfig
-	log    *slog.Logger
-	now    func() time.Time
-	writer *writer
+	store store.Store
+	cfg   *resolvedConfig
+	log   *slog.Logger
+	now   func() time.Time
+
+	// dispatches recycles the dispatch of Dispatch (a row of some 400
+	// bytes) once its write committed.
+	dispatches sync.Pool
+	writer     *writer
 
 	mu       sync.RWMutex // guards kinds and the lifecycle flags
 	kinds    map[string]*kind

@@ -62,6 +62,10 @@ type groupCommit[P, R any] struct {
 	mu      sync.Mutex
 	leaders int // calls in flight
 	pending []*groupReq[P, R]
+
+	// reqs recycles the requests of queued callers with their channels:
+	// a busy engine queues several calls per task.
+	reqs sync.Pool
 }
 
 type groupReq[P, R any] struct {
@@ -82,24 +86,32 @@ func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 	}
 	g.mu.Lock()
 	if g.leaders >= g.maxLeaders {
-		r := &groupReq[P, R]{params: p, done: make(chan struct{}, 1)}
+		r, _ := g.reqs.Get().(*groupReq[P, R])
+		if r == nil {
+			r = &groupReq[P, R]{done: make(chan struct{}, 1)}
+		}
+		r.params = p
 		g.pending = append(g.pending, r)
 		g.mu.Unlock()
 		select {
 		case <-r.done:
 		case <-ctx.Done():
 			// The leader still owns r and finishes the write; this caller
-			// stops waiting, as a direct call would on ctx.
+			// stops waiting, as a direct call would on ctx. r is not reused:
+			// the leader's send on r.done is still to come.
 			var zero R
 			return zero, ctx.Err()
 		}
-		if r.err != nil {
+		res, err := r.result, r.err
+		*r = groupReq[P, R]{done: r.done} // drop references before reuse
+		g.reqs.Put(r)
+		if err != nil {
 			// The batch failed as a whole (one duplicate key fails a
 			// PersistMany); retry alone, so the caller gets its own error and
 			// its neighbours are not failed by it.
 			return g.single(ctx, p)
 		}
-		return r.result, nil
+		return res, nil
 	}
 	g.leaders++
 	g.mu.Unlock()
