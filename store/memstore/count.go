@@ -20,9 +20,11 @@ func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[sto
 	}
 	out := make(map[store.Status]int)
 	if p.CreatedFrom.IsZero() {
-		for i := range s.byStatus {
-			if n := s.byStatus[i].len(); n > 0 {
-				out[indexStatus[i]] = n
+		for _, q := range s.queues {
+			for i, n := range q.n {
+				if n > 0 {
+					out[indexStatus[i]] += n
+				}
 			}
 		}
 		return out, nil

@@ -46,12 +46,32 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 			found = append(found, r)
 		}
 	case len(f.Statuses) > 0:
+		// The pending index also holds recurring rows of final statuses
+		// (their own trees list those): walk it for the open statuses only.
+		var open, final [numStatus]bool
+		for i, on := range statuses {
+			if openStatus(uint8(i)) {
+				open[i] = on
+			} else {
+				final[i] = on
+			}
+		}
+		walkedPending := false
 		n := 0
 		for i, on := range statuses {
-			if on {
-				found = sc.walk(&s.byStatus[i], &f, want, found)
-				n++
+			if !on {
+				continue
 			}
+			sc.statuses = &final
+			if openStatus(uint8(i)) {
+				if walkedPending {
+					continue
+				}
+				walkedPending = true
+				sc.statuses = &open
+			}
+			found = sc.walk(s.statusTree(uint8(i)), &f, want, found)
+			n++
 		}
 		if n > 1 {
 			slices.SortFunc(found, func(a, b *row) int {
@@ -97,6 +117,9 @@ type scan struct {
 	from   ikey  // start position
 	incl   bool  // whether from itself is included
 	fold   []rune
+	// statuses, when set, are the statuses a row must have: an index may
+	// hold several (see statusTree).
+	statuses *[numStatus]bool
 }
 
 func newScan(f *store.Filter) *scan {
@@ -193,6 +216,8 @@ func (sc *scan) walk(t *btree, f *store.Filter, want int, out []*row) []*row {
 // match checks the filters the walk's index does not already apply.
 func (sc *scan) match(f *store.Filter, r *row) bool {
 	switch {
+	case sc.statuses != nil && !sc.statuses[r.st]:
+		return false
 	case f.Queue != "" && r.Queue != f.Queue,
 		f.Kind != "" && r.Kind != f.Kind,
 		f.Key != "" && r.Key != f.Key,
@@ -248,8 +273,8 @@ func equalFoldRune(a, b rune) bool {
 }
 
 // RetrievePending implements store.Store. It walks only the pending index,
-// the rows that may be recoverable, from the cursor, and checks the one
-// clock-dependent rule (RunUntil) on each.
+// the rows that may be recoverable or are open, from the cursor, and checks
+// store.Recoverable at its time on each.
 func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
 	if err := begin(ctx); err != nil {
 		return nil, err

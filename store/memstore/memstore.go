@@ -27,8 +27,8 @@ type Store struct {
 	byID     map[uuid.UUID]*row
 	byKey    map[string]*row
 	all      btree            // every row
-	byStatus [numStatus]btree // rows per status; their sizes are the status counts
-	pending  btree            // rows that may be recoverable (see mayRecover)
+	byStatus [numStatus]btree // rows per final status (see statusTree)
+	pending  btree            // rows open or that may be recoverable (see inPending)
 	queues   map[string]*queueCount
 
 	auditSeq int64 // last StatusAudit/RunsAudit id handed out
@@ -63,6 +63,30 @@ func statusIndex(s store.Status) int {
 		return 7
 	}
 	panic("memstore: unknown status " + string(s)) // callers validate first
+}
+
+// statusTree is the index of the rows of status slot i in keyset order:
+// byStatus for the final statuses, and for the statuses a row passes
+// through before it finishes, the pending index, which holds every such row
+// (see inPending). A claim (Queued -> InProgress) thus moves no index
+// entry, and a completion one less; List by one of them filters the pending
+// index by status. Counts come from the queue counters.
+func (s *Store) statusTree(i uint8) *btree {
+	if openStatus(i) {
+		return &s.pending
+	}
+	return &s.byStatus[i]
+}
+
+// openStatus reports whether status slot i is one a row passes through
+// before it finishes.
+func openStatus(i uint8) bool {
+	switch indexStatus[i] {
+	case store.StatusWaitingQueue, store.StatusQueued, store.StatusInProgress,
+		store.StatusPending, store.StatusServiceStopped:
+		return true
+	}
+	return false
 }
 
 var indexStatus = [numStatus]store.Status{
@@ -119,7 +143,9 @@ func (s *Store) insert(r *row) {
 	}
 	e := entry{k: r.key(), r: r}
 	s.all.insert(e)
-	s.byStatus[r.st].insert(e)
+	if !openStatus(r.st) {
+		s.byStatus[r.st].insert(e)
+	}
 	s.countQueue(r)
 	s.reindexPending(r)
 }
@@ -133,7 +159,9 @@ func (s *Store) delete(r *row) {
 	}
 	k := r.key()
 	s.all.delete(k)
-	s.byStatus[r.st].delete(k)
+	if !openStatus(r.st) {
+		s.byStatus[r.st].delete(k)
+	}
 	s.uncountQueue(r)
 	if r.pending {
 		s.pending.delete(k)
@@ -165,9 +193,12 @@ func (s *Store) uncountQueue(r *row) {
 // statusChanged moves a row whose status index went from oi to r.st.
 func (s *Store) statusChanged(r *row, oi uint8) {
 	if ni := r.st; oi != ni {
-		k := r.key()
-		s.byStatus[oi].delete(k)
-		s.byStatus[ni].insert(entry{k: k, r: r})
+		if !openStatus(oi) {
+			s.byStatus[oi].delete(r.key())
+		}
+		if !openStatus(ni) {
+			s.byStatus[ni].insert(entry{k: r.key(), r: r})
+		}
 		r.q.n[oi]--
 		r.q.n[ni]++
 	}
@@ -175,9 +206,9 @@ func (s *Store) statusChanged(r *row, oi uint8) {
 }
 
 // reindexPending puts the row in or out of the pending index after any
-// change of the fields mayRecover reads.
+// change of its status or of the fields mayRecover reads.
 func (s *Store) reindexPending(r *row) {
-	if want := r.mayRecover(); want != r.pending {
+	if want := r.inPending(); want != r.pending {
 		if want {
 			s.pending.insert(entry{k: r.key(), r: r})
 		} else {

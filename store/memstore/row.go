@@ -212,6 +212,13 @@ func (r *row) recoverable(now time.Time) bool {
 // recoverable predicate without its RunUntil rule, the only part that
 // depends on the clock. The pending index holds exactly these rows, so
 // RetrievePending evaluates RunUntil on them and never sees finished rows.
+// inPending reports whether the row belongs in the pending index: it may
+// be recoverable (RetrievePending checks the rest at its time), or its
+// status is open (List by such a status walks that index).
+func (r *row) inPending() bool {
+	return openStatus(r.st) || r.mayRecover()
+}
+
 func (r *row) mayRecover() bool {
 	return store.Recoverable(r.status(), r.Recurring, r.RunCount, r.MaxRuns, time.Time{}, at(r.nextRun), time.Time{})
 }
