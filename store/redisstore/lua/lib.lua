@@ -66,8 +66,8 @@ local function copy(x)
 end
 
 local function idx_add(id, x)
-  redis.call('ZADD', P .. 'qs:' .. x.s .. ':' .. x.q, 0, x.m)
-  if rec_static(x) then redis.call('ZADD', P .. 'rec', 0, x.m) end
+  redis.call('ZADD', P .. 'qs:' .. x.s .. ':' .. x.q, '0', x.m)
+  if rec_static(x) then redis.call('ZADD', P .. 'rec', '0', x.m) end
   local f = fin_of(x)
   if f then redis.call('ZADD', P .. 'fin:' .. f, fin_score(x), id) end
 end
@@ -84,11 +84,11 @@ end
 local function reindex(id, x, y)
   if x.s ~= y.s or x.q ~= y.q then
     redis.call('ZREM', P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
-    redis.call('ZADD', P .. 'qs:' .. y.s .. ':' .. y.q, 0, y.m)
+    redis.call('ZADD', P .. 'qs:' .. y.s .. ':' .. y.q, '0', y.m)
   end
   local ra, rb = rec_static(x), rec_static(y)
   if ra and not rb then redis.call('ZREM', P .. 'rec', x.m) end
-  if rb and not ra then redis.call('ZADD', P .. 'rec', 0, y.m) end
+  if rb and not ra then redis.call('ZADD', P .. 'rec', '0', y.m) end
   local fa, fb = fin_of(x), fin_of(y)
   if fa and (fa ~= fb) then redis.call('ZREM', P .. 'fin:' .. fa, id) end
   if fb and (fa ~= fb or fin_score(x) ~= fin_score(y)) then
@@ -208,13 +208,13 @@ local function transition(b, op)
   local ra, fa, sa = rec_static(x), fin_of(x), fin_score(x)
   if x.s ~= to then
     redis.call('ZREM', P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
-    redis.call('ZADD', P .. 'qs:' .. to .. ':' .. x.q, 0, x.m)
+    redis.call('ZADD', P .. 'qs:' .. to .. ':' .. x.q, '0', x.m)
   end
   x.s = to
   if stamp then x.le = now end
   local rb, fb = rec_static(x), fin_of(x)
   if ra and not rb then redis.call('ZREM', P .. 'rec', x.m) end
-  if rb and not ra then redis.call('ZADD', P .. 'rec', 0, x.m) end
+  if rb and not ra then redis.call('ZADD', P .. 'rec', '0', x.m) end
   if fa and (fa ~= fb) then redis.call('ZREM', P .. 'fin:' .. fa, id) end
   if fb and (fa ~= fb or sa ~= fin_score(x)) then
     redis.call('ZADD', P .. 'fin:' .. fb, fin_score(x), id)

@@ -4,7 +4,7 @@
 local id = ARGV[3]
 if redis.call('EXISTS', P .. 't:' .. id) == 0 then return -1 end
 for i = 4, #ARGV, 3 do
-  redis.call('ZADD', P .. 'lg:' .. id, 0, ARGV[i])
+  redis.call('ZADD', P .. 'lg:' .. id, '0', ARGV[i])
   redis.call('ZADD', P .. 'li', ARGV[i + 1], id .. ':' .. ARGV[i + 2])
 end
 return 1
