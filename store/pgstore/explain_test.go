@@ -156,7 +156,8 @@ func TestExplain(t *testing.T) {
 	explain("RetrievePending middle page", s.sql.pending, append(midCursor, maxTime, ts(now), 100)...)
 	listSQL := s.sql.list + " ORDER BY created_at DESC, id DESC LIMIT $1"
 	explain("List newest page", listSQL, 51)
-	explain("List by status Failed", s.sql.list+" WHERE status = $1 ORDER BY created_at DESC, id DESC LIMIT $2", "Failed", 51)
+	explain("List by status Failed", s.sql.list+" WHERE phase = 'Failed' AND status = $1 ORDER BY created_at DESC, id DESC LIMIT $2", "Failed", 51)
+	explain("List by status Queued in a queue", s.sql.list+" WHERE phase = 'open' AND status = $1 AND queue = $2 ORDER BY created_at DESC, id DESC LIMIT $3", "Queued", "q1", 51)
 	explain("List by statuses Failed or Cancelled", s.sql.list+" WHERE status = ANY($1::text[]) ORDER BY created_at DESC, id DESC LIMIT $2", []string{"Failed", "Cancelled"}, 51)
 	explain("List search without a match (worst case)", s.sql.list+" WHERE (strpos(lower(kind), lower($1::text)) > 0 OR strpos(lower(handler), lower($1::text)) > 0 OR strpos(lower(coalesce(key, '')), lower($1::text)) > 0) ORDER BY created_at DESC, id DESC LIMIT $2", "nomatch", 51)
 	explain("List by queue after cursor", s.sql.list+" WHERE queue = $1 AND (created_at, id) < ($2::timestamptz, $3::uuid) ORDER BY created_at DESC, id DESC LIMIT $4",

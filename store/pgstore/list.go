@@ -59,18 +59,22 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	if len(f.Statuses) == 1 {
+	if len(f.Statuses) > 0 {
 		// Equality on the phase lets the (phase, created_at, id) index
-		// return rows in keyset order; ANY over several phases cannot.
-		where = append(where, "phase = "+arg(phaseOf(f.Statuses[0])), "status = "+arg(string(f.Statuses[0])))
-	} else if len(f.Statuses) > 1 {
+		// return rows in keyset order (ANY over several phases cannot), and
+		// as a literal it lets the planner use the indexes partial on
+		// phase = 'open', whatever plan it caches.
 		phases := map[string]bool{}
 		for _, st := range f.Statuses {
 			phases[phaseOf(st)] = true
 		}
-		if len(phases) == 1 {
-			where = append(where, "phase = "+arg(phaseOf(f.Statuses[0])))
+		if p := phaseOf(f.Statuses[0]); len(phases) == 1 && p != "" {
+			where = append(where, "phase = '"+p+"'")
 		}
+	}
+	if len(f.Statuses) == 1 {
+		where = append(where, "status = "+arg(string(f.Statuses[0])))
+	} else if len(f.Statuses) > 1 {
 		where = append(where, "status = ANY("+arg(statusStrings(f.Statuses))+"::text[])")
 	}
 	if f.Queue != "" {
@@ -131,11 +135,15 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 }
 
 // phaseOf is the phase column of a status, as migration 002 computes it:
-// "open" for the statuses a row passes through before it finishes.
+// "open" for the statuses a row passes through before it finishes, else
+// the status; "" for a status the store does not know (never written into
+// SQL text then).
 func phaseOf(st store.Status) string {
 	switch st {
 	case store.StatusWaitingQueue, store.StatusQueued, store.StatusPending, store.StatusInProgress, store.StatusServiceStopped:
 		return "open"
+	case store.StatusCompleted, store.StatusFailed, store.StatusCancelled:
+		return string(st)
 	}
-	return string(st)
+	return ""
 }

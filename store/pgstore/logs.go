@@ -23,14 +23,14 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 	}
 	n := len(logs)
 	var (
-		ids                   = make([][16]byte, n)
+		ids                   = make([]pgtype.UUID, n)
 		ats                   = make([]pgtype.Timestamptz, n)
 		levels, msgs, details = make([]string, n), make([]string, n), make([]string, n)
 		seqs                  = make([]int32, n)
 	)
 	for i := range logs {
 		l := &logs[i]
-		ids[i], ats[i], levels[i], msgs[i], details[i], seqs[i] = l.ID, ts(l.At), l.Level, l.Message, l.ErrorDetails, int32(l.Seq)
+		ids[i], ats[i], levels[i], msgs[i], details[i], seqs[i] = uuidArg(l.ID), ts(l.At), l.Level, l.Message, l.ErrorDetails, int32(l.Seq)
 	}
 	if _, err := s.pool.Exec(ctx, s.sql.saveLogs, uuidArg(taskID), ids, ats, levels, msgs, details, seqs); err != nil {
 		return fmt.Errorf("save %d logs of %s: %w", n, taskID, mapErr(err))

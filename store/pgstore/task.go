@@ -12,10 +12,12 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// uuidArg is an id as a parameter: its 16 bytes, which pgx encodes in
-// binary. A uuid.UUID would go through its driver.Valuer, a string round
-// trip that took a third of the client's CPU in a PostgreSQL burn.
-func uuidArg(id uuid.UUID) [16]byte { return id }
+// uuidArg is an id as a parameter: a pgtype.UUID, which pgx encodes from
+// its bytes in every query mode. A uuid.UUID would go through its
+// driver.Valuer, a string round trip that took a third of the client's CPU
+// in a PostgreSQL burn; a bare [16]byte has no encoding when the server does
+// not describe the parameter (the simple protocol, TestConformanceExecModes).
+func uuidArg(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
 
 // uuidDest is where a scan writes an id, as 16 bytes for the same reason.
 func uuidDest(id *uuid.UUID) *[16]byte { return (*[16]byte)(id) }
@@ -185,7 +187,7 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 	}
 	n := len(tasks)
 	var (
-		ids                                       = make([][16]byte, n)
+		ids                                       = make([]pgtype.UUID, n)
 		created, sched, last, until, next, leases = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		kinds, handlers, queues, statuses, errs   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		infos, owners                             = make([]string, n), make([]string, n)
@@ -197,7 +199,7 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 		runCounts, maxRuns, recFails              = make([]int32, n), make([]int32, n), make([]int32, n)
 	)
 	for i, t := range tasks {
-		ids[i], created[i], kinds[i], payloads[i], handlers[i], queues[i] = t.ID, ts(t.CreatedAt), t.Kind, t.Payload, t.Handler, t.Queue
+		ids[i], created[i], kinds[i], payloads[i], handlers[i], queues[i] = uuidArg(t.ID), ts(t.CreatedAt), t.Kind, t.Payload, t.Handler, t.Queue
 		keys[i], statuses[i], levels[i], sched[i], last[i] = keyArg(t.Key), string(t.Status), int16(t.AuditLevel), ts(t.ScheduledAt), ts(t.LastExecutionAt)
 		execs[i], errs[i], recurring[i], schedules[i], infos[i] = micros(t.ExecutionTime), t.Error, t.Recurring, t.Schedule, t.ScheduleInfo
 		runCounts[i], maxRuns[i], until[i], next[i] = int32(t.RunCount), int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt)

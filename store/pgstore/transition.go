@@ -151,7 +151,7 @@ func transitionArrays(params []store.TransitionParams, idx []int) []any {
 	n := len(idx)
 	var (
 		ords                  = make([]int32, n)
-		ids                   = make([][16]byte, n)
+		ids                   = make([]pgtype.UUID, n)
 		tos, errs, froms      = make([]string, n), make([]string, n), make([]string, n)
 		stamps, terms, ifrecs = make([]bool, n), make([]bool, n), make([]bool, n)
 		audits                = make([]bool, n)
@@ -160,7 +160,7 @@ func transitionArrays(params []store.TransitionParams, idx []int) []any {
 	)
 	for j, i := range idx {
 		p := &params[i]
-		ords[j], ids[j], tos[j] = int32(i), p.ID, string(p.To)
+		ords[j], ids[j], tos[j] = int32(i), uuidArg(p.ID), string(p.To)
 		stamps[j], terms[j], nows[j], execs[j] = store.StampsLastExecution(p.To), p.To.Terminal(), ts(p.Now), micros(p.ExecutionTime)
 		errs[j], froms[j], ifrecs[j] = p.Error, strings.Join(statusStrings(p.From), ","), p.IfRecoverable
 		audits[j] = store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)
