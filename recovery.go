@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evertask/evertask/store"
 )
 
@@ -179,7 +181,7 @@ func (e *Engine) recoveryQueue(row *store.Task) string {
 // after the page was read is never resurrected: bug 8), in one TransitionMany
 // for the whole share. When the policy audits neither Queued nor InProgress
 // the same step claims it (InProgress), so a recovered task costs one write
-// less.
+// less; a one-shot row that is Queued already is not written at all.
 func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *recoveryStats) {
 	type pending struct {
 		row *store.Task
@@ -219,24 +221,48 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 			})
 			continue
 		}
+		if row.Status == store.StatusQueued && !row.Recurring {
+			// Queued already: nothing to write, and nothing to audit. The
+			// worker's claim (From Queued) is the check that the row did not
+			// finish meanwhile (bug 8), as for any queued task.
+			toQueue = append(toQueue, pending{row, j})
+			params = append(params, store.TransitionParams{})
+			continue
+		}
 		toQueue = append(toQueue, pending{row, j})
 		params = append(params, store.TransitionParams{
 			ID: j.id, To: store.StatusQueued, IfRecoverable: true, Now: now, AuditLevel: j.audit,
 		})
 	}
 	if len(params) > 0 {
+		var writes []store.TransitionParams
+		for _, p := range params {
+			if p.ID != uuid.Nil {
+				writes = append(writes, p)
+			}
+		}
 		var applied []bool
-		err := e.retryStore(ctx, func() error {
-			var err error
-			applied, err = store.TransitionMany(ctx, e.store, params)
-			return err
-		})
+		var err error
+		if len(writes) > 0 {
+			err = e.retryStore(ctx, func() error {
+				var err error
+				applied, err = store.TransitionMany(ctx, e.store, writes)
+				return err
+			})
+		}
+		w := 0
 		for i, p := range toQueue {
+			if params[i].ID == uuid.Nil {
+				ready = append(ready, p)
+				continue
+			}
+			ok := err == nil && applied[w]
+			w++
 			switch {
 			case err != nil:
 				e.deliveries.end(p.job)
 				e.recoveryFailed(ctx, p.row, err, stats)
-			case applied[i]:
+			case ok:
 				ready = append(ready, p)
 			default:
 				e.deliveries.end(p.job)

@@ -3,6 +3,7 @@ package enginetest
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,40 @@ func testRecovery(t *testing.T, newStore NewStore) {
 		never(t, 100*time.Millisecond, "the cancelled task ran", func() bool { return f.rec.totalCalls() > 2 })
 		if got := f.get(last).Status; got != store.StatusCancelled {
 			t.Errorf("cancelled task is %s", got)
+		}
+	})
+	t.Run("QueuedRowFinishedBeforeItsClaimIsNotRun", func(t *testing.T) {
+		t.Parallel()
+		// A row recovery finds Queued is delivered without a write; the
+		// worker's claim is then the check that it did not finish meanwhile
+		// (bug 8): here another process completes it while it waits.
+		st := newStore(t)
+		release := make(chan struct{})
+		var rows []*store.Task
+		for range 3 {
+			rows = append(rows, seed(t, st, func(r *store.Task) { r.Queue, r.AuditLevel = "slow", store.AuditFull }))
+		}
+		f := setupOn(t, st, &evertask.Config{
+			Queues: []evertask.QueueConfig{{Name: "slow", Workers: 1, Capacity: 5}},
+		}, nil, nil)
+		blockingQueue(f, release)
+		f.start()
+		waitFor(t, 5*time.Second, "the first task to run", func() bool { return f.rec.totalCalls() == 1 })
+		last := rows[2].ID
+		applied, err := st.Transition(context.Background(), store.TransitionParams{
+			ID: last, To: store.StatusCompleted, From: []store.Status{store.StatusQueued}, Now: time.Now(),
+			AuditLevel: store.AuditFull,
+		})
+		if err != nil || !applied {
+			t.Fatalf("complete the waiting row elsewhere: applied %v, %v", applied, err)
+		}
+		close(release)
+		f.waitStatus(rows[1].ID, store.StatusCompleted)
+		never(t, 100*time.Millisecond, "the row finished elsewhere ran", func() bool { return f.rec.totalCalls() > 2 })
+		// The audit trail of a recovered Queued row: no second Queued.
+		want := []store.Status{store.StatusInProgress, store.StatusCompleted}
+		if got := f.statusAudits(rows[1].ID); !slices.Equal(got, want) {
+			t.Errorf("status audits of a recovered Queued task: %v, want %v", got, want)
 		}
 	})
 	t.Run("WedgedQueueDoesNotStarveOthers", func(t *testing.T) {
