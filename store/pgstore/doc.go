@@ -13,6 +13,18 @@
 // Batched transitions are one statement over unnested arrays; PersistMany
 // is one multi-row insert, or COPY in a transaction for large batches.
 //
+// The hot path is shaped for the way a task row is written: claimed, then
+// finished. No index names the status column: they name phase, a generated
+// column that is "open" for every status before a row finishes, so a claim
+// (Queued -> InProgress) is a heap-only (HOT) update that writes no index
+// entry; the table keeps half of each page free for those new versions.
+// The recovery and queue indexes are partial on open rows. The audit tables
+// have no foreign key (Remove and the retention delete a task's audits
+// themselves). A batch of transitions runs with hash and merge joins off,
+// so each row is found through the primary key however large the batch.
+// Parameters work in every pgx query mode, the simple protocol of
+// transaction poolers included.
+//
 // Driver errors are mapped to the store sentinels: a held task key is
 // store.ErrDuplicateKey, a lost connection or a restarting server wraps
 // store.ErrUnavailable (the driver error stays in the chain).
