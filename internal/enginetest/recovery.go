@@ -103,18 +103,7 @@ func testRecovery(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		// At audit None recovery claims rows (InProgress) as it queues them;
 		// a cancel while such a task waits in the queue must still win.
-		st := newStore(t)
-		release := make(chan struct{})
-		var rows []*store.Task
-		for range 3 {
-			rows = append(rows, seed(t, st, func(r *store.Task) { r.Queue, r.AuditLevel = "slow", store.AuditNone }))
-		}
-		f := setupOn(t, st, &evertask.Config{
-			Queues: []evertask.QueueConfig{{Name: "slow", Workers: 1, Capacity: 5}},
-		}, nil, nil)
-		blockingQueue(f, release)
-		f.start()
-		waitFor(t, 5*time.Second, "the first task to run", func() bool { return f.rec.totalCalls() == 1 })
+		f, rows, release := recoverBehindStuckTask(t, newStore(t), store.AuditNone)
 		last := rows[2].ID
 		if got := f.get(last).Status; got != store.StatusInProgress {
 			t.Fatalf("a queued recovered task at audit None is %s, want InProgress (claimed)", got)
@@ -134,20 +123,9 @@ func testRecovery(t *testing.T, newStore NewStore) {
 		// A row recovery finds Queued is delivered without a write; the
 		// worker's claim is then the check that it did not finish meanwhile
 		// (bug 8): here another process completes it while it waits.
-		st := newStore(t)
-		release := make(chan struct{})
-		var rows []*store.Task
-		for range 3 {
-			rows = append(rows, seed(t, st, func(r *store.Task) { r.Queue, r.AuditLevel = "slow", store.AuditFull }))
-		}
-		f := setupOn(t, st, &evertask.Config{
-			Queues: []evertask.QueueConfig{{Name: "slow", Workers: 1, Capacity: 5}},
-		}, nil, nil)
-		blockingQueue(f, release)
-		f.start()
-		waitFor(t, 5*time.Second, "the first task to run", func() bool { return f.rec.totalCalls() == 1 })
+		f, rows, release := recoverBehindStuckTask(t, newStore(t), store.AuditFull)
 		last := rows[2].ID
-		applied, err := st.Transition(context.Background(), store.TransitionParams{
+		applied, err := f.store.Transition(context.Background(), store.TransitionParams{
 			ID: last, To: store.StatusCompleted, From: []store.Status{store.StatusQueued}, Now: time.Now(),
 			AuditLevel: store.AuditFull,
 		})
@@ -186,6 +164,26 @@ func testRecovery(t *testing.T, newStore NewStore) {
 			f.waitStatus(id, store.StatusCompleted)
 		}
 	})
+}
+
+// recoverBehindStuckTask seeds three Queued rows at level on queue "slow"
+// (one worker) and starts an engine on st: it returns once recovery
+// delivered them and the first is running, stuck until release closes, so
+// the other two wait in the queue.
+func recoverBehindStuckTask(t *testing.T, st store.Store, level store.AuditLevel) (*fixture, []*store.Task, chan struct{}) {
+	t.Helper()
+	release := make(chan struct{})
+	var rows []*store.Task
+	for range 3 {
+		rows = append(rows, seed(t, st, func(r *store.Task) { r.Queue, r.AuditLevel = "slow", level }))
+	}
+	f := setupOn(t, st, &evertask.Config{
+		Queues: []evertask.QueueConfig{{Name: "slow", Workers: 1, Capacity: 5}},
+	}, nil, nil)
+	blockingQueue(f, release)
+	f.start()
+	waitFor(t, 5*time.Second, "the first task to run", func() bool { return f.rec.totalCalls() == 1 })
+	return f, rows, release
 }
 
 // blockingQueue makes every execution on queue "slow" block until release
