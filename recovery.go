@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/evertask/evertask/store"
 )
 
@@ -184,8 +182,9 @@ func (e *Engine) recoveryQueue(row *store.Task) string {
 // less; a one-shot row that is Queued already is not written at all.
 func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *recoveryStats) {
 	type pending struct {
-		row *store.Task
-		job *job
+		row   *store.Task
+		job   *job
+		write bool // it has a transition in params
 	}
 	var ready, toQueue []pending
 	var params []store.TransitionParams
@@ -215,7 +214,7 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 			// (as River marks the jobs it fetches running), in the share's
 			// one round trip, and the worker skips its own claim.
 			j.claimed = true
-			toQueue = append(toQueue, pending{row, j})
+			toQueue = append(toQueue, pending{row, j, true})
 			params = append(params, store.TransitionParams{
 				ID: j.id, To: store.StatusInProgress, IfRecoverable: true, Now: now, AuditLevel: j.audit,
 			})
@@ -225,49 +224,39 @@ func (e *Engine) recoverRows(ctx context.Context, rows []*store.Task, stats *rec
 			// Queued already: nothing to write, and nothing to audit. The
 			// worker's claim (From Queued) is the check that the row did not
 			// finish meanwhile (bug 8), as for any queued task.
-			toQueue = append(toQueue, pending{row, j})
-			params = append(params, store.TransitionParams{})
+			toQueue = append(toQueue, pending{row, j, false})
 			continue
 		}
-		toQueue = append(toQueue, pending{row, j})
+		toQueue = append(toQueue, pending{row, j, true})
 		params = append(params, store.TransitionParams{
 			ID: j.id, To: store.StatusQueued, IfRecoverable: true, Now: now, AuditLevel: j.audit,
 		})
 	}
+	var applied []bool
+	var err error
 	if len(params) > 0 {
-		var writes []store.TransitionParams
-		for _, p := range params {
-			if p.ID != uuid.Nil {
-				writes = append(writes, p)
-			}
+		err = e.retryStore(ctx, func() error {
+			var err error
+			applied, err = store.TransitionMany(ctx, e.store, params)
+			return err
+		})
+	}
+	w := 0 // index in params and applied
+	for _, p := range toQueue {
+		if !p.write {
+			ready = append(ready, p)
+			continue
 		}
-		var applied []bool
-		var err error
-		if len(writes) > 0 {
-			err = e.retryStore(ctx, func() error {
-				var err error
-				applied, err = store.TransitionMany(ctx, e.store, writes)
-				return err
-			})
-		}
-		w := 0
-		for i, p := range toQueue {
-			if params[i].ID == uuid.Nil {
-				ready = append(ready, p)
-				continue
-			}
-			ok := err == nil && applied[w]
-			w++
-			switch {
-			case err != nil:
-				e.deliveries.end(p.job)
-				e.recoveryFailed(ctx, p.row, err, stats)
-			case ok:
-				ready = append(ready, p)
-			default:
-				e.deliveries.end(p.job)
-				stats.skipped.Add(1)
-			}
+		w++
+		switch {
+		case err != nil:
+			e.deliveries.end(p.job)
+			e.recoveryFailed(ctx, p.row, err, stats)
+		case applied[w-1]:
+			ready = append(ready, p)
+		default:
+			e.deliveries.end(p.job)
+			stats.skipped.Add(1)
 		}
 	}
 	for i, p := range ready {
