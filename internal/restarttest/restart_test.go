@@ -86,6 +86,24 @@ func TestRedisRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The restart saves the data to disk, so the test's keys outlive it
+	// unless deleted (SCAN a thousand at a time, never KEYS).
+	defer func() {
+		var cursor uint64
+		for {
+			keys, next, err := client.Scan(context.Background(), cursor, "{"+prefix+"}*", 1000).Result()
+			if err != nil {
+				t.Errorf("delete the test's keys: %v", err)
+				return
+			}
+			if len(keys) > 0 {
+				client.Unlink(context.Background(), keys...)
+			}
+			if cursor = next; cursor == 0 {
+				return
+			}
+		}
+	}()
 	run(t, st, func() error {
 		// Stop with a final save into the dump file, start on it again.
 		dir, _ := client.ConfigGet(ctx, "dir").Result()
