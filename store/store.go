@@ -227,6 +227,18 @@ func (p *RunParams) Validate() error {
 	return nil
 }
 
+// ValidateEnd checks the params of CompleteRecurringRun: Validate, and a
+// Status that ends a run (Completed or Failed).
+func (p *RunParams) ValidateEnd() error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Status != StatusCompleted && p.Status != StatusFailed {
+		return errInvalid("a run of %s ends Completed or Failed, not %q", p.ID, p.Status)
+	}
+	return nil
+}
+
 // Cursor is a position in keyset order over (CreatedAt, ID).
 type Cursor struct {
 	CreatedAt time.Time

@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/evertask/evertask/store"
 	"github.com/google/uuid"
@@ -14,11 +13,8 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	if err := begin(ctx); err != nil {
 		return false, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.ValidateEnd(); err != nil {
 		return false, err
-	}
-	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
-		return false, fmt.Errorf("%w: recurring run of %s ends in %q, want Completed or Failed", store.ErrInvalid, p.ID, p.Status)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,15 +50,8 @@ func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, e
 	if err := begin(ctx); err != nil {
 		return false, err
 	}
-	switch {
-	case p.ID == uuid.Nil:
-		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
-		return false, fmt.Errorf("%w: series %s ends in %q, want Completed or Failed", store.ErrInvalid, p.ID, p.Status)
-	case p.Now.IsZero():
-		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
-	case !p.AuditLevel.Valid():
-		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	if err := p.Validate(); err != nil {
+		return false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

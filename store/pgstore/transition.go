@@ -173,11 +173,8 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.ValidateEnd(); err != nil {
 		return false, err
-	}
-	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
-		return false, fmt.Errorf("%w: a recurring run ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
 	}
 	var applied, found bool
 	err := s.pool.QueryRow(ctx, s.sql.completeRun, uuidArg(p.ID), string(p.Status), ts(p.Now), micros(p.ExecutionTime),
@@ -223,15 +220,8 @@ func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, e
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	switch {
-	case p.ID == uuid.Nil:
-		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
-		return false, fmt.Errorf("%w: a series ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
-	case p.Now.IsZero():
-		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
-	case !p.AuditLevel.Valid():
-		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	if err := p.Validate(); err != nil {
+		return false, err
 	}
 	var applied, found bool
 	err := s.pool.QueryRow(ctx, s.sql.endSeries, uuidArg(p.ID), string(p.Status), p.Error, ts(p.Now),

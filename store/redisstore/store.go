@@ -392,11 +392,8 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.ValidateEnd(); err != nil {
 		return false, err
-	}
-	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
-		return false, fmt.Errorf("%w: recurring run of %s must end Completed or Failed, not %q", store.ErrInvalid, p.ID, p.Status)
 	}
 	n, err := s.run(ctx, scriptCompleteRun, p.ID.String(), string(p.Status), micros(p.Now), p.Error,
 		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10), micros(p.NextRunAt),
@@ -416,15 +413,8 @@ func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, e
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	switch {
-	case p.ID == uuid.Nil:
-		return false, fmt.Errorf("%w: zero task id", store.ErrInvalid)
-	case p.Status != store.StatusCompleted && p.Status != store.StatusFailed:
-		return false, fmt.Errorf("%w: series %s must end Completed or Failed, not %q", store.ErrInvalid, p.ID, p.Status)
-	case p.Now.IsZero():
-		return false, fmt.Errorf("%w: end of series %s has no time", store.ErrInvalid, p.ID)
-	case !p.AuditLevel.Valid():
-		return false, fmt.Errorf("%w: unknown audit level %d", store.ErrInvalid, p.AuditLevel)
+	if err := p.Validate(); err != nil {
+		return false, err
 	}
 	n, err := s.run(ctx, scriptEndSeries, p.ID.String(), string(p.Status), micros(p.Now), p.Error,
 		boolField(store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error))).Int64()

@@ -188,11 +188,8 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.ValidateEnd(); err != nil {
 		return false, err
-	}
-	if p.Status != store.StatusCompleted && p.Status != store.StatusFailed {
-		return false, fmt.Errorf("%w: a run ends Completed or Failed, not %q", store.ErrInvalid, p.Status)
 	}
 	var applied bool
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
