@@ -356,6 +356,11 @@ func benchSteady(ctx context.Context, st store.Store, c *benchConfig, stderr io.
 	}
 	defer shutdown(eng)
 
+	stopProfile, err := c.startProfile()
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer stopProfile()
 	runCtx, cancel := context.WithTimeout(ctx, c.duration)
 	defer cancel()
 	start := time.Now()
@@ -414,6 +419,11 @@ func benchLatency(ctx context.Context, st store.Store, c *benchConfig, stderr io
 	var done atomic.Int64
 	stop := progress(c, stderr, func() string { return fmt.Sprintf("%d/%d done", done.Load(), c.tasks) })
 	defer stop()
+	stopProfile, err := c.startProfile()
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer stopProfile()
 	begin := time.Now()
 	for i := range c.tasks {
 		t0 := time.Now()

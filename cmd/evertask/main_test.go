@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -154,6 +155,19 @@ func TestBench(t *testing.T) {
 				checkResult(t, r, "latency", st, "30", "none")
 			})
 		})
+	}
+}
+
+// --cpuprofile writes a profile in every mode. (Not parallel with itself:
+// a process has one CPU profile at a time.)
+func TestBenchCPUProfile(t *testing.T) {
+	for _, mode := range []string{"burn", "steady", "latency"} {
+		path := filepath.Join(t.TempDir(), mode+".pprof")
+		r := runCLI(t, "bench", "--store", "memory", "--mode", mode, "--tasks", "50", "--duration", "200ms", "--cpuprofile", path)
+		r.mustSucceed(t)
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: no profile written at %s (%v)", mode, path, err)
+		}
 	}
 }
 
