@@ -76,10 +76,13 @@ func TestPlainJSON(t *testing.T) {
 }
 
 // TestEncodePayloadAsIs checks that the value handed to the handler without
-// a decode is the value a decode gives, and that a string JSON cannot carry
-// still goes through the decode.
+// a decode is the value a decode gives, that the decode is skipped only
+// after the first payloadChecks dispatches, and that a string JSON cannot
+// carry still goes through the decode.
 func TestEncodePayloadAsIs(t *testing.T) {
+	decodes := 0
 	k := &kind{name: "test.plain", decode: func(b []byte) (any, error) {
+		decodes++
 		var v plainTask
 		err := json.Unmarshal(b, &v)
 		return v, err
@@ -94,6 +97,9 @@ func TestEncodePayloadAsIs(t *testing.T) {
 			t.Fatalf("dispatch %d: handler would get %+v, want %+v", i, v, in)
 		}
 	}
+	if decodes != payloadChecks {
+		t.Fatalf("%d decodes for %d dispatches, want %d (the checked ones only)", decodes, payloadChecks+4, payloadChecks)
+	}
 	bad := plainTask{S: "a\xffb"}
 	_, v, err := encodePayload(k, bad)
 	if err != nil {
@@ -101,5 +107,8 @@ func TestEncodePayloadAsIs(t *testing.T) {
 	}
 	if got := v.(plainTask).S; got != "a\ufffdb" {
 		t.Fatalf("invalid UTF-8 reached the handler as %q, want it as a restart gives it, %q", got, "a\ufffdb")
+	}
+	if decodes != payloadChecks+1 {
+		t.Fatalf("a string with invalid UTF-8 was not decoded (%d decodes)", decodes)
 	}
 }
