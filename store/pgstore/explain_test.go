@@ -172,7 +172,8 @@ func TestExplain(t *testing.T) {
 		p[i] = store.TransitionParams{ID: ids[i*100+1], To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: now}
 		idx[i] = i
 	}
-	explain("TransitionMany of 100", s.sql.transitionMany, transitionArrays(p, idx)...)
+	args, _ := transitionArrays(p, idx)
+	explain("TransitionMany of 100", s.sql.transitionMany, args...)
 	explain("CountByStatus", s.sql.countByStatus)
 	explain("Purge completed tasks, one batch", s.sql.purgeTasks, []string{"Completed"}, ts(base.Add(time.Minute)), 100)
 	fmt.Fprintln(os.Stderr, "explain done")

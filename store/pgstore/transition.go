@@ -80,14 +80,12 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 	batch.Queue("SET LOCAL enable_hashjoin = off")
 	batch.Queue("SET LOCAL enable_mergejoin = off")
 	for _, g := range groups {
+		args, audited := transitionArrays(params, g)
 		sql := s.sql.transitionManyUnaudited
-		for _, i := range g {
-			if store.StatusAuditRequired(params[i].AuditLevel, params[i].To, params[i].Error) {
-				sql = s.sql.transitionMany
-				break
-			}
+		if audited {
+			sql = s.sql.transitionMany
 		}
-		batch.Queue(sql, transitionArrays(params, g)...)
+		batch.Queue(sql, args...)
 	}
 	batch.Queue("COMMIT")
 	results := s.pool.SendBatch(ctx, batch)
@@ -147,7 +145,8 @@ func splitByID(params []store.TransitionParams) [][]int {
 
 // transitionArrays are the parameters of sqlTransitionMany for the params
 // at the indexes idx; each row carries its index so results map back.
-func transitionArrays(params []store.TransitionParams, idx []int) []any {
+// audited reports whether any of them writes an audit row.
+func transitionArrays(params []store.TransitionParams, idx []int) (args []any, audited bool) {
 	n := len(idx)
 	var (
 		ords                  = make([]int32, n)
@@ -164,8 +163,9 @@ func transitionArrays(params []store.TransitionParams, idx []int) []any {
 		stamps[j], terms[j], nows[j], execs[j] = store.StampsLastExecution(p.To), p.To.Terminal(), ts(p.Now), micros(p.ExecutionTime)
 		errs[j], froms[j], ifrecs[j] = p.Error, strings.Join(statusStrings(p.From), ","), p.IfRecoverable
 		audits[j] = store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)
+		audited = audited || audits[j]
 	}
-	return []any{ords, ids, tos, stamps, terms, nows, execs, errs, froms, ifrecs, audits}
+	return []any{ords, ids, tos, stamps, terms, nows, execs, errs, froms, ifrecs, audits}, audited
 }
 
 // CompleteRecurringRun implements store.RecurringStore in one statement.
