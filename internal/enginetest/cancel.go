@@ -27,22 +27,11 @@ func testCancel(t *testing.T, newStore NewStore) {
 	})
 	t.Run("DuringExecution", func(t *testing.T) {
 		t.Parallel()
-		running := make(chan struct{})
-		rec := newRecorder(func(ctx context.Context, j Job) error {
-			close(running)
-			<-ctx.Done()
-			return ctx.Err()
-		})
-		f := setup(t, newStore, nil, rec, nil).start()
-		id := f.dispatch(Job{N: 1}, nil)
-		<-running
-		if err := f.eng.Cancel(context.Background(), id); err != nil {
-			t.Fatal(err)
-		}
+		f, id := cancelWhileRunning(t, newStore)
 		f.waitStatus(id, store.StatusCancelled)
-		waitFor(t, 2*time.Second, "OnError", func() bool { return len(rec.errors()) == 1 })
-		if !errors.Is(rec.errors()[0], context.Canceled) {
-			t.Errorf("OnError got %v, want context.Canceled", rec.errors()[0])
+		waitFor(t, 2*time.Second, "OnError", func() bool { return len(f.rec.errors()) == 1 })
+		if !errors.Is(f.rec.errors()[0], context.Canceled) {
+			t.Errorf("OnError got %v, want context.Canceled", f.rec.errors()[0])
 		}
 		never(t, 50*time.Millisecond, "cancelled task left Cancelled", func() bool { return f.get(id).Status != store.StatusCancelled })
 	})
@@ -114,18 +103,7 @@ func testCancel(t *testing.T, newStore NewStore) {
 	})
 	t.Run("RacesShutdownAsCancelled", func(t *testing.T) {
 		t.Parallel()
-		running := make(chan struct{})
-		rec := newRecorder(func(ctx context.Context, j Job) error {
-			close(running)
-			<-ctx.Done()
-			return ctx.Err()
-		})
-		f := setup(t, newStore, nil, rec, nil).start()
-		id := f.dispatch(Job{N: 1}, nil)
-		<-running
-		if err := f.eng.Cancel(context.Background(), id); err != nil {
-			t.Fatal(err)
-		}
+		f, id := cancelWhileRunning(t, newStore)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 		defer cancel()
 		_ = f.eng.Shutdown(ctx)
@@ -133,6 +111,25 @@ func testCancel(t *testing.T, newStore NewStore) {
 			t.Errorf("status %s, want Cancelled (a user cancel is not a shutdown: bug 36)", row.Status)
 		}
 	})
+}
+
+// cancelWhileRunning starts an engine whose handler waits for its context,
+// dispatches one task and cancels it once its handler runs.
+func cancelWhileRunning(t *testing.T, newStore NewStore) (*fixture, uuid.UUID) {
+	t.Helper()
+	running := make(chan struct{})
+	rec := newRecorder(func(ctx context.Context, j Job) error {
+		close(running)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	f := setup(t, newStore, nil, rec, nil).start()
+	id := f.dispatch(Job{N: 1}, nil)
+	<-running
+	if err := f.eng.Cancel(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	return f, id
 }
 
 func testShutdown(t *testing.T, newStore NewStore) {
