@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evertask/evertask/store"
@@ -343,4 +344,38 @@ func withErr(e string) string {
 		return "no error"
 	}
 	return "error"
+}
+
+// raceApplied runs op(0), ..., op(n-1) in n goroutines released at the same
+// moment, fails the check for every error (naming what and the goroutine)
+// and returns which applied.
+func raceApplied(t tb, what string, n int, op func(i int) (bool, error)) []bool {
+	applied := make([]bool, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			applied[i], errs[i] = op(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("%s, goroutine %d: %v", what, i, err)
+		}
+	}
+	return applied
+}
+
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/evertask/evertask/store"
@@ -221,29 +220,11 @@ func recurringChecks(ops recurringOps) []check {
 		{"CompleteRecurringRunHasExactlyOneWinner", func(t tb, s store.Store) {
 			task := recurringTask(1)
 			persist(t, s, task)
-			const n = 32
-			var mu sync.Mutex
-			winners := 0
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					ok, err := ops.complete(t, s, store.RunParams{ID: task.ID, Now: at(time.Duration(i) * time.Millisecond),
-						Status: store.StatusCompleted, NextRunAt: at(time.Hour)})
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						t.Errorf("CompleteRecurringRun: %v", err)
-					}
-					if ok {
-						winners++
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			if winners != 1 {
+			applied := raceApplied(t, "CompleteRecurringRun", 32, func(i int) (bool, error) {
+				return ops.complete(t, s, store.RunParams{ID: task.ID, Now: at(time.Duration(i) * time.Millisecond),
+					Status: store.StatusCompleted, NextRunAt: at(time.Hour)})
+			})
+			if winners := countTrue(applied); winners != 1 {
 				t.Errorf("%d concurrent CompleteRecurringRun applied, want exactly 1", winners)
 			}
 			got := get(t, s, task.ID)

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/evertask/evertask/store"
@@ -135,27 +134,15 @@ func transitionChecks() []check {
 			task.Status = store.StatusQueued
 			persist(t, s, task)
 			const n = 32
-			applied := make([]bool, n)
-			errs := make([]error, n)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					applied[i], errs[i] = s.Transition(t.Context(), store.TransitionParams{
-						ID: task.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued},
-						Now: at(time.Duration(i+1) * time.Millisecond),
-					})
+			applied := raceApplied(t, "Transition", n, func(i int) (bool, error) {
+				return s.Transition(t.Context(), store.TransitionParams{
+					ID: task.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued},
+					Now: at(time.Duration(i+1) * time.Millisecond),
 				})
-			}
-			close(start)
-			wg.Wait()
+			})
 			winners := 0
 			var winAt time.Time
 			for i := range n {
-				if errs[i] != nil {
-					t.Errorf("goroutine %d: %v", i, errs[i])
-				}
 				if applied[i] {
 					winners++
 					winAt = at(time.Duration(i+1) * time.Millisecond)
@@ -171,31 +158,13 @@ func transitionChecks() []check {
 			// plus IfRecoverable must let exactly one through.
 			task := newTask(1)
 			persist(t, s, task)
-			const n = 32
-			var mu sync.Mutex
-			winners := 0
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for range n {
-				wg.Go(func() {
-					<-start
-					ok, err := s.Transition(t.Context(), store.TransitionParams{
-						ID: task.ID, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue},
-						IfRecoverable: true, Now: base,
-					})
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						t.Errorf("Transition: %v", err)
-					}
-					if ok {
-						winners++
-					}
+			applied := raceApplied(t, "Transition", 32, func(int) (bool, error) {
+				return s.Transition(t.Context(), store.TransitionParams{
+					ID: task.ID, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue},
+					IfRecoverable: true, Now: base,
 				})
-			}
-			close(start)
-			wg.Wait()
-			if winners != 1 {
+			})
+			if winners := countTrue(applied); winners != 1 {
 				t.Errorf("%d concurrent re-queues applied, want exactly 1", winners)
 			}
 			if a := statusAudits(t, s, task.ID); len(a) != 1 {
