@@ -177,6 +177,11 @@ func fmtTime(t time.Time) string {
 func diffTask(got, want *store.Task) []string {
 	var d []string
 	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s = %v, want %v", field, g, w)) }
+	eq := func(field string, g, w any) { // comparable values
+		if g != w {
+			add(field, g, w)
+		}
+	}
 	tm := func(field string, g, w time.Time) {
 		if !sameTime(g, w) {
 			add(field, fmtTime(g), fmtTime(store.NormalizeTime(w)))
@@ -187,29 +192,15 @@ func diffTask(got, want *store.Task) []string {
 			add(field, abbrev(g), abbrev(w))
 		}
 	}
-	if got.ID != want.ID {
-		add("ID", got.ID, want.ID)
-	}
+	eq("ID", got.ID, want.ID)
 	tm("CreatedAt", got.CreatedAt, want.CreatedAt)
-	if got.Kind != want.Kind {
-		add("Kind", got.Kind, want.Kind)
-	}
+	eq("Kind", got.Kind, want.Kind)
 	by("Payload", got.Payload, want.Payload)
-	if got.Handler != want.Handler {
-		add("Handler", got.Handler, want.Handler)
-	}
-	if got.Queue != want.Queue {
-		add("Queue", got.Queue, want.Queue)
-	}
-	if got.Key != want.Key {
-		add("Key", got.Key, want.Key)
-	}
-	if got.Status != want.Status {
-		add("Status", got.Status, want.Status)
-	}
-	if got.AuditLevel != want.AuditLevel {
-		add("AuditLevel", got.AuditLevel, want.AuditLevel)
-	}
+	eq("Handler", got.Handler, want.Handler)
+	eq("Queue", got.Queue, want.Queue)
+	eq("Key", got.Key, want.Key)
+	eq("Status", got.Status, want.Status)
+	eq("AuditLevel", got.AuditLevel, want.AuditLevel)
 	tm("ScheduledAt", got.ScheduledAt, want.ScheduledAt)
 	tm("LastExecutionAt", got.LastExecutionAt, want.LastExecutionAt)
 	if w := want.ExecutionTime.Truncate(time.Microsecond); got.ExecutionTime != w {
@@ -218,27 +209,15 @@ func diffTask(got, want *store.Task) []string {
 	if got.Error != want.Error {
 		add("Error", abbrev([]byte(got.Error)), abbrev([]byte(want.Error)))
 	}
-	if got.Recurring != want.Recurring {
-		add("Recurring", got.Recurring, want.Recurring)
-	}
+	eq("Recurring", got.Recurring, want.Recurring)
 	by("Schedule", got.Schedule, want.Schedule)
-	if got.ScheduleInfo != want.ScheduleInfo {
-		add("ScheduleInfo", got.ScheduleInfo, want.ScheduleInfo)
-	}
-	if got.RunCount != want.RunCount {
-		add("RunCount", got.RunCount, want.RunCount)
-	}
-	if got.MaxRuns != want.MaxRuns {
-		add("MaxRuns", got.MaxRuns, want.MaxRuns)
-	}
+	eq("ScheduleInfo", got.ScheduleInfo, want.ScheduleInfo)
+	eq("RunCount", got.RunCount, want.RunCount)
+	eq("MaxRuns", got.MaxRuns, want.MaxRuns)
 	tm("RunUntil", got.RunUntil, want.RunUntil)
 	tm("NextRunAt", got.NextRunAt, want.NextRunAt)
-	if got.RecoveryFailures != want.RecoveryFailures {
-		add("RecoveryFailures", got.RecoveryFailures, want.RecoveryFailures)
-	}
-	if got.Owner != want.Owner {
-		add("Owner", got.Owner, want.Owner)
-	}
+	eq("RecoveryFailures", got.RecoveryFailures, want.RecoveryFailures)
+	eq("Owner", got.Owner, want.Owner)
 	tm("LeaseUntil", got.LeaseUntil, want.LeaseUntil)
 	return d
 }
