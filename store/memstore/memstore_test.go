@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,40 +95,6 @@ func TestConcurrentLifecycles(t *testing.T) {
 	// Each worker's keys repeat every 50 tasks, so 50 rows per worker made it.
 	if counts[store.StatusCompleted] != workers*50 || len(counts) != 1 {
 		t.Fatalf("counts %v, want %d Completed only", counts, workers*50)
-	}
-}
-
-func TestConditionalTransitionHasOneWinner(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := memstore.New()
-	task := newTask(t, "")
-	task.Status = store.StatusQueued
-	if err := s.Persist(ctx, task); err != nil {
-		t.Fatal(err)
-	}
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			ok, err := s.Transition(ctx, store.TransitionParams{
-				ID: task.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: time.Now(),
-			})
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d winners, want 1", wins.Load())
-	}
-	audits, err := s.StatusAudits(ctx, task.ID)
-	if err != nil || len(audits) != 1 {
-		t.Fatalf("audits %v, %v; want one", audits, err)
 	}
 }
 

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,42 +143,6 @@ func TestPersistManyAllOrNone(t *testing.T) {
 				t.Errorf("List after the batch: %d rows, want %d", len(page.Tasks), n+1)
 			}
 		})
-	}
-}
-
-func TestTransitionOneWinner(t *testing.T) {
-	t.Parallel()
-	s := newStore(t)
-	ctx := t.Context()
-	tk := task(1)
-	tk.Status = store.StatusQueued
-	if err := s.Persist(ctx, tk); err != nil {
-		t.Fatal(err)
-	}
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			ok, err := s.Transition(ctx, store.TransitionParams{ID: tk.ID, To: store.StatusInProgress,
-				From: []store.Status{store.StatusQueued}, Now: base, AuditLevel: store.AuditFull})
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Errorf("%d winners, want 1", wins.Load())
-	}
-	audits, err := s.StatusAudits(ctx, tk.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(audits) != 1 || audits[0].Status != store.StatusInProgress {
-		t.Errorf("audits %+v, want one InProgress", audits)
 	}
 }
 

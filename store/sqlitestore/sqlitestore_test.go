@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -279,37 +278,6 @@ func TestDuplicateKey(t *testing.T) {
 	c.Key = "only-one"
 	if err := s.UpdateDefinition(t.Context(), c); !errors.Is(err, store.ErrDuplicateKey) {
 		t.Fatalf("UpdateDefinition to a held key: %v", err)
-	}
-}
-
-func TestConcurrentClaimHasOneWinner(t *testing.T) {
-	t.Parallel()
-	s, _ := setup(t)
-	task := newTask(t)
-	task.Status = store.StatusQueued
-	mustPersist(t, s, task)
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			ok, err := s.Transition(t.Context(), store.TransitionParams{
-				ID: task.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued}, Now: base,
-			})
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d winners, want 1", wins.Load())
-	}
-	audits, err := s.StatusAudits(t.Context(), task.ID)
-	if err != nil || len(audits) != 1 || audits[0].Status != store.StatusInProgress {
-		t.Fatalf("audits = %+v, %v; want one InProgress", audits, err)
 	}
 }
 
