@@ -58,7 +58,7 @@ func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (u
 			return id, err
 		}
 	}
-	if err := e.writer.persist(ctx, d.row); err != nil {
+	if err := e.writer.persist(ctx, &d.row); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
 			// Another process (or a path around the key lock) won the unique
 			// key: the winner's id is the answer (bug 55).
@@ -95,7 +95,7 @@ func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchO
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", i, err)
 		}
-		ds[i], rows[i], ids[i] = d, d.row, d.row.ID
+		ds[i], rows[i], ids[i] = d, &d.row, d.row.ID
 	}
 	if err := store.PersistMany(ctx, e.store, rows); err != nil {
 		return nil, fmt.Errorf("persist %d tasks: %w", len(rows), err)
@@ -110,11 +110,9 @@ func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchO
 
 // dispatch is one prepared dispatch: the row to persist and the job to run.
 type dispatch struct {
-	row *store.Task // &stored
+	row store.Task // allocated with the dispatch, which is reused
 	job *job
 	due time.Time // zero: run now
-
-	stored store.Task // the row, allocated with the dispatch
 }
 
 // prepare validates a dispatch and builds its row; it writes nothing.
@@ -183,14 +181,14 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 	if d == nil {
 		d = &dispatch{}
 	}
-	d.due, d.stored = due, store.Task{
+	d.due, d.row = due, store.Task{
 		ID: id, CreatedAt: now, Kind: k.name, Payload: payload, Handler: k.handlerName,
 		Queue: q.cfg.Name, Key: key, Status: store.StatusWaitingQueue, AuditLevel: level,
 		ScheduledAt: due,
 	}
-	row := &d.stored
+	row := &d.row
 	j := &job{id: id, kind: k, task: value, queue: q, audit: level}
-	d.row, d.job = row, j
+	d.job = j
 	// An immediate task whose Queued status would not be audited is
 	// persisted Queued at once: one write less, same recoverability.
 	if due.IsZero() && !store.StatusAuditRequired(level, store.StatusQueued, "") {

@@ -43,7 +43,7 @@ func (e *Engine) applyKeyRules(ctx context.Context, d *dispatch) (id uuid.UUID, 
 		// Not started yet: the new definition replaces the old in place.
 		d.row.ID, d.job.id = old.ID, old.ID
 		d.row.CreatedAt = old.CreatedAt
-		if err := e.store.UpdateDefinition(ctx, d.row); err != nil {
+		if err := e.store.UpdateDefinition(ctx, &d.row); err != nil {
 			return uuid.Nil, true, fmt.Errorf("update task %s: %w", old.ID, err)
 		}
 		e.unschedule(old.ID) // the stale occurrence must not fire

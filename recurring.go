@@ -32,7 +32,7 @@ func (e *Engine) prepareSeries(d *dispatch, s schedule.Schedule, now time.Time) 
 	if err != nil {
 		return fmt.Errorf("%w: encode schedule: %v", ErrInvalidDispatch, err)
 	}
-	r := d.row
+	r := &d.row
 	r.Recurring = true
 	r.Schedule = raw
 	r.ScheduleInfo = s.String()
@@ -71,7 +71,7 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 		next = s.Resume(next, now)
 	}
 	e.live.mark(old.ID, old.CreatedAt)
-	r := d.row
+	r := &d.row
 	r.ID, r.CreatedAt, r.NextRunAt = old.ID, old.CreatedAt, next
 	if err := e.store.UpdateDefinition(ctx, r); err != nil {
 		return uuid.Nil, true, fmt.Errorf("update series %s: %w", old.ID, err)
