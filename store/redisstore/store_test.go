@@ -232,6 +232,65 @@ func TestIndexesFollowTransitions(t *testing.T) {
 	checkIndexes(t, su)
 }
 
+// TestBatchIndexMovesNetOut checks the buffered index writes of
+// TransitionMany: a batch that moves rows through several statuses, some
+// back to where they started, leaves each index entry where the last
+// transition put it; and a batch too big for one variadic command (Lua's
+// unpack stops near 8000 values) moves every entry.
+func TestBatchIndexMovesNetOut(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	now := t0.Add(time.Hour)
+	var tasks []*store.Task
+	for i := range 4200 {
+		tk := task(i)
+		tk.Status = store.StatusQueued
+		tk.Queue = []string{"a", "b"}[i%2]
+		tasks = append(tasks, tk)
+	}
+	if err := su.s.PersistMany(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	step := func(id uuid.UUID, to store.Status) store.TransitionParams {
+		return store.TransitionParams{ID: id, To: to, Now: now, AuditLevel: store.AuditFull}
+	}
+	var ps []store.TransitionParams
+	for _, tk := range tasks {
+		ps = append(ps, step(tk.ID, store.StatusInProgress))
+	}
+	// The first rows move again in the same batch: on to Completed, or
+	// back to Queued, or on and back (Queued -> InProgress -> Queued -> InProgress).
+	for i, tk := range tasks[:30] {
+		switch i % 3 {
+		case 0:
+			ps = append(ps, step(tk.ID, store.StatusCompleted))
+		case 1:
+			ps = append(ps, step(tk.ID, store.StatusQueued))
+		case 2:
+			ps = append(ps, step(tk.ID, store.StatusQueued), step(tk.ID, store.StatusInProgress))
+		}
+	}
+	applied, err := su.s.TransitionMany(ctx, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range applied {
+		if !ok {
+			t.Fatalf("transition %d (%s to %s) not applied", i, ps[i].ID, ps[i].To)
+		}
+	}
+	checkIndexes(t, su)
+	counts, err := su.s.CountByStatus(ctx, store.CountParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[store.Status]int{store.StatusCompleted: 10, store.StatusQueued: 10, store.StatusInProgress: 4180}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("CountByStatus = %v, want %v", counts, want)
+	}
+}
+
 func TestSchemaVersion(t *testing.T) {
 	t.Parallel()
 	su := newSetup(t)

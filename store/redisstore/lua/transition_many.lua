@@ -4,9 +4,10 @@
 --
 -- A replay of the call (after a lost reply) must answer as the first run
 -- did. When every row of the batch is distinct, each row's "op" field tells
--- (transition i records "<op>:i"). A batch that moves one row twice would
--- overwrite its own first record, so it keeps its results for a minute under
--- the call's id instead (marker '1', decided by the caller).
+-- (each records the call's id). A batch that moves one row twice keeps its
+-- results for a minute under the call's id instead (marker '1', decided by
+-- the caller), and transition i records "<op>:i" so the row's second move
+-- is not taken for a replay of its first.
 local marker = ARGV[4] == '1' and (P .. 'tm:' .. OP) or nil
 if marker then
   local prev = redis.call('GET', marker)
@@ -15,8 +16,11 @@ end
 local out = {}
 local b = 5
 for i = 1, tonumber(ARGV[3]) do
-  out[i], b = transition(b, OP .. ':' .. i)
+  -- Distinct rows can all carry the call's id; a row moved twice needs to
+  -- tell its two transitions apart.
+  out[i], b = transition(b, marker and (OP .. ':' .. i) or OP)
 end
 flush_seq()
+ix_flush()
 if marker then redis.call('SET', marker, cjson.encode(out), 'PX', 60000) end
 return out
