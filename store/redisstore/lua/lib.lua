@@ -14,6 +14,50 @@ local function nz(v)
   return v
 end
 
+-- Index writes of the hot paths (transition, persist), buffered per key and
+-- sent at the end of the script as one variadic ZREM and one ZADD per key:
+-- each redis.call costs the script more than the command itself, so a batch
+-- of 50 claims moves its index entries in 2 calls instead of 100. Only the
+-- last write of a (key, member) counts, which is the net effect of the
+-- writes in order. A script that buffers must not read those keys before
+-- its ix_flush().
+local IX = {}
+local function ix_add(k, score, m)
+  local t = IX[k]
+  if not t then t = {} IX[k] = t end
+  t[m] = score
+end
+local function ix_rem(k, m)
+  local t = IX[k]
+  if not t then t = {} IX[k] = t end
+  t[m] = false
+end
+-- unpack() passes its values on Lua's C stack: send at most IX_CHUNK members
+-- per command.
+local IX_CHUNK = 1000
+local function ix_send(cmd, k, args)
+  local n, w = #args, (cmd == 'ZADD') and 2 or 1
+  for i = 1, n, IX_CHUNK * w do
+    redis.call(cmd, k, unpack(args, i, math.min(i + IX_CHUNK * w - 1, n)))
+  end
+end
+local function ix_flush()
+  for k, t in pairs(IX) do
+    local add, rem = {}, {}
+    for m, score in pairs(t) do
+      if score then
+        add[#add + 1] = score
+        add[#add + 1] = m
+      else
+        rem[#rem + 1] = m
+      end
+    end
+    if #rem > 0 then ix_send('ZREM', k, rem) end
+    if #add > 0 then ix_send('ZADD', k, add) end
+  end
+  IX = {}
+end
+
 -- The time-independent part of store.Recoverable: run limit (strict <, a
 -- negative or missing count is 0) and status, with recurring Completed and
 -- Failed rows recoverable only while they have a next run.
@@ -65,11 +109,13 @@ local function copy(x)
   return y
 end
 
+-- The index entries of a new row, buffered (see ix_add).
 local function idx_add(id, x)
-  redis.call('ZADD', P .. 'qs:' .. x.s .. ':' .. x.q, '0', x.m)
-  if rec_static(x) then redis.call('ZADD', P .. 'rec', '0', x.m) end
+  ix_add(P .. 'all', '0', x.m)
+  ix_add(P .. 'qs:' .. x.s .. ':' .. x.q, '0', x.m)
+  if rec_static(x) then ix_add(P .. 'rec', '0', x.m) end
   local f = fin_of(x)
-  if f then redis.call('ZADD', P .. 'fin:' .. f, fin_score(x), id) end
+  if f then ix_add(P .. 'fin:' .. f, fin_score(x), id) end
 end
 
 local function idx_del(id, x)
@@ -94,49 +140,6 @@ local function reindex(id, x, y)
   if fb and (fa ~= fb or fin_score(x) ~= fin_score(y)) then
     redis.call('ZADD', P .. 'fin:' .. fb, fin_score(y), id)
   end
-end
-
--- Index writes of the hot path, buffered per key and sent at the end of
--- the script as one variadic ZREM and one ZADD per key: a script pays about
--- a microsecond per redis.call on top of the command, so a batch of 50
--- claims moves its index entries in 2 calls instead of 100. Only the last
--- write of a (key, member) counts, which is the net effect of the writes in
--- order. Scripts that buffer must not read those keys before ix_flush().
-local IX = {}
-local function ix_add(k, score, m)
-  local t = IX[k]
-  if not t then t = {} IX[k] = t end
-  t[m] = score
-end
-local function ix_rem(k, m)
-  local t = IX[k]
-  if not t then t = {} IX[k] = t end
-  t[m] = false
-end
--- unpack() passes its values on Lua's C stack: send at most IX_CHUNK members
--- per command.
-local IX_CHUNK = 1000
-local function ix_send(cmd, k, args)
-  local n, w = #args, (cmd == 'ZADD') and 2 or 1
-  for i = 1, n, IX_CHUNK * w do
-    redis.call(cmd, k, unpack(args, i, math.min(i + IX_CHUNK * w - 1, n)))
-  end
-end
-local function ix_flush()
-  for k, t in pairs(IX) do
-    local add, rem = {}, {}
-    for m, score in pairs(t) do
-      if score then
-        add[#add + 1] = score
-        add[#add + 1] = m
-      else
-        rem[#rem + 1] = m
-      end
-    end
-    if #rem > 0 then ix_send('ZREM', k, rem) end
-    if #add > 0 then ix_send('ZADD', k, add) end
-  end
-  IX = {}
 end
 
 -- Audit rows: per task a sorted set scored by the store-wide audit id (so

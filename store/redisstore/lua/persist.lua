@@ -29,9 +29,9 @@ for i = 0, n - 1 do
   if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
   local x = {}
   for j = b + 2, b + 1 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end
-  redis.call('ZADD', P .. 'all', '0', x.m)
   idx_add(id, x)
   queues[x.q] = true
 end
+ix_flush()
 for q in pairs(queues) do redis.call('SADD', P .. 'queues', q) end
 return { 0, '' }
