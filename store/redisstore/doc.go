@@ -94,12 +94,14 @@
 //
 // There is no index by status alone: the (status, queue) sets answer the
 // status questions as a union over the queues (a handful in practice), and
-// a status change then moves one index entry instead of two. Scripts pay
-// about as much per redis.call as the command itself costs, so the hot path
-// keeps their number down: a one-shot lifecycle (persist, Queued,
-// InProgress, Completed) makes about 20 calls at audit None. Audits
-// and logs are read per task, logs in chunks of 1000. Nothing uses KEYS or
-// SCAN; retention reads its indexes with ZRANGEBYSCORE ... LIMIT.
+// a status change then moves one index entry instead of two. A script
+// pays for each redis.call on top of the command, so the hot paths keep
+// their number down: per row, a transition reads the row with one HMGET and
+// writes it with one HSET, and persist writes it with one HSET; their index
+// writes are buffered and sent at the end of the script, one variadic ZREM
+// and one ZADD per index key for the whole batch (lua/lib.lua, ix_add).
+// Audits and logs are read per task, logs in chunks of 1000. Nothing uses
+// KEYS or SCAN; retention reads its indexes with ZRANGEBYSCORE ... LIMIT.
 //
 // # Durability
 //
