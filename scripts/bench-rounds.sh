@@ -3,6 +3,8 @@
 # round, evertask and its peers interleaved, ROUNDS times (default 3), then
 # the in-process go benchmarks. Needs the services (scripts/services.sh).
 # Output: "<label> RESULT ..." lines; take the median per label.
+# ONLY=redis runs the Redis rows alone: evertask none, Asynq, evertask full,
+# Asynq tuned, interleaved; compare the two sides within each round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
@@ -17,16 +19,26 @@ run() {
   shift
   echo "$label $("$@" 2>/dev/null | grep '^RESULT' | tail -1)"
 }
+redis_rows() {
+  run redis-none $E bench --store redis --mode burn --tasks 100000 --audit none --progress 0
+  run asynq-burn $P asynq burn --tasks 100000
+  run redis-full $E bench --store redis --mode burn --tasks 100000 --audit full --progress 0
+  run asynq-tuned-burn $P asynq-tuned burn --tasks 100000
+}
+if [[ ${ONLY:-} == redis ]]; then
+  for r in $(seq "$rounds"); do
+    echo "# round $r $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"
+    redis_rows
+  done
+  exit 0
+fi
 for r in $(seq "$rounds"); do
   echo "# round $r $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"
   run pg-none-river-settings $E bench --store postgres --mode burn --tasks 100000 --workers 2000 --recovery-page 5000 --audit none --progress 0
   run river-burn $P river burn --tasks 100000
   run pg-full-river-settings $E bench --store postgres --mode burn --tasks 100000 --workers 2000 --recovery-page 5000 --audit full --progress 0
   run pg-none-defaults $E bench --store postgres --mode burn --tasks 100000 --audit none --progress 0
-  run redis-none $E bench --store redis --mode burn --tasks 100000 --audit none --progress 0
-  run asynq-burn $P asynq burn --tasks 100000
-  run redis-full $E bench --store redis --mode burn --tasks 100000 --audit full --progress 0
-  run asynq-tuned-burn $P asynq-tuned burn --tasks 100000
+  redis_rows
   run sqlite-none $E bench --store sqlite --mode burn --tasks 30000 --workers 32 --progress 0
   run sqlite-full $E bench --store sqlite --mode burn --tasks 30000 --workers 32 --audit full --progress 0
   run memory-none $E bench --store memory --mode burn --tasks 300000 --progress 0
