@@ -58,6 +58,27 @@ local function ix_flush()
   IX = {}
 end
 
+-- The statuses before a task finishes: a row in one of them is recoverable
+-- unless its run limit is reached, and is in no retention index.
+local OPEN = { WaitingQueue = true, Queued = true, Pending = true, InProgress = true, ServiceStopped = true }
+
+-- Index keys, built once per script: a concatenation costs a script about
+-- as much as a cheap command.
+local REC = P .. 'rec'
+local QK, FK = {}, {}
+local function qs_key(st, q)
+  local t = QK[st]
+  if not t then t = {} QK[st] = t end
+  local k = t[q]
+  if not k then k = P .. 'qs:' .. st .. ':' .. q t[q] = k end
+  return k
+end
+local function fin_key(st)
+  local k = FK[st]
+  if not k then k = P .. 'fin:' .. st FK[st] = k end
+  return k
+end
+
 -- The time-independent part of store.Recoverable: run limit (strict <, a
 -- negative or missing count is 0) and status, with recurring Completed and
 -- Failed rows recoverable only while they have a next run.
@@ -67,9 +88,7 @@ local function rec_static(x)
   local m = tonumber(x.mr) or 0
   if m > 0 and n >= m then return false end
   local st = x.s
-  if st == 'WaitingQueue' or st == 'Queued' or st == 'Pending' or st == 'InProgress' or st == 'ServiceStopped' then
-    return true
-  end
+  if OPEN[st] then return true end
   if st == 'Completed' or st == 'Failed' then
     return x.r == '1' and x.nr ~= ''
   end
@@ -232,8 +251,25 @@ local function transition(b, op)
   local nfrom = tonumber(ARGV[b + 6])
   local nxt = b + 7 + nfrom
   local k = P .. 't:' .. id
-  local x = load(k)
-  if not x then return -1, nxt end
+  local to, now, err, flags = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 5]
+  local ifrec = string.byte(flags, 4) == 49
+  -- A move between open statuses (a claim, a delivery) changes no
+  -- recoverable or retention entry: it reads only what its conditions and
+  -- its status entry need. Each field an HMGET returns costs the script a
+  -- string.
+  local light = OPEN[to] and nfrom > 0 and not ifrec
+  for i = b + 7, b + 6 + nfrom do
+    if not OPEN[ARGV[i]] then light = false break end
+  end
+  local x
+  if light then
+    local v = redis.call('HMGET', k, 's', 'q', 'm', 'op')
+    if v[1] == false then return -1, nxt end
+    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '' }
+  else
+    x = load(k)
+    if not x then return -1, nxt end
+  end
   if x.op == op then return 1, nxt end -- replayed after a lost reply: already applied
   if nfrom > 0 then
     local ok = false
@@ -242,8 +278,7 @@ local function transition(b, op)
     end
     if not ok then return 0, nxt end
   end
-  local to, now, err, flags = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 5]
-  if string.byte(flags, 4) == 49 and not rec_now(x, now) then return 0, nxt end
+  if ifrec and not rec_now(x, now) then return 0, nxt end
   local stamp, terminal = string.byte(flags, 1) == 49, string.byte(flags, 2) == 49
   if stamp and terminal then
     redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err)
@@ -254,21 +289,23 @@ local function transition(b, op)
   else
     redis.call('HSET', k, 's', to, 'op', op)
   end
-  -- reindex(id, x, y) for y = x with the new status (and stamp), without
-  -- the copy, and buffered: the hot path of every task runs here.
-  local ra, fa, sa = rec_static(x), fin_of(x), fin_score(x)
   if x.s ~= to then
-    ix_rem(P .. 'qs:' .. x.s .. ':' .. x.q, x.m)
-    ix_add(P .. 'qs:' .. to .. ':' .. x.q, '0', x.m)
+    ix_rem(qs_key(x.s, x.q), x.m)
+    ix_add(qs_key(to, x.q), '0', x.m)
   end
-  x.s = to
-  if stamp then x.le = now end
-  local rb, fb = rec_static(x), fin_of(x)
-  if ra and not rb then ix_rem(P .. 'rec', x.m) end
-  if rb and not ra then ix_add(P .. 'rec', '0', x.m) end
-  if fa and (fa ~= fb) then ix_rem(P .. 'fin:' .. fa, id) end
-  if fb and (fa ~= fb or sa ~= fin_score(x)) then
-    ix_add(P .. 'fin:' .. fb, fin_score(x), id)
+  if not light then
+    -- reindex(id, x, y) for y = x with the new status (and stamp), without
+    -- the copy: the hot path of every task runs here.
+    local ra, fa, sa = rec_static(x), fin_of(x), fin_score(x)
+    x.s = to
+    if stamp then x.le = now end
+    local rb, fb = rec_static(x), fin_of(x)
+    if ra and not rb then ix_rem(REC, x.m) end
+    if rb and not ra then ix_add(REC, '0', x.m) end
+    if fa and (fa ~= fb) then ix_rem(fin_key(fa), id) end
+    if fb and (fa ~= fb or sa ~= fin_score(x)) then
+      ix_add(fin_key(fb), fin_score(x), id)
+    end
   end
   if string.byte(flags, 3) == 49 then audit_status(id, now, to, err, true) end
   return 1, nxt
