@@ -131,6 +131,32 @@ func rowArgs(t *store.Task) []any {
 // rowFields is the number of field/value pairs rowArgs returns.
 var rowFields = len(rowArgs(&store.Task{CreatedAt: time.Unix(0, 0)})) / 2
 
+// zeroWhenMissing are the fields whose "0" reads the same as no field at all
+// (decodeTask and the scripts read a missing field as empty, and these as 0).
+var zeroWhenMissing = map[string]bool{"r": true, "rc": true, "mr": true, "rf": true, "et": true}
+
+// appendRowArgs appends the field/value pairs of rowArgs that carry a
+// value: a new row leaves out its empty and zero fields. A typical row then
+// has 10 fields instead of 24, and every HGETALL, HMGET and HSET on it walks
+// a shorter listpack.
+func appendRowArgs(args []any, t *store.Task) []any {
+	all := rowArgs(t)
+	for i := 0; i < len(all); i += 2 {
+		switch v := all[i+1].(type) {
+		case string:
+			if v == "" || (v == "0" && zeroWhenMissing[all[i].(string)]) {
+				continue
+			}
+		case []byte:
+			if len(v) == 0 {
+				continue
+			}
+		}
+		args = append(args, all[i], all[i+1])
+	}
+	return args
+}
+
 // decodeTask reads a row hash. Missing fields read as zero, so a partial
 // read (HMGET of some fields) decodes too.
 func decodeTask(h map[string]string) (*store.Task, error) {

@@ -14,7 +14,8 @@
 // <id>), the keys are:
 //
 //	P version              string: the layout version (SchemaVersion)
-//	P t:<id>               hash: the row; times as integer unix µs, "" = unset
+//	P t:<id>               hash: the row; times as integer unix µs, "" = unset;
+//	                       a new row leaves its empty and zero fields out
 //	P keys                 hash: task key -> id (the unique key claim)
 //	P all                  zset, all scores 0: <m> of every row
 //	P qs:<status>:<queue>  zset, scores 0: <m> of the rows in a status and queue
@@ -150,5 +151,6 @@
 // MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY) wrap store.ErrUnavailable:
 // a script either ran whole or not at all, so after such an error a
 // conditional step is safe to retry. A version key newer than
-// SchemaVersion wraps store.ErrSchemaVersion.
+// SchemaVersion wraps store.ErrSchemaVersion; an older one this version
+// reads (1) is raised to SchemaVersion when the store opens.
 package redisstore

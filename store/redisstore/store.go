@@ -15,8 +15,14 @@ import (
 )
 
 // SchemaVersion is the layout version this package writes under the
-// "version" key.
-const SchemaVersion = 1
+// "version" key. Version 2 leaves a new row's empty and zero fields out,
+// which version 1 code does not read right (RunCount); version 2 reads
+// version 1 rows, so opening a version 1 prefix raises it to 2, and version
+// 1 code then refuses the prefix instead of misreading it.
+const SchemaVersion = 2
+
+// raiseVersion sets the version key to ARGV[2] if it still holds ARGV[1].
+var raiseVersion = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end return 1`)
 
 // DefaultPrefix is the key prefix when Opts.Prefix is empty.
 const DefaultPrefix = "evertask:"
@@ -107,6 +113,11 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	if n > SchemaVersion {
 		return fmt.Errorf("%w: prefix %s has version %d, this build knows %d", store.ErrSchemaVersion, s.p, n, SchemaVersion)
 	}
+	if n == 1 {
+		if err := raiseVersion.Run(ctx, s.rdb, []string{k}, "1", SchemaVersion).Err(); err != nil {
+			return fmt.Errorf("schema version: raise 1 to %d: %w", SchemaVersion, mapErr(err))
+		}
+	}
 	return nil
 }
 
@@ -153,15 +164,17 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 	if len(tasks) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 3+len(tasks)*(2+2*rowFields))
-	args = append(args, len(tasks), rowFields)
+	args := make([]any, 0, 1+len(tasks)*(3+2*rowFields))
+	args = append(args, len(tasks))
 	for _, t := range tasks {
 		if err := t.Validate(); err != nil {
 			return err
 		}
 		n := t.Normalize()
-		args = append(args, n.ID.String(), n.Key)
-		args = append(args, rowArgs(n)...)
+		args = append(args, n.ID.String(), n.Key, 0)
+		nf := len(args) - 1
+		args = appendRowArgs(args, n)
+		args[nf] = (len(args) - nf - 1) / 2
 	}
 	res, err := s.run(ctx, scriptPersist, args...).Slice()
 	if err != nil {
@@ -269,14 +282,20 @@ func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
-	v, err := s.rdb.HGet(ctx, s.taskKey(id.String()), "rc").Result()
+	// "id" tells a missing row from a missing count (a row written without
+	// runs has no "rc" field).
+	v, err := s.rdb.HMGet(ctx, s.taskKey(id.String()), "id", "rc").Result()
 	if err != nil {
 		return 0, fmt.Errorf("run count of %s: %w", id, mapErr(err))
 	}
-	if v == "" {
+	if v[0] == nil {
+		return 0, fmt.Errorf("run count of %s: %w", id, store.ErrNotFound)
+	}
+	rc, _ := v[1].(string)
+	if rc == "" {
 		return 0, nil
 	}
-	return strconv.Atoi(v)
+	return strconv.Atoi(rc)
 }
 
 // transitionArgs are the script arguments of one transition; the audit

@@ -301,6 +301,15 @@ func TestSchemaVersion(t *testing.T) {
 	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
 		t.Fatalf("reopen at the same version: %v", err)
 	}
+	// Version 1 rows read the same; opening such a prefix raises it, so
+	// version 1 code cannot misread the rows written from then on.
+	su.c.Set(t.Context(), key, 1, 0)
+	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
+		t.Fatalf("open a version 1 prefix: %v", err)
+	}
+	if v, err := su.c.Get(t.Context(), key).Result(); err != nil || v != "2" {
+		t.Fatalf("version key after opening a version 1 prefix = %q, %v; want 2", v, err)
+	}
 	su.c.Set(t.Context(), key, redisstore.SchemaVersion+1, 0)
 	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
 		t.Fatalf("open a newer version: %v, want ErrSchemaVersion", err)

@@ -65,6 +65,11 @@ func coreRecurringChecks() []check {
 			if err != nil || n != 41 {
 				t.Errorf("RunCount = %d, %v; want 41", n, err)
 			}
+			fresh := recurringTask(3) // never ran: a count of 0, not a missing row
+			persist(t, s, fresh)
+			if n, err := s.RunCount(t.Context(), fresh.ID); err != nil || n != 0 {
+				t.Errorf("RunCount of a task that never ran = %d, %v; want 0", n, err)
+			}
 			_, err = s.RunCount(t.Context(), tid(2))
 			wantErr(t, "RunCount(unknown)", err, store.ErrNotFound)
 		}},

@@ -1,13 +1,14 @@
 -- Persist a batch of new rows, all or none.
--- ARGV: P, op, n, nf, then per task: id, key, and nf field/value pairs.
+-- ARGV: P, op, n, then per task: id, key, nf, and nf field/value pairs (the
+-- caller leaves out the fields that read as empty or zero when missing).
 -- Returns {0, ''} when written, {1, key} for a held key, {2, id} for a held id.
 local n = tonumber(ARGV[3])
-local nf = tonumber(ARGV[4])
-local per = 2 + 2 * nf
-local keys, ids, queues = {}, {}, {}
-for i = 0, n - 1 do
-  local b = 5 + i * per
+local keys, ids, queues, at = {}, {}, {}, {}
+local b = 4
+for i = 1, n do
+  at[i] = b
   local id, key = ARGV[b], ARGV[b + 1]
+  b = b + 3 + 2 * tonumber(ARGV[b + 2])
   if ids[id] then return { 2, id } end
   if redis.call('EXISTS', P .. 't:' .. id) == 1 then
     -- This very call, replayed by the client after its reply was lost: the
@@ -21,14 +22,15 @@ for i = 0, n - 1 do
     keys[key] = true
   end
 end
-for i = 0, n - 1 do
-  local b = 5 + i * per
-  local id, key = ARGV[b], ARGV[b + 1]
+for i = 1, n do
+  local b = at[i]
+  local id, key, nf = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
   local k = P .. 't:' .. id
-  redis.call('HSET', k, 'op', OP, unpack(ARGV, b + 2, b + 1 + 2 * nf))
+  redis.call('HSET', k, 'op', OP, unpack(ARGV, b + 3, b + 2 + 2 * nf))
   if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
-  local x = {}
-  for j = b + 2, b + 1 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end
+  -- The fields the indexes read, '' when left out (as load() reads them).
+  local x = { s = '', q = '', m = '', r = '', rc = '', mr = '', nr = '', le = '', c = '', ru = '' }
+  for j = b + 3, b + 2 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end
   idx_add(id, x)
   queues[x.q] = true
 end
