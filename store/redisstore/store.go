@@ -303,25 +303,16 @@ func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
 // flags travel as one argument: every argument costs the script a string.
 func transitionArgs(p *store.TransitionParams) []any {
 	stamp := store.StampsLastExecution(p.To)
-	flags := []byte{
-		flagByte(stamp), flagByte(p.To.Terminal()),
-		flagByte(store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)), flagByte(p.IfRecoverable),
-	}
+	flags := boolField(stamp) + boolField(p.To.Terminal()) +
+		boolField(store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)) + boolField(p.IfRecoverable)
 	args := []any{
 		p.ID.String(), string(p.To), micros(p.Now), p.Error,
-		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10), string(flags), len(p.From),
+		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10), flags, len(p.From),
 	}
 	for _, f := range p.From {
 		args = append(args, string(f))
 	}
 	return args
-}
-
-func flagByte(b bool) byte {
-	if b {
-		return '1'
-	}
-	return '0'
 }
 
 // Transition is one script: conditions, row write, index moves and audit.
