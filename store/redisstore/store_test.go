@@ -252,23 +252,29 @@ func TestBatchIndexMovesNetOut(t *testing.T) {
 	if err := su.s.PersistMany(ctx, tasks); err != nil {
 		t.Fatal(err)
 	}
-	step := func(id uuid.UUID, to store.Status) store.TransitionParams {
-		return store.TransitionParams{ID: id, To: to, Now: now, AuditLevel: store.AuditFull}
+	// With From, a move between open statuses takes the script's light path
+	// (it reads no recoverable or retention field); without, the full one.
+	step := func(id uuid.UUID, to store.Status, from ...store.Status) store.TransitionParams {
+		return store.TransitionParams{ID: id, To: to, From: from, Now: now, AuditLevel: store.AuditFull}
 	}
 	var ps []store.TransitionParams
-	for _, tk := range tasks {
-		ps = append(ps, step(tk.ID, store.StatusInProgress))
+	for i, tk := range tasks {
+		if i%2 == 0 {
+			ps = append(ps, step(tk.ID, store.StatusInProgress, store.StatusQueued))
+		} else {
+			ps = append(ps, step(tk.ID, store.StatusInProgress))
+		}
 	}
 	// The first rows move again in the same batch: on to Completed, or
 	// back to Queued, or on and back (Queued -> InProgress -> Queued -> InProgress).
 	for i, tk := range tasks[:30] {
 		switch i % 3 {
 		case 0:
-			ps = append(ps, step(tk.ID, store.StatusCompleted))
+			ps = append(ps, step(tk.ID, store.StatusCompleted, store.StatusInProgress))
 		case 1:
-			ps = append(ps, step(tk.ID, store.StatusQueued))
+			ps = append(ps, step(tk.ID, store.StatusQueued, store.StatusInProgress))
 		case 2:
-			ps = append(ps, step(tk.ID, store.StatusQueued), step(tk.ID, store.StatusInProgress))
+			ps = append(ps, step(tk.ID, store.StatusQueued), step(tk.ID, store.StatusInProgress, store.StatusQueued))
 		}
 	}
 	applied, err := su.s.TransitionMany(ctx, ps)
