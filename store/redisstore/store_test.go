@@ -213,14 +213,7 @@ func TestIndexesFollowTransitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkIndexes(t, su)
-	counts, err := su.s.CountByStatus(ctx, store.CountParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[store.Status]int{store.StatusCompleted: 10, store.StatusFailed: 5, store.StatusCancelled: 4}
-	if fmt.Sprint(counts) != fmt.Sprint(want) {
-		t.Fatalf("CountByStatus = %v, want %v", counts, want)
-	}
+	wantCounts(t, su, map[store.Status]int{store.StatusCompleted: 10, store.StatusFailed: 5, store.StatusCancelled: 4})
 	// Purge everything finished: the one-shot rows go, with their audits.
 	res, err := su.s.Purge(ctx, store.RetentionPolicy{Now: now.Add(48 * time.Hour), CompletedTaskAge: time.Hour, FailedTaskAge: time.Hour, BatchSize: 3})
 	if err != nil {
@@ -287,14 +280,7 @@ func TestBatchIndexMovesNetOut(t *testing.T) {
 		}
 	}
 	checkIndexes(t, su)
-	counts, err := su.s.CountByStatus(ctx, store.CountParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[store.Status]int{store.StatusCompleted: 10, store.StatusQueued: 10, store.StatusInProgress: 4180}
-	if fmt.Sprint(counts) != fmt.Sprint(want) {
-		t.Fatalf("CountByStatus = %v, want %v", counts, want)
-	}
+	wantCounts(t, su, map[store.Status]int{store.StatusCompleted: 10, store.StatusQueued: 10, store.StatusInProgress: 4180})
 }
 
 func TestSchemaVersion(t *testing.T) {
@@ -397,6 +383,18 @@ func scanKeys(t *testing.T, su setup) []string {
 
 // checkIndexes rebuilds every index from the rows and compares it with what
 // the scripts maintained.
+// wantCounts checks CountByStatus over the whole store.
+func wantCounts(t *testing.T, su setup, want map[store.Status]int) {
+	t.Helper()
+	counts, err := su.s.CountByStatus(t.Context(), store.CountParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("CountByStatus = %v, want %v", counts, want)
+	}
+}
+
 func checkIndexes(t *testing.T, su setup) {
 	t.Helper()
 	ctx := t.Context()
