@@ -19,8 +19,9 @@
 //	P keys                 hash: task key -> id (the unique key claim)
 //	P all                  zset, all scores 0: <m> of every row
 //	P qs:<status>:<queue>  zset, scores 0: <m> of the rows in a status and queue
-//	P rec                  zset, scores 0: <m> of the rows recoverable apart
-//	                       from RunUntil (status, run limit, next run)
+//	P rec                  zset, scores 0: <m> of the recurring rows recoverable
+//	                       apart from RunUntil (status, run limit, next run); the
+//	                       one-shot ones are in their open status's qs: sets
 //	P fin:<status>         zset: finished one-shot rows (Completed, Failed,
 //	                       Cancelled) by last execution or creation, for retention
 //	P queues               set: every queue name ever written
@@ -90,7 +91,8 @@
 // # Reads
 //
 // Get is one HGETALL. List walks the most selective index (see List) and
-// bounds the work of filters no index answers; RetrievePending walks rec.
+// bounds the work of filters no index answers; RetrievePending walks rec
+// with the open (status, queue) sets.
 // Counts are ZCARD or ZLEXCOUNT of the index sets, never a row read.
 //
 // There is no index by status alone: the (status, queue) sets answer the

@@ -39,7 +39,10 @@ func (s *Store) walk(ctx context.Context, w walk) (walkResult, error) {
 	chunk := min(max(w.want+1, 32), 1000)
 	examined := 0
 	for {
-		pipe := s.rdb.Pipeline()
+		// One MULTI/EXEC reads every source at one instant: a row a script
+		// moves between two sources during the read is seen in one of
+		// them, whichever order the sources are read in.
+		pipe := s.rdb.TxPipeline()
 		cmds := make([]*redis.StringSliceCmd, len(w.sources))
 		for i, src := range w.sources {
 			if w.desc {
@@ -59,8 +62,8 @@ func (s *Store) walk(ctx context.Context, w walk) (walkResult, error) {
 		}
 		// Each source gave its first chunk entries past the cursor, so the
 		// first chunk entries of their union are the union's first chunk.
-		// (A row moving between two sources during the read may show in
-		// both: it is read once.)
+		// (A row in two sources, a recurring row in rec and in its status
+		// set, is read once.)
 		slices.Sort(ms)
 		ms = slices.Compact(ms)
 		if w.desc {
@@ -339,13 +342,22 @@ func filterMatch(f *store.Filter) func(*store.Task) bool {
 	}
 }
 
-// RetrievePending walks the recoverable index, which holds every row whose
-// status, run limit and next run make it recoverable: it is kept by every
-// script that changes those fields. RunUntil depends on params.Now, so it
-// is checked on the rows read (with the whole predicate, store.Recoverable,
-// in case a row changed after the index read). The work per call is the
-// page plus the rows skipped for an expired RunUntil, which the engine ends
-// when it sees them.
+// openStatuses are the statuses store.Recoverable accepts whatever the
+// row's other fields say (run limit and RunUntil aside).
+var openStatuses = []store.Status{
+	store.StatusWaitingQueue, store.StatusQueued, store.StatusPending, store.StatusInProgress, store.StatusServiceStopped,
+}
+
+// RetrievePending walks, as one keyset union, the recoverable index (the
+// recurring rows whose status, run limit and next run make them
+// recoverable) and the (status, queue) sets of the open statuses (every
+// row, recurring or not, that an open status makes recoverable). Every
+// script that changes those fields keeps them. The run limit of a one-shot
+// row and RunUntil are checked on the rows read (with the whole predicate,
+// store.Recoverable, in case a row changed after the index read). The work
+// per call is the page, the rows skipped (an expired RunUntil, which the
+// engine ends when it sees them, or a one-shot row at its run limit), and
+// one range read per source and chunk: 5 per queue, plus one.
 func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -353,6 +365,17 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
 	if err != nil {
 		return nil, err
+	}
+	queues, err := s.queues(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("retrieve pending: %w", err)
+	}
+	sources := make([]string, 0, 1+len(queues)*len(openStatuses))
+	sources = append(sources, s.p+"rec")
+	for _, q := range queues {
+		for _, st := range openStatuses {
+			sources = append(sources, s.p+"qs:"+string(st)+":"+q)
+		}
 	}
 	lo, hi := "-", "+"
 	if !p.After.IsZero() {
@@ -362,7 +385,7 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 		hi = "(" + orderKey(p.CreatedBefore)
 	}
 	res, err := s.walk(ctx, walk{
-		sources: []string{s.p + "rec"}, lo: lo, hi: hi, want: limit,
+		sources: sources, lo: lo, hi: hi, want: limit,
 		match: func(t *store.Task) bool {
 			return t.Recoverable(p.Now) && (p.CreatedBefore.IsZero() || t.CreatedAt.Before(p.CreatedBefore)) &&
 				(p.After.IsZero() || p.After.Less(store.CursorOf(t)))

@@ -37,10 +37,11 @@ var (
 	scriptRecovery         = newScript("recovery.lua")
 	scriptSaveLogs         = newScript("save_logs.lua")
 	scriptPurge            = newScript("purge.lua")
+	scriptUpgradeV1        = newScript("upgrade_v1.lua")
 
 	allScripts = []*redis.Script{
 		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
-		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge,
+		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptUpgradeV1,
 	}
 )
 

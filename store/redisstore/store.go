@@ -16,8 +16,9 @@ import (
 
 // SchemaVersion is the layout version this package writes under the
 // "version" key. Version 2 leaves a new row's empty and zero fields out,
-// which version 1 code does not read right (RunCount); version 2 reads
-// version 1 rows, so opening a version 1 prefix raises it to 2, and version
+// which version 1 code does not read right (RunCount), and keeps only
+// recurring rows in the recoverable index. Opening a version 1 prefix takes
+// the one-shot rows out of that index and raises the version to 2; version
 // 1 code then refuses the prefix instead of misreading it.
 const SchemaVersion = 2
 
@@ -114,11 +115,34 @@ func (s *Store) checkVersion(ctx context.Context) error {
 		return fmt.Errorf("%w: prefix %s has version %d, this build knows %d", store.ErrSchemaVersion, s.p, n, SchemaVersion)
 	}
 	if n == 1 {
+		if err := s.upgradeFrom1(ctx); err != nil {
+			return fmt.Errorf("schema version: raise 1 to %d: %w", SchemaVersion, err)
+		}
 		if err := raiseVersion.Run(ctx, s.rdb, []string{k}, "1", SchemaVersion).Err(); err != nil {
 			return fmt.Errorf("schema version: raise 1 to %d: %w", SchemaVersion, mapErr(err))
 		}
 	}
 	return nil
+}
+
+// upgradeFrom1 takes the one-shot rows out of the recoverable index, a
+// page of 1000 entries per script. It is idempotent: a process that stops
+// half way leaves version 1, and the next open starts again. (A version 1
+// process still running adds one-shot rows there until it stops; those
+// entries are harmless, since RetrievePending checks every row it reads,
+// and go with their rows.)
+func (s *Store) upgradeFrom1(ctx context.Context) error {
+	lo := "-"
+	for {
+		last, err := s.run(ctx, scriptUpgradeV1, lo, 1000).Text()
+		if err != nil {
+			return mapErr(err)
+		}
+		if last == "" {
+			return nil
+		}
+		lo = "(" + last
+	}
 }
 
 // Close marks the store closed: every later call returns store.ErrClosed.

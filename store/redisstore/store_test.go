@@ -293,15 +293,36 @@ func TestSchemaVersion(t *testing.T) {
 	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
 		t.Fatalf("reopen at the same version: %v", err)
 	}
-	// Version 1 rows read the same; opening such a prefix raises it, so
-	// version 1 code cannot misread the rows written from then on.
-	su.c.Set(t.Context(), key, 1, 0)
-	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
+	// A version 1 prefix: its recoverable index held one-shot rows too.
+	// Opening it takes them out and raises the version, so version 1 code
+	// cannot misread the rows written from then on.
+	ctx := t.Context()
+	var oneShot []string
+	for i := range 2500 {
+		tk := task(i)
+		tk.Status = store.StatusQueued
+		if i%500 == 0 {
+			tk.Recurring = true
+		}
+		if err := su.s.Persist(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		if !tk.Recurring {
+			oneShot = append(oneShot, fmt.Sprintf("%016x%s", uint64(tk.CreatedAt.UnixMicro())^(1<<63), tk.ID))
+		}
+	}
+	rec := "{" + su.prefix + "}rec"
+	for _, m := range oneShot {
+		su.c.ZAdd(ctx, rec, redis.Z{Member: m})
+	}
+	su.c.Set(ctx, key, 1, 0)
+	if _, err := redisstore.New(ctx, su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
 		t.Fatalf("open a version 1 prefix: %v", err)
 	}
-	if v, err := su.c.Get(t.Context(), key).Result(); err != nil || v != "2" {
+	if v, err := su.c.Get(ctx, key).Result(); err != nil || v != "2" {
 		t.Fatalf("version key after opening a version 1 prefix = %q, %v; want 2", v, err)
 	}
+	checkIndexes(t, su)
 	su.c.Set(t.Context(), key, redisstore.SchemaVersion+1, 0)
 	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
 		t.Fatalf("open a newer version: %v, want ErrSchemaVersion", err)
@@ -417,9 +438,9 @@ func checkIndexes(t *testing.T, su setup) {
 		}
 		qs := p + "qs:" + string(tk.Status) + ":" + tk.Queue
 		want[qs] = append(want[qs], m)
-		// The recoverable index holds what is recoverable while RunUntil
-		// has not passed.
-		if tk.Recoverable(time.Time{}) {
+		// The recoverable index holds the recurring rows recoverable while
+		// RunUntil has not passed (one-shot ones are found by status).
+		if tk.Recurring && tk.Recoverable(time.Time{}) {
 			want[p+"rec"] = append(want[p+"rec"], m)
 		}
 		if !tk.Recurring && (tk.Status == store.StatusCompleted || tk.Status == store.StatusFailed || tk.Status == store.StatusCancelled) {

@@ -102,6 +102,14 @@ local function rec_now(x, now)
   return x.ru == '' or tonumber(x.ru) >= tonumber(now)
 end
 
+-- Whether a row belongs in the recoverable index "rec": recurring rows only.
+-- A one-shot row is recoverable only in an open status, where its (status,
+-- queue) set already lists it; RetrievePending reads those sets with rec,
+-- so a one-shot row's completion has one big index entry less to remove.
+local function in_rec(x)
+  return x.r == '1' and rec_static(x)
+end
+
 -- The retention index a row belongs to: finished one-shot rows only.
 local function fin_of(x)
   if x.r == '1' then return nil end
@@ -133,7 +141,7 @@ end
 local function idx_add(id, x)
   ix_add(P .. 'all', '0', x.m)
   ix_add(qs_key(x.s, x.q), '0', x.m)
-  if rec_static(x) then ix_add(REC, '0', x.m) end
+  if in_rec(x) then ix_add(REC, '0', x.m) end
   local f = fin_of(x)
   if f then ix_add(fin_key(f), fin_score(x), id) end
 end
@@ -152,7 +160,7 @@ local function reindex(id, x, y)
     redis.call('ZREM', qs_key(x.s, x.q), x.m)
     redis.call('ZADD', qs_key(y.s, y.q), '0', y.m)
   end
-  local ra, rb = rec_static(x), rec_static(y)
+  local ra, rb = in_rec(x), in_rec(y)
   if ra and not rb then redis.call('ZREM', REC, x.m) end
   if rb and not ra then redis.call('ZADD', REC, '0', y.m) end
   local fa, fb = fin_of(x), fin_of(y)
@@ -255,7 +263,7 @@ local function transition(b, op)
   local to, now, err, flags = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 5]
   local ifrec = string.byte(flags, 4) == 49
   -- A move between open statuses (a claim, a delivery) changes no
-  -- recoverable or retention entry: it reads only what its conditions and
+  -- recoverable or retention entry (the recurring flag stays): it reads only what its conditions and
   -- its status entry need. Each field an HMGET returns costs the script a
   -- string.
   local light = OPEN[to] and nfrom > 0 and not ifrec
@@ -297,10 +305,10 @@ local function transition(b, op)
   if not light then
     -- reindex(id, x, y) for y = x with the new status (and stamp), without
     -- the copy: the hot path of every task runs here.
-    local ra, fa, sa = rec_static(x), fin_of(x), fin_score(x)
+    local ra, fa, sa = in_rec(x), fin_of(x), fin_score(x)
     x.s = to
     if stamp then x.le = now end
-    local rb, fb = rec_static(x), fin_of(x)
+    local rb, fb = in_rec(x), fin_of(x)
     if ra and not rb then ix_rem(REC, x.m) end
     if rb and not ra then ix_add(REC, '0', x.m) end
     if fa and (fa ~= fb) then ix_rem(fin_key(fa), id) end
