@@ -75,6 +75,7 @@
 //	recovery           t:<id>
 //	save_logs          t:<id> (exists), lg:<id>, li
 //	purge              one retention index and the rows or entries it names
+//	upgrade_v1         rec and t:<id> (r): one page of the step from layout 1
 //
 // A script that fails half way is not rolled back by Redis, so every
 // script checks all its conditions (held keys, existing ids, statuses)

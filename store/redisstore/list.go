@@ -357,7 +357,8 @@ var openStatuses = []store.Status{
 // store.Recoverable, in case a row changed after the index read). The work
 // per call is the page, the rows skipped (an expired RunUntil, which the
 // engine ends when it sees them, or a one-shot row at its run limit), and
-// one range read per source and chunk: 5 per queue, plus one.
+// one range read per source and chunk: 5 per queue, plus one, each of up to
+// a chunk of entries. The engine calls it at start only.
 func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*store.Task, error) {
 	if err := s.check(); err != nil {
 		return nil, err
