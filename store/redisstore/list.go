@@ -34,9 +34,23 @@ type walkResult struct {
 	complete bool   // the index ran out
 }
 
+// walkProbe is the least a source is read per round of a walk: enough to
+// see that it is empty past the cursor, or to start growing its share.
+const walkProbe = 8
+
 func (s *Store) walk(ctx context.Context, w walk) (walkResult, error) {
 	var res walkResult
 	chunk := min(max(w.want+1, 32), 1000)
+	// Each source is read up to its own limit per round, half again what it
+	// gave to the round before (and at least walkProbe), so a union of many
+	// sets where a few hold the rows (the open status sets of every queue,
+	// for recovery) does not read a whole chunk from every one of them each
+	// round. Which rows a round returns never depends on the limits, only
+	// how many: see the bound below.
+	limits := make([]int, len(w.sources))
+	for i := range limits {
+		limits[i] = chunk
+	}
 	examined := 0
 	for {
 		// One MULTI/EXEC reads every source at one instant: a row a script
@@ -45,29 +59,43 @@ func (s *Store) walk(ctx context.Context, w walk) (walkResult, error) {
 		pipe := s.rdb.TxPipeline()
 		cmds := make([]*redis.StringSliceCmd, len(w.sources))
 		for i, src := range w.sources {
+			by := &redis.ZRangeBy{Min: w.lo, Max: w.hi, Count: int64(limits[i])}
 			if w.desc {
-				cmds[i] = pipe.ZRevRangeByLex(ctx, src, &redis.ZRangeBy{Min: w.lo, Max: w.hi, Count: int64(chunk)})
+				cmds[i] = pipe.ZRevRangeByLex(ctx, src, by)
 			} else {
-				cmds[i] = pipe.ZRangeByLex(ctx, src, &redis.ZRangeBy{Min: w.lo, Max: w.hi, Count: int64(chunk)})
+				cmds[i] = pipe.ZRangeByLex(ctx, src, by)
 			}
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return res, mapErr(err)
 		}
+		// The union is known up to the bound: the nearest last entry of the
+		// sources that may hold more. Past it, one of those could hold
+		// entries not read yet. (A row in two sources, a recurring row in
+		// rec and in its status set, is read once.)
 		var ms []string
-		more := false // some source may hold entries past this chunk
-		for _, c := range cmds {
-			ms = append(ms, c.Val()...)
-			more = more || len(c.Val()) >= chunk
+		bound, bounded := "", false
+		for i, c := range cmds {
+			v := c.Val()
+			ms = append(ms, v...)
+			if len(v) >= limits[i] {
+				if last := v[len(v)-1]; !bounded || beyond(bound, last, w.desc) {
+					bound, bounded = last, true
+				}
+			}
 		}
-		// Each source gave its first chunk entries past the cursor, so the
-		// first chunk entries of their union are the union's first chunk.
-		// (A row in two sources, a recurring row in rec and in its status
-		// set, is read once.)
 		slices.Sort(ms)
 		ms = slices.Compact(ms)
 		if w.desc {
 			slices.Reverse(ms)
+		}
+		more := bounded // some source may hold entries past what is kept
+		if bounded {
+			n := 0
+			for n < len(ms) && !beyond(ms[n], bound, w.desc) {
+				n++
+			}
+			ms = ms[:n]
 		}
 		if len(ms) > chunk {
 			more = true
@@ -98,12 +126,30 @@ func (s *Store) walk(ctx context.Context, w walk) (walkResult, error) {
 			res.complete = true
 			return res, nil
 		}
+		for i, c := range cmds {
+			used := 0
+			for _, m := range c.Val() {
+				if beyond(m, res.last, w.desc) {
+					break
+				}
+				used++
+			}
+			limits[i] = min(chunk, used+used/2+walkProbe)
+		}
 		if w.desc {
 			w.hi = "(" + res.last
 		} else {
 			w.lo = "(" + res.last
 		}
 	}
+}
+
+// beyond reports whether index member a comes after b in the walk's order.
+func beyond(a, b string, desc bool) bool {
+	if desc {
+		return a < b
+	}
+	return a > b
 }
 
 // loadRows reads the rows of index members; a row removed since the index

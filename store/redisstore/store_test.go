@@ -283,6 +283,102 @@ func TestBatchIndexMovesNetOut(t *testing.T) {
 	wantCounts(t, su, map[store.Status]int{store.StatusCompleted: 10, store.StatusQueued: 10, store.StatusInProgress: 4180})
 }
 
+// TestSkewedUnionWalks checks the union walks where one source holds most
+// rows, one holds none of the older rows and many of the newer, and many
+// hold a few (the open status sets of a dozen queues, and rec):
+// RetrievePending (oldest first) and List (newest first), at several page
+// sizes, give every row once and in order, as the read sizes of the sources
+// grow and shrink between rounds.
+func TestSkewedUnionWalks(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	now := t0.Add(time.Hour)
+	open := []store.Status{store.StatusQueued, store.StatusWaitingQueue, store.StatusPending, store.StatusInProgress, store.StatusServiceStopped}
+	var tasks []*store.Task
+	for i := range 700 {
+		tk := task(i)
+		switch {
+		case i >= 350 && i%2 == 0 && i%7 != 0:
+			// Sets with nothing in the first rounds of a walk, then half the
+			// rows: the rounds read them at the least, then must grow.
+			tk.Queue, tk.Status = "late", store.StatusQueued
+		case i < 200 && i%2 == 1 && i%7 != 0:
+			tk.Queue, tk.Status = "early", store.StatusPending
+		case i%7 != 0: // most rows: Queued in one queue, the older half past RunUntil
+			tk.Queue, tk.Status = "big", store.StatusQueued
+			if i < 350 {
+				tk.RunUntil = now.Add(-time.Minute)
+			}
+		case i%21 == 0: // finished: not recoverable, but listed
+			tk.Queue, tk.Status = fmt.Sprintf("q%d", i%12), store.StatusCompleted
+		case i%35 == 0: // recurring and finished with a next run: in rec
+			tk.Queue, tk.Status, tk.Recurring, tk.NextRunAt = fmt.Sprintf("q%d", i%12), store.StatusCompleted, true, now
+		default:
+			tk.Queue, tk.Status = fmt.Sprintf("q%d", i%12), open[i%len(open)]
+		}
+		if i%50 == 0 || i%25 == 1 {
+			tk.Kind = "rare"
+		}
+		tasks = append(tasks, tk)
+	}
+	if err := su.s.PersistMany(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	// Rows the walks read and skip (past RunUntil, or of another kind) make
+	// one call take several rounds, across the point where "late" starts.
+	var wantPending, wantOpenNewest, wantOpenOldest []uuid.UUID
+	for _, tk := range tasks { // created in order, a microsecond apart
+		if tk.Recoverable(now) {
+			wantPending = append(wantPending, tk.ID)
+		}
+		if slices.Contains(open, tk.Status) && tk.Kind == "rare" {
+			wantOpenNewest = append([]uuid.UUID{tk.ID}, wantOpenNewest...)
+			wantOpenOldest = append(wantOpenOldest, tk.ID)
+		}
+	}
+	for _, limit := range []int{1, 7, 100, 1000} {
+		var got []uuid.UUID
+		var after store.Cursor
+		for {
+			rows, err := su.s.RetrievePending(ctx, store.PendingParams{Limit: limit, After: after, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				got = append(got, r.ID)
+				after = store.CursorOf(r)
+			}
+			if len(rows) < limit {
+				break
+			}
+		}
+		if !slices.Equal(got, wantPending) {
+			t.Errorf("RetrievePending in pages of %d: %d rows, want %d in creation order", limit, len(got), len(wantPending))
+		}
+		for _, oldest := range []bool{false, true} {
+			got = got[:0]
+			f := store.Filter{Statuses: open, Kind: "rare", Limit: min(limit, store.MaxListLimit), Oldest: oldest}
+			for {
+				page, err := su.s.List(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range page.Tasks {
+					got = append(got, r.ID)
+				}
+				if page.Next == nil {
+					break
+				}
+				f.After = *page.Next
+			}
+			if want := map[bool][]uuid.UUID{false: wantOpenNewest, true: wantOpenOldest}[oldest]; !slices.Equal(got, want) {
+				t.Errorf("List of one kind in the open statuses, oldest first %v, in pages of %d: %d rows, want %d in order", oldest, limit, len(got), len(want))
+			}
+		}
+	}
+}
+
 func TestSchemaVersion(t *testing.T) {
 	t.Parallel()
 	su := newSetup(t)
