@@ -54,6 +54,18 @@ func (s Status) Terminal() bool {
 	return false
 }
 
+// Open reports whether s is one a row passes through before it finishes:
+// WaitingQueue, Queued, Pending, InProgress or ServiceStopped. A row in an
+// open status is recoverable whatever its recurring fields say (run limit
+// and RunUntil aside); stores index open rows together for that reason.
+func (s Status) Open() bool {
+	switch s {
+	case StatusWaitingQueue, StatusQueued, StatusPending, StatusInProgress, StatusServiceStopped:
+		return true
+	}
+	return false
+}
+
 // stampsLastExecution reports whether a transition to s records the
 // execution time: only the ends of a real execution do (bug 72 of the
 // reference: intermediate transitions must not touch LastExecutionAt).
@@ -163,9 +175,10 @@ func Recoverable(status Status, recurring bool, runCount, maxRuns int, runUntil,
 	if !runUntil.IsZero() && runUntil.Before(NormalizeTime(now)) {
 		return false
 	}
-	switch status {
-	case StatusWaitingQueue, StatusQueued, StatusPending, StatusInProgress, StatusServiceStopped:
+	if status.Open() {
 		return true
+	}
+	switch status {
 	case StatusCompleted, StatusFailed:
 		return recurring && !nextRunAt.IsZero()
 	}

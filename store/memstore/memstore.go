@@ -80,14 +80,7 @@ func (s *Store) statusTree(i uint8) *btree {
 
 // openStatus reports whether status slot i is one a row passes through
 // before it finishes.
-func openStatus(i uint8) bool {
-	switch indexStatus[i] {
-	case store.StatusWaitingQueue, store.StatusQueued, store.StatusInProgress,
-		store.StatusPending, store.StatusServiceStopped:
-		return true
-	}
-	return false
-}
+func openStatus(i uint8) bool { return indexStatus[i].Open() }
 
 var indexStatus = [numStatus]store.Status{
 	store.StatusWaitingQueue, store.StatusQueued, store.StatusInProgress, store.StatusPending,

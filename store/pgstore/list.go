@@ -139,10 +139,10 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 // the status; "" for a status the store does not know (never written into
 // SQL text then).
 func phaseOf(st store.Status) string {
-	switch st {
-	case store.StatusWaitingQueue, store.StatusQueued, store.StatusPending, store.StatusInProgress, store.StatusServiceStopped:
+	switch {
+	case st.Open():
 		return "open"
-	case store.StatusCompleted, store.StatusFailed, store.StatusCancelled:
+	case st.Valid():
 		return string(st)
 	}
 	return ""

@@ -390,9 +390,15 @@ func filterMatch(f *store.Filter) func(*store.Task) bool {
 
 // openStatuses are the statuses store.Recoverable accepts whatever the
 // row's other fields say (run limit and RunUntil aside).
-var openStatuses = []store.Status{
-	store.StatusWaitingQueue, store.StatusQueued, store.StatusPending, store.StatusInProgress, store.StatusServiceStopped,
-}
+var openStatuses = func() []store.Status {
+	var open []store.Status
+	for _, st := range store.Statuses {
+		if st.Open() {
+			open = append(open, st)
+		}
+	}
+	return open
+}()
 
 // RetrievePending walks, as one keyset union, the recoverable index (the
 // recurring rows whose status, run limit and next run make them
