@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/evertask/evertask"
@@ -42,14 +41,7 @@ func requireRestart(t *testing.T) {
 func TestPostgresRestart(t *testing.T) {
 	requireRestart(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresURL())
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL", err)
-	}
-	defer pool.Close()
+	pool := testenv.PostgresPool(t)
 	schema := "et_restart_" + randomHex()
 	st, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema})
 	if err != nil {

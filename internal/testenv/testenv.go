@@ -4,8 +4,11 @@
 package testenv
 
 import (
+	"context"
 	"os"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Connection strings of the services, from the environment or the loopback
@@ -21,6 +24,25 @@ func MySQLDSN() string {
 
 // RedisAddr is host:port of the Redis server.
 func RedisAddr() string { return env("EVERTASK_TEST_REDIS_URL", "127.0.0.1:6379") }
+
+// PostgresPool opens a pool on the test PostgreSQL and checks it answers,
+// or calls Unavailable. The pool closes when the test ends.
+func PostgresPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, PostgresURL())
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		Unavailable(t, "PostgreSQL", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
 
 // RequireServices reports whether missing services must fail tests.
 func RequireServices() bool { return os.Getenv("EVERTASK_TEST_REQUIRE_SERVICES") == "1" }

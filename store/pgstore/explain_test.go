@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
@@ -31,14 +30,7 @@ func TestExplain(t *testing.T) {
 		t.Skip("plan inspection tool: set EVERTASK_PGSTORE_EXPLAIN_ROWS=1000000 to load that many rows and log the plans")
 	}
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresURL())
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL", err)
-	}
-	defer pool.Close()
+	pool := testenv.PostgresPool(t)
 	b := make([]byte, 4)
 	rand.Read(b)
 	schema := "et_explain_" + hex.EncodeToString(b)
