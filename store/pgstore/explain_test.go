@@ -18,6 +18,10 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
+// explainMinRows is what the TransitionMany plan reads: rows 1, 101, ...,
+// 9901.
+const explainMinRows = 100*99 + 2
+
 // TestExplain loads a large table and logs the plans of the hot statements
 // (EXPLAIN (ANALYZE, BUFFERS)), so index changes can be checked by reading
 // them. It is a tool, not a check: it runs only on request, because loading
@@ -28,6 +32,9 @@ func TestExplain(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("EVERTASK_PGSTORE_EXPLAIN_ROWS"))
 	if n <= 0 {
 		t.Skip("plan inspection tool: set EVERTASK_PGSTORE_EXPLAIN_ROWS=1000000 to load that many rows and log the plans")
+	}
+	if n < explainMinRows {
+		t.Fatalf("EVERTASK_PGSTORE_EXPLAIN_ROWS=%d: the batch plan takes every 100th of the first %d rows; load at least that many", n, explainMinRows)
 	}
 	ctx := context.Background()
 	pool := testenv.PostgresPool(t)
