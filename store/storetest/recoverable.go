@@ -31,6 +31,7 @@ func recoverableTable() []recoverableCase {
 		cases = append(cases,
 			recoverableCase{"one-shot " + string(st), func(t *store.Task) { t.Status = st }, true},
 			recoverableCase{"recurring " + string(st) + " without next run", recurring(st, false), true},
+			recoverableCase{"recurring " + string(st) + " with next run", recurring(st, true), true},
 		)
 	}
 	cases = append(cases,
@@ -125,6 +126,44 @@ func recoverableChecks() []check {
 				}
 				wantRow(t, s, what, want)
 				wantStatusAudits(t, s, what, rows[i].ID, audits)
+			}
+		}},
+		{"AfterEachTransition", func(t tb, s store.Store) {
+			// A transition moves a row's recovery and retention entries:
+			// whatever the row was, RetrievePending must then agree with
+			// store.Recoverable on the row it left. A store that reads only
+			// part of a row to decide its moves shows it here (a recurring
+			// run that completes with a next run stays recoverable).
+			table := recoverableTable()
+			want := map[uuid.UUID]bool{}
+			var names []string
+			for k, to := range []store.Status{store.StatusInProgress, store.StatusQueued, store.StatusCompleted, store.StatusFailed, store.StatusCancelled} {
+				for i, c := range table {
+					task := newTask(k*len(table) + i + 1)
+					c.task(task)
+					persist(t, s, task)
+					if !transition(t, s, store.TransitionParams{ID: task.ID, To: to, Now: base, ExecutionTime: time.Millisecond}) {
+						t.Fatalf("Transition of %s to %s refused", c.name, to)
+					}
+					after := task.Clone()
+					after.Status = to
+					want[task.ID] = after.Recoverable(base)
+					names = append(names, fmt.Sprintf("%s, then %s", c.name, to))
+				}
+			}
+			got, err := s.RetrievePending(t.Context(), store.PendingParams{Now: base, Limit: len(want) + 10})
+			if err != nil {
+				t.Fatalf("RetrievePending: %v", err)
+			}
+			returned := map[uuid.UUID]bool{}
+			for _, r := range got {
+				returned[r.ID] = true
+			}
+			for n := range names {
+				id := tid(n + 1)
+				if returned[id] != want[id] {
+					t.Errorf("RetrievePending after %s: returned %v, want %v", names[n], returned[id], want[id])
+				}
 			}
 		}},
 		{"EvaluatedAtTheGivenTime", func(t tb, s store.Store) {
