@@ -62,6 +62,8 @@ end
 -- The statuses before a task finishes: a row in one of them is recoverable
 -- unless its run limit is reached, and is in no retention index.
 local OPEN = { WaitingQueue = true, Queued = true, Pending = true, InProgress = true, ServiceStopped = true }
+-- The statuses a finished one-shot row has a retention index for.
+local FIN = { Completed = true, Failed = true, Cancelled = true }
 
 -- Index keys, built once per script: a concatenation costs a script about
 -- as much as a cheap command.
@@ -113,7 +115,7 @@ end
 -- The retention index a row belongs to: finished one-shot rows only.
 local function fin_of(x)
   if x.r == '1' then return nil end
-  if x.s == 'Completed' or x.s == 'Failed' or x.s == 'Cancelled' then return x.s end
+  if FIN[x.s] then return x.s end
   return nil
 end
 
@@ -129,6 +131,29 @@ local function load(k)
   -- (a missing field is false: "or ''" is nz() without the calls)
   return { s = v[1], q = v[2] or '', r = v[3] or '', rc = v[4] or '', mr = v[5] or '', nr = v[6] or '',
            le = v[7] or '', c = v[8] or '', m = v[9] or '', ru = v[10] or '', op = v[11] or '' }
+end
+
+-- load() for a transition, in fewer fields when the row allows: each field
+-- an HMGET returns costs the script about as much as a cheap command. A
+-- one-shot row needs 5 of the 11 (7 when ifrec checks its limits); the
+-- others are read only when something reads them: rc when a run limit is
+-- set, nr for a recurring row, le and c for the retention score of a move
+-- into a retention index that does not stamp. (A one-shot row is never in
+-- rec, and leaving a retention index needs only its status.)
+local function load_for(k, to, stamp, ifrec)
+  local v
+  if ifrec then
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'mr', 'ru')
+  else
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r')
+  end
+  if v[1] == false then return nil end
+  local x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', r = v[5] or '', mr = v[6] or '',
+              ru = v[7] or '', rc = '', nr = '', le = '', c = '' }
+  if x.r == '1' or (ifrec and (tonumber(x.mr) or 0) > 0) or (FIN[to] and not stamp) then
+    return load(k)
+  end
+  return x
 end
 
 local function copy(x)
@@ -270,13 +295,14 @@ local function transition(b, op)
   for i = b + 7, b + 6 + nfrom do
     if not OPEN[ARGV[i]] then light = false break end
   end
+  local stamp, terminal = string.byte(flags, 1) == 49, string.byte(flags, 2) == 49
   local x
   if light then
     local v = redis.call('HMGET', k, 's', 'q', 'm', 'op')
     if v[1] == false then return -1, nxt end
     x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '' }
   else
-    x = load(k)
+    x = load_for(k, to, stamp, ifrec)
     if not x then return -1, nxt end
   end
   if x.op == op then return 1, nxt end -- replayed after a lost reply: already applied
@@ -288,7 +314,6 @@ local function transition(b, op)
     if not ok then return 0, nxt end
   end
   if ifrec and not rec_now(x, now) then return 0, nxt end
-  local stamp, terminal = string.byte(flags, 1) == 49, string.byte(flags, 2) == 49
   if stamp and terminal then
     redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err)
   elseif stamp then
