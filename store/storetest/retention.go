@@ -218,6 +218,49 @@ func retainerChecks() []check {
 				t.Errorf("a purged task's history survived: %v", got)
 			}
 		}},
+		{"CutoffIsExactAndTheRowAsItIsCounts", func(t tb, s store.Store) {
+			// Rows finished a microsecond either side of the cutoff; a row
+			// that finished long ago, was requeued and finished again after
+			// the cutoff; and one that finished long ago and was cancelled
+			// since (which keeps its last execution as its time). A store
+			// whose retention index keeps entries of rows that moved on
+			// must judge each row as it is now.
+			cut := ago(24)
+			finish := func(n int, at time.Time) *store.Task {
+				task := newTask(n)
+				persist(t, s, task)
+				transition(t, s, store.TransitionParams{ID: task.ID, To: store.StatusCompleted, Now: at})
+				return task
+			}
+			before := finish(1, cut.Add(-time.Microsecond))
+			finish(2, cut)
+			finish(3, cut.Add(time.Microsecond))
+			again := finish(4, ago(48))
+			if !transition(t, s, store.TransitionParams{ID: again.ID, To: store.StatusQueued, From: []store.Status{store.StatusCompleted}, Now: ago(47)}) {
+				t.Fatalf("requeue of a Completed row refused")
+			}
+			transition(t, s, store.TransitionParams{ID: again.ID, To: store.StatusCompleted, Now: ago(1)})
+			moved := finish(5, ago(48))
+			if !transition(t, s, store.TransitionParams{ID: moved.ID, To: store.StatusCancelled, From: []store.Status{store.StatusCompleted}, Now: ago(1)}) {
+				t.Fatalf("cancel of a Completed row refused")
+			}
+			res := purge(t, s, store.RetentionPolicy{CompletedTaskAge: 24 * time.Hour})
+			if res.Tasks != 1 {
+				t.Errorf("Purge(CompletedTaskAge) deleted %d tasks, want 1", res.Tasks)
+			}
+			if _, err := s.Get(t.Context(), before.ID); err == nil {
+				t.Errorf("the row completed 1µs before the cutoff survived")
+			}
+			wantRowCount(t, s, 4)
+			res = purge(t, s, store.RetentionPolicy{FailedTaskAge: 24 * time.Hour})
+			if res.Tasks != 1 {
+				t.Errorf("Purge(FailedTaskAge) deleted %d tasks, want 1 (the cancelled row)", res.Tasks)
+			}
+			if _, err := s.Get(t.Context(), moved.ID); err == nil {
+				t.Errorf("the row cancelled after an old completion survived")
+			}
+			wantRowCount(t, s, 3)
+		}},
 		{"SmallBatchesStillDeleteEverything", func(t tb, s store.Store) {
 			hours := []int{300, 290, 280, 270, 260, 250, 240, 230, 220, 210, 1}
 			h := historyRow(t, s, 1, "", hours...)
