@@ -10,10 +10,10 @@ import (
 
 // Purge deletes old history in batches of policy.BatchSize index entries per
 // script call, oldest first, until a batch comes back short or ctx ends.
-// Each batch reads its entries with ZRANGEBYSCORE ... LIMIT from a retention
-// index scored by time, so no call scans keys. Audits go first, then logs,
-// then finished one-shot rows (each with what is left of its audits and
-// logs).
+// Audits and logs are read with ZRANGEBYSCORE ... LIMIT from retention
+// indexes scored by time, so no call scans keys; they go first. Finished
+// one-shot rows go last, each with what is left of its audits and logs:
+// their retention entries are lists per second (see purgeRows).
 func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.PurgeResult, error) {
 	var res store.PurgeResult
 	if err := s.check(); err != nil {
@@ -43,9 +43,6 @@ func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.Pur
 		{"rai", pol.RunsAuditAge, &res.RunsAudits},
 		{"raie", errAge(pol.RunsAuditAge), &res.RunsAudits},
 		{"li", pol.LogAge, &res.Logs},
-		{"fin:" + string(store.StatusCompleted), pol.CompletedTaskAge, &res.Tasks},
-		{"fin:" + string(store.StatusFailed), pol.FailedTaskAge, &res.Tasks},
-		{"fin:" + string(store.StatusCancelled), pol.FailedTaskAge, &res.Tasks},
 	}
 	for _, r := range rules {
 		cut, ok := pol.Cutoff(r.age)
@@ -66,5 +63,57 @@ func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.Pur
 			}
 		}
 	}
+	for _, r := range []struct {
+		status store.Status
+		age    time.Duration
+	}{
+		{store.StatusCompleted, pol.CompletedTaskAge},
+		{store.StatusFailed, pol.FailedTaskAge},
+		{store.StatusCancelled, pol.FailedTaskAge},
+	} {
+		cut, ok := pol.Cutoff(r.age)
+		if !ok {
+			continue
+		}
+		n, err := s.purgeRows(ctx, r.status, cut, batch)
+		res.Tasks += n
+		if err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// purgeRows deletes the finished one-shot rows of a status whose retention
+// score (last execution, else creation) is before cut. Their entries are
+// in one list per second of that score (lua/purge_fin.lua): the lists of
+// the seconds before cut's are taken whole, a batch at a time from the
+// oldest; the list of cut's own second is read through, and only its rows
+// older than cut go. Entries of rows that moved on or went are dropped on
+// the way.
+func (s *Store) purgeRows(ctx context.Context, st store.Status, cut time.Time, batch int) (int, error) {
+	// Entries a version 2 process wrote after this prefix was upgraded
+	// are in the old sorted set: move them first, so none is missed.
+	if err := s.upgradeFin(ctx, st); err != nil {
+		return 0, fmt.Errorf("purge %s tasks: %w", st, err)
+	}
+	deleted := 0
+	for offset := -1; ; {
+		if err := ctx.Err(); err != nil {
+			return deleted, err
+		}
+		v, err := s.run(ctx, scriptPurgeFin, string(st), micros(cut), batch, offset).Int64Slice()
+		if err != nil {
+			return deleted, fmt.Errorf("purge %s tasks: %w", st, mapErr(err))
+		}
+		deleted += int(v[1])
+		switch {
+		case offset < 0 && v[2] == 0:
+			offset = 0 // the older seconds are done: now cut's own
+		case offset >= 0 && v[2] == 0:
+			return deleted, nil
+		case offset >= 0:
+			offset += int(v[0])
+		}
+	}
 }

@@ -37,11 +37,14 @@ var (
 	scriptRecovery         = newScript("recovery.lua")
 	scriptSaveLogs         = newScript("save_logs.lua")
 	scriptPurge            = newScript("purge.lua")
+	scriptPurgeFin         = newScript("purge_fin.lua")
 	scriptUpgradeV1        = newScript("upgrade_v1.lua")
+	scriptUpgradeV2        = newScript("upgrade_v2.lua")
 
 	allScripts = []*redis.Script{
 		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
-		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptUpgradeV1,
+		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptPurgeFin,
+		scriptUpgradeV1, scriptUpgradeV2,
 	}
 )
 

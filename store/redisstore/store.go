@@ -17,10 +17,13 @@ import (
 // SchemaVersion is the layout version this package writes under the
 // "version" key. Version 2 leaves a new row's empty and zero fields out,
 // which version 1 code does not read right (RunCount), and keeps only
-// recurring rows in the recoverable index. Opening a version 1 prefix takes
-// the one-shot rows out of that index and raises the version to 2; version
-// 1 code then refuses the prefix instead of misreading it.
-const SchemaVersion = 2
+// recurring rows in the recoverable index. Version 3 keeps the retention
+// entries of finished rows in lists per second instead of one sorted set
+// per status. Opening an older prefix brings it to version 3 (the one-shot
+// rows leave the recoverable index, the retention entries move to the
+// lists) and raises the version; older code then refuses the prefix instead
+// of misreading it.
+const SchemaVersion = 3
 
 // raiseVersion sets the version key to ARGV[2] if it still holds ARGV[1].
 var raiseVersion = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end return 1`)
@@ -114,23 +117,34 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	if n > SchemaVersion {
 		return fmt.Errorf("%w: prefix %s has version %d, this build knows %d", store.ErrSchemaVersion, s.p, n, SchemaVersion)
 	}
+	if n < 1 {
+		return fmt.Errorf("%w: key %s holds version %d", store.ErrSchemaVersion, k, n)
+	}
+	if n == SchemaVersion {
+		return nil
+	}
+	// Each step is idempotent: a process that stops half way leaves the
+	// old version, and the next open starts again.
 	if n == 1 {
 		if err := s.upgradeFrom1(ctx); err != nil {
-			return fmt.Errorf("schema version: raise 1 to %d: %w", SchemaVersion, err)
+			return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, err)
 		}
-		if err := raiseVersion.Run(ctx, s.rdb, []string{k}, "1", SchemaVersion).Err(); err != nil {
-			return fmt.Errorf("schema version: raise 1 to %d: %w", SchemaVersion, mapErr(err))
+	}
+	for _, st := range []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusCancelled} {
+		if err := s.upgradeFin(ctx, st); err != nil {
+			return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, err)
 		}
+	}
+	if err := raiseVersion.Run(ctx, s.rdb, []string{k}, n, SchemaVersion).Err(); err != nil {
+		return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, mapErr(err))
 	}
 	return nil
 }
 
 // upgradeFrom1 takes the one-shot rows out of the recoverable index, a
-// page of 1000 entries per script. It is idempotent: a process that stops
-// half way leaves version 1, and the next open starts again. (A version 1
-// process still running adds one-shot rows there until it stops; those
-// entries are harmless, since RetrievePending checks every row it reads,
-// and go with their rows.)
+// page of 1000 entries per script. (A version 1 process still running adds
+// one-shot rows there until it stops; those entries are harmless, since
+// RetrievePending checks every row it reads, and go with their rows.)
 func (s *Store) upgradeFrom1(ctx context.Context) error {
 	lo := "-"
 	for {
@@ -142,6 +156,22 @@ func (s *Store) upgradeFrom1(ctx context.Context) error {
 			return nil
 		}
 		lo = "(" + last
+	}
+}
+
+// upgradeFin moves the retention entries of one status from the sorted set
+// of versions 1 and 2 to the lists of version 3, 1000 per script, until
+// the set is gone. Purge calls it too: a version 2 process still running
+// writes to the set until it stops.
+func (s *Store) upgradeFin(ctx context.Context, st store.Status) error {
+	for {
+		n, err := s.run(ctx, scriptUpgradeV2, string(st), 1000).Int64()
+		if err != nil {
+			return mapErr(err)
+		}
+		if n == 0 {
+			return nil
+		}
 	}
 }
 

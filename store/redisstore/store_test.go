@@ -415,8 +415,57 @@ func TestSchemaVersion(t *testing.T) {
 	if _, err := redisstore.New(ctx, su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
 		t.Fatalf("open a version 1 prefix: %v", err)
 	}
-	if v, err := su.c.Get(ctx, key).Result(); err != nil || v != "2" {
-		t.Fatalf("version key after opening a version 1 prefix = %q, %v; want 2", v, err)
+	if v, err := su.c.Get(ctx, key).Result(); err != nil || v != fmt.Sprint(redisstore.SchemaVersion) {
+		t.Fatalf("version key after opening a version 1 prefix = %q, %v; want %d", v, err, redisstore.SchemaVersion)
+	}
+	checkIndexes(t, su)
+
+	// A version 2 prefix: one sorted set of retention entries per status,
+	// scored by the retention time. Opening it moves them to the lists of
+	// version 3, a page at a time, and Purge finds every row.
+	p := "{" + su.prefix + "}"
+	var finished []redis.Z
+	for i := range 2500 {
+		tk := task(10_000 + i)
+		tk.Status = store.StatusCompleted
+		tk.LastExecutionAt = t0.Add(time.Duration(i) * 3 * time.Millisecond) // over 8 seconds
+		if err := su.s.Persist(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		finished = append(finished, redis.Z{Score: float64(tk.LastExecutionAt.UnixMicro()), Member: tk.ID.String()})
+	}
+	lists, err := su.c.ZRange(ctx, p+"finb:Completed", 0, -1).Result()
+	if err != nil || len(lists) < 8 {
+		t.Fatalf("seconds of the finished rows: %v, %v", lists, err)
+	}
+	for _, sec := range lists {
+		su.c.Del(ctx, p+"fin:Completed:"+sec)
+	}
+	su.c.Del(ctx, p+"finb:Completed")
+	su.c.ZAdd(ctx, p+"fin:Completed", finished...)
+	su.c.Set(ctx, key, 2, 0)
+	s3, err := redisstore.New(ctx, su.c, &redisstore.Opts{Prefix: su.prefix})
+	if err != nil {
+		t.Fatalf("open a version 2 prefix: %v", err)
+	}
+	if v, err := su.c.Get(ctx, key).Result(); err != nil || v != fmt.Sprint(redisstore.SchemaVersion) {
+		t.Fatalf("version key after opening a version 2 prefix = %q, %v; want %d", v, err, redisstore.SchemaVersion)
+	}
+	checkIndexes(t, su)
+	// A version 2 process still running writes to the old set: Purge
+	// moves what it finds there first.
+	late := task(20_000)
+	late.Status, late.LastExecutionAt = store.StatusCompleted, t0
+	if err := s3.Persist(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := su.c.LRem(ctx, p+fmt.Sprintf("fin:Completed:%d", t0.Unix()), 0, late.ID.String()).Result(); n != 1 {
+		t.Fatalf("take the late row's list entry: %d, %v", n, err)
+	}
+	su.c.ZAdd(ctx, p+"fin:Completed", redis.Z{Score: float64(t0.UnixMicro()), Member: late.ID.String()})
+	res, err := s3.Purge(ctx, store.RetentionPolicy{Now: t0.Add(time.Hour), CompletedTaskAge: time.Minute})
+	if err != nil || res.Tasks != 2501 {
+		t.Fatalf("Purge after the upgrade: %+v, %v; want 2501 tasks", res, err)
 	}
 	checkIndexes(t, su)
 	su.c.Set(t.Context(), key, redisstore.SchemaVersion+1, 0)
@@ -521,7 +570,7 @@ func checkIndexes(t *testing.T, su setup) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{}
-	wantFin := map[string][]string{}
+	wantFin := map[string][]string{} // list key -> ids it must hold
 	wantKeys := map[string]string{}
 	for _, m := range members {
 		id, err := uuid.Parse(m[16:])
@@ -540,14 +589,30 @@ func checkIndexes(t *testing.T, su setup) {
 			want[p+"rec"] = append(want[p+"rec"], m)
 		}
 		if !tk.Recurring && (tk.Status == store.StatusCompleted || tk.Status == store.StatusFailed || tk.Status == store.StatusCancelled) {
-			wantFin[p+"fin:"+string(tk.Status)] = append(wantFin[p+"fin:"+string(tk.Status)], id.String())
+			// The list of the second of its retention score.
+			at := tk.LastExecutionAt
+			if at.IsZero() {
+				at = tk.CreatedAt
+			}
+			sec := at.UnixMicro() / 1e6
+			if at.UnixMicro()%1e6 < 0 {
+				sec-- // floor
+			}
+			k := fmt.Sprintf("%sfin:%s:%d", p, tk.Status, sec)
+			wantFin[k] = append(wantFin[k], id.String())
+			if _, err := su.c.ZScore(ctx, p+"finb:"+string(tk.Status), fmt.Sprint(sec)).Result(); err != nil {
+				t.Errorf("second %d of %s not in finb:%s: %v", sec, id, tk.Status, err)
+			}
 		}
 		if tk.Key != "" {
 			wantKeys[tk.Key] = id.String()
 		}
 	}
 	for _, st := range store.Statuses {
-		wantFin[p+"fin:"+string(st)] = append(wantFin[p+"fin:"+string(st)], []string(nil)...)
+		// Version 2's sorted sets are gone.
+		if n, err := su.c.Exists(ctx, p+"fin:"+string(st)).Result(); err != nil || n != 0 {
+			t.Errorf("version 2 retention set fin:%s exists (%d, %v)", st, n, err)
+		}
 		for _, q := range []string{"default", "a", "b", "c:Queued", "moved"} {
 			want[p+"qs:"+string(st)+":"+q] = append(want[p+"qs:"+string(st)+":"+q], []string(nil)...)
 		}
@@ -563,15 +628,17 @@ func checkIndexes(t *testing.T, su setup) {
 			t.Errorf("index %s = %v, want %v", k, got, w)
 		}
 	}
+	// A retention list may hold stale entries too (rows that moved on or
+	// went: Purge drops them), but never lacks a finished row.
 	for k, w := range wantFin {
-		got, err := su.c.ZRange(ctx, k, 0, -1).Result()
+		got, err := su.c.LRange(ctx, k, 0, -1).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		slices.Sort(got)
-		slices.Sort(w)
-		if !slices.Equal(got, w) && !(len(got) == 0 && len(w) == 0) {
-			t.Errorf("retention index %s = %v, want %v", k, got, w)
+		for _, id := range w {
+			if !slices.Contains(got, id) {
+				t.Errorf("retention list %s lacks %s", k, id)
+			}
 		}
 	}
 	gotKeys, err := su.c.HGetAll(ctx, p+"keys").Result()
@@ -790,4 +857,43 @@ func TestLongHistoryReadInChunks(t *testing.T) {
 			t.Fatalf("audit %d (%d at %v) not older than %d at %v", i, audits[i].ID, audits[i].At, audits[i-1].ID, audits[i-1].At)
 		}
 	}
+}
+
+// Purge takes the seconds before the cutoff's whole, and reads the
+// cutoff's own second through in small batches, deleting only the rows
+// finished before the cutoff.
+func TestPurgeWithinTheCutoffSecond(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	cut := t0.Add(10 * time.Hour).Truncate(time.Second).Add(500 * time.Millisecond)
+	finish := func(n int, at time.Time) {
+		tk := task(n)
+		tk.Status = store.StatusInProgress
+		if err := su.s.Persist(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := su.s.Transition(ctx, store.TransitionParams{ID: tk.ID, To: store.StatusCompleted, Now: at}); !ok || err != nil {
+			t.Fatalf("complete: %v, %v", ok, err)
+		}
+	}
+	for i := range 300 { // 150 before the cutoff, then 150 from it on, in its second
+		finish(i, cut.Add(time.Duration(i-150)*time.Millisecond))
+	}
+	for i := range 50 { // the second before
+		finish(1000+i, cut.Add(-time.Second).Truncate(time.Second).Add(time.Duration(i)*time.Millisecond))
+	}
+	pol := store.RetentionPolicy{Now: cut.Add(time.Hour), CompletedTaskAge: time.Hour, BatchSize: 7}
+	res, err := su.s.Purge(ctx, pol)
+	if err != nil || res.Tasks != 200 {
+		t.Fatalf("Purge: %+v, %v; want 200 tasks", res, err)
+	}
+	counts, err := su.s.CountByStatus(ctx, store.CountParams{})
+	if err != nil || counts[store.StatusCompleted] != 150 {
+		t.Fatalf("Completed rows left: %v, %v; want 150", counts, err)
+	}
+	if res, err := su.s.Purge(ctx, pol); err != nil || res.Tasks != 0 {
+		t.Fatalf("second Purge: %+v, %v; want nothing", res, err)
+	}
+	checkIndexes(t, su)
 }

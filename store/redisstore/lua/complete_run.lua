@@ -14,4 +14,5 @@ reindex(id, x, y)
 if ARGV[9] == '1' then audit_status(id, now, st, err) end
 if ARGV[10] == '1' then audit_runs(id, now, et, st, err) end
 flush_seq()
+ix_flush()
 return 1

@@ -11,4 +11,5 @@ y.s, y.nr = ARGV[4], ''
 redis.call('HSET', k, 's', y.s, 'e', ARGV[6], 'nr', '', 'op', OP)
 reindex(id, x, y)
 if ARGV[7] == '1' then audit_status(id, ARGV[5], y.s, ARGV[6]) end
+ix_flush()
 return 1

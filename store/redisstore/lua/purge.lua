@@ -1,7 +1,7 @@
--- One bounded retention batch.
--- ARGV: P, op, what ('sai', 'saie', 'rai', 'raie', 'li' or 'fin:<status>'),
--- cutoff (unix µs, exclusive), batch.
--- Returns {entries taken from the index, rows deleted}.
+-- One bounded retention batch of audits or logs (rows: purge_fin.lua).
+-- ARGV: P, op, what ('sai', 'saie', 'rai', 'raie' or 'li'), cutoff (unix
+-- µs, exclusive), batch.
+-- Returns {entries taken from the index, audits or logs deleted}.
 local what, cutoff, batch = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local idx = P .. what
 local ms = redis.call('ZRANGEBYSCORE', idx, '-inf', '(' .. cutoff, 'LIMIT', 0, batch)
@@ -10,8 +10,6 @@ for _, mem in ipairs(ms) do
   if what == 'li' then
     local id, sk = string.match(mem, '^(.*):(.*)$')
     n = n + redis.call('ZREMRANGEBYLEX', P .. 'lg:' .. id, '[' .. sk .. '|', '(' .. sk .. '}')
-  elseif string.sub(what, 1, 4) == 'fin:' then
-    n = n + remove_task(mem)
   else
     local id, aid = string.match(mem, '^(.*):(%d+)$')
     local pfx = 'sa:'

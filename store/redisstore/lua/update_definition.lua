@@ -19,4 +19,5 @@ end
 local y = load(k)
 reindex(id, x, y)
 redis.call('SADD', P .. 'queues', y.q)
+ix_flush()
 return 1

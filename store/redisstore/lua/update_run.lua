@@ -18,4 +18,5 @@ if mode ~= 'none' then
     audit_runs(id, ARGV[4], ARGV[5], x.s, err)
   end
 end
+ix_flush()
 return 1
