@@ -44,6 +44,7 @@ type Event struct {
 type events struct {
 	mu      sync.RWMutex
 	subs    map[*subscriber]struct{}
+	ended   bool         // closeAll ran: Shutdown is over
 	active  atomic.Int32 // len(subs), read without the lock on the hot path
 	dropped atomic.Int64
 }
@@ -58,6 +59,12 @@ func (ev *events) enabled() bool { return ev.active.Load() > 0 }
 func (ev *events) subscribe(buffer int) (<-chan Event, func()) {
 	s := &subscriber{ch: make(chan Event, max(buffer, 1))}
 	ev.mu.Lock()
+	if ev.ended {
+		// No event will come: the channel is closed at once.
+		ev.mu.Unlock()
+		close(s.ch)
+		return s.ch, func() {}
+	}
 	if ev.subs == nil {
 		ev.subs = map[*subscriber]struct{}{}
 	}
@@ -70,8 +77,10 @@ func (ev *events) subscribe(buffer int) (<-chan Event, func()) {
 			ev.mu.Lock()
 			delete(ev.subs, s)
 			ev.active.Store(int32(len(ev.subs)))
-			s.closed = true
-			close(s.ch)
+			if !s.closed { // Shutdown may have closed it
+				s.closed = true
+				close(s.ch)
+			}
 			ev.mu.Unlock()
 		})
 	}
@@ -99,5 +108,6 @@ func (ev *events) closeAll() {
 		}
 	}
 	ev.subs = nil
+	ev.ended = true
 	ev.active.Store(0)
 }
