@@ -216,11 +216,12 @@ type job struct {
 }
 
 // successor returns a copy of j for the task's next delivery (a recurring
-// occurrence), with no delivery state.
+// occurrence), with no delivery state. It copies field by field: exec and
+// cancelled are guarded by the deliveries lock, and a Cancel may be writing
+// them while the outcome of this delivery is recorded.
 func (j *job) successor() *job {
-	n := *j
-	n.exec, n.cancelled, n.claimed = nil, false, false
-	return &n
+	return &job{id: j.id, kind: j.kind, task: j.task, queue: j.queue, audit: j.audit, series: j.series,
+		persistedQueued: j.persistedQueued}
 }
 
 // deliveries tracks the tasks this process has in a queue buffer or running,
