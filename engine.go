@@ -171,7 +171,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // the subscription. Events are sent without blocking: when the channel's
 // buffer is full the event is dropped and counted (DroppedEvents), so a slow
 // subscriber never slows the work. The channel is closed by the returned
-// function or by Shutdown.
+// function or by Shutdown, whichever comes first (the function may be
+// called after Shutdown, and more than once); a subscription made after
+// Shutdown gets a closed channel.
 func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 	return e.events.subscribe(buffer)
 }
