@@ -45,12 +45,13 @@ type outcome struct {
 }
 
 // execution is one run of a delivered job. Its handler runs inline on the
-// worker goroutine: no goroutine per task. A watchdog armed on the attempt's
-// context takes the execution over when the context ends while the handler
-// is still running, so a handler that ignores its context cannot hold the
-// worker: the watchdog records the outcome and becomes the queue's worker,
-// and the stuck goroutine exits quietly when (if) the handler returns. Go
-// cannot stop that goroutine; it runs on detached.
+// worker goroutine (only the outcome's write gets its own, see complete). A
+// watchdog armed on the attempt's context takes the execution over when the
+// context ends while the handler is still running, so a handler that
+// ignores its context cannot hold the worker: the watchdog records the
+// outcome and becomes the queue's worker, and the stuck goroutine exits
+// quietly when (if) the handler returns. Go cannot stop that goroutine; it
+// runs on detached.
 //
 // The execution is also the handler's context (execctx.go), carrying the
 // task's metadata (see TaskID, Logger).
@@ -144,9 +145,25 @@ func (e *Engine) execute(j *job) execResult {
 func (x *execution) complete(out outcome) {
 	now := x.e.now()
 	out.elapsed = now.Sub(x.started)
-	x.e.finish(x, x.j, out, x.logs, now)
-	x.cancel()
-	x.e.deliveries.end(x.j)
+	// The worker does not wait for the store: the outcome joins the next
+	// group commit while the worker takes its next task (River's completer
+	// works so), or a queue's workers would sit out a round trip per task.
+	// What follows the write (hooks, the event, the end of the delivery)
+	// still waits for its commit, and Shutdown waits for it as for a
+	// worker. At most outcomesPerWorker × Workers outcomes of a queue are
+	// in flight.
+	q := x.j.queue
+	q.recording <- struct{}{}
+	x.e.workers.Add(1) // the caller holds a count: Shutdown's Wait cannot have returned
+	go func() {
+		defer func() {
+			<-q.recording
+			x.e.workers.Done()
+		}()
+		x.e.finish(x, x.j, out, x.logs, now)
+		x.cancel()
+		x.e.deliveries.end(x.j)
+	}()
 }
 
 // newLogger builds the task's logger on first use.

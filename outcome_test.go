@@ -1,0 +1,157 @@
+package evertask_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/memstore"
+)
+
+// gatedStore holds every write of a Completed outcome until open is closed.
+type gatedStore struct {
+	*memstore.Store
+	open    chan struct{}
+	waiting chan uuid.UUID // one send per held write
+}
+
+func (g *gatedStore) hold(ctx context.Context, ps []store.TransitionParams) {
+	for _, p := range ps {
+		if p.To == store.StatusCompleted {
+			g.waiting <- p.ID
+			select {
+			case <-g.open:
+			case <-ctx.Done():
+			}
+			return
+		}
+	}
+}
+
+// MaxConcurrentWrites lets the engine write around the held outcomes (a
+// store without it gets one write at a time, and everything would queue
+// behind the first held one).
+func (g *gatedStore) MaxConcurrentWrites() int { return 16 }
+
+func (g *gatedStore) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	g.hold(ctx, []store.TransitionParams{p})
+	return g.Store.Transition(ctx, p)
+}
+
+func (g *gatedStore) TransitionMany(ctx context.Context, ps []store.TransitionParams) ([]bool, error) {
+	g.hold(ctx, ps)
+	return g.Store.TransitionMany(ctx, ps)
+}
+
+type gateJob struct {
+	N int `json:"n"`
+}
+
+func (gateJob) Kind() string { return "test.gate" }
+
+// A worker takes its next task while its last outcome is written; at most
+// four outcomes per worker of a queue are in flight; an outcome is
+// acknowledged (the row, the event) only once written; Shutdown waits for
+// the writes.
+func TestOutcomeWriteDoesNotHoldTheWorker(t *testing.T) {
+	t.Parallel()
+	st := &gatedStore{Store: memstore.New(), open: make(chan struct{}), waiting: make(chan uuid.UUID, 16)}
+	eng, err := evertask.New(st, &evertask.Config{Workers: 1, Retry: evertask.NoRetry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan int, 16)
+	if err := evertask.Register[gateJob](eng, evertask.HandlerFunc[gateJob](func(_ context.Context, j gateJob) error {
+		started <- j.N
+		return nil
+	}), nil); err != nil {
+		t.Fatal(err)
+	}
+	events, unsubscribe := eng.Subscribe(16)
+	defer unsubscribe()
+	if err := eng.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var ids []uuid.UUID
+	for n := 1; n <= 6; n++ {
+		id, err := eng.Dispatch(t.Context(), gateJob{N: n}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	wantStart := func(n int) {
+		t.Helper()
+		select {
+		case got := <-started:
+			if got != n {
+				t.Fatalf("task %d started, want %d", got, n)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("task %d did not start", n)
+		}
+	}
+	// The one worker is free while its outcomes wait on the store: tasks
+	// 1 to 4 have theirs held, and task 5 runs.
+	for n := 1; n <= 5; n++ {
+		wantStart(n)
+	}
+	held := map[uuid.UUID]bool{}
+	for range 4 {
+		select {
+		case id := <-st.waiting:
+			held[id] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d outcomes reached the store", len(held))
+		}
+	}
+	for _, id := range ids[:4] {
+		if !held[id] {
+			t.Fatalf("held outcomes %v, want those of tasks 1 to 4", held)
+		}
+	}
+	// Task 5's outcome waits for a slot, and the worker with it: a sixth
+	// task would start within milliseconds if it did not.
+	select {
+	case n := <-started:
+		t.Fatalf("task %d started with five outcomes of a one-worker queue unwritten", n)
+	case <-time.After(200 * time.Millisecond):
+	}
+	for i, id := range ids[:4] {
+		if row, err := st.Get(t.Context(), id); err != nil || row.Status != store.StatusInProgress {
+			t.Fatalf("task %d while its outcome is held: %v, %v; want InProgress", i+1, row, err)
+		}
+	}
+	select {
+	case ev := <-events:
+		if ev.Type == evertask.EventCompleted {
+			t.Fatalf("EventCompleted for %s before its outcome was written", ev.TaskID)
+		}
+	default:
+	}
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdown <- eng.Shutdown(ctx)
+	}()
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned (%v) with an outcome unwritten", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(st.open)
+	if err := <-shutdown; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for i, id := range ids[:5] {
+		if row, err := st.Get(context.Background(), id); err != nil || row.Status != store.StatusCompleted {
+			t.Errorf("task %d after Shutdown: %v, %v; want Completed", i+1, row, err)
+		}
+	}
+}
