@@ -472,6 +472,10 @@ func TestSchemaVersion(t *testing.T) {
 	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
 		t.Fatalf("open a newer version: %v, want ErrSchemaVersion", err)
 	}
+	su.c.Set(t.Context(), key, 0, 0)
+	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
+		t.Fatalf("open version 0: %v, want ErrSchemaVersion", err)
+	}
 	su.c.Set(t.Context(), key, "garbage", 0)
 	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
 		t.Fatalf("open a garbage version: %v, want ErrSchemaVersion", err)
