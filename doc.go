@@ -30,9 +30,10 @@
 // resurrected, and a cancel never overwrites a result. Status writes of
 // concurrent workers are grouped into one store round trip where the store
 // supports it, and a task's outcome is durable before hooks and events
-// report it. A worker takes its next task while its last outcome is being
-// written (at most four outcomes per worker of a queue at once), so the
-// next task of a queue may start before the last one's OnCompleted hook
+// report it. On a store that takes concurrent writes (the PostgreSQL and
+// Redis stores), a worker takes its next task while its last outcome is
+// being written (at most four outcomes per worker of a queue at once), so
+// the next task of a queue may start before the last one's OnCompleted hook
 // runs.
 //
 // Shutdown stops intake, lets running handlers finish until its context

@@ -145,6 +145,10 @@ func (e *Engine) execute(j *job) execResult {
 func (x *execution) complete(out outcome) {
 	now := x.e.now()
 	out.elapsed = now.Sub(x.started)
+	if !x.e.overlapOutcomes {
+		x.record(out, now)
+		return
+	}
 	// The worker does not wait for the store: the outcome joins the next
 	// group commit while the worker takes its next task (River's completer
 	// works so), or a queue's workers would sit out a round trip per task.
@@ -160,10 +164,15 @@ func (x *execution) complete(out outcome) {
 			<-q.recording
 			x.e.workers.Done()
 		}()
-		x.e.finish(x, x.j, out, x.logs, now)
-		x.cancel()
-		x.e.deliveries.end(x.j)
+		x.record(out, now)
 	}()
+}
+
+// record writes the outcome, reports it and ends the delivery.
+func (x *execution) record(out outcome, now time.Time) {
+	x.e.finish(x, x.j, out, x.logs, now)
+	x.cancel()
+	x.e.deliveries.end(x.j)
 }
 
 // newLogger builds the task's logger on first use.
