@@ -91,18 +91,26 @@ func recoverableRows(t tb, s store.Store) (table []recoverableCase, rows []*stor
 	return table, rows
 }
 
+// pendingAt returns the ids RetrievePending gives at base, reading past n
+// rows so that a store returning too many shows it.
+func pendingAt(t tb, s store.Store, n int) map[uuid.UUID]bool {
+	t.Helper()
+	got, err := s.RetrievePending(t.Context(), store.PendingParams{Now: base, Limit: n + 10})
+	if err != nil {
+		t.Fatalf("RetrievePending: %v", err)
+	}
+	returned := map[uuid.UUID]bool{}
+	for _, r := range got {
+		returned[r.ID] = true
+	}
+	return returned
+}
+
 func recoverableChecks() []check {
 	return []check{
 		{"ThroughRetrievePending", func(t tb, s store.Store) {
 			table, rows := recoverableRows(t, s)
-			got, err := s.RetrievePending(t.Context(), store.PendingParams{Now: base, Limit: len(rows) + 10})
-			if err != nil {
-				t.Fatalf("RetrievePending: %v", err)
-			}
-			returned := map[uuid.UUID]bool{}
-			for _, r := range got {
-				returned[r.ID] = true
-			}
+			returned := pendingAt(t, s, len(rows))
 			for i, c := range table {
 				if returned[rows[i].ID] != c.want {
 					t.Errorf("RetrievePending at now: %s returned %v, want %v", c.name, returned[rows[i].ID], c.want)
@@ -151,14 +159,7 @@ func recoverableChecks() []check {
 					names = append(names, fmt.Sprintf("%s, then %s", c.name, to))
 				}
 			}
-			got, err := s.RetrievePending(t.Context(), store.PendingParams{Now: base, Limit: len(want) + 10})
-			if err != nil {
-				t.Fatalf("RetrievePending: %v", err)
-			}
-			returned := map[uuid.UUID]bool{}
-			for _, r := range got {
-				returned[r.ID] = true
-			}
+			returned := pendingAt(t, s, len(want))
 			for n := range names {
 				id := tid(n + 1)
 				if returned[id] != want[id] {
