@@ -232,8 +232,9 @@ type job struct {
 	claimed bool
 
 	// The delivery's state, guarded by Engine.deliveries.mu.
-	exec      *execution // set while running
-	cancelled bool       // Cancel was called while it was delivered
+	exec      *execution    // set while running
+	cancelled bool          // Cancel was called while it was delivered
+	ended     chan struct{} // made by a waiter (waitEnd), closed by end
 }
 
 // successor returns a copy of j for the task's next delivery (a recurring
@@ -275,8 +276,33 @@ func (d *deliveries) end(j *job) {
 	d.mu.Lock()
 	if d.m[j.id] == j {
 		delete(d.m, j.id)
+		if j.ended != nil {
+			close(j.ended)
+		}
 	}
 	d.mu.Unlock()
+}
+
+// waitEnd waits until the delivery of id in flight, if any, ends, or ctx
+// does; it reports whether none is in flight.
+func (d *deliveries) waitEnd(ctx context.Context, id uuid.UUID) bool {
+	d.mu.Lock()
+	j := d.m[id]
+	if j == nil {
+		d.mu.Unlock()
+		return true
+	}
+	if j.ended == nil {
+		j.ended = make(chan struct{})
+	}
+	ch := j.ended
+	d.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (d *deliveries) inFlight(id uuid.UUID) bool {

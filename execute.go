@@ -375,6 +375,12 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 			ID: j.id, To: out.status, From: fromInProgress,
 			Now: now, Error: errText, ExecutionTime: out.elapsed, AuditLevel: j.audit,
 		})
+		if err == nil {
+			// The row is final: the task is no longer this process's to
+			// run, and a keyed dispatch may replace it now (it waits for
+			// this, see applyKeyRules). Logs, hooks and the event follow.
+			e.deliveries.end(j)
+		}
 	}
 	var captured []store.ExecutionLog
 	if logs != nil {

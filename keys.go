@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -23,6 +24,17 @@ func (e *Engine) applyKeyRules(ctx context.Context, d *dispatch) (id uuid.UUID, 
 		return uuid.Nil, false, fmt.Errorf("look up task key: %w", err)
 	}
 	newRecurring := d.row.Recurring
+	finished := old.Status == store.StatusCompleted || old.Status == store.StatusFailed
+	if !old.Recurring && finished && e.deliveries.inFlight(old.ID) {
+		// Its outcome is written and its delivery is ending (the outcome's
+		// write is the delivery's last store step): wait for that rather
+		// than take the task for one in flight, so a dispatch made as soon
+		// as the row reads finished replaces it. (A Cancelled row may still
+		// have its handler running: that one stays in flight.)
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		e.deliveries.waitEnd(wctx, old.ID)
+		cancel()
+	}
 	switch {
 	case e.deliveries.inFlight(old.ID) && !newRecurring:
 		// In a queue or running here: the delivery in flight stands.

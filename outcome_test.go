@@ -155,3 +155,64 @@ func TestOutcomeWriteDoesNotHoldTheWorker(t *testing.T) {
 		}
 	}
 }
+
+// hookedJob's handler blocks in OnCompleted of task 1 until released.
+type hookedJob struct {
+	N int `json:"n"`
+}
+
+func (hookedJob) Kind() string { return "test.hooked" }
+
+type hookedHandler struct {
+	inHook, release chan struct{}
+}
+
+func (h *hookedHandler) Handle(context.Context, hookedJob) error { return nil }
+
+func (h *hookedHandler) OnCompleted(_ context.Context, j hookedJob) {
+	if j.N == 1 {
+		close(h.inHook)
+		<-h.release
+	}
+}
+
+// Once a keyed task's row reads Completed, a dispatch of its key replaces
+// it, even while its OnCompleted hook still runs. The delivery used to end
+// only after the hooks, so such a dispatch was taken for one in flight and
+// ignored.
+func TestFinishedKeyedTaskReplacedDuringItsHook(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	eng, err := evertask.New(st, &evertask.Config{Retry: evertask.NoRetry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookedHandler{inHook: make(chan struct{}), release: make(chan struct{})}
+	if err := evertask.Register[hookedJob](eng, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Shutdown(context.Background())
+	defer close(h.release)
+	first, err := eng.Dispatch(t.Context(), hookedJob{N: 1}, &evertask.DispatchOpts{Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.inHook:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnCompleted of the first task did not run")
+	}
+	if row, err := st.Get(t.Context(), first); err != nil || row.Status != store.StatusCompleted {
+		t.Fatalf("first task in its hook: %v, %v; want Completed", row, err)
+	}
+	second, err := eng.Dispatch(t.Context(), hookedJob{N: 2}, &evertask.DispatchOpts{Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first {
+		t.Fatal("the finished keyed task was taken for one in flight: dispatch ignored")
+	}
+}
