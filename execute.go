@@ -368,19 +368,14 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	wctx := context.Background()
 	var applied bool
 	var err error
-	if j.series != nil && (out.status == store.StatusCompleted || out.status == store.StatusFailed) {
+	run := j.series != nil && (out.status == store.StatusCompleted || out.status == store.StatusFailed)
+	if run {
 		applied, err = e.finishRun(wctx, j, out, now, errText)
 	} else {
 		applied, err = e.writeOutcome(wctx, store.TransitionParams{
 			ID: j.id, To: out.status, From: fromInProgress,
 			Now: now, Error: errText, ExecutionTime: out.elapsed, AuditLevel: j.audit,
 		})
-		if err == nil {
-			// The row is final: the task is no longer this process's to
-			// run, and a keyed dispatch may replace it now (it waits for
-			// this, see applyKeyRules). Logs, hooks and the event follow.
-			e.deliveries.end(j)
-		}
 	}
 	var captured []store.ExecutionLog
 	if logs != nil {
@@ -390,6 +385,13 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 				e.log.Warn("save execution logs", "task_id", j.id, "err", err)
 			}
 		}
+	}
+	if err == nil && !run {
+		// The row and its logs are final: the task is no longer this
+		// process's to run, and a keyed dispatch may replace it now (it
+		// waits for this, see applyKeyRules). The hooks and the event
+		// follow.
+		e.deliveries.end(j)
 	}
 	if err != nil {
 		// The row stays InProgress and is recovered (re-run) at the next

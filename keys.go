@@ -26,8 +26,8 @@ func (e *Engine) applyKeyRules(ctx context.Context, d *dispatch) (id uuid.UUID, 
 	newRecurring := d.row.Recurring
 	finished := old.Status == store.StatusCompleted || old.Status == store.StatusFailed
 	if !old.Recurring && finished && e.deliveries.inFlight(old.ID) {
-		// Its outcome is written and its delivery is ending (the outcome's
-		// write is the delivery's last store step): wait for that rather
+		// Its outcome is written and its delivery is ending (the outcome and
+		// its logs are the delivery's last store steps): wait for that rather
 		// than take the task for one in flight, so a dispatch made as soon
 		// as the row reads finished replaces it. (A Cancelled row may still
 		// have its handler running: that one stays in flight.)
