@@ -275,9 +275,10 @@ end
 
 -- Deletes a row, its key claim, its index entries, audits and logs, and
 -- their retention index entries. Returns 1, or 0 when there is no row.
-local function remove_task(id)
+-- x is the row as load() reads it, when the caller has it already.
+local function remove_task(id, x)
   local k = P .. 't:' .. id
-  local x = load(k)
+  x = x or load(k)
   if not x then return 0 end
   local key = nz(redis.call('HGET', k, 'key'))
   if key ~= '' and redis.call('HGET', P .. 'keys', key) == id then

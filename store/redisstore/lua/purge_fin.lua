@@ -11,15 +11,16 @@
 local st, cutoff, batch, off = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local cs = fin_second(cutoff)
 
--- Whether the entry of id in the list of second sec still stands for its
--- row: the row is finished in st with its retention score in sec (and
--- older than the cutoff, when one is given). Any other entry is stale: the
--- row went, moved on, or finished again later.
+-- The row of id if its entry in the list of second sec still stands for
+-- it: the row is finished in st with its retention score in sec (and older
+-- than the cutoff, when one is given); nil for a stale entry (the row went,
+-- moved on, or finished again later). remove_task takes the row as read.
 local function live(id, sec, before)
   local x = load(P .. 't:' .. id)
-  if not x or fin_of(x) ~= st then return false end
+  if not x or fin_of(x) ~= st then return nil end
   local score = fin_score(x)
-  return fin_second(score) == sec and (not before or tonumber(score) < before)
+  if fin_second(score) ~= sec or (before and tonumber(score) >= before) then return nil end
+  return x
 end
 
 if off < 0 then
@@ -31,7 +32,8 @@ if off < 0 then
   local ids = redis.call('LRANGE', k, 0, batch - 1)
   local n = 0
   for _, id in ipairs(ids) do
-    if live(id, sec) then n = n + remove_task(id) end
+    local x = live(id, sec)
+    if x then n = n + remove_task(id, x) end
   end
   if #ids > 0 then redis.call('LTRIM', k, #ids, -1) end
   if redis.call('EXISTS', k) == 0 then redis.call('ZREM', idx, sec) end
@@ -40,6 +42,7 @@ end
 local ids = redis.call('LRANGE', P .. 'fin:' .. st .. ':' .. cs, off, off + batch - 1)
 local n = 0
 for _, id in ipairs(ids) do
-  if live(id, cs, cutoff) then n = n + remove_task(id) end
+  local x = live(id, cs, cutoff)
+  if x then n = n + remove_task(id, x) end
 end
 return { #ids, n, (#ids == batch) and 1 or 0 }
