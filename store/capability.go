@@ -318,6 +318,12 @@ func Capabilities(s Store) []string {
 	if _, ok := s.(WriteConcurrency); ok {
 		out = append(out, "WriteConcurrency")
 	}
+	if _, ok := s.(Cluster); ok {
+		out = append(out, "Cluster")
+	}
+	if _, ok := s.(Notifier); ok {
+		out = append(out, "Notifier")
+	}
 	return out
 }
 

@@ -143,6 +143,17 @@ type TransitionParams struct {
 	Error         string
 	ExecutionTime time.Duration
 	AuditLevel    AuditLevel
+
+	// Lease, with To InProgress, claims the row: Owner = Lease.Owner and
+	// LeaseUntil = store clock + Lease.For. Cluster stores only (see
+	// Cluster); a transition to any other status clears Owner and
+	// LeaseUntil.
+	Lease *Lease
+	// HeldBy fences the write: it applies only while HeldBy holds the row's
+	// lease at the store's clock (Task.Holds). A fenced write that applies
+	// also sets RecoveryFailures to 0: the holder finished its work, so the
+	// take-overs before it were no poison pill. Cluster stores only.
+	HeldBy string
 }
 
 // Validate checks the params; the error wraps ErrInvalid.
@@ -164,6 +175,9 @@ func (p *TransitionParams) Validate() error {
 	if p.Now.IsZero() {
 		return errInvalid("transition of %s has no time", p.ID)
 	}
+	if p.Lease != nil && (p.To != StatusInProgress || p.Lease.Owner == "" || p.Lease.For <= 0) {
+		return errInvalid("a lease claims a row InProgress for an owner and a positive time")
+	}
 	return nil
 }
 
@@ -183,6 +197,34 @@ func (p *TransitionParams) Allows(t *Task) bool {
 		}
 	}
 	return !p.IfRecoverable || t.Recoverable(p.Now)
+}
+
+// AllowsAt is Allows with the lease rules of a Cluster store, at the
+// store's clock storeNow: IfRecoverable also needs no live lease on the row,
+// and HeldBy needs HeldBy to hold it.
+func (p *TransitionParams) AllowsAt(t *Task, storeNow time.Time) bool {
+	if !p.Allows(t) {
+		return false
+	}
+	if p.IfRecoverable && t.LeaseLive(storeNow) {
+		return false
+	}
+	return p.HeldBy == "" || t.Holds(p.HeldBy, storeNow)
+}
+
+// ApplyAt is Apply with the lease fields of a Cluster store: a Lease claims
+// the row until storeNow + Lease.For, any other transition clears Owner and
+// LeaseUntil, and a fenced write clears RecoveryFailures.
+func (p *TransitionParams) ApplyAt(t *Task, storeNow time.Time) {
+	p.Apply(t)
+	if p.Lease != nil {
+		t.Owner, t.LeaseUntil = p.Lease.Owner, NormalizeTime(storeNow.Add(p.Lease.For))
+	} else if p.To != StatusInProgress {
+		t.Owner, t.LeaseUntil = "", time.Time{}
+	}
+	if p.HeldBy != "" {
+		t.RecoveryFailures = 0
+	}
 }
 
 // Apply writes the row changes of p onto t (not the audit). Stores that
@@ -211,6 +253,9 @@ type RunParams struct {
 	// NextRunAt is the next occurrence; zero ends the series.
 	NextRunAt  time.Time
 	AuditLevel AuditLevel
+	// HeldBy fences CompleteRecurringRun as TransitionParams.HeldBy fences
+	// a transition (Cluster stores only; UpdateCurrentRun ignores it).
+	HeldBy string
 }
 
 // Validate checks the params; the error wraps ErrInvalid.
