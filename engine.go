@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,6 +52,10 @@ type Engine struct {
 	seriesMu   keylock.Map // per series id: a run's accounting vs a re-registration
 	events     events
 	recovery   recoveryCounter
+	// node is the cluster side of the engine, when the store implements
+	// store.Cluster (every built-in store does); nil otherwise, and the
+	// engine then runs as the only process on its store.
+	node *node
 
 	// runCtx is the parent of every handler context: Shutdown cancels it
 	// once its grace period ends. stopIntake closes when Shutdown begins.
@@ -90,11 +95,23 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		e.queues[name] = &queue{cfg: qc, ch: make(chan *job, qc.Capacity), recording: make(chan struct{}, outcomesPerWorker*qc.Workers)}
 	}
 	e.timers = timerheap.New(e.now, e.fireTimed)
+	if cs, ok := st.(store.Cluster); ok {
+		e.node = newNode(e, cs)
+	}
 	return e, nil
 }
 
 // Store returns the engine's store.
 func (e *Engine) Store() store.Store { return e.store }
+
+// NodeID returns the id this engine holds leases under in a cluster, or ""
+// when its store does not implement store.Cluster.
+func (e *Engine) NodeID() string {
+	if e.node == nil {
+		return ""
+	}
+	return e.node.info.ID
+}
 
 // Start starts the workers and the timer heap, then recovers the work left
 // by a previous run in the background (workers first, so a backlog larger
@@ -109,6 +126,26 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 
+	if e.node != nil {
+		if err := e.node.join(ctx); err != nil {
+			e.mu.Lock()
+			e.started = false
+			e.mu.Unlock()
+			return err
+		}
+		// Cluster mode: the store is the queue. The fetchers claim due work,
+		// the first rescue takes back what a crashed run left: no separate
+		// recovery pass.
+		for _, q := range e.queues {
+			for range q.cfg.Workers {
+				e.workers.Add(1)
+				go e.work(q)
+			}
+		}
+		e.live.finish()
+		e.node.start()
+		return nil
+	}
 	for _, q := range e.queues {
 		for range q.cfg.Workers {
 			e.workers.Add(1)
@@ -147,6 +184,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.mu.Unlock()
 		close(e.stopIntake)
 		e.timers.Stop()
+		if e.node != nil {
+			e.node.halt()
+		}
 
 		done := make(chan struct{})
 		go func() { e.workers.Wait(); close(done) }()
@@ -160,6 +200,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 		e.cancelRun()
 		e.background.Wait()
+		if e.node != nil {
+			e.node.leave()
+		}
 		e.events.closeAll()
 		close(e.stopped)
 	})
@@ -214,6 +257,11 @@ type queue struct {
 	// outcomesPerWorker × Workers, past which a worker waits for the store
 	// before its next task.
 	recording chan struct{}
+	// load counts the queue's deliveries in the buffer or running; the
+	// fetcher claims only what fits beside them.
+	load atomic.Int64
+	// fetch is the queue's fetcher in cluster mode, else nil.
+	fetch *fetcher
 }
 
 // job is one delivery of a task to a worker.
@@ -235,6 +283,12 @@ type job struct {
 	exec      *execution    // set while running
 	cancelled bool          // Cancel was called while it was delivered
 	ended     chan struct{} // made by a waiter (waitEnd), closed by end
+	// Cluster mode: leased is set once this node holds the row's lease,
+	// counted from leaseBase (the start of the call that claimed or last
+	// renewed it); lost once the lease is gone to a take-over.
+	leased    bool
+	leaseBase time.Time
+	lost      bool
 }
 
 // successor returns a copy of j for the task's next delivery (a recurring
@@ -267,20 +321,125 @@ func (d *deliveries) begin(j *job) bool {
 	}
 	j.exec, j.cancelled = nil, false
 	d.m[j.id] = j
+	j.queue.load.Add(1)
 	return true
+}
+
+// beginClaimed registers j, whose row this node claimed at claimedAt, with
+// its lease. When a dispatch of this node already delivers the task (its
+// job waits in the buffer, not yet claimed), that job takes the claim over
+// and j is dropped (false): one delivery, and its worker skips the claim.
+func (d *deliveries) beginClaimed(j *job, claimedAt time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[uuid.UUID]*job{}
+	}
+	if old, ok := d.m[j.id]; ok {
+		if !old.leased {
+			old.claimed, old.leased, old.leaseBase = true, true, claimedAt
+		}
+		return false
+	}
+	j.exec, j.cancelled = nil, false
+	j.leased, j.leaseBase = true, claimedAt
+	d.m[j.id] = j
+	j.queue.load.Add(1)
+	return true
+}
+
+// claimedNow reports whether j holds its row's claim already, and records
+// a claim the worker just made when at is not zero.
+func (d *deliveries) claim(j *job, at time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !at.IsZero() && !j.leased {
+		j.claimed, j.leased, j.leaseBase = true, true, at
+	}
+	return j.claimed
+}
+
+// leased reports whether this node holds j's lease (and has not lost it).
+func (d *deliveries) leased(j *job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return j.leased && !j.lost
+}
+
+// leases returns the ids of the leases to renew, and the deliveries whose
+// lease was last granted before cutoff: it may have expired in the store,
+// so they are given up.
+func (d *deliveries) leases(cutoff time.Time) (ids []uuid.UUID, expired []*job) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, j := range d.m {
+		switch {
+		case !j.leased || j.lost:
+		case j.leaseBase.Before(cutoff):
+			expired = append(expired, j)
+		default:
+			ids = append(ids, id)
+		}
+	}
+	return ids, expired
+}
+
+// renewed moves the lease base of the renewed ids (all of ids but lost) to
+// began.
+func (d *deliveries) renewed(ids, lost []uuid.UUID, began time.Time) {
+	gone := make(map[uuid.UUID]bool, len(lost))
+	for _, id := range lost {
+		gone[id] = true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ids {
+		if j := d.m[id]; j != nil && j.leased && !gone[id] && j.leaseBase.Before(began) {
+			j.leaseBase = began
+		}
+	}
+}
+
+// markLost flags a delivery whose lease is gone and stops it as a cancel
+// would; its outcome is not recorded.
+func (d *deliveries) markLost(id uuid.UUID) {
+	d.mu.Lock()
+	var x *execution
+	if j := d.m[id]; j != nil {
+		j.lost = true
+		x = j.exec
+	}
+	d.mu.Unlock()
+	if x != nil {
+		x.cancel()
+		go x.watchdog()
+	}
+}
+
+func (d *deliveries) isLost(j *job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return j.lost
 }
 
 // end is the last act of every delivery. It removes j's registration only,
 // never a later delivery's of the same task.
 func (d *deliveries) end(j *job) {
 	d.mu.Lock()
-	if d.m[j.id] == j {
+	removed := d.m[j.id] == j
+	if removed {
 		delete(d.m, j.id)
 		if j.ended != nil {
 			close(j.ended)
 		}
 	}
 	d.mu.Unlock()
+	if removed {
+		j.queue.load.Add(-1)
+		if f := j.queue.fetch; f != nil {
+			f.freed()
+		}
+	}
 }
 
 // waitEnd waits until the delivery of id in flight, if any, ends, or ctx
@@ -317,7 +476,7 @@ func (d *deliveries) inFlight(id uuid.UUID) bool {
 func (d *deliveries) running(j *job, x *execution) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if j.cancelled {
+	if j.cancelled || j.lost {
 		return false
 	}
 	j.exec = x
