@@ -118,7 +118,9 @@ func testCluster(t *testing.T, newStore NewStore) {
 		})
 		a := setupOn(t, cut.wrap(), &evertask.Config{Workers: 1, Cluster: fastCluster("paused")}, first, nil).start()
 		id := a.dispatch(Job{N: 7}, nil)
-		waitFor(t, 5*time.Second, "the first node to run the task", func() bool { return first.totalCalls() > 0 || len(stopped) > 0 || a.get(id).Status == store.StatusInProgress })
+		waitFor(t, 5*time.Second, "the first node to run the task", func() bool {
+			return first.totalCalls() > 0 || len(stopped) > 0 || a.get(id).Status == store.StatusInProgress
+		})
 		cut.cut() // the node can no longer renew: as if paused or cut off
 		select {
 		case err := <-stopped:
@@ -220,7 +222,9 @@ type cutStore struct {
 
 func (c *cutStore) cl() store.Cluster { return c.r.Store.(store.Cluster) }
 
-func (c *cutStore) Persist(ctx context.Context, t *store.Task) error { return c.r.Store.Persist(ctx, t) }
+func (c *cutStore) Persist(ctx context.Context, t *store.Task) error {
+	return c.r.Store.Persist(ctx, t)
+}
 func (c *cutStore) UpdateDefinition(ctx context.Context, t *store.Task) error {
 	return c.r.Store.UpdateDefinition(ctx, t)
 }
