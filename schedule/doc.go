@@ -28,7 +28,11 @@
 //     not exist (the clock springs forward) runs at the next valid instant,
 //     the end of the gap; one that occurs twice (the clock falls back) runs
 //     once, at its first occurrence. Second, minute and hour intervals are
-//     durations and ignore clock changes.
+//     durations and ignore clock changes. Cron expressions follow Vixie
+//     cron: fixed-time ones behave like calendars, wildcard ones (minute or
+//     hour field starting with *) run whenever the clock shows a matching
+//     time, so "0 * * * *" runs every real hour across both changes (see
+//     Cron).
 //   - RunUntil is exclusive; MaxRuns counts real executions (the engine
 //     counts them, Exhausted and Advance check them).
 //   - Downtime: no catch-up burst. If exactly one occurrence was missed it
