@@ -21,6 +21,12 @@ var midnight = []Clock{{}}
 // the schedule is invalid). It is drift-free when given the previous
 // occurrence's scheduled time rather than the time a run ended.
 //
+// Next is the calendar alone: it applies RunUntil but neither Start, which
+// only First reads, nor MaxRuns, which needs the count of runs Next is not
+// given (Resume steps over missed occurrences with it, and those never
+// count). To list the runs a series has left, use Upcoming; after a run,
+// Advance.
+//
 // Intervals step from after: EverySeconds(90).Next(t) is t+90s. Calendar
 // slots (At, On, OnDay, cron) are absolute: Daily().At(3, 0).Next(t) is the
 // first 03:00 after t. With a stride above one (EveryDays(2)), the stride is
@@ -445,6 +451,36 @@ func (s Schedule) Advance(scheduled, now time.Time, runs int) time.Time {
 		return time.Time{}
 	}
 	return s.Resume(s.Next(scheduled), now)
+}
+
+// Upcoming returns up to n runs a series has left: next (its next run) and
+// the occurrences after it, before RunUntil and within MaxRuns, runs being
+// the real executions so far (as for Advance). It is the one way to ask
+// when a schedule runs that applies every limit:
+//
+//   - a new series: first, err := s.First(now), which applies Start, then
+//     s.Upcoming(first, 0, n);
+//   - a stored series: s.Upcoming(row.NextRunAt, row.RunCount, n), after
+//     Resume if that next run is in the past.
+//
+// It returns nil when nothing is left: n below 1, next zero or not before
+// RunUntil, MaxRuns reached, or an invalid schedule. The times are in UTC.
+func (s Schedule) Upcoming(next time.Time, runs, n int) []time.Time {
+	if n < 1 || next.IsZero() || s.Exhausted(runs) || s.Validate() != nil {
+		return nil
+	}
+	if s.MaxRuns > 0 {
+		n = min(n, s.MaxRuns-runs)
+	}
+	t := s.limit(next.UTC())
+	if t.IsZero() {
+		return nil
+	}
+	out := make([]time.Time, 0, min(n, 64))
+	for ; !t.IsZero() && len(out) < n; t = s.Next(t) {
+		out = append(out, t)
+	}
+	return out
 }
 
 // Resume applies the downtime rule to a series whose next run is next when

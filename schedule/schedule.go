@@ -113,7 +113,8 @@ type Schedule struct {
 	// RunUntil ends the series: no occurrence at or after it (exclusive).
 	RunUntil time.Time `json:"run_until,omitzero"`
 	// MaxRuns ends the series after this many real executions; 0 is no
-	// limit.
+	// limit. Only what knows the run count applies it: Exhausted, Advance
+	// and Upcoming, not Next.
 	MaxRuns int `json:"max_runs,omitempty"`
 
 	// err is the first misuse of a builder method, reported by Validate.
