@@ -162,9 +162,9 @@ func TestExplain(t *testing.T) {
 	explain("List by queue after cursor", s.sql.list+" WHERE queue = $1 AND (created_at, id) < ($2::timestamptz, $3::uuid) ORDER BY created_at DESC, id DESC LIMIT $4",
 		append(append([]any{"q1"}, midCursor...), 51)...)
 	explain("Transition Queued->InProgress", s.sql.transition, ids[1], "InProgress", false, false, ts(now), int64(0), "",
-		[]string{"Queued"}, false, true)
+		[]string{"Queued"}, false, true, "", int64(0), "")
 	explain("Transition requeue IfRecoverable", s.sql.transition, ids[100], "Queued", false, false, ts(now), int64(0), "",
-		[]string{}, true, true)
+		[]string{}, true, true, "", int64(0), "")
 	p := make([]store.TransitionParams, 100)
 	idx := make([]int, 100)
 	for i := range p {
