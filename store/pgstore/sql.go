@@ -282,6 +282,7 @@ type statements struct {
 	countByStatus, countByStatusSince, countByQueue, countByQueueSince                     string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors                                       string
 	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks                      string
+	cluster                                                                                clusterStatements
 }
 
 // newStatements fills the templates with the quoted schema identifier q
@@ -313,5 +314,6 @@ func newStatements(q string) statements {
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTasks: f(sqlPurgeTasks),
+		cluster: newClusterStatements(f),
 	}
 }
