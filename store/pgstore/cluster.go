@@ -100,11 +100,22 @@ RETURNING id`
 )
 SELECT ` + taskColumns + ` FROM t ORDER BY created_at, id`
 
-	// $1 id, $2 host, $3 pid, $4 started at, $5 queues, $6 lock key.
-	sqlJoinCluster = `INSERT INTO {s}.nodes (id, host, pid, started_at, queues, last_heartbeat, lock_key)
-VALUES ($1::text, $2::text, $3::bigint, $4::timestamptz, $5::jsonb, ` + storeClock + `, $6::bigint)
-ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
-	queues = excluded.queues, last_heartbeat = excluded.last_heartbeat, lock_key = excluded.lock_key`
+	// $1 id, $2 host, $3 pid, $4 started at, $5 queues, $6 lock key, $7
+	// the backend pid of the node's liveness session. The result tells
+	// whether that session still holds the lock.
+	sqlJoinCluster = `WITH u AS (
+	INSERT INTO {s}.nodes (id, host, pid, started_at, queues, last_heartbeat, lock_key)
+	VALUES ($1::text, $2::text, $3::bigint, $4::timestamptz, $5::jsonb, ` + storeClock + `, $6::bigint)
+	ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+		queues = excluded.queues, last_heartbeat = excluded.last_heartbeat, lock_key = excluded.lock_key
+	RETURNING lock_key
+)
+SELECT EXISTS (SELECT 1 FROM pg_locks l
+	WHERE l.pid = $7::integer AND l.locktype = 'advisory' AND l.granted
+		AND l.classid = ((u.lock_key >> 32) & 4294967295)::oid
+		AND l.objid = (u.lock_key & 4294967295)::oid
+		AND l.objsubid = 1)
+FROM u`
 
 	sqlLeaveCluster = `DELETE FROM {s}.nodes WHERE id = $1::text`
 
@@ -317,8 +328,12 @@ func nodeLockKey(schema, nodeID string) int64 {
 // JoinCluster implements store.Cluster. The first call of a node takes a
 // connection out of the pool for good and takes the node's advisory lock
 // on it: the server releases the lock when that session ends, with the
-// process or its machine, which is what Nodes reads. Later calls check the
-// session answers, open a new one if it died, and refresh the row.
+// process or its machine, which is what Nodes reads. Every call refreshes
+// the row and, in the same statement, checks in pg_locks that the session
+// still holds the lock; when it died without the process (a server
+// restart, a network cut the server noticed) the call opens another. The
+// session itself carries no query after its lock, so a heartbeat that
+// times out never closes it.
 func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 	if err := s.check(); err != nil {
 		return err
@@ -335,12 +350,31 @@ func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 		return fmt.Errorf("join cluster as %s: %w", node.ID, err)
 	}
 	key := nodeLockKey(s.schema, node.ID)
-	if err := s.holdLiveness(ctx, node.ID, key); err != nil {
-		return fmt.Errorf("join cluster as %s: %w", node.ID, err)
+	s.sessionsMu.Lock()
+	defer s.sessionsMu.Unlock()
+	if s.closed.Load() {
+		return store.ErrClosed
 	}
-	_, err = s.pool.Exec(ctx, s.sql.cluster.joinCluster, node.ID, node.Host, int64(node.PID), ts(node.StartedAt), string(qs), key)
+	c := s.sessions[node.ID]
+	if c == nil {
+		if c, err = s.openSession(ctx, key); err != nil {
+			return fmt.Errorf("join cluster as %s: %w", node.ID, err)
+		}
+		s.sessions[node.ID] = c
+	}
+	var held bool
+	err = s.pool.QueryRow(ctx, s.sql.cluster.joinCluster, node.ID, node.Host, int64(node.PID), ts(node.StartedAt),
+		string(qs), key, int64(c.PgConn().PID())).Scan(&held)
 	if err != nil {
 		return fmt.Errorf("join cluster as %s: %w", node.ID, mapErr(err))
+	}
+	if !held {
+		closeConn(c)
+		delete(s.sessions, node.ID)
+		if c, err = s.openSession(ctx, key); err != nil {
+			return fmt.Errorf("join cluster as %s: the liveness session ended: %w", node.ID, err)
+		}
+		s.sessions[node.ID] = c
 	}
 	return nil
 }
@@ -350,45 +384,27 @@ func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 // server has not yet noticed that the previous one died.
 var errNodeHeld = errors.New("another session holds the node's liveness lock (is a process with this node id running?)")
 
-// holdLiveness makes sure the node's liveness session is open and holds
-// its lock.
-func (s *Store) holdLiveness(ctx context.Context, id string, key int64) error {
-	s.sessionsMu.Lock()
-	defer s.sessionsMu.Unlock()
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	if c := s.sessions[id]; c != nil {
-		err := c.Ping(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil && !c.IsClosed() {
-			// The caller gave up, not the session: keep it.
-			return ctx.Err()
-		}
-		closeConn(c)
-		delete(s.sessions, id)
-	}
+// openSession opens a node's liveness session: a connection out of the
+// pool that holds the node's lock. Out of the pool, the pool can neither
+// hand it to another caller nor wait for it when the application closes
+// the pool.
+func (s *Store) openSession(ctx context.Context, key int64) (*pgx.Conn, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return mapErr(err)
+		return nil, mapErr(err)
 	}
-	// Out of the pool: the pool can neither hand the session to another
-	// caller nor wait for it when the application closes the pool.
 	c := pc.Hijack()
 	var a, b, d string
 	var locked bool
 	if err := c.QueryRow(ctx, s.sql.cluster.holdLiveness, key).Scan(&a, &b, &d, &locked); err != nil {
 		closeConn(c)
-		return mapErr(err)
+		return nil, mapErr(err)
 	}
 	if !locked {
 		closeConn(c)
-		return errNodeHeld
+		return nil, errNodeHeld
 	}
-	s.sessions[id] = c
-	return nil
+	return c, nil
 }
 
 // LeaveCluster implements store.Cluster: the row goes first, then the
