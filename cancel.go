@@ -56,6 +56,10 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) error {
 		}
 		return fmt.Errorf("cancel task %s: %w", id, ErrTaskFinished)
 	}
+	if e.node != nil {
+		// It may run on another node: tell that node to stop it.
+		e.node.cancelled(id)
+	}
 	e.emit(Event{Type: EventCancelled, TaskID: id, Kind: t.Kind, Queue: t.Queue})
 	return nil
 }

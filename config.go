@@ -129,6 +129,37 @@ type Config struct {
 	// the status writes of concurrent workers are grouped into one
 	// TransitionMany call when the store implements store.BatchStore.
 	DisableBatching bool
+
+	// Cluster configures how the engine shares its store with other
+	// engines (nodes). It applies when the store implements store.Cluster,
+	// as every built-in store does; see the README's "Several processes".
+	Cluster ClusterConfig
+}
+
+// ClusterConfig configures the engine as one node of a cluster: any number
+// of engines on one store, which claim due work under leases.
+type ClusterConfig struct {
+	// NodeID names this engine in leases and in the nodes registry; it
+	// must be unique among the engines running at once on the store.
+	// Default: host-pid-random, new at every start.
+	NodeID string
+	// LeaseDuration is how long a claim holds a task without renewal: a
+	// node that dies (or stops answering) loses its tasks to the others
+	// this long after its last renewal, plus one PollInterval. Default 30s.
+	LeaseDuration time.Duration
+	// RenewInterval is how often the node renews the leases it holds, in
+	// one store call, and refreshes its heartbeat. It also bounds how long
+	// a cancel from another node takes to stop a handler when the store
+	// has no notifier. Default min(1s, LeaseDuration/3); at most
+	// LeaseDuration/2.
+	RenewInterval time.Duration
+	// PollInterval is how often the node looks for due work and expired
+	// leases when no notice woke it. Default 1s.
+	PollInterval time.Duration
+	// Prefetch is how many tasks per queue the node claims beyond its idle
+	// workers, so a worker finds its next task without a round trip.
+	// Default: the queue's worker count; negative means none.
+	Prefetch int
 }
 
 // resolved is Config with every default applied and validated.
@@ -180,6 +211,10 @@ func resolveConfig(c *Config) (*resolvedConfig, error) {
 		cfg.FullQueueRetryDelay = 2 * time.Second
 	}
 
+	if err := resolveCluster(&cfg.Cluster); err != nil {
+		return nil, err
+	}
+
 	r := &resolvedConfig{Config: cfg, queues: map[string]QueueConfig{}}
 	base := QueueConfig{Workers: cfg.Workers, Capacity: cfg.Capacity, WhenFull: FullQueueWait}
 	for _, name := range []string{DefaultQueue, RecurringQueue} {
@@ -212,4 +247,29 @@ func resolveConfig(c *Config) (*resolvedConfig, error) {
 		r.queues[q.Name] = q
 	}
 	return r, nil
+}
+
+func resolveCluster(c *ClusterConfig) error {
+	switch {
+	case c.LeaseDuration < 0 || c.RenewInterval < 0 || c.PollInterval < 0:
+		return fmt.Errorf("%w: Cluster durations must not be negative", ErrConfig)
+	case strings.ContainsAny(c.NodeID, " \t\n"):
+		return fmt.Errorf("%w: Cluster.NodeID %q contains white space", ErrConfig, c.NodeID)
+	case len(c.NodeID) > 200:
+		return fmt.Errorf("%w: Cluster.NodeID is %d bytes, the limit is 200", ErrConfig, len(c.NodeID))
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = 30 * time.Second
+	}
+	if c.RenewInterval == 0 {
+		c.RenewInterval = min(time.Second, c.LeaseDuration/3)
+	}
+	if c.RenewInterval > c.LeaseDuration/2 {
+		return fmt.Errorf("%w: Cluster.RenewInterval %s is more than half of LeaseDuration %s: a lease would expire between renewals",
+			ErrConfig, c.RenewInterval, c.LeaseDuration)
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Second
+	}
+	return nil
 }

@@ -250,6 +250,22 @@ func (e *Engine) acceptingWork() error {
 // deliver hands a persisted task to the timer heap or its queue.
 func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
 	e.live.mark(d.job.id, d.row.CreatedAt)
+	if e.node != nil {
+		q := d.job.queue
+		if !d.due.IsZero() {
+			// A timed task is a due row in the store: whichever node is free
+			// at its time claims it, so it runs on time even if this node
+			// is gone by then.
+			e.node.due(q.cfg.Name, d.due)
+			return nil
+		}
+		err := e.enqueueNow(ctx, d.job)
+		if q.load.Load() > int64(q.cfg.Workers) {
+			// No idle worker here: other nodes may take it first.
+			e.node.due(q.cfg.Name, time.Time{})
+		}
+		return err
+	}
 	if !d.due.IsZero() {
 		e.schedule(d.job, d.due)
 		return nil
@@ -277,7 +293,11 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 				// here must not make the caller dispatch it again. The timer
 				// path queues it once the store answers.
 				e.log.Warn("queue task, will retry", "task_id", j.id, "err", err)
-				e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
+				if e.node != nil {
+					e.node.due(j.queue.cfg.Name, time.Time{}) // a fetcher takes the row
+				} else {
+					e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
+				}
 				return nil
 			}
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,6 +52,10 @@ type Engine struct {
 	seriesMu   keylock.Map // per series id: a run's accounting vs a re-registration
 	events     events
 	recovery   recoveryCounter
+	// node is the cluster side of the engine, when the store implements
+	// store.Cluster (every built-in store does); nil otherwise, and the
+	// engine then runs as the only process on its store.
+	node *node
 
 	// runCtx is the parent of every handler context: Shutdown cancels it
 	// once its grace period ends. stopIntake closes when Shutdown begins.
@@ -90,11 +95,23 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		e.queues[name] = &queue{cfg: qc, ch: make(chan *job, qc.Capacity), recording: make(chan struct{}, outcomesPerWorker*qc.Workers)}
 	}
 	e.timers = timerheap.New(e.now, e.fireTimed)
+	if cs, ok := st.(store.Cluster); ok {
+		e.node = newNode(e, cs)
+	}
 	return e, nil
 }
 
 // Store returns the engine's store.
 func (e *Engine) Store() store.Store { return e.store }
+
+// NodeID returns the id this engine holds leases under in a cluster, or ""
+// when its store does not implement store.Cluster.
+func (e *Engine) NodeID() string {
+	if e.node == nil {
+		return ""
+	}
+	return e.node.info.ID
+}
 
 // Start starts the workers and the timer heap, then recovers the work left
 // by a previous run in the background (workers first, so a backlog larger
@@ -109,6 +126,26 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 
+	if e.node != nil {
+		if err := e.node.join(ctx); err != nil {
+			e.mu.Lock()
+			e.started = false
+			e.mu.Unlock()
+			return err
+		}
+		// Cluster mode: the store is the queue. The fetchers claim due work,
+		// the first rescue takes back what a crashed run left: no separate
+		// recovery pass.
+		for _, q := range e.queues {
+			for range q.cfg.Workers {
+				e.workers.Add(1)
+				go e.work(q)
+			}
+		}
+		e.live.finish()
+		e.node.start()
+		return nil
+	}
 	for _, q := range e.queues {
 		for range q.cfg.Workers {
 			e.workers.Add(1)
@@ -147,6 +184,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.mu.Unlock()
 		close(e.stopIntake)
 		e.timers.Stop()
+		if e.node != nil {
+			e.node.halt()
+		}
 
 		done := make(chan struct{})
 		go func() { e.workers.Wait(); close(done) }()
@@ -160,6 +200,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 		e.cancelRun()
 		e.background.Wait()
+		if e.node != nil {
+			e.node.leave()
+		}
 		e.events.closeAll()
 		close(e.stopped)
 	})
@@ -214,6 +257,11 @@ type queue struct {
 	// outcomesPerWorker × Workers, past which a worker waits for the store
 	// before its next task.
 	recording chan struct{}
+	// load counts the queue's deliveries in the buffer or running; the
+	// fetcher claims only what fits beside them.
+	load atomic.Int64
+	// fetch is the queue's fetcher in cluster mode, else nil.
+	fetch *fetcher
 }
 
 // job is one delivery of a task to a worker.
@@ -235,6 +283,12 @@ type job struct {
 	exec      *execution    // set while running
 	cancelled bool          // Cancel was called while it was delivered
 	ended     chan struct{} // made by a waiter (waitEnd), closed by end
+	// Cluster mode: leased is set once this node holds the row's lease,
+	// counted from leaseBase (the start of the call that claimed or last
+	// renewed it); lost once the lease is gone to a take-over.
+	leased    bool
+	leaseBase time.Time
+	lost      bool
 }
 
 // successor returns a copy of j for the task's next delivery (a recurring
@@ -244,214 +298,6 @@ type job struct {
 func (j *job) successor() *job {
 	return &job{id: j.id, kind: j.kind, task: j.task, queue: j.queue, audit: j.audit, series: j.series,
 		persistedQueued: j.persistedQueued}
-}
-
-// deliveries tracks the tasks this process has in a queue buffer or running,
-// so one process never runs the same task twice at once (reference 13). The
-// state of a delivery lives on its job, guarded by mu, so a running task
-// costs two map operations: begin and end.
-type deliveries struct {
-	mu sync.Mutex
-	m  map[uuid.UUID]*job
-}
-
-// begin registers j and reports false when its task is already delivered.
-func (d *deliveries) begin(j *job) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.m == nil {
-		d.m = map[uuid.UUID]*job{}
-	}
-	if _, ok := d.m[j.id]; ok {
-		return false
-	}
-	j.exec, j.cancelled = nil, false
-	d.m[j.id] = j
-	return true
-}
-
-// end is the last act of every delivery. It removes j's registration only,
-// never a later delivery's of the same task.
-func (d *deliveries) end(j *job) {
-	d.mu.Lock()
-	if d.m[j.id] == j {
-		delete(d.m, j.id)
-		if j.ended != nil {
-			close(j.ended)
-		}
-	}
-	d.mu.Unlock()
-}
-
-// waitEnd waits until the delivery of id in flight, if any, ends, or ctx
-// does; it reports whether none is in flight.
-func (d *deliveries) waitEnd(ctx context.Context, id uuid.UUID) bool {
-	d.mu.Lock()
-	j := d.m[id]
-	if j == nil {
-		d.mu.Unlock()
-		return true
-	}
-	if j.ended == nil {
-		j.ended = make(chan struct{})
-	}
-	ch := j.ended
-	d.mu.Unlock()
-	select {
-	case <-ch:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (d *deliveries) inFlight(id uuid.UUID) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.m[id]
-	return ok
-}
-
-// running records a starting execution and reports false when the task was
-// cancelled before it started.
-func (d *deliveries) running(j *job, x *execution) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if j.cancelled {
-		return false
-	}
-	j.exec = x
-	return true
-}
-
-// markCancelled flags a delivered task as cancelled by the user and, if it
-// runs, cancels its context and starts its watchdog, so even a handler that
-// ignores the cancel stops holding its worker.
-func (d *deliveries) markCancelled(id uuid.UUID) {
-	d.mu.Lock()
-	var x *execution
-	if j := d.m[id]; j != nil {
-		j.cancelled = true
-		x = j.exec
-	}
-	d.mu.Unlock()
-	if x != nil {
-		x.cancel()
-		go x.watchdog()
-	}
-}
-
-func (d *deliveries) cancelled(j *job) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return j.cancelled
-}
-
-// abandonRunning cancels every running execution and starts its watchdog,
-// once Shutdown's grace period ended.
-func (d *deliveries) abandonRunning() {
-	d.mu.Lock()
-	var running []*execution
-	for _, j := range d.m {
-		if j.exec != nil {
-			running = append(running, j.exec)
-		}
-	}
-	d.mu.Unlock()
-	for _, x := range running {
-		x.cancel()
-		go x.watchdog()
-	}
-}
-
-// timedJobs remembers the latest timed job of each task from the moment it
-// is parked until its promotion starts. The heap replaces an earlier entry
-// for the same task, but an entry it already released may still be on its
-// way to promote; that one is stale when a newer job was parked meanwhile,
-// and must not run (it would run a series occurrence twice).
-type timedJobs struct {
-	mu sync.Mutex
-	m  map[uuid.UUID]*job
-}
-
-// schedule parks j until at, replacing any earlier timed job of its task.
-func (e *Engine) schedule(j *job, at time.Time) {
-	e.timed.mu.Lock()
-	if e.timed.m == nil {
-		e.timed.m = map[uuid.UUID]*job{}
-	}
-	e.timed.m[j.id] = j
-	e.timed.mu.Unlock()
-	e.timers.Schedule(j.id, at, j)
-}
-
-// unschedule drops the timed job of a task, parked or on its way.
-func (e *Engine) unschedule(id uuid.UUID) {
-	e.timed.mu.Lock()
-	delete(e.timed.m, id)
-	e.timed.mu.Unlock()
-	e.timers.Remove(id)
-}
-
-// takeTimed reports whether j is still its task's latest timed job, and
-// forgets it: the caller now promotes it.
-func (e *Engine) takeTimed(j *job) bool {
-	e.timed.mu.Lock()
-	defer e.timed.mu.Unlock()
-	if e.timed.m[j.id] != j {
-		return false
-	}
-	delete(e.timed.m, j.id)
-	return true
-}
-
-// liveSet records the tasks the live paths (dispatch, re-registration) took
-// in hand until startup recovery is over, so recovery, which works from
-// pages read earlier, leaves them alone: a page read before a series ran
-// would otherwise run that occurrence again (a recurring row stays
-// recoverable after a run). Only rows created before recovery's cutoff can
-// be on its pages, so only those are recorded: the set holds what the live
-// paths touched of the old rows, never the backlog, and is dropped when
-// recovery ends.
-type liveSet struct {
-	mu     sync.Mutex
-	m      map[uuid.UUID]struct{}
-	cutoff time.Time // recovery's cutoff, once Start set it
-	done   bool      // recovery finished: nothing to record
-}
-
-// mark records that a live path took the task whose row was created at
-// created.
-func (l *liveSet) mark(id uuid.UUID, created time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done || (!l.cutoff.IsZero() && !created.Before(l.cutoff)) {
-		return
-	}
-	if l.m == nil {
-		l.m = map[uuid.UUID]struct{}{}
-	}
-	l.m[id] = struct{}{}
-}
-
-// taken is recovery's side: whether a live path took the task.
-func (l *liveSet) taken(id uuid.UUID) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, ok := l.m[id]
-	return ok
-}
-
-func (l *liveSet) start(cutoff time.Time) {
-	l.mu.Lock()
-	l.cutoff = cutoff
-	l.mu.Unlock()
-}
-
-func (l *liveSet) finish() {
-	l.mu.Lock()
-	l.m, l.done = nil, true
-	l.mu.Unlock()
 }
 
 // recoveryCounter is the fallback poison counter for stores without

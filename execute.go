@@ -89,27 +89,43 @@ const (
 // ends with it, whoever finishes it.
 func (e *Engine) execute(j *job) execResult {
 	started := e.now()
-	if j.claimed {
-		// Recovery claimed it already; a Cancel since then wrote Cancelled
-		// and flagged the delivery.
-		if e.deliveries.cancelled(j) {
+	if e.node != nil && e.deliveries.claim(j, time.Time{}) || e.node == nil && j.claimed {
+		// Claimed already (by the fetcher, or by recovery); a Cancel since
+		// then wrote Cancelled and flagged the delivery, a take-over
+		// flagged it lost.
+		if e.deliveries.cancelled(j) || e.deliveries.isLost(j) {
 			e.deliveries.end(j)
 			return finished
 		}
 	} else {
 		// Claim: only a Queued row becomes InProgress. A cancel or another
-		// process that got there first makes this a no-op.
-		applied, err := e.writer.transition(e.runCtx, store.TransitionParams{
+		// process that got there first makes this a no-op. In a cluster the
+		// claim takes the row's lease for this node.
+		p := store.TransitionParams{
 			ID: j.id, To: store.StatusInProgress, From: fromQueued,
 			Now: started, AuditLevel: j.audit,
-		})
-		if err != nil {
+		}
+		if e.node != nil {
+			p.Lease = &store.Lease{Owner: e.node.info.ID, For: e.node.cfg.LeaseDuration}
+		}
+		applied, err := e.writer.transition(e.runCtx, p)
+		switch {
+		case err != nil:
 			e.deliveries.end(j)
 			e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
-			e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
+			if e.node != nil {
+				// The row is in the store: a fetcher takes it.
+				e.node.due(j.queue.cfg.Name, time.Time{})
+			} else {
+				e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
+			}
 			return finished
-		}
-		if !applied {
+		case applied && e.node != nil:
+			e.deliveries.claim(j, started)
+		case !applied && (e.node == nil || !e.deliveries.claim(j, time.Time{})):
+			// Taken by another node or cancelled; or, in a cluster, this
+			// node's fetcher claimed it meanwhile and the claim is this
+			// delivery's now.
 			e.deliveries.end(j)
 			return finished
 		}
@@ -313,9 +329,16 @@ func (e *Engine) interrupted(j *job, errs []error) outcome {
 	if e.deliveries.cancelled(j) {
 		return outcome{status: store.StatusCancelled, err: nil, last: context.Canceled, event: EventCancelled}
 	}
+	if e.deliveries.isLost(j) {
+		return outcome{status: store.StatusServiceStopped, err: errLeaseLost, last: errLeaseLost, event: EventStopped}
+	}
 	cause := fmt.Errorf("stopped by shutdown: %w", context.Canceled)
 	return outcome{status: store.StatusServiceStopped, err: cause, last: errors.Join(append(errs, cause)...), event: EventStopped}
 }
+
+// errLeaseLost is the cause of an execution stopped because its node lost
+// the task's lease: nothing of it is recorded.
+var errLeaseLost = errors.New("lease lost: the task was taken over by another node")
 
 // errAttemptTimeout marks an attempt that ran out of time.
 var errAttemptTimeout = errors.New("attempt timed out")
@@ -366,21 +389,42 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	// The outcome must be written even when shutdown cancelled the run; the
 	// store retries are bounded by retryStore.
 	wctx := context.Background()
+	var heldBy string
+	if e.node != nil {
+		if e.deliveries.isLost(j) {
+			e.lostOutcome(j, out)
+			return
+		}
+		if e.deliveries.leased(j) {
+			heldBy = e.node.info.ID
+		}
+	}
 	var applied bool
 	var err error
 	run := j.series != nil && (out.status == store.StatusCompleted || out.status == store.StatusFailed)
 	if run {
-		applied, err = e.finishRun(wctx, j, out, now, errText)
+		applied, err = e.finishRun(wctx, j, out, now, errText, heldBy)
 	} else {
 		applied, err = e.writeOutcome(wctx, store.TransitionParams{
-			ID: j.id, To: out.status, From: fromInProgress,
+			ID: j.id, To: out.status, From: fromInProgress, HeldBy: heldBy,
 			Now: now, Error: errText, ExecutionTime: out.elapsed, AuditLevel: j.audit,
 		})
+	}
+	if err == nil && !applied && heldBy != "" {
+		// Refused by the fence: a cancel from another node (reported as a
+		// cancel below) or a take-over (nothing to report: the row is
+		// another node's now).
+		if row, gerr := e.store.Get(wctx, j.id); gerr != nil || row.Status != store.StatusCancelled {
+			e.lostOutcome(j, out)
+			return
+		}
 	}
 	var captured []store.ExecutionLog
 	if logs != nil {
 		captured = logs.drain(now)
-		if len(captured) > 0 {
+		// In a cluster, logs follow an outcome that landed: a refused
+		// outcome's logs are refused with it.
+		if len(captured) > 0 && (heldBy == "" || applied) {
 			if err := e.store.SaveLogs(wctx, j.id, captured); err != nil {
 				e.log.Warn("save execution logs", "task_id", j.id, "err", err)
 			}
@@ -424,6 +468,15 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	if out.status != store.StatusCancelled { // Cancel announced it already
 		e.emit(ev)
 	}
+}
+
+// lostOutcome drops the outcome of an execution whose lease this node lost:
+// another node owns the row now, so nothing is written, announced or
+// hooked.
+func (e *Engine) lostOutcome(j *job, out outcome) {
+	e.log.Warn("lease lost: outcome not recorded, the task runs again elsewhere",
+		"task_id", j.id, "node", e.node.info.ID, "outcome", out.status)
+	e.deliveries.end(j)
 }
 
 // writeOutcome writes a final transition, retrying a transient store error

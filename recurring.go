@@ -1,6 +1,7 @@
 package evertask
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -63,6 +64,12 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 	}
 	s := d.job.series.sched
 	now := e.now()
+	if e.node != nil && sameSeries(old, &d.row) {
+		// Every node registers the series on every start: an unchanged
+		// definition writes nothing, so no registration can race an
+		// occurrence another node is running or has just counted.
+		return old.ID, true, nil
+	}
 	next := old.NextRunAt
 	switch {
 	case next.IsZero():
@@ -75,6 +82,13 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 	r.ID, r.CreatedAt, r.NextRunAt = old.ID, old.CreatedAt, next
 	if err := e.store.UpdateDefinition(ctx, r); err != nil {
 		return uuid.Nil, true, fmt.Errorf("update series %s: %w", old.ID, err)
+	}
+	if e.node != nil {
+		// The row says when it is due; its fetchers see the new time.
+		if old.Status != store.StatusCancelled && !next.IsZero() {
+			e.node.due(old.Queue, next)
+		}
+		return old.ID, true, nil
 	}
 	if e.deliveries.inFlight(old.ID) {
 		// An occurrence is queued or running here: when it ends it parks the
@@ -120,7 +134,7 @@ func (e *Engine) recoverSeries(j *job, row *store.Task) (due time.Time, end bool
 // finishRun records one run of a series and parks its next occurrence, in
 // one atomic store step (run count and next run move with the outcome: bug
 // 21). A failed run does not end the series.
-func (e *Engine) finishRun(ctx context.Context, j *job, out outcome, now time.Time, errText string) (bool, error) {
+func (e *Engine) finishRun(ctx context.Context, j *job, out outcome, now time.Time, errText, heldBy string) (bool, error) {
 	s := j.series
 	runs := store.IncRunCount(s.runCount)
 	// Drift-free: from the slot, not the run's end; a run that overran
@@ -133,15 +147,30 @@ func (e *Engine) finishRun(ctx context.Context, j *job, out outcome, now time.Ti
 		var err error
 		applied, err = store.CompleteRecurringRun(ctx, e.store, store.RunParams{
 			ID: j.id, Now: now, Status: out.status, Error: errText, ExecutionTime: out.elapsed,
-			NextRunAt: next, AuditLevel: j.audit,
+			NextRunAt: next, AuditLevel: j.audit, HeldBy: heldBy,
 		})
 		return err
 	})
 	if err != nil || !applied || next.IsZero() {
 		return applied, err
 	}
+	if e.node != nil {
+		// The next occurrence is a due row in the store: whichever node is
+		// free then claims it.
+		e.node.due(j.queue.cfg.Name, next)
+		return true, nil
+	}
 	nj := j.successor()
 	nj.series = &series{sched: s.sched, scheduledAt: next, runCount: runs}
 	e.schedule(nj, next)
 	return true, nil
+}
+
+// sameSeries reports whether a re-registration changes nothing of a
+// stored series' definition.
+func sameSeries(old, row *store.Task) bool {
+	return old.Kind == row.Kind && bytes.Equal(old.Payload, row.Payload) && old.Queue == row.Queue &&
+		old.AuditLevel == row.AuditLevel && bytes.Equal(old.Schedule, row.Schedule) &&
+		old.MaxRuns == row.MaxRuns && old.RunUntil.Equal(store.NormalizeTime(row.RunUntil)) &&
+		old.Handler == row.Handler && old.ScheduleInfo == row.ScheduleInfo
 }

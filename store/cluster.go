@@ -256,3 +256,12 @@ func (t *Task) LeaseLive(now time.Time) bool {
 func (t *Task) Holds(owner string, now time.Time) bool {
 	return owner != "" && t.Owner == owner && t.LeaseLive(now)
 }
+
+// TxPersister writes a new row inside a transaction of the caller's (a
+// pgx.Tx for pgstore): the row exists only if that transaction commits, and
+// the store wakes the nodes when it does. Tx is the store's transaction type.
+// It follows Persist's rules, except that a held key returns
+// ErrDuplicateKey without spoiling the caller's transaction.
+type TxPersister[Tx any] interface {
+	PersistTx(ctx context.Context, tx Tx, task *Task) error
+}

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AuditLevels", testAuditLevels},
 		{"DispatchMany", testDispatchMany},
 		{"Recurring", testRecurring},
+		{"Cluster", testCluster},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,420 @@
+package evertask
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// node is the engine's side of cluster mode, used when the store implements
+// store.Cluster: the store is the shared queue, and this engine is one of
+// any number of nodes on it. Its stages, each one goroutine with the
+// lifecycle of the node:
+//
+//   - a fetcher per queue claims due rows when the queue has free workers
+//     (fetcher.go);
+//   - the lease keeper renews the leases of the tasks this node holds, in
+//     one store call per interval, refreshes the node's heartbeat, and stops
+//     the tasks whose lease was lost (to a cancel or a take-over);
+//   - the rescuer re-queues the rows of expired leases and of nodes proven
+//     gone, counted by the recovery poison counter;
+//   - the listener wakes fetchers and stops cancelled tasks on the notices
+//     of other nodes, when the store has a notifier.
+//
+// Shutdown order: stop (fetchers, rescuer, listener) as intake stops; the
+// workers finish; then the keeper stops (running handlers keep their leases
+// through the grace period); last, the tasks claimed but never started are
+// released and the node leaves the registry.
+type node struct {
+	e        *Engine
+	st       store.Cluster
+	notifier store.Notifier // nil: the store has none, nodes poll
+	cfg      ClusterConfig
+	info     store.Node
+
+	fetchers map[string]*fetcher
+
+	stop      chan struct{} // closed when Shutdown begins
+	ctx       context.Context
+	cancel    context.CancelFunc // ends the stages' store calls at Shutdown
+	stages    sync.WaitGroup
+	keeperEnd chan struct{} // closed after the workers finished
+	keeperWG  sync.WaitGroup
+
+	pub publisher
+	// peers counts the other live nodes at the rescuer's last look: a node
+	// alone publishes no notices (nobody would read them but itself).
+	peers atomic.Int32
+}
+
+func newNode(e *Engine, st store.Cluster) *node {
+	n := &node{e: e, st: st, cfg: e.cfg.Cluster, stop: make(chan struct{}), keeperEnd: make(chan struct{})}
+	n.notifier, _ = e.store.(store.Notifier)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.pub.n = n
+	if n.cfg.NodeID == "" {
+		n.cfg.NodeID = defaultNodeID()
+	}
+	host, _ := os.Hostname()
+	queues := map[string]int{}
+	n.fetchers = map[string]*fetcher{}
+	for name, q := range e.queues {
+		queues[name] = q.cfg.Workers
+		prefetch := n.cfg.Prefetch
+		switch {
+		case prefetch == 0:
+			prefetch = q.cfg.Workers
+		case prefetch < 0:
+			prefetch = 0
+		}
+		n.fetchers[name] = &fetcher{n: n, q: q, capacity: q.cfg.Workers + prefetch, wake: make(chan struct{}, 1)}
+		q.fetch = n.fetchers[name]
+	}
+	n.info = store.Node{ID: n.cfg.NodeID, Host: host, PID: os.Getpid(), StartedAt: store.NormalizeTime(e.now()), Queues: queues}
+	return n
+}
+
+// defaultNodeID is host-pid-random: unique per start, readable in the
+// registry.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// join registers the node; start starts the stages. The first rescue runs
+// before the fetchers claim anything, so a lone process restarted after a
+// crash takes back its previous run's tasks at once: that run's liveness
+// session died with it, which proves it gone.
+func (n *node) join(ctx context.Context) error {
+	if err := n.st.JoinCluster(ctx, n.info); err != nil {
+		return fmt.Errorf("join the cluster as %s: %w", n.info.ID, err)
+	}
+	return nil
+}
+
+func (n *node) start() {
+	if n.notifier != nil {
+		lctx, cancel := context.WithCancel(n.ctx)
+		notices, err := n.notifier.Subscribe(lctx)
+		if err != nil {
+			cancel()
+			n.e.log.Warn("subscribe to cluster notices; polling only", "err", err)
+		} else {
+			n.stages.Add(1)
+			go n.listen(notices, cancel)
+		}
+	}
+	n.stages.Add(1)
+	go n.rescueLoop()
+	for _, f := range n.fetchers {
+		n.stages.Add(1)
+		go f.run()
+	}
+	n.keeperWG.Add(1)
+	go n.keep()
+}
+
+// halt stops the stages that take new work; the keeper goes on.
+func (n *node) halt() {
+	close(n.stop)
+	n.cancel()
+	n.stages.Wait()
+}
+
+// leave runs once the workers finished: it stops the keeper, releases the
+// claimed tasks nobody started, and leaves the registry.
+func (n *node) leave() {
+	close(n.keeperEnd)
+	n.keeperWG.Wait()
+	for _, q := range n.e.queues {
+		for {
+			select {
+			case j := <-q.ch:
+				n.release(j)
+				n.e.deliveries.end(j)
+				continue
+			default:
+			}
+			break
+		}
+	}
+	n.pub.flush()
+	if err := n.st.LeaveCluster(context.Background(), n.info.ID); err != nil {
+		n.e.log.Warn("leave the cluster", "node", n.info.ID, "err", err)
+	}
+}
+
+// release gives a claimed task back to the store (Queued) so another node
+// may take it at once rather than after its lease expired.
+func (n *node) release(j *job) {
+	if !n.e.deliveries.leased(j) {
+		return
+	}
+	_, err := n.e.writer.transition(context.Background(), store.TransitionParams{
+		ID: j.id, To: store.StatusQueued, From: fromInProgress, HeldBy: n.info.ID,
+		Now: n.e.now(), AuditLevel: j.audit,
+	})
+	if err != nil {
+		n.e.log.Warn("release claimed task; it is taken over when its lease expires", "task_id", j.id, "err", err)
+	}
+}
+
+// keep is the lease keeper: every RenewInterval one Renew call for every
+// task this node holds, and a heartbeat. A lease is counted from the start
+// of the call that last renewed it, so the node gives a task up before the
+// store's lease can have run out, whatever the call's latency; when the
+// store cannot be reached for a whole lease, the node stops those tasks
+// itself (their writes would be refused anyway).
+func (n *node) keep() {
+	defer n.keeperWG.Done()
+	t := time.NewTicker(n.cfg.RenewInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.keeperEnd:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseDuration/2)
+		n.renew(ctx)
+		if err := n.st.JoinCluster(ctx, n.info); err != nil {
+			n.e.log.Warn("cluster heartbeat", "node", n.info.ID, "err", err)
+		}
+		cancel()
+	}
+}
+
+func (n *node) renew(ctx context.Context) {
+	e := n.e
+	began := e.now()
+	ids, expired := e.deliveries.leases(began.Add(-n.cfg.LeaseDuration))
+	for _, j := range expired {
+		e.log.Warn("lease not renewed in time; stopping the task", "task_id", j.id)
+		e.deliveries.markLost(j.id)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	lost, err := n.st.Renew(ctx, store.RenewParams{Owner: n.info.ID, IDs: ids, LeaseFor: n.cfg.LeaseDuration})
+	if err != nil {
+		e.log.Warn("renew leases", "tasks", len(ids), "err", err)
+		return
+	}
+	e.deliveries.renewed(ids, lost, began)
+	for _, id := range lost {
+		n.lostLease(ctx, id)
+	}
+}
+
+// lostLease stops a task whose lease the store no longer grants: a cancel
+// from another node (the task ends Cancelled, as a local cancel would) or a
+// take-over (nothing is recorded: the row is another node's now).
+func (n *node) lostLease(ctx context.Context, id uuid.UUID) {
+	row, err := n.e.store.Get(ctx, id)
+	if err == nil && row.Status == store.StatusCancelled {
+		n.e.deliveries.markCancelled(id)
+		return
+	}
+	n.e.log.Warn("lease lost; stopping the task without recording it", "task_id", id)
+	n.e.deliveries.markLost(id)
+}
+
+// rescueLoop runs the rescuer at start and every PollInterval.
+func (n *node) rescueLoop() {
+	defer n.stages.Done()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		n.rescue()
+		t.Reset(n.cfg.PollInterval)
+	}
+}
+
+// rescueBatch bounds one Rescue call.
+const rescueBatch = 500
+
+// rescue re-queues what nobody holds: expired leases, and every row of the
+// nodes proven gone, which then leave the registry. Every node runs it; the
+// store's atomic step makes that safe.
+func (n *node) rescue() {
+	e := n.e
+	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.LeaseDuration, 5*time.Second))
+	defer cancel()
+	var gone []string
+	nodes, err := n.st.Nodes(ctx)
+	if err != nil {
+		e.log.Warn("read the nodes registry", "err", err)
+	}
+	peers := 0
+	for _, nd := range nodes {
+		switch {
+		case nd.ID == n.info.ID:
+		case nd.Gone:
+			gone = append(gone, nd.ID)
+		default:
+			peers++
+		}
+	}
+	if err == nil {
+		n.peers.Store(int32(peers))
+	}
+	for {
+		rows, err := n.st.Rescue(ctx, store.RescueParams{
+			Owners: gone, Limit: rescueBatch, MaxFailures: e.cfg.MaxRecoveryFailures, Now: e.now(),
+			PoisonError: fmt.Sprintf("poisoned: its node stopped while running it %d times", e.cfg.MaxRecoveryFailures),
+		})
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				e.log.Warn("rescue expired leases", "err", err)
+			}
+			return
+		}
+		for _, row := range rows {
+			if row.Status == store.StatusFailed {
+				e.log.Error("task taken over too often; poisoned", "task_id", row.ID, "kind", row.Kind)
+				e.emit(Event{Type: EventPoisoned, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue, Err: errors.New(row.Error)})
+				continue
+			}
+			e.log.Info("task taken over from a lost node", "task_id", row.ID, "kind", row.Kind, "takeovers", row.RecoveryFailures)
+			e.emit(Event{Type: EventRecovered, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue})
+			n.due(row.Queue, time.Time{})
+		}
+		if len(rows) < rescueBatch {
+			break
+		}
+	}
+	for _, id := range gone {
+		if err := n.st.LeaveCluster(ctx, id); err != nil {
+			e.log.Warn("remove a gone node from the registry", "node", id, "err", err)
+		}
+	}
+}
+
+// due says that rows of queue are due at at (zero: now): this node's
+// fetcher looks again, and the other nodes are told.
+func (n *node) due(queue string, at time.Time) {
+	if f := n.fetchers[queue]; f != nil {
+		f.poke()
+	}
+	if n.notifier != nil && n.peers.Load() > 0 {
+		n.pub.add(store.Notice{Kind: store.NoticeDue, Queue: queue, At: store.NormalizeTime(at)})
+	}
+}
+
+// cancelled tells the other nodes to stop a task.
+func (n *node) cancelled(id uuid.UUID) {
+	if n.notifier != nil && n.peers.Load() > 0 {
+		n.pub.add(store.Notice{Kind: store.NoticeCancel, ID: id})
+	}
+}
+
+// listen acts on the notices of every node (its own included, which cost
+// a poke at most).
+func (n *node) listen(notices <-chan store.Notice, cancel context.CancelFunc) {
+	defer n.stages.Done()
+	defer cancel()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case nt, ok := <-notices:
+			if !ok {
+				return
+			}
+			switch nt.Kind {
+			case store.NoticeDue:
+				if f := n.fetchers[nt.Queue]; f != nil {
+					f.poke()
+				}
+			case store.NoticeCancel:
+				n.e.deliveries.markCancelled(nt.ID)
+			}
+		}
+	}
+}
+
+// publisher sends notices with at most one Publish call in flight: the
+// notices that arrive meanwhile go together in the next call, and due
+// notices of one queue are merged, so a burst of dispatches costs a few
+// calls, not one per task.
+type publisher struct {
+	n       *node
+	mu      sync.Mutex
+	pending []store.Notice
+	busy    bool
+	idle    sync.Cond
+}
+
+func (p *publisher) add(nt store.Notice) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if nt.Kind == store.NoticeDue {
+		for i, old := range p.pending {
+			if old.Kind == store.NoticeDue && old.Queue == nt.Queue {
+				if nt.At.IsZero() || (!old.At.IsZero() && nt.At.Before(old.At)) {
+					p.pending[i].At = nt.At
+				}
+				return
+			}
+		}
+	}
+	p.pending = append(p.pending, nt)
+	if !p.busy {
+		p.busy = true
+		go p.send()
+	}
+}
+
+func (p *publisher) send() {
+	for {
+		p.mu.Lock()
+		batch := p.pending
+		p.pending = nil
+		if len(batch) == 0 {
+			p.busy = false
+			if p.idle.L != nil {
+				p.idle.Broadcast()
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.n.notifier.Publish(ctx, batch); err != nil {
+			p.n.e.log.Warn("publish cluster notices; nodes find the work by polling", "notices", len(batch), "err", err)
+		}
+		cancel()
+	}
+}
+
+// flush waits until every notice added so far was sent.
+func (p *publisher) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle.L == nil {
+		p.idle.L = &p.mu
+	}
+	for p.busy {
+		p.idle.Wait()
+	}
+}

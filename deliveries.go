@@ -1,0 +1,342 @@
+package evertask
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// A delivery is this process's hold on one task, from the moment a path
+// (dispatch, a timer, recovery, the fetcher) hands it towards a worker
+// until its outcome is written. Its states, all guarded by deliveries.mu:
+//
+//	(none) ──begin──────────► delivered   in a queue buffer; the row is Queued
+//	(none) ──beginClaimed───► claimed     the fetcher claimed the row (cluster)
+//	delivered ──claim───────► claimed     the worker's claim, or the fetcher's
+//	                                      claim of the same row (adopted)
+//	claimed ──running───────► running     exec set: the handler runs
+//	any ──markCancelled─────► + cancelled a Cancel; a running context ends
+//	any ──markLost──────────► + lost      the lease went to another node; a
+//	                                      running context ends, and nothing of
+//	                                      the outcome is written
+//	any ──end───────────────► (none)      the outcome (or the give-up) is written
+//
+// A task has at most one delivery in a process (begin refuses a second), so
+// one process never runs a task twice at once; across processes the lease
+// does that. In the single-process path (a store without store.Cluster)
+// "claimed" means only that recovery moved the row to InProgress.
+
+// deliveries tracks the tasks this process has in a queue buffer or running,
+// so one process never runs the same task twice at once (reference 13). The
+// state of a delivery lives on its job, guarded by mu, so a running task
+// costs two map operations: begin and end.
+type deliveries struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]*job
+}
+
+// begin registers j and reports false when its task is already delivered.
+func (d *deliveries) begin(j *job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[uuid.UUID]*job{}
+	}
+	if _, ok := d.m[j.id]; ok {
+		return false
+	}
+	j.exec, j.cancelled = nil, false
+	d.m[j.id] = j
+	j.queue.load.Add(1)
+	return true
+}
+
+// beginClaimed registers j, whose row this node claimed at claimedAt, with
+// its lease. When a dispatch of this node already delivers the task (its
+// job waits in the buffer, not yet claimed), that job takes the claim over
+// and j is dropped (false): one delivery, and its worker skips the claim.
+func (d *deliveries) beginClaimed(j *job, claimedAt time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[uuid.UUID]*job{}
+	}
+	if old, ok := d.m[j.id]; ok {
+		if !old.leased {
+			old.claimed, old.leased, old.leaseBase = true, true, claimedAt
+		}
+		return false
+	}
+	j.exec, j.cancelled = nil, false
+	j.leased, j.leaseBase = true, claimedAt
+	d.m[j.id] = j
+	j.queue.load.Add(1)
+	return true
+}
+
+// claimedNow reports whether j holds its row's claim already, and records
+// a claim the worker just made when at is not zero.
+func (d *deliveries) claim(j *job, at time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !at.IsZero() && !j.leased {
+		j.claimed, j.leased, j.leaseBase = true, true, at
+	}
+	return j.claimed
+}
+
+// leased reports whether this node holds j's lease (and has not lost it).
+func (d *deliveries) leased(j *job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return j.leased && !j.lost
+}
+
+// leases returns the ids of the leases to renew, and the deliveries whose
+// lease was last granted before cutoff: it may have expired in the store,
+// so they are given up.
+func (d *deliveries) leases(cutoff time.Time) (ids []uuid.UUID, expired []*job) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, j := range d.m {
+		switch {
+		case !j.leased || j.lost:
+		case j.leaseBase.Before(cutoff):
+			expired = append(expired, j)
+		default:
+			ids = append(ids, id)
+		}
+	}
+	return ids, expired
+}
+
+// renewed moves the lease base of the renewed ids (all of ids but lost) to
+// began.
+func (d *deliveries) renewed(ids, lost []uuid.UUID, began time.Time) {
+	gone := make(map[uuid.UUID]bool, len(lost))
+	for _, id := range lost {
+		gone[id] = true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ids {
+		if j := d.m[id]; j != nil && j.leased && !gone[id] && j.leaseBase.Before(began) {
+			j.leaseBase = began
+		}
+	}
+}
+
+// markLost flags a delivery whose lease is gone and stops it as a cancel
+// would; its outcome is not recorded.
+func (d *deliveries) markLost(id uuid.UUID) {
+	d.mu.Lock()
+	var x *execution
+	if j := d.m[id]; j != nil {
+		j.lost = true
+		x = j.exec
+	}
+	d.mu.Unlock()
+	if x != nil {
+		x.cancel()
+		go x.watchdog()
+	}
+}
+
+func (d *deliveries) isLost(j *job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return j.lost
+}
+
+// end is the last act of every delivery. It removes j's registration only,
+// never a later delivery's of the same task.
+func (d *deliveries) end(j *job) {
+	d.mu.Lock()
+	removed := d.m[j.id] == j
+	if removed {
+		delete(d.m, j.id)
+		if j.ended != nil {
+			close(j.ended)
+		}
+	}
+	d.mu.Unlock()
+	if removed {
+		j.queue.load.Add(-1)
+		if f := j.queue.fetch; f != nil {
+			f.freed()
+		}
+	}
+}
+
+// waitEnd waits until the delivery of id in flight, if any, ends, or ctx
+// does; it reports whether none is in flight.
+func (d *deliveries) waitEnd(ctx context.Context, id uuid.UUID) bool {
+	d.mu.Lock()
+	j := d.m[id]
+	if j == nil {
+		d.mu.Unlock()
+		return true
+	}
+	if j.ended == nil {
+		j.ended = make(chan struct{})
+	}
+	ch := j.ended
+	d.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (d *deliveries) inFlight(id uuid.UUID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.m[id]
+	return ok
+}
+
+// running records a starting execution and reports false when the task was
+// cancelled before it started.
+func (d *deliveries) running(j *job, x *execution) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if j.cancelled || j.lost {
+		return false
+	}
+	j.exec = x
+	return true
+}
+
+// markCancelled flags a delivered task as cancelled by the user and, if it
+// runs, cancels its context and starts its watchdog, so even a handler that
+// ignores the cancel stops holding its worker.
+func (d *deliveries) markCancelled(id uuid.UUID) {
+	d.mu.Lock()
+	var x *execution
+	if j := d.m[id]; j != nil {
+		j.cancelled = true
+		x = j.exec
+	}
+	d.mu.Unlock()
+	if x != nil {
+		x.cancel()
+		go x.watchdog()
+	}
+}
+
+func (d *deliveries) cancelled(j *job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return j.cancelled
+}
+
+// abandonRunning cancels every running execution and starts its watchdog,
+// once Shutdown's grace period ended.
+func (d *deliveries) abandonRunning() {
+	d.mu.Lock()
+	var running []*execution
+	for _, j := range d.m {
+		if j.exec != nil {
+			running = append(running, j.exec)
+		}
+	}
+	d.mu.Unlock()
+	for _, x := range running {
+		x.cancel()
+		go x.watchdog()
+	}
+}
+
+// timedJobs remembers the latest timed job of each task from the moment it
+// is parked until its promotion starts. The heap replaces an earlier entry
+// for the same task, but an entry it already released may still be on its
+// way to promote; that one is stale when a newer job was parked meanwhile,
+// and must not run (it would run a series occurrence twice).
+type timedJobs struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]*job
+}
+
+// schedule parks j until at, replacing any earlier timed job of its task.
+func (e *Engine) schedule(j *job, at time.Time) {
+	e.timed.mu.Lock()
+	if e.timed.m == nil {
+		e.timed.m = map[uuid.UUID]*job{}
+	}
+	e.timed.m[j.id] = j
+	e.timed.mu.Unlock()
+	e.timers.Schedule(j.id, at, j)
+}
+
+// unschedule drops the timed job of a task, parked or on its way.
+func (e *Engine) unschedule(id uuid.UUID) {
+	e.timed.mu.Lock()
+	delete(e.timed.m, id)
+	e.timed.mu.Unlock()
+	e.timers.Remove(id)
+}
+
+// takeTimed reports whether j is still its task's latest timed job, and
+// forgets it: the caller now promotes it.
+func (e *Engine) takeTimed(j *job) bool {
+	e.timed.mu.Lock()
+	defer e.timed.mu.Unlock()
+	if e.timed.m[j.id] != j {
+		return false
+	}
+	delete(e.timed.m, j.id)
+	return true
+}
+
+// liveSet records the tasks the live paths (dispatch, re-registration) took
+// in hand until startup recovery is over, so recovery, which works from
+// pages read earlier, leaves them alone: a page read before a series ran
+// would otherwise run that occurrence again (a recurring row stays
+// recoverable after a run). Only rows created before recovery's cutoff can
+// be on its pages, so only those are recorded: the set holds what the live
+// paths touched of the old rows, never the backlog, and is dropped when
+// recovery ends.
+type liveSet struct {
+	mu     sync.Mutex
+	m      map[uuid.UUID]struct{}
+	cutoff time.Time // recovery's cutoff, once Start set it
+	done   bool      // recovery finished: nothing to record
+}
+
+// mark records that a live path took the task whose row was created at
+// created.
+func (l *liveSet) mark(id uuid.UUID, created time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done || (!l.cutoff.IsZero() && !created.Before(l.cutoff)) {
+		return
+	}
+	if l.m == nil {
+		l.m = map[uuid.UUID]struct{}{}
+	}
+	l.m[id] = struct{}{}
+}
+
+// taken is recovery's side: whether a live path took the task.
+func (l *liveSet) taken(id uuid.UUID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.m[id]
+	return ok
+}
+
+func (l *liveSet) start(cutoff time.Time) {
+	l.mu.Lock()
+	l.cutoff = cutoff
+	l.mu.Unlock()
+}
+
+func (l *liveSet) finish() {
+	l.mu.Lock()
+	l.m, l.done = nil, true
+	l.mu.Unlock()
+}

@@ -1,0 +1,43 @@
+package evertask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// DispatchTx dispatches task inside tx, a transaction of the caller's on
+// the engine's store (a pgx.Tx for pgstore): the task exists only if tx
+// commits, and a node picks it up right after the commit (the store's
+// notice is part of the transaction). It returns the task's id, or the id
+// of the task already holding its key.
+//
+// The store must implement store.TxPersister[Tx] (ErrInvalidDispatch
+// otherwise). The task is never handed to a local worker directly: before
+// the commit there is nothing to run.
+func DispatchTx[Tx any](ctx context.Context, e *Engine, tx Tx, task Task, opts *DispatchOpts) (uuid.UUID, error) {
+	tp, ok := e.store.(store.TxPersister[Tx])
+	if !ok {
+		return uuid.Nil, fmt.Errorf("%w: store %T cannot write inside a %T transaction", ErrInvalidDispatch, e.store, tx)
+	}
+	if e.node == nil {
+		return uuid.Nil, fmt.Errorf("%w: store %T has no cluster capability, so nothing would pick the task up after the commit", ErrInvalidDispatch, e.store)
+	}
+	d, err := e.prepare(task, opts)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if err := tp.PersistTx(ctx, tx, &d.row); err != nil {
+		if errors.Is(err, store.ErrDuplicateKey) {
+			if winner, gerr := e.store.GetByKey(ctx, d.row.Key); gerr == nil {
+				return winner.ID, nil
+			}
+		}
+		return uuid.Nil, fmt.Errorf("persist task %s in the caller's transaction: %w", d.row.ID, err)
+	}
+	return d.row.ID, nil
+}
