@@ -414,7 +414,9 @@ func (c *commands) recurring(ctx context.Context, args []string) error {
 		return err
 	}
 	s := schedule.EverySeconds(secs).AtMost(runs)
-	id, err := c.eng.Dispatch(ctx, job{From: c.r.node, Sleep: sleep}, &evertask.DispatchOpts{Key: args[0], Schedule: &s})
+	// The same definition on every node, as an application registers its
+	// series at every start: the payload names no node.
+	id, err := c.eng.Dispatch(ctx, job{Sleep: sleep}, &evertask.DispatchOpts{Key: args[0], Schedule: &s})
 	if err != nil {
 		return err
 	}
