@@ -104,6 +104,18 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 // Store returns the engine's store.
 func (e *Engine) Store() store.Store { return e.store }
 
+// Nodes lists the engines registered on the store, this one included, with
+// their queues, worker counts and last heartbeat (the store's clock); Gone
+// marks those whose process is proven to have ended (they leave the
+// registry once their work is taken over). ErrNoCluster when the store does
+// not implement store.Cluster.
+func (e *Engine) Nodes(ctx context.Context) ([]store.Node, error) {
+	if e.node == nil {
+		return nil, ErrNoCluster
+	}
+	return e.node.st.Nodes(ctx)
+}
+
 // NodeID returns the id this engine holds leases under in a cluster, or ""
 // when its store does not implement store.Cluster.
 func (e *Engine) NodeID() string {

@@ -40,6 +40,10 @@ var (
 	// Completed or Failed: a cancel never overwrites a result.
 	ErrTaskFinished = errors.New("evertask: task already finished")
 
+	// ErrNoCluster is returned by the cluster calls (Nodes) of an engine
+	// whose store does not implement store.Cluster.
+	ErrNoCluster = errors.New("evertask: the store has no cluster capability")
+
 	// ErrNotFound is returned by Cancel for an unknown id. It is the store's
 	// sentinel, so errors.Is works with either name.
 	ErrNotFound = store.ErrNotFound
