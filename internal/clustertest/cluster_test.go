@@ -29,13 +29,15 @@ func eachStore(t *testing.T, scenario func(t *testing.T, c *cluster)) {
 }
 
 // TestSpread: three nodes dispatch; every acknowledged task runs exactly
-// once, on whichever node claimed it.
+// once, on whichever node claimed it. One node dispatches far more than its
+// workers run, so the idle nodes take part of its work.
 func TestSpread(t *testing.T) {
 	eachStore(t, func(t *testing.T, c *cluster) {
 		nodes := []*proc{c.start("n1", 4), c.start("n2", 4), c.start("n3", 4)}
 		began := time.Now()
-		for _, p := range nodes {
-			p.send("dispatch 100 20ms 0 10ms")
+		nodes[0].send("dispatch 200 20ms") // a second of work for its 4 workers, sent at once
+		for _, p := range nodes[1:] {
+			p.send("dispatch 50 20ms 0 10ms")
 		}
 		rs := c.waitFor(30*time.Second, "the dispatch loops", func(rs records) bool { return len(rs.find("dispatched", "", "")) == 3 })
 		acks := rs.acks()
@@ -44,7 +46,11 @@ func TestSpread(t *testing.T) {
 
 		rs = c.records()
 		execs := rs.executions()
-		perNode := map[string]int{}
+		dispatcher := map[string]string{}
+		for _, r := range rs.find("ack", "", "") {
+			dispatcher[r.subject] = r.node
+		}
+		perNode, foreign := map[string]int{}, map[string]int{}
 		for _, id := range acks {
 			xs := execs[id.String()]
 			if len(xs) != 1 || xs[0].outcome != "ok" || !xs[0].applied {
@@ -52,6 +58,14 @@ func TestSpread(t *testing.T) {
 				continue
 			}
 			perNode[xs[0].node]++
+			if xs[0].node != dispatcher[id.String()] {
+				foreign[xs[0].node]++
+			}
+		}
+		for _, p := range nodes[1:] {
+			if foreign[p.id] == 0 {
+				t.Errorf("node %s ran none of the other nodes' tasks while n1 had a backlog", p.id)
+			}
 		}
 		// A failed Dispatch is retried as a new task, and the failed one
 		// may still have been stored and run: only without failures must
@@ -60,8 +74,8 @@ func TestSpread(t *testing.T) {
 			t.Errorf("%d tasks ran, %d were acknowledged", n, len(acks))
 		}
 		c.checkNoOverlap(execs, nil)
-		t.Logf("%d tasks acknowledged, all completed once in %s; executions per node %v; %d dispatch errors",
-			len(acks), ms(took), perNode, len(rs.find("dispatcherr", "", "")))
+		t.Logf("%d tasks acknowledged, all completed once in %s; executions per node %v, of them dispatched by another node %v; %d dispatch errors",
+			len(acks), ms(took), perNode, foreign, len(rs.find("dispatcherr", "", "")))
 	})
 }
 
@@ -71,9 +85,12 @@ func TestSpread(t *testing.T) {
 // take its work over within the lease and a poll.
 func TestKillTakeOver(t *testing.T) {
 	eachStore(t, func(t *testing.T, c *cluster) {
-		const load = "dispatch 0 200ms 0 150ms" // about 20 tasks/s on 12 workers of 5 tasks/s each
-		live := []*proc{c.start("n1", 4), c.start("n2", 4)}
-		victim := c.start("v0", 4)
+		// About 50 tasks/s of 200ms each: 10 of the 24 workers busy, so a
+		// take-over never waits for a free worker.
+		const load = "dispatch 0 200ms 0 60ms"
+		live := []*proc{c.start("n1", 8), c.start("n2", 8)}
+		victim := c.start("v0", 8)
+		began := time.Now()
 		for _, p := range append(live, victim) {
 			p.send(load)
 		}
@@ -81,9 +98,11 @@ func TestKillTakeOver(t *testing.T) {
 		var worst time.Duration
 		inFlight := map[string]bool{} // tasks a killed node started and did not see applied
 		for k := 1; k <= 5; k++ {
-			// Kill while the victim runs something, so there is work to take over.
-			c.waitFor(15*time.Second, "the victim to run a task", func(rs records) bool {
-				return len(openOn(rs.executions(), victim.id)) > 0
+			// Kill once the victim has worked a while and runs several
+			// tasks, so there is work to take over.
+			up := time.Now().Add(time.Second)
+			c.waitFor(15*time.Second, "the victim to run tasks", func(rs records) bool {
+				return time.Now().After(up) && len(openOn(rs.executions(), victim.id)) >= 2
 			})
 			killAt := victim.kill()
 			killed = append(killed, victim)
@@ -112,7 +131,7 @@ func TestKillTakeOver(t *testing.T) {
 			worst = max(worst, longest)
 			t.Logf("kill %d of %s: %d tasks unfinished, all started again elsewhere within %s", k, victim.id, len(mine), ms(longest))
 
-			victim = c.start(fmt.Sprintf("v%d", k), 4)
+			victim = c.start(fmt.Sprintf("v%d", k), 8)
 			victim.send(load)
 		}
 		for _, p := range append(live, victim) {
@@ -134,14 +153,21 @@ func TestKillTakeOver(t *testing.T) {
 		again, endedNotApplied := 0, 0
 		for _, id := range acks {
 			xs := execs[id.String()]
-			applied := 0
+			// The store says Completed (waitCompleted); the records must
+			// show which execution: the one the engine applied, or, when
+			// the kill came between the outcome's write and its hook, one
+			// that ended on a killed node.
+			applied, killedOK := 0, 0
 			for _, x := range xs {
-				if x.applied {
+				switch {
+				case x.applied:
 					applied++
+				case x.outcome == "ok" && c.proc(x.node).killed:
+					killedOK++
 				}
 			}
-			if applied != 1 {
-				t.Errorf("task %s: %d applied executions of %d, want 1", id, applied, len(xs))
+			if applied > 1 || applied == 0 && killedOK == 0 {
+				t.Errorf("task %s: %d applied executions of %d, want 1 (or one that ended on a killed node)", id, applied, len(xs))
 			}
 			if len(xs) > 1 {
 				again++
@@ -161,8 +187,8 @@ func TestKillTakeOver(t *testing.T) {
 		if worst > lease+poll+slack {
 			t.Errorf("a take-over took %s, more than lease %s + poll %s + slack %s", worst, lease, poll, slack)
 		}
-		t.Logf("%d tasks acknowledged across 5 kills, none lost; %d ran again (the killed nodes had %d unfinished, %d of them past the handler's end); longest take-over %s (lease %s, poll %s)",
-			len(acks), again, len(inFlight), endedNotApplied, ms(worst), lease, poll)
+		t.Logf("%d tasks acknowledged in %s across 5 kills, none lost; %d ran again (the killed nodes had %d unfinished, %d of them past the handler's end); longest take-over %s (lease %s, poll %s)",
+			len(acks), ms(time.Since(began)), again, len(inFlight), endedNotApplied, ms(worst), lease, poll)
 	})
 }
 
@@ -232,6 +258,7 @@ func TestPauseFence(t *testing.T) {
 				if x.applied {
 					t.Errorf("task %s: the paused node's success was applied after it lost the lease", task)
 				}
+				t.Logf("task %s (%s) on %s: start %s, ctxdone %s, end %s %s; stop %s, cont %s", task, x.sleep, x.node, stamp(x.start), stamp(x.ctxdone), stamp(x.end), x.outcome, stamp(stopAt), stamp(contAt))
 				switch {
 				case !x.ctxdone.IsZero():
 					cancelLag = max(cancelLag, x.ctxdone.Sub(contAt))
@@ -438,8 +465,14 @@ func TestCancelAcrossNodes(t *testing.T) {
 		if rs.has("applied", "", "") {
 			t.Errorf("a cancelled task was recorded as a success")
 		}
-		if worst > time.Second {
-			t.Errorf("a handler saw its context end %s after Cancel on another node, more than 1s", worst)
+		// With a notifier the cancel is a notice; without (SQLite) the
+		// running node learns it at its next lease renewal.
+		bound := time.Second
+		if c.b.kind == "sqlite" {
+			bound = renewInterval + 500*time.Millisecond
+		}
+		if worst > bound {
+			t.Errorf("a handler saw its context end %s after Cancel on another node, more than %s", worst, bound)
 		}
 		t.Logf("Cancel on one node stopped 3 handlers on another, the slowest %s after the call", ms(worst))
 	})

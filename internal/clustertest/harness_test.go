@@ -38,7 +38,20 @@ const (
 	lease = 3 * time.Second
 	poll  = 500 * time.Millisecond
 	slack = 2 * time.Second
+
+	// renewInterval is the engine's default for this lease: min(1s,
+	// lease/3).
+	renewInterval = time.Second
 )
+
+// logLevel is the nodes' engine log level: EVERTASK_CLUSTERTEST_LOG, or
+// warn.
+func logLevel() string {
+	if l := os.Getenv("EVERTASK_CLUSTERTEST_LOG"); l != "" {
+		return l
+	}
+	return "warn"
+}
 
 // kinds are the stores every scenario runs on.
 var kinds = []string{"postgres", "redis", "sqlite"}
@@ -174,8 +187,15 @@ type cluster struct {
 	procs map[string]*proc
 }
 
+// newCluster makes the records directory; a failed test keeps it (any
+// test with EVERTASK_CLUSTERTEST_KEEP=1), and says where, for a look at the
+// records and the nodes' logs.
 func newCluster(t *testing.T, b *backend) *cluster {
-	c := &cluster{t: t, b: b, dir: t.TempDir(), procs: map[string]*proc{}}
+	dir, err := os.MkdirTemp("", "evertask-cluster-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, b: b, dir: dir, procs: map[string]*proc{}}
 	t.Cleanup(c.close)
 	return c
 }
@@ -205,7 +225,7 @@ func (c *cluster) start(id string, workers int) *proc {
 	cmd := exec.Command(nodeBinary(c.t),
 		"-store", c.b.kind, "-dsn", c.b.dsn, "-schema", c.b.schema,
 		"-id", id, "-records", c.dir, "-workers", strconv.Itoa(workers),
-		"-lease", lease.String(), "-poll", poll.String())
+		"-lease", lease.String(), "-poll", poll.String(), "-log", logLevel())
 	cmd.Stdout, cmd.Stderr = out, out
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -292,9 +312,11 @@ func (c *cluster) close() {
 		}
 		p.stdin.Close()
 	}
-	if !c.t.Failed() {
+	if !c.t.Failed() && os.Getenv("EVERTASK_CLUSTERTEST_KEEP") != "1" {
+		os.RemoveAll(c.dir)
 		return
 	}
+	c.t.Logf("records and node logs kept in %s", c.dir)
 	for _, id := range ids {
 		b, _ := os.ReadFile(filepath.Join(c.dir, id+".stderr"))
 		if len(b) > 4000 {
@@ -550,5 +572,5 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-// ms formats a duration in milliseconds, for the logged figures.
-func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+// ms formats a duration for the logged figures: milliseconds, to a tenth.
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
