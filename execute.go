@@ -391,11 +391,12 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	wctx := context.Background()
 	var heldBy string
 	if e.node != nil {
-		if e.deliveries.isLost(j) {
+		leased, lost := e.deliveries.settle(j)
+		if lost {
 			e.lostOutcome(j, out)
 			return
 		}
-		if e.deliveries.leased(j) {
+		if leased {
 			heldBy = e.node.info.ID
 		}
 	}
