@@ -286,8 +286,14 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 			ID: j.id, To: store.StatusQueued, From: fromWaiting,
 			Now: e.now(), AuditLevel: j.audit,
 		})
-		if err != nil || !applied {
-			e.deliveries.end(j)
+		// Not applied: the row was cancelled, or, in a cluster, a fetcher
+		// claimed it first (it is due): if this node's did, the delivery
+		// was adopted with the claim and goes on to the queue.
+		adopted := (err != nil || !applied) && e.node != nil && !e.deliveries.endUnclaimed(j)
+		if (err != nil || !applied) && !adopted {
+			if e.node == nil {
+				e.deliveries.end(j)
+			}
 			if err != nil && ctx.Err() == nil {
 				// The task is persisted, so it is accepted: a store hiccup
 				// here must not make the caller dispatch it again. The timer
