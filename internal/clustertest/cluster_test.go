@@ -62,6 +62,17 @@ func TestSpread(t *testing.T) {
 				foreign[xs[0].node]++
 			}
 		}
+		// Nobody died: a task that waited a whole lease to start was
+		// claimed and then forgotten until its lease ran out.
+		var wait time.Duration
+		for _, r := range rs.find("ack", "", "") {
+			if xs := execs[r.subject]; len(xs) > 0 {
+				wait = max(wait, xs[0].start.Sub(r.at))
+			}
+		}
+		if wait >= lease {
+			t.Errorf("a task waited %s from its ack to its start, a lease (%s) or more", wait, lease)
+		}
 		for _, p := range nodes[1:] {
 			if foreign[p.id] == 0 {
 				t.Errorf("node %s ran none of the other nodes' tasks while n1 had a backlog", p.id)
@@ -74,8 +85,8 @@ func TestSpread(t *testing.T) {
 			t.Errorf("%d tasks ran, %d were acknowledged", n, len(acks))
 		}
 		c.checkNoOverlap(execs, nil)
-		t.Logf("%d tasks acknowledged, all completed once in %s; executions per node %v, of them dispatched by another node %v; %d dispatch errors",
-			len(acks), ms(took), perNode, foreign, len(rs.find("dispatcherr", "", "")))
+		t.Logf("%d tasks acknowledged, all completed once in %s (the longest wait from ack to start %s); executions per node %v, of them dispatched by another node %v; %d dispatch errors",
+			len(acks), ms(took), ms(wait), perNode, foreign, len(rs.find("dispatcherr", "", "")))
 	})
 }
 
@@ -580,3 +591,4 @@ func flatten(execs map[string][]*execution) []*execution {
 	}
 	return out
 }
+
