@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -103,6 +104,8 @@ type backend struct {
 	dsn    string
 	schema string // PostgreSQL schema or Redis prefix
 	st     store.Store
+	pool   *pgxpool.Pool // PostgreSQL only
+	redis  *redis.Client // Redis only
 }
 
 // openBackend creates an empty store of its own (schema, prefix or file),
@@ -114,6 +117,7 @@ func openBackend(t *testing.T, kind string) *backend {
 	switch kind {
 	case "postgres":
 		pool := testenv.PostgresPool(t)
+		b.pool = pool
 		b.dsn, b.schema = testenv.PostgresURL(), "et_cluster_"+randomHex()
 		st, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: b.schema})
 		if err != nil {
@@ -132,6 +136,7 @@ func openBackend(t *testing.T, kind string) *backend {
 			client.Close()
 			testenv.Unavailable(t, "Redis", err)
 		}
+		b.redis = client
 		b.dsn, b.schema = testenv.RedisAddr(), "et_cluster:"+randomHex()+":"
 		st, err := redisstore.New(ctx, client, &redisstore.Opts{Prefix: b.schema})
 		if err != nil {
