@@ -14,4 +14,11 @@
 // The tests need the database services (they skip without them, fail in CI
 // with EVERTASK_TEST_REQUIRE_SERVICES=1). The one that restarts PostgreSQL
 // runs only with EVERTASK_TEST_SERVER_RESTART=1, like internal/restarttest.
+// Each scenario logs its figures (take-over times, lateness, cancel
+// latency): run with -v to read them.
+//
+// For a look inside: a failed test keeps its records directory and says
+// where (EVERTASK_CLUSTERTEST_KEEP=1 keeps every test's), with each node's
+// engine log beside its records; EVERTASK_CLUSTERTEST_LOG=info (or debug)
+// sets the nodes' log level.
 package clustertest
