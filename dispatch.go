@@ -287,8 +287,10 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 			Now: e.now(), AuditLevel: j.audit,
 		})
 		// Not applied: the row was cancelled, or, in a cluster, a fetcher
-		// claimed it first (it is due): if this node's did, the delivery
-		// was adopted with the claim and goes on to the queue.
+		// claimed it first (it is due). If this node's fetcher did, the
+		// claim is this delivery's now (adopted) and it goes to the queue
+		// as claimed: endUnclaimed checks that and ends the delivery in one
+		// step, so an adoption cannot slip in between and be dropped.
 		adopted := (err != nil || !applied) && e.node != nil && !e.deliveries.endUnclaimed(j)
 		if (err != nil || !applied) && !adopted {
 			if e.node == nil {
@@ -321,7 +323,7 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 	switch q.cfg.WhenFull {
 	case FullQueueError:
 		e.revertToWaiting(j)
-		e.deliveries.end(j)
+		e.dropDelivery(j)
 		return fmt.Errorf("%w: %q (task %s stays persisted)", ErrQueueFull, q.cfg.Name, j.id)
 	case FullQueueFallback:
 		e.log.Warn("queue full, falling back to the default queue", "queue", q.cfg.Name, "task_id", j.id)
@@ -331,12 +333,22 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 	case q.ch <- j:
 		return nil
 	case <-ctx.Done():
-		e.deliveries.end(j)
+		e.dropDelivery(j)
 		return fmt.Errorf("wait for room in queue %q (task %s stays persisted): %w", q.cfg.Name, j.id, ctx.Err())
 	case <-e.stopIntake:
-		e.deliveries.end(j)
+		e.dropDelivery(j)
 		return ErrShutdown
 	}
+}
+
+// dropDelivery ends a delivery that never ran. In a cluster, a claim it
+// holds (its fetcher's, adopted) goes back to the store, so the row does not
+// wait for its lease to expire.
+func (e *Engine) dropDelivery(j *job) {
+	if e.node != nil {
+		e.node.release(j)
+	}
+	e.deliveries.end(j)
 }
 
 // revertToWaiting moves a task that could not be queued back to

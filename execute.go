@@ -24,7 +24,7 @@ func (e *Engine) work(q *queue) {
 		case j := <-q.ch:
 			if e.acceptingWork() != nil {
 				// Shutting down: leave it Queued for the next start.
-				e.deliveries.end(j)
+				e.dropDelivery(j)
 				e.workers.Done()
 				return
 			}
