@@ -543,7 +543,7 @@ func TestPostgresRestart(t *testing.T) {
 		}
 	}
 	c.checkNoOverlap(execs, nil)
-	t.Logf("PostgreSQL restarted in %s under 3 nodes: %d tasks acknowledged, all completed; %d dispatch calls failed (retried); %d tasks ran more than once, never at once",
+	t.Logf("PostgreSQL restarted in %s under 3 nodes: %d tasks acknowledged, all completed; %d dispatch calls failed (retried); %d tasks ran more than once",
 		ms(restarted.Sub(began)), len(acks), len(rs.find("dispatcherr", "", "")), again)
 }
 
