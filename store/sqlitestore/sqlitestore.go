@@ -165,6 +165,12 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// clock is the store's clock: the host's, since every process sharing an
+// SQLite file runs on the file's host. Writes read it under the write lock
+// (after BEGIN IMMEDIATE) where they have a transaction, so the order of
+// their clocks is the order of their commits.
+func (s *Store) clock() time.Time { return store.NormalizeTime(time.Now()) }
+
 // check is the guard every method starts with.
 func (s *Store) check() error {
 	if s.closed.Load() {
