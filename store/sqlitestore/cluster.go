@@ -59,19 +59,15 @@ RETURNING id`
 	// rescueSQL re-queues or poisons, in one statement, up to @limit
 	// InProgress rows nobody holds: an expired or missing lease, or an
 	// owner the caller proved gone. Every SET expression reads the row as
-	// it was, so "poisoned" is the same test in each. A poisoned one-shot
-	// row ends as a Transition to Failed writes it (LastExecutionAt stamped,
-	// no execution time); a poisoned series as EndSeries ends it (NextRunAt
-	// cleared, no execution stamped), which is how recovery poisons rows.
+	// it was, so "poisoned" is the same test in each. No execution ended,
+	// so LastExecutionAt and ExecutionTime are kept, poisoned or not.
 	rescueSQL = `UPDATE tasks SET
     recovery_failures = recovery_failures + 1,
     owner = '',
     lease_until = NULL,
     status = CASE WHEN ` + poisonedSQL + ` THEN 'Failed' ELSE 'Queued' END,
     error = CASE WHEN ` + poisonedSQL + ` THEN @poison ELSE error END,
-    next_run_at = CASE WHEN ` + poisonedSQL + ` AND recurring = 1 THEN NULL ELSE next_run_at END,
-    last_execution_at = CASE WHEN ` + poisonedSQL + ` AND recurring = 0 THEN @at ELSE last_execution_at END,
-    execution_time_us = CASE WHEN ` + poisonedSQL + ` AND recurring = 0 THEN 0 ELSE execution_time_us END
+    next_run_at = CASE WHEN ` + poisonedSQL + ` AND recurring = 1 THEN NULL ELSE next_run_at END
 WHERE id IN (SELECT id FROM tasks
     WHERE status = 'InProgress'
       AND (owner = '' OR lease_until IS NULL OR lease_until <= @now
@@ -91,6 +87,9 @@ ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started
 // Now returns the store's clock.
 func (s *Store) Now(ctx context.Context) (time.Time, error) {
 	if err := s.check(); err != nil {
+		return time.Time{}, err
+	}
+	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
 	}
 	return s.clock(), nil
@@ -246,8 +245,7 @@ func (s *Store) Rescue(ctx context.Context, p store.RescueParams) ([]*store.Task
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, rescueSQL,
 			sql.Named("now", s.clock().UnixMicro()), sql.Named("owners", string(owners)),
-			sql.Named("limit", limit), sql.Named("max", p.MaxFailures), sql.Named("poison", p.PoisonError),
-			sql.Named("at", p.Now.UnixMicro()))
+			sql.Named("limit", limit), sql.Named("max", p.MaxFailures), sql.Named("poison", p.PoisonError))
 		if err != nil {
 			return err
 		}
@@ -293,6 +291,9 @@ func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 	}
 	if node.ID == "" {
 		return fmt.Errorf("%w: join cluster without a node id", store.ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // before the lock file is created for nothing
 	}
 	queues, err := json.Marshal(node.Queues)
 	if err != nil {

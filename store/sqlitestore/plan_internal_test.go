@@ -41,7 +41,7 @@ func TestQueryPlans(t *testing.T) {
 			sql.Named("until", int64(0)), sql.Named("ids", "[]"), sql.Named("owner", "n"), sql.Named("now", int64(0))}},
 		{"Rescue", rescueSQL, "tasks_status", []any{
 			sql.Named("now", int64(0)), sql.Named("owners", "[]"), sql.Named("limit", 10), sql.Named("max", 0),
-			sql.Named("poison", ""), sql.Named("at", int64(0))}},
+			sql.Named("poison", "")}},
 		{"ListNewest", listSelect + listOrderDesc, "tasks_created", []any{10}},
 		{"CountByQueue", countByQueueSQL, "", []any{int64(0)}},
 	} {
