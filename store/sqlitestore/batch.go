@@ -103,10 +103,10 @@ func insertTasksSQL(n int) string {
 // fields the target status writes. The lease fields follow
 // TransitionParams.ApplyAt: p_keep_lease (a move to InProgress without a
 // Lease) keeps owner and lease_until, any other row writes p_owner and
-// p_lease (the claim of a Lease, or ” and NULL: leaving InProgress clears
-// them); p_held is the fence, evaluated at the store's clock p_clock. The
-// conditions live in the UPDATE itself, so no writer slips between check
-// and write.
+// p_lease (the claim of a Lease, or no owner and NULL: leaving InProgress
+// clears them); p_held is the fence, evaluated at the store's clock
+// p_clock. The conditions live in the UPDATE itself, so no writer slips
+// between check and write.
 const (
 	transitionSet = `UPDATE tasks SET
     status = p_to,

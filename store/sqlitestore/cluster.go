@@ -19,7 +19,7 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// The claim statements. dueSQL and claimableStatusSQL are textually the key
+// The statements of cluster mode. dueSQL and claimableStatusSQL are textually the key
 // expression and the WHERE of the tasks_claim index (migration 002): SQLite
 // matches index expressions and partial-index conditions by their text, so
 // a change to one without the other silently turns every claim into a scan.

@@ -101,9 +101,10 @@ func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.Transiti
 // store's clock is read before the statement waits for the write lock, so
 // it may be behind the clock at the write by that wait: a Lease is then that
 // much shorter, and a lease that expired during the wait still counts as
-// live. Both are safe: no other writer can have changed the row meanwhile
-// (that needs the lock this statement waits for), so a fenced write that
-// applies still finds its own claim, and a refused IfRecoverable is retried.
+// live. Both err on the safe side: no other writer can have changed the row
+// meanwhile (that needs the lock this statement waits for), so a fenced
+// write that applies still finds the holder's own claim, and a row that
+// IfRecoverable refuses is rescued once its lease has expired.
 func (s *Store) transitionNoAudit(ctx context.Context, p *store.TransitionParams) (bool, error) {
 	res, err := s.stmts.transition.ExecContext(ctx, transitionRow(p, s.clock())...)
 	if err != nil {
