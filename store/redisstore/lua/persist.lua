@@ -29,7 +29,8 @@ for i = 1, n do
   redis.call('HSET', k, 'op', OP, unpack(ARGV, b + 3, b + 2 + 2 * nf))
   if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
   -- The fields the indexes read, '' when left out (as load() reads them).
-  local x = { s = '', q = '', m = '', r = '', rc = '', mr = '', nr = '', le = '', c = '', ru = '' }
+  local x = { s = '', q = '', m = '', r = '', rc = '', mr = '', nr = '', le = '', c = '', ru = '', sa = '', o = '',
+              lu = '' }
   for j = b + 3, b + 2 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end
   idx_add(id, x)
   queues[x.q] = true
