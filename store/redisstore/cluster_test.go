@@ -338,6 +338,45 @@ func TestLeaseRulesOfTransitions(t *testing.T) {
 	}
 	checkIndexes(t, su)
 
+	// A row persisted with an owner outside InProgress keeps it through the
+	// steps that keep a lease (a run counted, a recovery failure) and loses
+	// it at its next transition anywhere but InProgress, the lightest
+	// included.
+	f := task(6)
+	f.Status, f.Recurring, f.NextRunAt, f.Owner, f.LeaseUntil = store.StatusWaitingQueue, true, t0, "n9", t0
+	persistAll(t, su, f)
+	if err := su.s.UpdateCurrentRun(ctx, store.RunParams{ID: f.ID, Now: t0, NextRunAt: t0.Add(time.Minute), AuditLevel: store.AuditFull}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.s.IncrementRecoveryFailures(ctx, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, su, f.ID); got.Owner != "n9" || got.RunCount != 1 || got.RecoveryFailures != 1 {
+		t.Fatalf("row with an owner after a run and a recovery failure: owner %q runs %d failures %d", got.Owner, got.RunCount, got.RecoveryFailures)
+	}
+	if !tr(store.TransitionParams{ID: f.ID, To: store.StatusQueued, From: []store.Status{store.StatusWaitingQueue}}) {
+		t.Fatal("delivery did not apply")
+	}
+	if got := get(t, su, f.ID); got.Owner != "" || !got.LeaseUntil.IsZero() {
+		t.Errorf("delivered row keeps owner %q lease %v", got.Owner, got.LeaseUntil)
+	}
+	g := task(7)
+	g.Status, g.Owner, g.LeaseUntil = store.StatusQueued, "n9", t0
+	persistAll(t, su, g)
+	if !tr(store.TransitionParams{ID: g.ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued}}) {
+		t.Fatal("unleased claim did not apply")
+	}
+	if got := get(t, su, g.ID); got.Owner != "n9" || !got.LeaseUntil.Equal(t0) {
+		t.Errorf("a transition to InProgress without a lease changed owner %q lease %v", got.Owner, got.LeaseUntil)
+	}
+	if !tr(store.TransitionParams{ID: g.ID, To: store.StatusQueued, From: in}) {
+		t.Fatal("re-queue did not apply")
+	}
+	if got := get(t, su, g.ID); got.Owner != "" || !got.LeaseUntil.IsZero() {
+		t.Errorf("re-queued row keeps owner %q lease %v", got.Owner, got.LeaseUntil)
+	}
+	checkIndexes(t, su)
+
 	// CompleteRecurringRun and EndSeries.
 	if !tr(store.TransitionParams{ID: c.ID, To: store.StatusInProgress, Lease: &store.Lease{Owner: "n1", For: time.Minute}}) {
 		t.Fatal("leased claim did not apply")

@@ -19,7 +19,8 @@ local now = store_now()
 local snow = string.format('%d', now)
 local dk = due_key(q)
 local marker = P .. 'cl:' .. OP
-local ids = {}
+local ids, rows = {}, {}
+local READ = { s = true, q = true, r = true, rc = true, mr = true, nr = true, ru = true, al = true }
 local prev = redis.call('GET', marker)
 if prev then
   ids = cjson.decode(prev)
@@ -33,21 +34,37 @@ else
     for _, m in ipairs(ms) do
       local id = string.sub(m, 17)
       local k = P .. 't:' .. id
-      local v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'ru', 'al')
-      local x = { s = v[1], q = v[2] or '', r = v[3] or '', rc = v[4] or '', mr = v[5] or '', nr = v[6] or '',
-                  ru = v[7] or '' }
+      -- The whole row, read once: it is the reply too, with the claim's
+      -- fields set in it below.
+      local h = redis.call('HGETALL', k)
+      local x = { s = false, q = '', r = '', rc = '', mr = '', nr = '', ru = '', al = '' }
+      local at = {}
+      for i = 1, #h, 2 do
+        local f = h[i]
+        if READ[f] then x[f] = h[i + 1] end
+        if f == 's' or f == 'o' or f == 'lu' or f == 'op' then at[f] = i + 1 end
+      end
       -- The index holds only rows that are claimable but for RunUntil (the
       -- checks of a missing row, another queue, another state are a guard);
       -- a passed RunUntil never comes back, so its entry goes.
       if x.s and x.q == q and in_due(x) and rec_now(x, now) then
-        local level = (tonumber(v[8]) or 0) + 1
+        local level = (tonumber(x.al) or 0) + 1
         redis.call('HSET', k, 's', 'InProgress', 'o', owner, 'lu', lu, 'op', OP)
         ix_rem(qs_key(x.s, q), m)
         ix_add(qs_key('InProgress', q), '0', m)
         ix_add(LEASE, lu, m)
         if x.s ~= 'Queued' and string.byte(aq, level) == 49 then audit_status(id, anow, 'Queued', '', true) end
         if string.byte(ai, level) == 49 then audit_status(id, anow, 'InProgress', '', true) end
+        for f, v in pairs({ s = 'InProgress', o = owner, lu = lu, op = OP }) do
+          if at[f] then
+            h[at[f]] = v
+          else
+            h[#h + 1] = f
+            h[#h + 1] = v
+          end
+        end
         ids[#ids + 1] = id
+        rows[#rows + 1] = h
       end
     end
     redis.call('ZREM', dk, unpack(ms))
@@ -77,12 +94,14 @@ while true do
 end
 
 local out = { snow, nd }
-for _, id in ipairs(ids) do
-  local h = redis.call('HGETALL', P .. 't:' .. id)
+if prev then
   -- (on a replay, only what the owner still holds)
-  if #h > 0 and (not prev or (redis.call('HGET', P .. 't:' .. id, 's') == 'InProgress' and
-      redis.call('HGET', P .. 't:' .. id, 'o') == owner)) then
-    out[#out + 1] = h
+  for _, id in ipairs(ids) do
+    local k = P .. 't:' .. id
+    local v = redis.call('HMGET', k, 's', 'o')
+    if v[1] == 'InProgress' and v[2] == owner then out[#out + 1] = redis.call('HGETALL', k) end
   end
+else
+  for _, h in ipairs(rows) do out[#out + 1] = h end
 end
 return out

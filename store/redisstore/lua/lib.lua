@@ -9,6 +9,26 @@
 local P = ARGV[1]
 local OP = ARGV[2]
 
+-- A row persisted with an owner or a lease end outside InProgress (the
+-- contract lets Persist write any row) carries them until a transition
+-- clears them. Its "op" then ends in STALE ('!', which no call id holds),
+-- so the lightest transitions, which do not read the owner, still know to
+-- clear it: every step that rewrites op keeps the mark while the lease
+-- fields stay (stale_op), and every transition drops it as it clears them.
+local STALE = 33 -- '!'
+local function stale(op)
+  return string.byte(op, -1) == STALE
+end
+-- The op a step that keeps the lease fields writes: OP, marked as x.op was.
+local function stale_op(xop)
+  if xop ~= '' and stale(xop) then return OP .. '!' end
+  return OP
+end
+-- Whether a row's op says this very call wrote it (a replay), marked or not.
+local function own_op(xop)
+  return xop == OP or xop == OP .. '!'
+end
+
 local function nz(v)
   if v == false or v == nil then return '' end
   return v
@@ -134,6 +154,19 @@ local function store_now()
   return NOW_US
 end
 
+-- The end of a lease of lfor µs (a string) from the store's clock, as
+-- written to rows: built once per length per script, since a batch of
+-- claims shares one.
+local LEASE_END = {}
+local function lease_end(lfor)
+  local e = LEASE_END[lfor]
+  if not e then
+    e = string.format('%d', store_now() + tonumber(lfor))
+    LEASE_END[lfor] = e
+  end
+  return e
+end
+
 -- The time-independent part of store.Recoverable: run limit (strict <, a
 -- negative or missing count is 0) and status, with recurring Completed and
 -- Failed rows recoverable only while they have a next run.
@@ -234,17 +267,24 @@ end
 -- (x.lu nil: not read).
 local function load_for(k, to, stamp, ifrec, held)
   local v
-  if held then
-    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'mr', 'ru', 'lu', 'rf')
+  local x
+  if held and ifrec then
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'lu', 'rf', 'mr', 'ru')
+  elseif held then
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'lu', 'rf')
   elseif ifrec then
     v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'mr', 'ru')
   else
     v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o')
   end
   if v[1] == false then return nil end
-  local x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', r = v[5] or '', o = v[6] or '',
-              mr = v[7] or '', ru = v[8] or '', rc = '', nr = '', le = '', c = '', sa = '' }
-  if held then x.lu, x.rf = v[9] or '', v[10] or '' end
+  if held then
+    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', r = v[5] or '', o = v[6] or '',
+          lu = v[7] or '', rf = v[8] or '', mr = v[9] or '', ru = v[10] or '', rc = '', nr = '', le = '', c = '', sa = '' }
+  else
+    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', r = v[5] or '', o = v[6] or '',
+          mr = v[7] or '', ru = v[8] or '', rc = '', nr = '', le = '', c = '', sa = '' }
+  end
   -- A move into the due index needs the row's due score and run limit.
   local enter = OPEN[to] and to ~= 'InProgress' and (x.s == 'InProgress' or not OPEN[x.s])
   if x.r == '1' or (ifrec and (tonumber(x.mr) or 0) > 0) or (FIN[to] and not stamp) or enter then
@@ -425,16 +465,13 @@ local function transition(b, op)
   local stamp, terminal = string.byte(flags, 1) == 49, string.byte(flags, 2) == 49
   local x
   if light then
-    -- o only when the move ends InProgress-less: a row written with an
-    -- owner outside InProgress loses it, as every such transition clears it.
-    local v
-    if to == 'InProgress' then
-      v = redis.call('HMGET', k, 's', 'q', 'm', 'op')
-    else
-      v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'o')
-    end
+    local v = redis.call('HMGET', k, 's', 'q', 'm', 'op')
     if v[1] == false then return -1, nxt end
-    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', o = v[5] or '' }
+    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', o = '' }
+    -- The row is not InProgress before the move (else "InProgress" is in
+    -- from, and so is the target): only the STALE mark says it has an
+    -- owner, which a move anywhere but InProgress clears.
+    if to ~= 'InProgress' and x.op ~= '' and stale(x.op) then x.o = '!' end
   else
     x = load_for(k, to, stamp, ifrec, held)
     if not x then return -1, nxt end
@@ -459,10 +496,16 @@ local function transition(b, op)
     return 0, nxt
   end
   local lu
-  if lown then lu = string.format('%d', store_now() + tonumber(lfor)) end
+  if lown then lu = lease_end(lfor) end
   local clear = not lown and to ~= 'InProgress' and x.o ~= ''
   local rf0 = held and x.rf ~= '' and x.rf ~= '0'
-  if lown or clear or rf0 then
+  -- The common writes of cluster mode in one call each, without a table:
+  -- a claim under a lease, and a run's end that releases the lease.
+  if lown and not rf0 then
+    redis.call('HSET', k, 's', to, 'op', op, 'o', lown, 'lu', lu)
+  elseif clear and stamp and terminal and not rf0 then
+    redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err, 'o', '', 'lu', '')
+  elseif lown or clear or rf0 then
     local a = { 's', to, 'op', op }
     if stamp then a[#a + 1] = 'le' a[#a + 1] = now a[#a + 1] = 'et' a[#a + 1] = ARGV[b + 4] end
     if terminal then a[#a + 1] = 'e' a[#a + 1] = err end
