@@ -729,3 +729,84 @@ func TestNotifier(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterReplayAfterLostReply: a claim, a rescue and the fenced and
+// leased transitions that go-redis sends twice, because the reply of the
+// first run was lost, answer as the first run did and take nothing more.
+func TestClusterReplayAfterLostReply(t *testing.T) {
+	t.Parallel()
+	su := newSetup(t)
+	ctx := t.Context()
+	proxy := newDropProxy(t, testenv.RedisAddr())
+	c := redis.NewClient(&redis.Options{Addr: proxy.addr, MaxRetries: 3, MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 2 * time.Millisecond})
+	t.Cleanup(func() { c.Close() })
+	s, err := redisstore.New(ctx, c, &redisstore.Opts{Prefix: su.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := func(name string, fn func() error) {
+		t.Helper()
+		before := proxy.dropped.Load()
+		proxy.armed.Store(true)
+		if err := fn(); err != nil {
+			t.Fatalf("%s after a lost reply: %v", name, err)
+		}
+		if proxy.dropped.Load() != before+1 {
+			t.Fatalf("%s: the proxy dropped no reply", name)
+		}
+	}
+	var rows []*store.Task
+	for i := range 6 {
+		tk := task(i)
+		tk.Status = store.StatusQueued
+		rows = append(rows, tk)
+	}
+	persistAll(t, su, rows...)
+
+	var res store.ClaimResult
+	lost("Claim", func() (err error) {
+		res, err = s.Claim(ctx, store.ClaimParams{Owner: "n1", Queue: "default", Limit: 2, LeaseFor: time.Millisecond, Now: t0})
+		return err
+	})
+	if got, want := ids(res.Tasks), ids(rows[:2]); !slices.Equal(got, want) {
+		t.Fatalf("replayed Claim returned %v, want the first run's %v", got, want)
+	}
+	if got := get(t, su, rows[2].ID); got.Status != store.StatusQueued {
+		t.Fatalf("replayed Claim took a second set of rows: row 2 is %s", got.Status)
+	}
+	time.Sleep(5 * time.Millisecond) // let the claim's short leases end at the store's clock
+	var rescued []*store.Task
+	lost("Rescue", func() (err error) {
+		rescued, err = s.Rescue(ctx, store.RescueParams{Limit: 10, Now: t0})
+		return err
+	})
+	if got, want := ids(rescued), ids(rows[:2]); !slices.Equal(got, want) {
+		t.Fatalf("replayed Rescue returned %v, want the first run's %v", got, want)
+	}
+	for _, tk := range rows[:2] {
+		if got := get(t, su, tk.ID); got.RecoveryFailures != 1 || got.Status != store.StatusQueued {
+			t.Errorf("row rescued by a replayed call: %s with %d recovery failures, want Queued with 1", got.Status, got.RecoveryFailures)
+		}
+	}
+	var applied bool
+	lost("Transition with a lease", func() (err error) {
+		applied, err = s.Transition(ctx, store.TransitionParams{ID: rows[0].ID, To: store.StatusInProgress, From: []store.Status{store.StatusQueued},
+			Now: t0, AuditLevel: store.AuditFull, Lease: &store.Lease{Owner: "n1", For: time.Hour}})
+		return err
+	})
+	if !applied {
+		t.Errorf("replayed Transition with a lease reports not applied")
+	}
+	lost("fenced Transition", func() (err error) {
+		applied, err = s.Transition(ctx, store.TransitionParams{ID: rows[0].ID, To: store.StatusCompleted, From: []store.Status{store.StatusInProgress},
+			Now: t0, AuditLevel: store.AuditFull, HeldBy: "n1"})
+		return err
+	})
+	if !applied {
+		t.Errorf("replayed fenced Transition reports not applied")
+	}
+	if got := get(t, su, rows[0].ID); got.Status != store.StatusCompleted || got.Owner != "" || got.RecoveryFailures != 0 {
+		t.Errorf("row after the replayed fenced completion: %s owner %q failures %d", got.Status, got.Owner, got.RecoveryFailures)
+	}
+	checkIndexes(t, su)
+}
