@@ -1084,22 +1084,27 @@ func notifierChecks() []check {
 		{"SlowReaderDoesNotBlock", func(t tb, s store.Store) {
 			n := s.(store.Notifier)
 			_ = subscribe(t, n, t.Context()) // never read
-			done := make(chan struct{})
+			// The publisher reports through done, not t: if it blocks, it
+			// outlives the check.
+			done := make(chan error, 1)
 			go func() {
-				defer close(done)
 				batch := make([]store.Notice, 100)
 				for i := range 10 {
 					for j := range batch {
 						batch[j] = store.Notice{Kind: store.NoticeDue, Queue: fmt.Sprint("q", i*100+j)}
 					}
 					if err := n.Publish(t.Context(), batch); err != nil {
-						t.Errorf("Publish: %v", err)
+						done <- err
 						return
 					}
 				}
+				done <- nil
 			}()
 			select {
-			case <-done:
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Publish: %v", err)
+				}
 			case <-time.After(10 * time.Second):
 				t.Fatalf("Publish of 1000 notices to a subscriber that never reads did not return within 10s")
 			}
