@@ -471,7 +471,7 @@ local function transition(b, op)
     -- The row is not InProgress before the move (else "InProgress" is in
     -- from, and so is the target): only the STALE mark says it has an
     -- owner, which a move anywhere but InProgress clears.
-    if to ~= 'InProgress' and x.op ~= '' and stale(x.op) then x.o = '!' end
+    if to ~= 'InProgress' and string.byte(x.op, -1) == STALE then x.o = '!' end
   else
     x = load_for(k, to, stamp, ifrec, held)
     if not x then return -1, nxt end
@@ -495,27 +495,35 @@ local function transition(b, op)
   if held and (x.s ~= 'InProgress' or x.o ~= held or x.lu == '' or tonumber(x.lu) <= store_now()) then
     return 0, nxt
   end
-  local lu
-  if lown then lu = lease_end(lfor) end
-  local clear = not lown and to ~= 'InProgress' and x.o ~= ''
-  local rf0 = held and x.rf ~= '' and x.rf ~= '0'
-  -- The common writes of cluster mode in one call each, without a table:
-  -- a claim under a lease, and a run's end that releases the lease.
-  if lown and not rf0 then
-    redis.call('HSET', k, 's', to, 'op', op, 'o', lown, 'lu', lu)
-  elseif clear and stamp and terminal and not rf0 then
-    redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err, 'o', '', 'lu', '')
-  elseif lown or clear or rf0 then
-    local a = { 's', to, 'op', op }
-    if stamp then a[#a + 1] = 'le' a[#a + 1] = now a[#a + 1] = 'et' a[#a + 1] = ARGV[b + 4] end
-    if terminal then a[#a + 1] = 'e' a[#a + 1] = err end
-    if lown then
-      a[#a + 1] = 'o' a[#a + 1] = lown a[#a + 1] = 'lu' a[#a + 1] = lu
-    elseif clear then
-      a[#a + 1] = 'o' a[#a + 1] = '' a[#a + 1] = 'lu' a[#a + 1] = ''
+  if lown or held or x.o ~= '' then
+    -- A write that sets, checks or clears a lease.
+    local lu
+    if lown then lu = lease_end(lfor) end
+    local clear = not lown and to ~= 'InProgress' and x.o ~= ''
+    local rf0 = held and x.rf ~= '' and x.rf ~= '0'
+    -- The common writes of cluster mode in one call each, without a
+    -- table: a claim under a lease, and a run's end that releases it.
+    if lown and not rf0 then
+      redis.call('HSET', k, 's', to, 'op', op, 'o', lown, 'lu', lu)
+    elseif clear and stamp and terminal and not rf0 then
+      redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err, 'o', '', 'lu', '')
+    else
+      local a = { 's', to, 'op', op }
+      if stamp then a[#a + 1] = 'le' a[#a + 1] = now a[#a + 1] = 'et' a[#a + 1] = ARGV[b + 4] end
+      if terminal then a[#a + 1] = 'e' a[#a + 1] = err end
+      if lown then
+        a[#a + 1] = 'o' a[#a + 1] = lown a[#a + 1] = 'lu' a[#a + 1] = lu
+      elseif clear then
+        a[#a + 1] = 'o' a[#a + 1] = '' a[#a + 1] = 'lu' a[#a + 1] = ''
+      end
+      if rf0 then a[#a + 1] = 'rf' a[#a + 1] = '0' end
+      redis.call('HSET', k, unpack(a))
     end
-    if rf0 then a[#a + 1] = 'rf' a[#a + 1] = '0' end
-    redis.call('HSET', k, unpack(a))
+    if lown then
+      ix_add(LEASE, lu, x.m)
+    elseif clear and x.s == 'InProgress' then
+      ix_rem(LEASE, x.m)
+    end
   elseif stamp and terminal then
     redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err)
   elseif stamp then
@@ -528,11 +536,6 @@ local function transition(b, op)
   if x.s ~= to then
     ix_rem(qs_key(x.s, x.q), x.m)
     ix_add(qs_key(to, x.q), '0', x.m)
-  end
-  if lown then
-    ix_add(LEASE, lu, x.m)
-  elseif clear and x.s == 'InProgress' then
-    ix_rem(LEASE, x.m)
   end
   if light then
     if to == 'InProgress' and x.s ~= 'InProgress' then ix_rem(due_key(x.q), x.m) end
