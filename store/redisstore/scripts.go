@@ -50,6 +50,7 @@ var (
 		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
 		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptPurgeFin,
 		scriptUpgradeV1, scriptUpgradeV2, scriptUpgradeV3, scriptClaim, scriptRenew, scriptRescue, scriptJoin,
+		scriptNow,
 	}
 )
 

@@ -11,8 +11,12 @@
 -- HGETALL gives it.
 --
 -- A replay of the call (after a lost reply) answers with the rows the first
--- run claimed, kept a minute under the call's id, as far as the owner still
--- holds them: it does not claim a second set that nobody would run.
+-- run claimed, as far as the owner still holds them: it does not claim a
+-- second set that nobody would run. The first run keeps, for a minute under
+-- the call's id, only the lease end it gave (every row of one call shares
+-- it): its rows are the lease index's entries at that score whose op is the
+-- call's id. (A row renewed meanwhile is left out; its lease then runs out
+-- and Rescue takes it.)
 local q, owner, limit, lfor, anow, aq, ai =
   ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 local now = store_now()
@@ -23,13 +27,18 @@ local ids, rows = {}, {}
 local READ = { s = true, q = true, r = true, rc = true, mr = true, nr = true, ru = true, al = true }
 local prev = redis.call('GET', marker)
 if prev then
-  ids = cjson.decode(prev)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', LEASE, prev, prev)) do
+    local id = string.sub(m, 17)
+    local v = redis.call('HMGET', P .. 't:' .. id, 's', 'o', 'op')
+    if v[1] == 'InProgress' and v[2] == owner and v[3] == OP then ids[#ids + 1] = id end
+  end
 else
   local lu = string.format('%d', now + lfor)
   while #ids < limit do
     -- Every entry read leaves the due index before the next read: claimed,
     -- or dropped as one that can no longer be claimed.
-    local ms = redis.call('ZRANGEBYSCORE', dk, '-inf', snow, 'LIMIT', 0, limit - #ids)
+    -- (at most IX_CHUNK at a time: the entries go back out through unpack)
+    local ms = redis.call('ZRANGEBYSCORE', dk, '-inf', snow, 'LIMIT', 0, math.min(limit - #ids, IX_CHUNK))
     if #ms == 0 then break end
     for _, m in ipairs(ms) do
       local id = string.sub(m, 17)
@@ -71,7 +80,7 @@ else
   end
   flush_seq()
   ix_flush()
-  if #ids > 0 then redis.call('SET', marker, cjson.encode(ids), 'PX', 60000) end
+  if #ids > 0 then redis.call('SET', marker, lu, 'PX', 60000) end
 end
 
 -- The earliest entry past the clock whose row may still run; the entries
@@ -95,12 +104,7 @@ end
 
 local out = { snow, nd }
 if prev then
-  -- (on a replay, only what the owner still holds)
-  for _, id in ipairs(ids) do
-    local k = P .. 't:' .. id
-    local v = redis.call('HMGET', k, 's', 'o')
-    if v[1] == 'InProgress' and v[2] == owner then out[#out + 1] = redis.call('HGETALL', k) end
-  end
+  for _, id in ipairs(ids) do out[#out + 1] = redis.call('HGETALL', P .. 't:' .. id) end
 else
   for _, h in ipairs(rows) do out[#out + 1] = h end
 end
