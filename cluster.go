@@ -70,14 +70,16 @@ func newNode(e *Engine, st store.Cluster) *node {
 	n.fetchers = map[string]*fetcher{}
 	for name, q := range e.queues {
 		queues[name] = q.cfg.Workers
-		prefetch := n.cfg.Prefetch
-		switch {
-		case prefetch == 0:
-			prefetch = q.cfg.Capacity
-		case prefetch < 0:
-			prefetch = 0
+		f := &fetcher{n: n, q: q, wake: make(chan struct{}, 1)}
+		switch p := n.cfg.Prefetch; {
+		case p > 0:
+			f.alone, f.shared = q.cfg.Workers+p, q.cfg.Workers+p
+		case p < 0:
+			f.alone, f.shared = q.cfg.Workers, q.cfg.Workers
+		default:
+			f.alone, f.shared = q.cfg.Workers+q.cfg.Capacity, 2*q.cfg.Workers
 		}
-		n.fetchers[name] = &fetcher{n: n, q: q, capacity: q.cfg.Workers + prefetch, wake: make(chan struct{}, 1)}
+		n.fetchers[name] = f
 		q.fetch = n.fetchers[name]
 	}
 	n.info = store.Node{ID: n.cfg.NodeID, Host: host, PID: os.Getpid(), StartedAt: store.NormalizeTime(e.now()), Queues: queues}
@@ -119,6 +121,10 @@ func (n *node) start() {
 			go n.listen(notices, cancel)
 		}
 	}
+	// The first rescue runs before any claim: the previous run's tasks go
+	// back to the queue at once, and the fetchers know whether this node
+	// has peers (how much they prefetch).
+	n.rescue()
 	n.stages.Add(1)
 	go n.rescueLoop()
 	for _, f := range n.fetchers {
@@ -266,7 +272,7 @@ func (n *node) lostLease(ctx context.Context, j *job) {
 // rescueLoop runs the rescuer at start and every PollInterval.
 func (n *node) rescueLoop() {
 	defer n.stages.Done()
-	t := time.NewTimer(0)
+	t := time.NewTicker(n.cfg.PollInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -275,7 +281,6 @@ func (n *node) rescueLoop() {
 		case <-t.C:
 		}
 		n.rescue()
-		t.Reset(n.cfg.PollInterval)
 	}
 }
 

@@ -19,8 +19,13 @@ import (
 type fetcher struct {
 	n        *node
 	q        *queue
-	capacity int           // workers + prefetch
-	wake     chan struct{} // capacity 1: pokes coalesce
+	// alone and shared are the most the queue holds (running plus
+	// prefetched) while this node is the only one, and while it has peers:
+	// by default a lone node fills its buffer, so claims come in large
+	// batches, and a node with peers prefetches one task per worker, so a
+	// backlog spreads over the nodes.
+	alone, shared int
+	wake          chan struct{} // capacity 1: pokes coalesce
 	// backlog is set when the last claim filled the room: rows may be left,
 	// so a worker that frees a slot pokes the fetcher.
 	backlog atomic.Bool
@@ -42,9 +47,19 @@ func (f *fetcher) poke() {
 // then brings many rows, not one round trip per finished task, while the
 // prefetched rows keep the workers busy.
 func (f *fetcher) freed() {
-	if f.backlog.Load() && f.capacity-int(f.q.load.Load()) >= max(1, f.capacity/4) {
+	if !f.backlog.Load() {
+		return
+	}
+	if c := f.capacity(); c-int(f.q.load.Load()) >= max(1, c/4) {
 		f.poke()
 	}
+}
+
+func (f *fetcher) capacity() int {
+	if f.n.peers.Load() > 0 {
+		return f.shared
+	}
+	return f.alone
 }
 
 func (f *fetcher) run() {
@@ -74,7 +89,8 @@ func (f *fetcher) run() {
 func (f *fetcher) fetch() time.Duration {
 	n, e := f.n, f.n.e
 	poll := n.cfg.PollInterval
-	room := f.capacity - int(f.q.load.Load())
+	capacity := f.capacity()
+	room := capacity - int(f.q.load.Load())
 	if room <= 0 {
 		f.backlog.Store(true)
 		return poll
@@ -97,7 +113,7 @@ func (f *fetcher) fetch() time.Duration {
 	for _, row := range res.Tasks {
 		e.runClaimed(row, f.q, began)
 	}
-	if full && room-limit >= max(1, f.capacity/4) {
+	if full && room-limit >= max(1, capacity/4) {
 		return 0 // more is due and fits: claim again at once
 	}
 	if !res.NextDue.IsZero() {
@@ -156,6 +172,11 @@ func (e *Engine) runClaimed(row *store.Task, q *queue, claimedAt time.Time) {
 			next = resumed
 		}
 		j.series = &series{sched: s, scheduledAt: next, runCount: row.RunCount}
+	}
+	if row.CreatedAt.Before(e.node.info.StartedAt) {
+		// Dispatched before this engine started: left by an earlier run
+		// (or by another node), and picked up now.
+		e.emit(Event{Type: EventRecovered, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue})
 	}
 	if !e.deliveries.beginClaimed(j, claimedAt) {
 		// A dispatch of this node holds the task's delivery and now owns the
