@@ -17,8 +17,8 @@ import (
 // node, a worker freed while rows were left), at the store's next due time
 // it learnt from its last claim, and every PollInterval.
 type fetcher struct {
-	n        *node
-	q        *queue
+	n *node
+	q *queue
 	// alone and shared are the most the queue holds (running plus
 	// prefetched) while this node is the only one, and while it has peers:
 	// by default a lone node fills its buffer, so claims come in large
