@@ -119,6 +119,7 @@ func (n *node) start() {
 		} else {
 			n.stages.Add(1)
 			go n.listen(notices, cancel)
+			n.pub.add(store.Notice{Kind: store.NoticeJoin, Node: n.info.ID})
 		}
 	}
 	// The first rescue runs before any claim: the previous run's tasks go
@@ -389,6 +390,11 @@ func (n *node) listen(notices <-chan store.Notice, cancel context.CancelFunc) {
 				}
 			case store.NoticeCancel:
 				n.e.deliveries.markCancelled(nt.ID)
+			case store.NoticeJoin:
+				// The rescuer's next read of the registry has the count.
+				if nt.Node != n.info.ID && n.peers.Load() == 0 {
+					n.peers.Store(1)
+				}
 			}
 		}
 	}
