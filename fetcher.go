@@ -89,15 +89,18 @@ func (f *fetcher) run() {
 func (f *fetcher) fetch() time.Duration {
 	n, e := f.n, f.n.e
 	poll := n.cfg.PollInterval
-	capacity := f.capacity()
+	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.LeaseDuration/2, time.Second))
+	defer cancel()
+	capacity := f.shared
+	if f.alone > f.shared && f.q.load.Load() < int64(f.alone-f.shared) && n.alone(ctx) {
+		capacity = f.alone
+	}
 	room := capacity - int(f.q.load.Load())
 	if room <= 0 {
 		f.backlog.Store(true)
 		return poll
 	}
 	limit := min(room, maxClaim)
-	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.LeaseDuration/2, time.Second))
-	defer cancel()
 	began := e.now()
 	res, err := n.st.Claim(ctx, store.ClaimParams{
 		Owner: n.info.ID, Queue: f.q.cfg.Name, Limit: limit, LeaseFor: n.cfg.LeaseDuration, Now: began,
