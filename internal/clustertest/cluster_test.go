@@ -250,7 +250,7 @@ func TestPauseFence(t *testing.T) {
 		time.Sleep(time.Until(shortEnd.Add(500 * time.Millisecond)))
 		contAt := v.signal(syscall.SIGCONT)
 
-		rs = c.waitFor(lease+slack+5*time.Second, "the resumed node's handlers to return", func(rs records) bool {
+		c.waitFor(lease+slack+5*time.Second, "the resumed node's handlers to return", func(rs records) bool {
 			return len(rs.find("end", "", v.id)) == 4
 		})
 		ids := make([]uuid.UUID, len(tasks))

@@ -286,20 +286,6 @@ func (p *proc) signal(sig syscall.Signal) time.Time {
 	return at
 }
 
-// quit shuts the node down cleanly and waits for it.
-func (p *proc) quit() {
-	p.c.t.Helper()
-	p.send("quit")
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		p.c.t.Fatalf("node %s did not quit within 20s", p.id)
-	}
-	if p.err != nil {
-		p.c.t.Errorf("node %s exited: %v", p.id, p.err)
-	}
-	p.deadAt = time.Now()
-}
 
 // close kills what still runs; when the test failed it shows the nodes'
 // stderr, where the engine logs.
