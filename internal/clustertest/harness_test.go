@@ -286,7 +286,6 @@ func (p *proc) signal(sig syscall.Signal) time.Time {
 	return at
 }
 
-
 // close kills what still runs; when the test failed it shows the nodes'
 // stderr, where the engine logs.
 func (c *cluster) close() {
