@@ -90,6 +90,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.resolve(audit); err != nil {
 		return err
 	}
+	// The engine's logger, the progress lines and the node processes write
+	// to stderr from several goroutines.
+	stderr = &syncWriter{w: stderr}
 
 	// Enough connections for the engine's concurrent group commits, far
 	// fewer than workers: measured on 2 cores, 25 connections beat both 4

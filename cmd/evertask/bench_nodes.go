@@ -61,8 +61,6 @@ func benchNodes(ctx context.Context, st *opened, c *benchConfig, stderr io.Write
 	if _, ok := st.Store.(store.Cluster); !ok {
 		return benchResult{}, fmt.Errorf("the %s store does not implement store.Cluster: several engines cannot share it", c.store)
 	}
-	// The node processes write to stderr concurrently with this one.
-	stderr = &syncWriter{w: stderr}
 	switch c.mode {
 	case "burn":
 		return benchNodesBurn(ctx, st, c, stderr)
