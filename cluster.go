@@ -202,13 +202,18 @@ func (n *node) keep() {
 func (n *node) renew(ctx context.Context) {
 	e := n.e
 	began := e.now()
-	ids, expired := e.deliveries.leases(began.Add(-n.cfg.LeaseDuration))
+	held, expired := e.deliveries.leases(began.Add(-n.cfg.LeaseDuration))
 	for _, j := range expired {
-		e.log.Warn("lease not renewed in time; stopping the task", "task_id", j.id)
-		e.deliveries.markLost(j.id)
+		if e.deliveries.markLost(j) {
+			e.log.Warn("lease not renewed in time; stopping the task", "task_id", j.id)
+		}
 	}
-	if len(ids) == 0 {
+	if len(held) == 0 {
 		return
+	}
+	ids := make([]uuid.UUID, len(held))
+	for i, j := range held {
+		ids[i] = j.id
 	}
 	lost, err := n.st.Renew(ctx, store.RenewParams{Owner: n.info.ID, IDs: ids, LeaseFor: n.cfg.LeaseDuration})
 	if err != nil {
@@ -216,22 +221,37 @@ func (n *node) renew(ctx context.Context) {
 		return
 	}
 	e.deliveries.renewed(ids, lost, began)
+	if len(lost) == 0 {
+		return
+	}
+	gone := make(map[uuid.UUID]bool, len(lost))
 	for _, id := range lost {
-		n.lostLease(ctx, id)
+		gone[id] = true
+	}
+	for _, j := range held {
+		if gone[j.id] {
+			n.lostLease(ctx, j)
+		}
 	}
 }
 
-// lostLease stops a task whose lease the store no longer grants: a cancel
-// from another node (the task ends Cancelled, as a local cancel would) or a
-// take-over (nothing is recorded: the row is another node's now).
-func (n *node) lostLease(ctx context.Context, id uuid.UUID) {
-	row, err := n.e.store.Get(ctx, id)
-	if err == nil && row.Status == store.StatusCancelled {
-		n.e.deliveries.markCancelled(id)
+// lostLease stops the delivery j whose lease the store no longer grants: a
+// cancel from another node (the task ends Cancelled, as a local cancel
+// would) or a take-over (nothing is recorded: the row is another node's
+// now). A delivery that ended or is writing its outcome meanwhile is left
+// alone: its own write released the lease, or its fence decides.
+func (n *node) lostLease(ctx context.Context, j *job) {
+	if !n.e.deliveries.current(j) {
 		return
 	}
-	n.e.log.Warn("lease lost; stopping the task without recording it", "task_id", id)
-	n.e.deliveries.markLost(id)
+	row, err := n.e.store.Get(ctx, j.id)
+	if err == nil && row.Status == store.StatusCancelled {
+		n.e.deliveries.markCancelled(j.id)
+		return
+	}
+	if n.e.deliveries.markLost(j) {
+		n.e.log.Warn("lease lost; stopping the task without recording it", "task_id", j.id)
+	}
 }
 
 // rescueLoop runs the rescuer at start and every PollInterval.

@@ -21,6 +21,9 @@ import (
 //	any ──markLost──────────► + lost      the lease went to another node; a
 //	                                      running context ends, and nothing of
 //	                                      the outcome is written
+//	claimed ──settle────────► + settling  the outcome is being written, fenced
+//	                                      on the lease: from here the fence,
+//	                                      not a renewal's report, decides
 //	any ──end───────────────► (none)      the outcome (or the give-up) is written
 //
 // A task has at most one delivery in a process (begin refuses a second), so
@@ -94,22 +97,23 @@ func (d *deliveries) leased(j *job) bool {
 	return j.leased && !j.lost
 }
 
-// leases returns the ids of the leases to renew, and the deliveries whose
+// leases returns the deliveries whose leases to renew, and those whose
 // lease was last granted before cutoff: it may have expired in the store,
-// so they are given up.
-func (d *deliveries) leases(cutoff time.Time) (ids []uuid.UUID, expired []*job) {
+// so they are given up. A renewal's answer is about these deliveries, not
+// about whatever delivery of the same task runs by the time it comes back.
+func (d *deliveries) leases(cutoff time.Time) (held, expired []*job) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for id, j := range d.m {
+	for _, j := range d.m {
 		switch {
 		case !j.leased || j.lost:
 		case j.leaseBase.Before(cutoff):
 			expired = append(expired, j)
 		default:
-			ids = append(ids, id)
+			held = append(held, j)
 		}
 	}
-	return ids, expired
+	return held, expired
 }
 
 // renewed moves the lease base of the renewed ids (all of ids but lost) to
@@ -129,19 +133,47 @@ func (d *deliveries) renewed(ids, lost []uuid.UUID, began time.Time) {
 }
 
 // markLost flags a delivery whose lease is gone and stops it as a cancel
-// would; its outcome is not recorded.
-func (d *deliveries) markLost(id uuid.UUID) {
+// would; its outcome is not recorded. It does nothing, and reports false,
+// when j is no longer its task's delivery (its outcome ended it; a later
+// occurrence of a series may be running under a new lease) or is writing
+// its outcome (the write's fence decides): a renewal racing the outcome's
+// write reports the lease lost because that write released it.
+func (d *deliveries) markLost(j *job) bool {
 	d.mu.Lock()
-	var x *execution
-	if j := d.m[id]; j != nil {
-		j.lost = true
-		x = j.exec
+	if d.m[j.id] != j || j.settling {
+		d.mu.Unlock()
+		return false
 	}
+	j.lost = true
+	x := j.exec
 	d.mu.Unlock()
 	if x != nil {
 		x.cancel()
 		go x.watchdog()
 	}
+	return true
+}
+
+// current reports whether j is still its task's delivery and has not begun
+// writing its outcome.
+func (d *deliveries) current(j *job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[j.id] == j && !j.settling
+}
+
+// settle marks j as writing its outcome and reports, in the same step,
+// whether it holds its lease (the write is fenced on it) and whether it
+// lost it (nothing may be written). One step, so a lease lost between the
+// two answers cannot make the write go out unfenced.
+func (d *deliveries) settle(j *job) (leased, lost bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if j.lost {
+		return false, true
+	}
+	j.settling = true
+	return j.leased, false
 }
 
 func (d *deliveries) isLost(j *job) bool {

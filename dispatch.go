@@ -286,7 +286,10 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 			ID: j.id, To: store.StatusQueued, From: fromWaiting,
 			Now: e.now(), AuditLevel: j.audit,
 		})
-		if err != nil || !applied {
+		adopted := err == nil && !applied && e.node != nil && e.deliveries.claim(j, time.Time{})
+		if (err != nil || !applied) && !adopted {
+			// (Adopted: this node's fetcher claimed the row meanwhile and the
+			// claim is this delivery's; it goes to the queue as claimed.)
 			e.deliveries.end(j)
 			if err != nil && ctx.Err() == nil {
 				// The task is persisted, so it is accepted: a store hiccup
@@ -315,7 +318,7 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 	switch q.cfg.WhenFull {
 	case FullQueueError:
 		e.revertToWaiting(j)
-		e.deliveries.end(j)
+		e.dropDelivery(j)
 		return fmt.Errorf("%w: %q (task %s stays persisted)", ErrQueueFull, q.cfg.Name, j.id)
 	case FullQueueFallback:
 		e.log.Warn("queue full, falling back to the default queue", "queue", q.cfg.Name, "task_id", j.id)
@@ -325,12 +328,22 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 	case q.ch <- j:
 		return nil
 	case <-ctx.Done():
-		e.deliveries.end(j)
+		e.dropDelivery(j)
 		return fmt.Errorf("wait for room in queue %q (task %s stays persisted): %w", q.cfg.Name, j.id, ctx.Err())
 	case <-e.stopIntake:
-		e.deliveries.end(j)
+		e.dropDelivery(j)
 		return ErrShutdown
 	}
+}
+
+// dropDelivery ends a delivery that never ran. In a cluster, a claim it
+// holds (its fetcher's, adopted) goes back to the store, so the row does not
+// wait for its lease to expire.
+func (e *Engine) dropDelivery(j *job) {
+	if e.node != nil {
+		e.node.release(j)
+	}
+	e.deliveries.end(j)
 }
 
 // revertToWaiting moves a task that could not be queued back to

@@ -301,6 +301,7 @@ type job struct {
 	leased    bool
 	leaseBase time.Time
 	lost      bool
+	settling  bool // the outcome is being written (see deliveries.settle)
 }
 
 // successor returns a copy of j for the task's next delivery (a recurring

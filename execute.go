@@ -24,7 +24,7 @@ func (e *Engine) work(q *queue) {
 		case j := <-q.ch:
 			if e.acceptingWork() != nil {
 				// Shutting down: leave it Queued for the next start.
-				e.deliveries.end(j)
+				e.dropDelivery(j)
 				e.workers.Done()
 				return
 			}
@@ -391,11 +391,12 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	wctx := context.Background()
 	var heldBy string
 	if e.node != nil {
-		if e.deliveries.isLost(j) {
+		leased, lost := e.deliveries.settle(j)
+		if lost {
 			e.lostOutcome(j, out)
 			return
 		}
-		if e.deliveries.leased(j) {
+		if leased {
 			heldBy = e.node.info.ID
 		}
 	}

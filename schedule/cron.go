@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,17 +17,49 @@ import (
 // allocation, no 2099 limit; a test checks both agree). cronexpr needs an
 // adapter: it reads 6 fields as "minute ... year" (we want a leading seconds
 // field), ignores fields past the 7th, panics or misbehaves on reversed
-// ranges, drops Sunday from day-of-week ranges ending in 7, and its Next
-// mutates the expression (so a cached one is used under a lock).
+// ranges, drops Sunday from day-of-week ranges ending in 7, decides the
+// day-of-month/day-of-week rule differently from Vixie cron (see
+// cronStars), and its Next mutates the expression (so cached ones are used
+// under a lock).
 
 type cronExpr struct {
 	// fast evaluates expressions without L, W and # with bit sets, without
 	// locks or allocations; cronexpr handles the rest.
 	fast *cronSet
 
-	mu   sync.Mutex
-	expr *cronexpr.Expression
+	// wild is Vixie cron's wildcard job: the minute or hour field starts
+	// with * (or ?). It runs when the real clock shows a matching time,
+	// see nextCronOnClock.
+	wild bool
+	// daysAnd: a day must match both day fields, else either (cronStars).
+	daysAnd bool
+
+	mu sync.Mutex
+	// byDom and byDow are the expression with the other day field
+	// replaced by *, so cronexpr only ever sees one restricted day field
+	// and its own day rule never applies; slowNext combines them.
+	byDom, byDow *cronexpr.Expression
 }
+
+// cronStars records which fields start with * (or ?). Vixie cron reads two
+// rules off a field's first character, before its terms are expanded, and so
+// do we:
+//
+//   - Days: when the day-of-month or the day-of-week field starts with *, a
+//     day must match both fields; otherwise (both restricted) it matches
+//     either. "*/2" and "*/1" start with *, so "0 9 3 * */1" runs on the
+//     3rd only and "0 9 */2 * MON" on odd days that are Mondays; "1-31/2"
+//     does not, so "0 9 1-31/2 * MON" runs on odd days and on Mondays.
+//     A field that is exactly * matches every day, so either rule gives
+//     the other field alone.
+//   - Clock changes: a job whose minute or hour field starts with * is a
+//     wildcard job that follows the real clock; any other is a fixed-time
+//     job that runs once per wall-clock time (see nextCronOnClock).
+type cronStars struct {
+	minute, hour, dom, dow bool
+}
+
+func starred(field string) bool { return field[0] == '*' || field[0] == '?' }
 
 var (
 	crons     sync.Map // normalized expression -> *cronExpr
@@ -62,15 +95,24 @@ func parseCron(expr string) (*cronExpr, error) {
 	if v, ok := crons.Load(expr); ok {
 		return v.(*cronExpr), nil
 	}
-	fields, err := normalizeCron(expr)
+	fields, stars, err := normalizeCron(expr)
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := safeParse(strings.Join(fields, " ") + " *")
-	if err != nil {
+	c := &cronExpr{
+		wild:    stars.minute || stars.hour,
+		daysAnd: stars.dom || stars.dow,
+	}
+	// Every field is in one of the two, so parsing them checks them all.
+	byDom, byDow := slices.Clone(fields), slices.Clone(fields)
+	byDom[5], byDow[3] = "*", "*"
+	if c.byDom, err = safeParse(strings.Join(byDom, " ") + " *"); err != nil {
 		return nil, invalid("cron %q: %v", expr, err)
 	}
-	c := &cronExpr{expr: parsed, fast: parseCronSet(fields)}
+	if c.byDow, err = safeParse(strings.Join(byDow, " ") + " *"); err != nil {
+		return nil, invalid("cron %q: %v", expr, err)
+	}
+	c.fast = parseCronSet(fields, c.daysAnd)
 	if cronCount.Add(1) <= maxCachedCrons {
 		crons.Store(expr, c)
 	}
@@ -94,7 +136,14 @@ func (c *cronExpr) next(w wall) (sec int64, ok bool) {
 	return c.slowNext(w)
 }
 
-// slowNext asks cronexpr; its occurrences end in 2099.
+// maxDayRounds bounds the alternation in slowNext. Each round moves past at
+// least one day that matches one day field, and cronexpr ends in 2099, so
+// real expressions never come near it.
+const maxDayRounds = 1 << 16
+
+// slowNext asks cronexpr, one day field at a time, and applies the day rule
+// itself: the earlier of the two for either, else the first time both
+// expressions share. Its occurrences end in 2099.
 func (c *cronExpr) slowNext(w wall) (sec int64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -103,31 +152,57 @@ func (c *cronExpr) slowNext(w wall) (sec int64, ok bool) {
 			ok = false
 		}
 	}()
-	t := c.expr.Next(time.Unix(w.sec, w.nsec).UTC())
-	if t.IsZero() {
-		return 0, false
+	from := time.Unix(w.sec, w.nsec).UTC()
+	a := c.byDom.Next(from)
+	if !c.daysAnd {
+		b := c.byDow.Next(from)
+		if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+			a = b
+		}
+		if a.IsZero() {
+			return 0, false
+		}
+		return a.Unix(), true
 	}
-	return t.Unix(), true
+	// Occurrences are whole seconds: Next(x - 1s) is the first at or
+	// after x.
+	for range maxDayRounds {
+		if a.IsZero() {
+			return 0, false
+		}
+		b := c.byDow.Next(a.Add(-time.Second))
+		if b.IsZero() {
+			return 0, false
+		}
+		if b.Equal(a) {
+			return a.Unix(), true
+		}
+		if a = c.byDom.Next(b.Add(-time.Second)); a.Equal(b) {
+			return a.Unix(), true
+		}
+	}
+	return 0, false
 }
 
 // normalizeCron checks the expression and returns its six fields (second
 // minute hour dom month dow), lower case, with the day of week expanded to
-// 0-6; with a year field appended cronexpr reads them unambiguously.
-func normalizeCron(expr string) ([]string, error) {
+// 0-6 (with a year field appended cronexpr reads them unambiguously), and
+// which fields started with * before that expansion.
+func normalizeCron(expr string) ([]string, cronStars, error) {
 	if len(expr) > 256 {
-		return nil, invalid("cron expression is longer than 256 bytes")
+		return nil, cronStars{}, invalid("cron expression is longer than 256 bytes")
 	}
 	for _, r := range expr {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' ||
 			strings.ContainsRune("*?,/-#@ \t", r)) {
-			return nil, invalid("cron %q: unexpected character %q", expr, r)
+			return nil, cronStars{}, invalid("cron %q: unexpected character %q", expr, r)
 		}
 	}
 	fields := strings.Fields(expr)
 	if len(fields) == 1 && strings.HasPrefix(fields[0], "@") {
 		m, ok := cronMacros[strings.ToLower(fields[0])]
 		if !ok {
-			return nil, invalid("cron %q: unknown macro", expr)
+			return nil, cronStars{}, invalid("cron %q: unknown macro", expr)
 		}
 		fields = strings.Fields(m)
 	}
@@ -136,19 +211,22 @@ func normalizeCron(expr string) ([]string, error) {
 		fields = append([]string{"0"}, fields...)
 	case 6:
 	default:
-		return nil, invalid("cron %q has %d fields, want 5 (minute hour day month weekday) or 6 (with a leading second)", expr, len(fields))
+		return nil, cronStars{}, invalid("cron %q has %d fields, want 5 (minute hour day month weekday) or 6 (with a leading second)", expr, len(fields))
 	}
+	// The macros expand to fields with the flags Vixie cron gives them:
+	// @hourly's hour and @weekly's day of month are *.
+	stars := cronStars{minute: starred(fields[1]), hour: starred(fields[2]), dom: starred(fields[3]), dow: starred(fields[5])}
 	for i, f := range fields {
 		if strings.Contains(f, "@") {
-			return nil, invalid("cron %q: a macro must be the whole expression", expr)
+			return nil, cronStars{}, invalid("cron %q: a macro must be the whole expression", expr)
 		}
 		nf, err := checkCronField(i, strings.ToLower(f))
 		if err != nil {
-			return nil, invalid("cron %q: %s field %q: %v", expr, cronFieldNames[i], f, err)
+			return nil, cronStars{}, invalid("cron %q: %s field %q: %v", expr, cronFieldNames[i], f, err)
 		}
 		fields[i] = nf
 	}
-	return fields, nil
+	return fields, stars, nil
 }
 
 // checkCronField rejects what cronexpr mishandles (reversed or out-of-range

@@ -7,16 +7,16 @@ import (
 )
 
 // cronSet is a cron expression without L, W and # as bit sets, evaluated on
-// the wall clock. It follows cronexpr's rules (the fuzz test compares them):
-// a day matches the day-of-month or the day-of-week field when both are
-// restricted, and a field is unrestricted when one of its terms is * or ?.
+// the wall clock. Its day rule is Vixie cron's (cronStars); the fuzz test
+// compares it with cronExpr.slowNext, which builds the same rule out of
+// cronexpr.
 type cronSet struct {
-	sec, min   uint64
-	hour       uint32
-	dom        uint32 // bits 1-31
-	month      uint16 // bits 1-12
-	dow        uint8  // bits 0-6, Sunday 0
-	domR, dowR bool   // restricted
+	sec, min uint64
+	hour     uint32
+	dom      uint32 // bits 1-31
+	month    uint16 // bits 1-12
+	dow      uint8  // bits 0-6, Sunday 0
+	daysAnd  bool   // a day matches both day fields, else either
 }
 
 // The Gregorian calendar repeats every 400 years (146097 days, a whole
@@ -25,39 +25,34 @@ const cronCycleDays = 146097
 
 // parseCronSet returns nil when the fields need cronexpr (L, W, #). The
 // fields were checked by normalizeCron.
-func parseCronSet(f []string) *cronSet {
+func parseCronSet(f []string, daysAnd bool) *cronSet {
 	if strings.ContainsAny(f[3], "lw") || strings.ContainsAny(f[5], "l#") {
 		return nil
 	}
-	var c cronSet
-	var ok [6]bool
-	var all [6]bool
+	c := cronSet{daysAnd: daysAnd}
 	var v [6]uint64
 	for i := range 6 {
-		v[i], all[i], ok[i] = cronBits(i, f[i])
-		if !ok[i] {
+		var ok bool
+		if v[i], ok = cronBits(i, f[i]); !ok {
 			return nil
 		}
 	}
 	c.sec, c.min, c.hour = v[0], v[1], uint32(v[2])
 	c.dom, c.month, c.dow = uint32(v[3]), uint16(v[4]), uint8(v[5])
-	c.domR, c.dowR = !all[3], !all[5]
 	if c.sec == 0 || c.min == 0 || c.hour == 0 || c.month == 0 {
 		return nil
 	}
 	return &c
 }
 
-// cronBits returns the values of one field as bits; all reports a * or ?
-// term.
-func cronBits(i int, f string) (set uint64, all, ok bool) {
+// cronBits returns the values of one field as bits.
+func cronBits(i int, f string) (set uint64, ok bool) {
 	lo, hi := cronMin[i], cronMax[i]
 	if i == 5 {
 		hi = 6
 	}
 	for _, term := range strings.Split(f, ",") {
 		if term == "*" || term == "?" {
-			all = true
 			for x := lo; x <= hi; x++ {
 				set |= 1 << x
 			}
@@ -68,7 +63,7 @@ func cronBits(i int, f string) (set uint64, all, ok bool) {
 		if hasStep {
 			n, err := strconv.Atoi(stepStr)
 			if err != nil || n < 1 {
-				return 0, false, false
+				return 0, false
 			}
 			step = n
 		}
@@ -77,12 +72,12 @@ func cronBits(i int, f string) (set uint64, all, ok bool) {
 			as, bs, isRange := strings.Cut(rng, "-")
 			var err error
 			if a, err = cronValue(i, as); err != nil {
-				return 0, false, false
+				return 0, false
 			}
 			switch {
 			case isRange:
 				if b, err = cronValue(i, bs); err != nil {
-					return 0, false, false
+					return 0, false
 				}
 			case !hasStep:
 				b = a
@@ -92,17 +87,15 @@ func cronBits(i int, f string) (set uint64, all, ok bool) {
 			set |= 1 << x
 		}
 	}
-	return set, all, true
+	return set, true
 }
 
-func (c *cronSet) dayMatches(y int64, m, d int, day int64) bool {
-	if !c.domR && !c.dowR {
-		return true
+func (c *cronSet) dayMatches(d int, day int64) bool {
+	dom, dow := c.dom&(1<<d) != 0, c.dow&(1<<weekdayOf(day)) != 0
+	if c.daysAnd {
+		return dom && dow
 	}
-	if c.domR && c.dom&(1<<d) != 0 {
-		return true
-	}
-	return c.dowR && c.dow&(1<<weekdayOf(day)) != 0
+	return dom || dow
 }
 
 // next returns the first matching wall second strictly after w.
@@ -116,7 +109,7 @@ func (c *cronSet) next(w int64) (int64, bool) {
 			sod = 0
 			continue
 		}
-		if c.dayMatches(y, m, d, day) {
+		if c.dayMatches(d, day) {
 			if s, ok := c.inDay(sod); ok {
 				return day*secondsPerDay + s, true
 			}

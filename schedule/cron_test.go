@@ -19,7 +19,9 @@ func randomCronField(r *rand.Rand, i int) string {
 	for k := range terms {
 		a := lo + r.IntN(hi-lo+1)
 		b := a + r.IntN(hi-a+1)
-		switch r.IntN(5) {
+		switch r.IntN(6) {
+		case 5:
+			terms[k] = "*" // after another term: a full field that does not start with *
 		case 0:
 			terms[k] = fmt.Sprint(a)
 		case 1:
@@ -35,8 +37,8 @@ func randomCronField(r *rand.Rand, i int) string {
 	return strings.Join(terms, ",")
 }
 
-// TestCronEnginesAgree compares the bit-set evaluator with cronexpr on
-// random expressions.
+// TestCronEnginesAgree compares the bit-set evaluator with slowNext, built
+// on cronexpr, on random expressions.
 func TestCronEnginesAgree(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(propertySeed(t), 5))
@@ -61,6 +63,60 @@ func TestCronEnginesAgree(t *testing.T) {
 	}
 	if compared < 500 {
 		t.Fatalf("only %d of 1500 random expressions were valid", compared)
+	}
+}
+
+// TestCronDayFields checks Vixie cron's day rule: when the day-of-month or
+// the day-of-week field starts with * (or ?), a day matches both fields;
+// when neither does, it matches either. The rule reads the first character,
+// not the set: "*/1" counts as *, "1-31" and "3,*" do not.
+func TestCronDayFields(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, expr string
+		want       []string
+	}{
+		{"StepOfOneInWeekdayIsStar", "* 9 3 * */1",
+			[]string{"2026-01-03T09:00:00Z", "2026-01-03T09:01:00Z"}},
+		{"StepOfOneInWeekdayOnlyThe3rd", "0 9 3 * */1",
+			[]string{"2026-01-03T09:00:00Z", "2026-02-03T09:00:00Z"}},
+		{"StepOfOneInMonthDayIsStar", "0 9 */1 * MON",
+			[]string{"2026-01-05T09:00:00Z", "2026-01-12T09:00:00Z"}},
+		{"StarStepIntersects", "0 9 */2 * MON",
+			[]string{"2026-01-05T09:00:00Z", "2026-01-19T09:00:00Z", "2026-02-09T09:00:00Z"}},
+		{"RangeStepIsRestrictedSoUnion", "0 9 1-31/2 * MON",
+			[]string{"2026-01-01T09:00:00Z", "2026-01-03T09:00:00Z", "2026-01-05T09:00:00Z", "2026-01-07T09:00:00Z",
+				"2026-01-09T09:00:00Z", "2026-01-11T09:00:00Z", "2026-01-12T09:00:00Z", "2026-01-13T09:00:00Z"}},
+		{"BothRestrictedUnion", "0 9 3 * MON",
+			[]string{"2026-01-03T09:00:00Z", "2026-01-05T09:00:00Z", "2026-01-12T09:00:00Z"}},
+		{"StarLaterInListIsRestrictedAndFull", "0 9 3,* * MON",
+			[]string{"2026-01-01T09:00:00Z", "2026-01-02T09:00:00Z", "2026-01-03T09:00:00Z"}},
+		{"QuestionMarkIsStar", "0 9 ? * MON",
+			[]string{"2026-01-05T09:00:00Z", "2026-01-12T09:00:00Z"}},
+		{"SixFields", "0 0 9 */1 * MON",
+			[]string{"2026-01-05T09:00:00Z", "2026-01-12T09:00:00Z"}},
+		{"WeeklyMacroSundaysOnly", "@weekly",
+			[]string{"2026-01-04T00:00:00Z", "2026-01-11T00:00:00Z"}},
+		{"MonthlyMacroFirstOnly", "@monthly",
+			[]string{"2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"}},
+		// The same rule for expressions cronexpr evaluates.
+		{"StarStepAndLastFriday", "0 9 */2 * 5L",
+			[]string{"2026-02-27T09:00:00Z", "2026-03-27T09:00:00Z", "2026-05-29T09:00:00Z"}},
+		{"LastDayAndStarStep", "0 9 L * */3",
+			[]string{"2026-01-31T09:00:00Z", "2026-02-28T09:00:00Z", "2026-05-31T09:00:00Z"}},
+		{"LastDayAndStepOfOne", "0 9 L * */1",
+			[]string{"2026-01-31T09:00:00Z", "2026-02-28T09:00:00Z"}},
+		{"FirstAndFirstMondayUnion", "0 9 1 * MON#1",
+			[]string{"2026-01-01T09:00:00Z", "2026-01-05T09:00:00Z", "2026-02-01T09:00:00Z", "2026-02-02T09:00:00Z"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := occurrences(t, Cron(tc.expr), mustTime(t, "2026-01-01T00:00:00Z"), len(tc.want))
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("cron %q:\n got %v\nwant %v", tc.expr, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -28,9 +28,16 @@
 //     not exist (the clock springs forward) runs at the next valid instant,
 //     the end of the gap; one that occurs twice (the clock falls back) runs
 //     once, at its first occurrence. Second, minute and hour intervals are
-//     durations and ignore clock changes.
+//     durations and ignore clock changes. Cron expressions follow Vixie
+//     cron: fixed-time ones behave like calendars, wildcard ones (minute or
+//     hour field starting with *) run whenever the clock shows a matching
+//     time, so "0 * * * *" runs every real hour across both changes (see
+//     Cron).
 //   - RunUntil is exclusive; MaxRuns counts real executions (the engine
-//     counts them, Exhausted and Advance check them).
+//     counts them; Exhausted, Advance and Upcoming apply them, Next cannot).
+//   - Upcoming lists the runs a series has left with every limit applied:
+//     s.Upcoming(first, 0, n) for a new one (First applies Start),
+//     s.Upcoming(next, runs, n) for a stored one.
 //   - Downtime: no catch-up burst. If exactly one occurrence was missed it
 //     runs once, at once; if more were missed the series skips to the first
 //     occurrence after now (Resume).

@@ -114,3 +114,31 @@ func ExampleSchedule_Advance() {
 	// after run 2 10:30:00
 	// after run 3 true
 }
+
+// The runs a series has left, with every limit applied.
+func ExampleSchedule_Upcoming() {
+	s := schedule.Daily().At(9, 0).StartNow().AtMost(4)
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+	// A new series: First applies the start option, Upcoming MaxRuns.
+	first, _ := s.First(now)
+	for _, t := range s.Upcoming(first, 0, 10) {
+		fmt.Println(t.Format(time.DateTime))
+	}
+
+	// A stored series that has run twice, next due on the 3rd: two left.
+	next := time.Date(2026, 1, 3, 9, 0, 0, 0, time.UTC)
+	fmt.Println(len(s.Upcoming(next, 2, 10)), "left after 2 runs")
+	fmt.Println(len(s.Upcoming(next, 4, 10)), "left after 4 runs")
+
+	// Next is the calendar alone: it knows nothing of runs.
+	fmt.Println(s.Next(time.Date(2026, 1, 4, 9, 0, 0, 0, time.UTC)).Format(time.DateTime))
+	// Output:
+	// 2026-01-01 12:00:00
+	// 2026-01-02 09:00:00
+	// 2026-01-03 09:00:00
+	// 2026-01-04 09:00:00
+	// 2 left after 2 runs
+	// 0 left after 4 runs
+	// 2026-01-05 09:00:00
+}

@@ -21,6 +21,12 @@ var midnight = []Clock{{}}
 // the schedule is invalid). It is drift-free when given the previous
 // occurrence's scheduled time rather than the time a run ended.
 //
+// Next is the calendar alone: it applies RunUntil but neither Start, which
+// only First reads, nor MaxRuns, which needs the count of runs Next is not
+// given (Resume steps over missed occurrences with it, and those never
+// count). To list the runs a series has left, use Upcoming; after a run,
+// Advance.
+//
 // Intervals step from after: EverySeconds(90).Next(t) is t+90s. Calendar
 // slots (At, On, OnDay, cron) are absolute: Daily().At(3, 0).Next(t) is the
 // first 03:00 after t. With a stride above one (EveryDays(2)), the stride is
@@ -125,10 +131,19 @@ func (s *Schedule) nextCalendar(t time.Time, loc *time.Location, stride int64) t
 	return time.Time{}
 }
 
+// nextCron follows Vixie cron across clock changes. A wildcard job (minute
+// or hour field starting with *) runs whenever the clock shows a matching
+// time; a fixed-time job runs each wall-clock time once, like a calendar:
+// at its first occurrence when the clock falls back, at the end of the gap
+// when it springs forward (Vixie runs the fixed-time jobs it skipped right
+// after the jump).
 func (s *Schedule) nextCron(t time.Time, loc *time.Location) time.Time {
 	c, err := parseCron(s.Cron)
 	if err != nil {
 		return time.Time{}
+	}
+	if c.wild {
+		return nextCronOnClock(c, t, loc)
 	}
 	w := toWall(t, loc)
 	for range maxResolve {
@@ -141,6 +156,46 @@ func (s *Schedule) nextCron(t time.Time, loc *time.Location) time.Time {
 			return r
 		}
 		w = wall{sec: max(sec, t.Unix()+offsetAt(r.Unix(), loc))}
+	}
+	return time.Time{}
+}
+
+// maxClockChanges bounds the clock changes nextCronOnClock reads past: two
+// a year for five centuries, more than the gap between two occurrences of
+// any expression (the calendar repeats every 400 years).
+const maxClockChanges = 1024
+
+// nextCronOnClock returns the first instant after t at which the wall clock
+// of loc shows a time the expression matches. Within one UTC offset the wall
+// clock is monotone, so that is the first matching wall time after t's
+// reading, if it comes before the offset changes; else the search goes on
+// from the change, where the clock may jump ahead (a wall time in the gap
+// never shows) or back (the repeated hour shows, and matches, again).
+func nextCronOnClock(c *cronExpr, t time.Time, loc *time.Location) time.Time {
+	u := t.Unix() + 1 // occurrences are whole seconds
+	from := u + offsetAt(u, loc) - 1
+	sec, ok := c.next(wall{sec: from})
+	for range maxClockChanges {
+		if !ok {
+			return time.Time{}
+		}
+		if loc == time.UTC {
+			return time.Unix(sec, 0).UTC()
+		}
+		off := offsetAt(u, loc)
+		_, end := time.Unix(u, 0).In(loc).ZoneBounds()
+		if at := sec - off; end.IsZero() || at < end.Unix() {
+			return time.Unix(at, 0).UTC()
+		}
+		u = end.Unix()
+		start := u + offsetAt(u, loc) // the clock's first reading after the change
+		// sec is the first match after from: it still is the first at or
+		// after start unless the clock went back to or before from, or
+		// jumped past sec.
+		if start <= from || sec < start {
+			from = start - 1
+			sec, ok = c.next(wall{sec: from})
+		}
 	}
 	return time.Time{}
 }
@@ -396,6 +451,36 @@ func (s Schedule) Advance(scheduled, now time.Time, runs int) time.Time {
 		return time.Time{}
 	}
 	return s.Resume(s.Next(scheduled), now)
+}
+
+// Upcoming returns up to n runs a series has left: next (its next run) and
+// the occurrences after it, before RunUntil and within MaxRuns, runs being
+// the real executions so far (as for Advance). It is the one way to ask
+// when a schedule runs that applies every limit:
+//
+//   - a new series: first, err := s.First(now), which applies Start, then
+//     s.Upcoming(first, 0, n);
+//   - a stored series: s.Upcoming(row.NextRunAt, row.RunCount, n), after
+//     Resume if that next run is in the past.
+//
+// It returns nil when nothing is left: n below 1, next zero or not before
+// RunUntil, MaxRuns reached, or an invalid schedule. The times are in UTC.
+func (s Schedule) Upcoming(next time.Time, runs, n int) []time.Time {
+	if n < 1 || next.IsZero() || s.Exhausted(runs) || s.Validate() != nil {
+		return nil
+	}
+	if s.MaxRuns > 0 {
+		n = min(n, s.MaxRuns-runs)
+	}
+	t := s.limit(next.UTC())
+	if t.IsZero() {
+		return nil
+	}
+	out := make([]time.Time, 0, min(n, 64))
+	for ; !t.IsZero() && len(out) < n; t = s.Next(t) {
+		out = append(out, t)
+	}
+	return out
 }
 
 // Resume applies the downtime rule to a series whose next run is next when

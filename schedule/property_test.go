@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -241,4 +242,50 @@ func slowResumeFrom(s Schedule, anchor, now time.Time) time.Time {
 		t = s.Next(t)
 	}
 	return t
+}
+
+// TestPropertyUpcoming: Upcoming equals the slow answer, a series' life run
+// on time: First, then Advance after each run, counting runs, until the
+// series ends. From any point of that life, with the runs done so far, it
+// lists the rest.
+func TestPropertyUpcoming(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(propertySeed(t), 6))
+	const n = 40
+	for i := range 2000 {
+		s := randomSchedule(r)
+		now := randomTime(r)
+		if r.IntN(2) == 0 {
+			s = s.AtMost(1 + r.IntN(n))
+		}
+		if r.IntN(3) == 0 {
+			if next := s.Next(now); !next.IsZero() {
+				gap := min(next.Sub(now), 366*24*time.Hour)
+				s = s.Until(next.Add(time.Duration(r.Int64N(int64(gap) * n))))
+			}
+		}
+		switch r.IntN(4) {
+		case 0:
+			s = s.StartNow()
+		case 1:
+			s = s.StartAfter(time.Duration(1 + r.Int64N(int64(48*time.Hour))))
+		}
+		first, err := s.First(now)
+		if err != nil {
+			continue
+		}
+		var life []time.Time
+		for t, runs := first, 0; !t.IsZero() && len(life) < n; {
+			life = append(life, t)
+			runs++
+			t = s.Advance(t, t, runs)
+		}
+		k := r.IntN(len(life))
+		if got := s.Upcoming(first, 0, n); !slices.Equal(got, life) {
+			t.Fatalf("case %d: %s from %s:\n got %v\nwant %v", i, s, now, got, life)
+		}
+		if got := s.Upcoming(life[k], k, n-k); !slices.Equal(got, life[k:]) {
+			t.Fatalf("case %d: %s after %d runs:\n got %v\nwant %v", i, s, k, got, life[k:])
+		}
+	}
 }

@@ -113,7 +113,8 @@ type Schedule struct {
 	// RunUntil ends the series: no occurrence at or after it (exclusive).
 	RunUntil time.Time `json:"run_until,omitzero"`
 	// MaxRuns ends the series after this many real executions; 0 is no
-	// limit.
+	// limit. Only what knows the run count applies it: Exhausted, Advance
+	// and Upcoming, not Next.
 	MaxRuns int `json:"max_runs,omitempty"`
 
 	// err is the first misuse of a builder method, reported by Validate.
@@ -164,6 +165,21 @@ func Monthly() Schedule { return every(1, UnitMonth) }
 // (nearest weekday, 15W, LW) and # (MON#2, the second Monday). The macros
 // @yearly, @monthly, @weekly, @daily and @hourly are accepted. Expressions
 // using L, W or # end with the year 2099, others with 9999.
+//
+// Two rules follow Vixie cron, which reads them off a field's first
+// character ("?" counts as "*"):
+//
+//   - Days: when the day-of-month or the day-of-week field starts with *,
+//     a day must match both; otherwise it matches either. "0 9 3 * */1"
+//     runs on the 3rd, "0 9 */2 * MON" on odd-numbered Mondays, and
+//     "0 9 1-31/2 * MON" on odd days and on Mondays.
+//   - Clock changes (with In): a wildcard job, whose minute or hour field
+//     starts with *, runs whenever the clock shows a matching time, so
+//     "0 * * * *" runs every real hour, twice in the repeated hour when the
+//     clock falls back, and a time the clock skips never runs. Any other
+//     job is fixed-time and runs each wall time once, like a calendar: the
+//     first pass of a repeated hour, the end of a gap. "0 1-3 * * *" is
+//     fixed-time.
 func Cron(expr string) Schedule { return Schedule{Cron: expr} }
 
 func every(n int, u Unit) Schedule {

@@ -187,6 +187,50 @@ func TestMaxRuns(t *testing.T) {
 	}
 }
 
+func TestUpcoming(t *testing.T) {
+	t.Parallel()
+	next := mustTime(t, "2026-01-01T10:00:00Z")
+	until := mustTime(t, "2026-01-01T10:03:00Z")
+	cases := []struct {
+		name    string
+		sched   Schedule
+		next    time.Time
+		runs, n int
+		want    []string
+	}{
+		{"NoLimit", EveryMinutes(1), next, 0, 3,
+			[]string{"2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z", "2026-01-01T10:02:00Z"}},
+		{"MaxRunsLeft", EveryMinutes(1).AtMost(5), next, 3, 10,
+			[]string{"2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z"}},
+		{"MaxRunsReached", EveryMinutes(1).AtMost(5), next, 5, 10, nil},
+		{"RunUntilExclusive", EveryMinutes(1).Until(until), next, 0, 10,
+			[]string{"2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z", "2026-01-01T10:02:00Z"}},
+		{"NextAtRunUntil", EveryMinutes(1).Until(next), next, 0, 10, nil},
+		{"TighterOfBoth", EveryMinutes(1).Until(until).AtMost(2), next, 0, 10,
+			[]string{"2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z"}},
+		{"CalendarRunsOut", Cron("0 0 29 2 *"), mustTime(t, "9996-02-29T00:00:00Z"), 0, 3,
+			[]string{"9996-02-29T00:00:00Z"}},
+		{"ZeroNext", EveryMinutes(1), time.Time{}, 0, 3, nil},
+		{"NoneAsked", EveryMinutes(1), next, 0, 0, nil},
+		{"Invalid", EveryMinutes(0), next, 0, 3, nil},
+		{"InUTC", Daily().At(3, 0).In(mustLoc(t, "Europe/Berlin")), next.In(mustLoc(t, "Asia/Tokyo")), 0, 2,
+			[]string{"2026-01-01T10:00:00Z", "2026-01-02T02:00:00Z"}},
+	}
+	for _, tc := range cases {
+		got := tc.sched.Upcoming(tc.next, tc.runs, tc.n)
+		var s []string
+		for _, g := range got {
+			if g.Location() != time.UTC {
+				t.Errorf("%s: %s is not in UTC", tc.name, g)
+			}
+			s = append(s, g.Format(time.RFC3339))
+		}
+		if strings.Join(s, " ") != strings.Join(tc.want, " ") || (got == nil) != (tc.want == nil) {
+			t.Errorf("%s: %s.Upcoming(%s, %d, %d) = %v, want %v", tc.name, tc.sched, tc.next, tc.runs, tc.n, s, tc.want)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -86,6 +86,21 @@ func testRecovery(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		st := newStore(t)
 		row := seed(t, st, func(r *store.Task) { r.Payload = []byte(`{"n":"not a number"}`) })
+		if _, ok := st.(store.Cluster); ok {
+			// In a cluster the claim that cannot decode is left to expire:
+			// each rescue counts one failure, a lease apart, and the limit
+			// poisons the row, without waiting for restarts.
+			cfg := &evertask.Config{MaxRecoveryFailures: 3, Cluster: fastCluster("")}
+			f := setupOn(t, st, cfg, nil, nil).start()
+			got := f.waitStatus(row.ID, store.StatusFailed)
+			if got.RecoveryFailures != 3 || !strings.Contains(got.Error, "poisoned") {
+				t.Errorf("poisoned row: %d failures, error %q; want 3 and the reason", got.RecoveryFailures, got.Error)
+			}
+			if f.rec.totalCalls() != 0 {
+				t.Errorf("the handler ran %d times on an unreadable payload", f.rec.totalCalls())
+			}
+			return
+		}
 		for start := 1; start <= 3; start++ {
 			f := setupOn(t, st, &evertask.Config{MaxRecoveryFailures: 3}, nil, nil).start()
 			if start < 3 {
@@ -105,7 +120,10 @@ func testRecovery(t *testing.T, newStore NewStore) {
 		// a cancel while such a task waits in the queue must still win.
 		f, rows, release := recoverBehindStuckTask(t, newStore(t), store.AuditNone)
 		last := rows[2].ID
-		if got := f.get(last).Status; got != store.StatusInProgress {
+		_, cluster := f.store.(store.Cluster)
+		if got := f.get(last).Status; got != store.StatusInProgress && !cluster {
+			// (A cluster node claims only what its workers and prefetch
+			// hold: the third row may still be Queued.)
 			t.Fatalf("a queued recovered task at audit None is %s, want InProgress (claimed)", got)
 		}
 		if err := f.eng.Cancel(context.Background(), last); err != nil {

@@ -23,8 +23,14 @@
 // Every status change uses the contract's own helpers (Allows, Apply, the
 // audit policy), so its semantics are those of every other store. Every
 // method copies its input and output: callers never share memory with the
-// store. One RWMutex guards everything; each call holds it for O(log n)
+// store. One RWMutex guards every row; each call holds it for O(log n)
 // work, and Purge releases it between batches.
 //
-// It implements every optional capability of the store package.
+// It implements every optional capability of the store package, Cluster
+// and Notifier included, for several engines sharing one Store in one
+// process: the store's clock is the process clock, notices fan out in
+// process, and no node is ever proven gone (it ends with the process). The
+// claim indexes (due rows per queue, InProgress rows) are built on the first
+// Claim or Rescue, so a single-process engine never pays for them, and a
+// transition reads the clock only when a lease rule needs it.
 package memstore

@@ -17,6 +17,8 @@ var (
 	_ store.RecoveryCounter = (*Store)(nil)
 	_ store.Counter         = (*Store)(nil)
 	_ store.Retainer        = (*Store)(nil)
+	_ store.Cluster         = (*Store)(nil)
+	_ store.Notifier        = (*Store)(nil)
 )
 
 // Store is the in-memory store. The zero value is not usable; call New.
@@ -32,12 +34,24 @@ type Store struct {
 	queues   map[string]*queueCount
 
 	auditSeq int64 // last StatusAudit/RunsAudit id handed out
+
+	// Cluster mode (cluster.go): the claim indexes, built on first use,
+	// and the node registry.
+	cluster bool
+	held    btree // InProgress rows, in keyset order
+	nodes   map[string]*store.Node
+
+	hub hub // the Notifier's subscriptions
 }
 
 // queueCount counts a queue's rows per status.
 type queueCount struct {
 	n     [numStatus]int
 	total int
+	// due holds the queue's claimable rows by due time once Claim or
+	// Rescue was called (see cluster.go); nil before, so a queue that
+	// empties and fills again costs no more than without it.
+	due *btree
 }
 
 const numStatus = 8
@@ -96,8 +110,8 @@ func New() *Store {
 	}
 }
 
-// Close makes every later call return store.ErrClosed and drops the rows.
-// Closing twice is safe.
+// Close makes every later call return store.ErrClosed, drops the rows and
+// ends the Notifier's subscriptions. Closing twice is safe.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,6 +121,8 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.byID, s.byKey, s.queues = nil, nil, nil
 	s.all, s.pending, s.byStatus = btree{}, btree{}, [numStatus]btree{}
+	s.cluster, s.held, s.nodes = false, btree{}, nil
+	s.hub.close()
 	return nil
 }
 
@@ -155,6 +171,9 @@ func (s *Store) delete(r *row) {
 	if !openStatus(r.st) {
 		s.byStatus[r.st].delete(k)
 	}
+	if s.cluster {
+		s.unindexCluster(r)
+	}
 	s.uncountQueue(r)
 	if r.pending {
 		s.pending.delete(k)
@@ -199,7 +218,8 @@ func (s *Store) statusChanged(r *row, oi uint8) {
 }
 
 // reindexPending puts the row in or out of the pending index after any
-// change of its status or of the fields mayRecover reads.
+// change of its status or of the fields mayRecover reads, and does the same
+// for the cluster indexes once they are in use (see reindexCluster).
 func (s *Store) reindexPending(r *row) {
 	if want := r.inPending(); want != r.pending {
 		if want {
@@ -208,6 +228,9 @@ func (s *Store) reindexPending(r *row) {
 			s.pending.delete(r.key())
 		}
 		r.pending = want
+	}
+	if s.cluster {
+		s.reindexCluster(r)
 	}
 }
 
@@ -296,6 +319,9 @@ func (s *Store) UpdateDefinition(ctx context.Context, task *store.Task) error {
 		}
 	}
 	if r.Queue != oldQueue {
+		if s.cluster {
+			s.unindexCluster(r) // from the old queue's due tree; reindexPending adds it to the new one
+		}
 		q := r.q
 		q.n[r.st]--
 		if q.total--; q.total == 0 {
@@ -371,13 +397,22 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 }
 
 // transition applies p to r when its conditions hold. Callers hold the lock.
+//
+// The clock is read only when a lease rule needs it: a fence, a lease, or
+// IfRecoverable on a row that has an owner (without one, no lease is live).
+// Otherwise AllowsAt and ApplyAt get the zero time and work as Allows and
+// Apply, plus the release of the lease fields.
 func (s *Store) transition(r *row, p *store.TransitionParams) bool {
 	t := r.state()
-	if !p.Allows(&t) {
+	var now time.Time
+	if p.HeldBy != "" || p.Lease != nil || p.IfRecoverable && r.Owner != "" {
+		now = clock()
+	}
+	if !p.AllowsAt(&t, now) {
 		return false
 	}
 	old := r.st
-	p.Apply(&t)
+	p.ApplyAt(&t, now)
 	r.applyState(&t)
 	s.statusChanged(r, old)
 	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {

@@ -32,6 +32,13 @@ type modelRun struct {
 	ids  []uuid.UUID // every id ever used, so some operations miss
 	base time.Time
 	ctx  context.Context
+
+	// spots distinct times (40 when zero), unit apart (1µs when zero).
+	// cluster adds the Cluster operations and the fields they read (see
+	// cluster_test.go).
+	spots   int
+	unit    time.Duration
+	cluster bool
 }
 
 var (
@@ -43,7 +50,11 @@ var (
 func (mr *modelRun) time() time.Time {
 	// Few distinct microseconds, so many rows tie on CreatedAt; sometimes a
 	// nanosecond part that the store must drop.
-	t := mr.base.Add(time.Duration(mr.rng.IntN(40)) * time.Microsecond)
+	spots, unit := mr.spots, mr.unit
+	if spots == 0 {
+		spots, unit = 40, time.Microsecond
+	}
+	t := mr.base.Add(time.Duration(mr.rng.IntN(spots)) * unit)
 	if mr.rng.IntN(4) == 0 {
 		t = t.Add(time.Duration(mr.rng.IntN(1000)) * time.Nanosecond)
 	}
@@ -83,6 +94,12 @@ func (mr *modelRun) task() *store.Task {
 		Recurring: mr.rng.IntN(2) == 0, RunCount: mr.rng.IntN(3), MaxRuns: mr.rng.IntN(4),
 		RunUntil: mr.maybeTime(), NextRunAt: mr.maybeTime(),
 	}
+	if mr.cluster {
+		t.ScheduledAt = mr.maybeTime()
+		if t.Status == store.StatusInProgress && mr.rng.IntN(2) == 0 {
+			t.Owner, t.LeaseUntil = testOwners[mr.rng.IntN(len(testOwners))], mr.time()
+		}
+	}
 	return t
 }
 
@@ -114,10 +131,13 @@ func (mr *modelRun) transitionParams() store.TransitionParams {
 
 func (mr *modelRun) modelTransition(p store.TransitionParams) bool {
 	r := mr.m.rows[p.ID]
-	if r == nil || !p.Allows(r) {
+	// No time of a run is near the clock (see cluster_test.go), so the
+	// model's reading of it agrees with the store's on every lease.
+	now := time.Now()
+	if r == nil || !p.AllowsAt(r, now) {
 		return false
 	}
-	p.Apply(r)
+	p.ApplyAt(r, now)
 	return true
 }
 
@@ -125,6 +145,10 @@ func (mr *modelRun) modelTransition(p store.TransitionParams) bool {
 func (mr *modelRun) step() {
 	t, s, ctx := mr.t, mr.s, mr.ctx
 	t.Helper()
+	if mr.cluster && mr.rng.IntN(3) == 0 {
+		mr.stepCluster()
+		return
+	}
 	switch op := mr.rng.IntN(10); op {
 	case 0, 1: // Persist
 		task := mr.task()
@@ -225,7 +249,7 @@ func (mr *modelRun) step() {
 				t.Fatalf("complete run = %v, %v; want %v", got, err, want)
 			}
 			if want {
-				(&store.TransitionParams{To: p.Status, Now: p.Now}).Apply(r)
+				(&store.TransitionParams{To: p.Status, Now: p.Now}).ApplyAt(r, time.Time{})
 				r.RunCount = store.IncRunCount(r.RunCount)
 				r.NextRunAt = store.NormalizeTime(p.NextRunAt)
 			}
@@ -255,6 +279,7 @@ func (mr *modelRun) step() {
 		}
 		if want {
 			r.Status, r.Error, r.NextRunAt = p.Status, p.Error, time.Time{}
+			r.Owner, r.LeaseUntil = "", time.Time{}
 		}
 	}
 }

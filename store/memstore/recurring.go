@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/evertask/evertask/store"
 	"github.com/google/uuid"
@@ -27,10 +28,17 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	}
 	tp := store.TransitionParams{
 		ID: p.ID, To: p.Status, Now: p.Now, Error: p.Error,
-		ExecutionTime: p.ExecutionTime, AuditLevel: p.AuditLevel,
+		ExecutionTime: p.ExecutionTime, AuditLevel: p.AuditLevel, HeldBy: p.HeldBy,
 	}
 	t := r.state()
-	tp.Apply(&t)
+	var now time.Time
+	if p.HeldBy != "" {
+		now = clock()
+	}
+	if !tp.AllowsAt(&t, now) {
+		return false, nil
+	}
+	tp.ApplyAt(&t, now)
 	old := r.st
 	r.applyState(&t)
 	r.RunCount = store.IncRunCount(r.RunCount)
@@ -66,6 +74,7 @@ func (s *Store) EndSeries(ctx context.Context, p store.EndSeriesParams) (bool, e
 	r.st = uint8(statusIndex(p.Status))
 	r.Error = p.Error
 	r.nextRun = noTime
+	r.Owner, r.leaseUntil = "", noTime // the row leaves InProgress, or was not in it
 	s.statusChanged(r, old)
 	if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
 		s.addStatusAudit(r, p.Now, p.Status, p.Error)

@@ -31,12 +31,14 @@ type row struct {
 	ID uuid.UUID
 	// Unix microseconds, noTime for the zero time.
 	created, scheduled, lastExec, runUntil, nextRun, leaseUntil int64
+	dueUs                                                       int64 // the DueAt the row is indexed under in its queue's due tree
 	ExecutionTime                                               time.Duration
 	RunCount, MaxRuns, RecoveryFailures                         int
 	st                                                          uint8 // statusIndex of the status
 	AuditLevel                                                  store.AuditLevel
 	Recurring                                                   bool
 	pending                                                     bool // in Store.pending
+	inDue, inHeld                                               bool // in queueCount.due, in Store.held (see cluster.go)
 }
 
 // rowHistory holds the collections one-shot tasks rarely have.
@@ -183,24 +185,27 @@ func (r *row) task() *store.Task {
 	return t
 }
 
-// state returns the fields TransitionParams.Allows reads (the status and
-// those of Task.Recoverable) and those Apply writes, so a transition runs
-// the contract's own code without building the whole task.
+// state returns the fields TransitionParams.AllowsAt reads (the status,
+// those of Task.Recoverable and the lease) and those ApplyAt writes, so a
+// transition runs the contract's own code without building the whole task.
 func (r *row) state() store.Task {
 	return store.Task{
 		ID: r.ID, Status: r.status(), Recurring: r.Recurring, RunCount: r.RunCount, MaxRuns: r.MaxRuns,
 		RunUntil: at(r.runUntil), NextRunAt: at(r.nextRun),
 		LastExecutionAt: at(r.lastExec), ExecutionTime: r.ExecutionTime, Error: r.Error,
+		RecoveryFailures: r.RecoveryFailures, Owner: r.Owner, LeaseUntil: at(r.leaseUntil),
 	}
 }
 
-// applyState copies back what TransitionParams.Apply writes: Status,
-// LastExecutionAt, ExecutionTime and Error.
+// applyState copies back what TransitionParams.ApplyAt writes: Status,
+// LastExecutionAt, ExecutionTime, Error, RecoveryFailures and the lease.
 func (r *row) applyState(t *store.Task) {
 	r.st = uint8(statusIndex(t.Status))
 	r.lastExec = micros(t.LastExecutionAt)
 	r.ExecutionTime = t.ExecutionTime
 	r.Error = t.Error
+	r.RecoveryFailures = t.RecoveryFailures
+	r.Owner, r.leaseUntil = t.Owner, micros(t.LeaseUntil)
 }
 
 // recoverable is Task.Recoverable on the row.

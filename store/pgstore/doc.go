@@ -25,6 +25,18 @@
 // Parameters work in every pgx query mode, the simple protocol of
 // transaction poolers included.
 //
+// The Store implements store.Cluster, so several engines can share one
+// schema. Lease times are the server's clock_timestamp(). A claim is one
+// statement: the due rows of a queue, read in due order from a partial
+// expression index, locked with FOR UPDATE SKIP LOCKED so concurrent
+// claimers never wait for or take each other's rows, moved InProgress under
+// a lease and audited. A node proves it is alive with a session advisory
+// lock held on a connection taken out of the pool; the server releases it
+// when the process dies, and Nodes reads pg_locks to tell. The
+// store.Notifier is LISTEN/NOTIFY on a channel per schema; PersistTx writes
+// a row in the caller's transaction and notifies the other nodes when it
+// commits.
+//
 // Driver errors are mapped to the store sentinels: a held task key is
 // store.ErrDuplicateKey, a lost connection or a restarting server wraps
 // store.ErrUnavailable (the driver error stays in the chain).

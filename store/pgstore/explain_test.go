@@ -162,9 +162,9 @@ func TestExplain(t *testing.T) {
 	explain("List by queue after cursor", s.sql.list+" WHERE queue = $1 AND (created_at, id) < ($2::timestamptz, $3::uuid) ORDER BY created_at DESC, id DESC LIMIT $4",
 		append(append([]any{"q1"}, midCursor...), 51)...)
 	explain("Transition Queued->InProgress", s.sql.transition, ids[1], "InProgress", false, false, ts(now), int64(0), "",
-		[]string{"Queued"}, false, true)
+		[]string{"Queued"}, false, true, "", int64(0), "")
 	explain("Transition requeue IfRecoverable", s.sql.transition, ids[100], "Queued", false, false, ts(now), int64(0), "",
-		[]string{}, true, true)
+		[]string{}, true, true, "", int64(0), "")
 	p := make([]store.TransitionParams, 100)
 	idx := make([]int, 100)
 	for i := range p {
@@ -173,6 +173,10 @@ func TestExplain(t *testing.T) {
 	}
 	args, _ := transitionArrays(p, idx)
 	explain("TransitionMany of 100", s.sql.transitionMany, args...)
+	explain("Claim 100 of a queue", s.sql.cluster.claim, "q1", int64(100), "n1", int64(60_000_000), ts(now))
+	explain("Claim of a queue with nothing due", s.sql.cluster.claim, "nothing", int64(100), "n1", int64(60_000_000), ts(now))
+	explain("Renew 100 leases", s.sql.cluster.renew, args[1], "n1", int64(60_000_000))
+	explain("Rescue with nothing to rescue", s.sql.cluster.rescue, []string{"gone"}, int64(100), int32(3), "poisoned", ts(now))
 	explain("CountByStatus", s.sql.countByStatus)
 	explain("Purge completed tasks, one batch", s.sql.purgeTasks, []string{"Completed"}, ts(base.Add(time.Minute)), 100)
 	fmt.Fprintln(os.Stderr, "explain done")

@@ -3,8 +3,11 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evertask/evertask/store"
@@ -24,10 +27,21 @@ type Opts struct {
 // Store is a store.Store on PostgreSQL. It implements every optional
 // capability of package store. It is safe for concurrent use.
 type Store struct {
-	pool   *pgxpool.Pool
-	schema string
-	sql    statements
-	closed atomic.Bool
+	pool    *pgxpool.Pool
+	schema  string
+	sql     statements
+	channel string // of the notices (Publish, Subscribe)
+	closed  atomic.Bool
+
+	// life ends at Close, and with it every subscription.
+	life context.Context
+	stop context.CancelFunc
+
+	// sessions are the liveness sessions of the nodes that joined through
+	// this store (JoinCluster): connections taken out of the pool, each
+	// holding its node's advisory lock until LeaveCluster or Close.
+	sessionsMu sync.Mutex
+	sessions   map[string]*pgx.Conn
 }
 
 var (
@@ -37,6 +51,8 @@ var (
 	_ store.RecoveryCounter = (*Store)(nil)
 	_ store.Counter         = (*Store)(nil)
 	_ store.Retainer        = (*Store)(nil)
+	_ store.Cluster         = (*Store)(nil)
+	_ store.Notifier        = (*Store)(nil)
 )
 
 // New returns a Store on pool, migrating its schema first unless
@@ -65,18 +81,41 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Opts) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, schema: o.Schema, sql: newStatements(q)}, nil
+	s := &Store{pool: pool, schema: o.Schema, sql: newStatements(q), channel: channelName(o.Schema),
+		sessions: map[string]*pgx.Conn{}}
+	s.life, s.stop = context.WithCancel(context.Background())
+	return s, nil
 }
 
 // Schema returns the schema the store's tables live in.
 func (s *Store) Schema() string { return s.schema }
 
 // Close marks the store closed: every later call returns store.ErrClosed.
-// It does not close the pool, which belongs to the caller. Closing twice is
-// safe.
+// It ends the subscriptions (their channels close) and the liveness
+// sessions of the nodes that joined through it and did not leave, so other
+// nodes see them gone; their registrations stay. It does not close the
+// pool, which belongs to the caller. Closing twice is safe.
 func (s *Store) Close() error {
-	s.closed.Store(true)
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.stop()
+	s.sessionsMu.Lock()
+	defer s.sessionsMu.Unlock()
+	for id, c := range s.sessions {
+		closeConn(c)
+		delete(s.sessions, id)
+	}
 	return nil
+}
+
+// closeConn closes a connection the store took out of the pool. The
+// server ends the session (and releases its locks) when the socket closes,
+// so a Terminate message that cannot be sent in time changes nothing.
+func closeConn(c *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Close(ctx) //nolint:errcheck // see above
 }
 
 func (s *Store) check() error {

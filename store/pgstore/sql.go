@@ -27,11 +27,60 @@ func recoverable(now string) string {
 	AND ` + recoverableStatus + `)`
 }
 
+// storeClock is the store's clock of the cluster contract: the server's
+// time when the expression is evaluated. Unlike now(), the start of the
+// transaction, it stays exact in a statement that waited for a row lock,
+// and a fence re-checked after such a wait reads the clock again.
+const storeClock = `clock_timestamp()`
+
+// leaseLive is store.Task.LeaseLive at the time now: the row runs under a
+// lease nobody may take over. A missing lease_until is no lease.
+func leaseLive(now string) string {
+	return `(status = 'InProgress' AND owner <> '' AND coalesce(lease_until > ` + now + `, false))`
+}
+
+// holds is store.Task.Holds for a non-empty owner at the time now: the
+// condition of every fenced write.
+func holds(owner, now string) string {
+	return `(status = 'InProgress' AND owner = ` + owner + ` AND coalesce(lease_until > ` + now + `, false))`
+}
+
+// statusAudit is store.StatusAuditRequired in SQL, for the statements that
+// decide per row (a claim or a rescue writes rows of every audit level):
+// None never, Minimal and ErrorsOnly for real errors only, Full always.
+// TestStatusAuditSQL checks it against the Go policy.
+func statusAudit(level, status, errText string) string {
+	return `(CASE WHEN ` + level + ` = 3 THEN false
+	WHEN ` + level + ` IN (1, 2) THEN ` + status + ` = 'Failed'
+		OR (` + errText + ` <> '' AND ` + status + ` NOT IN ('ServiceStopped', 'Cancelled'))
+	ELSE true END)`
+}
+
+// leaseSet are the lease columns of a transition to $to: a new lease when
+// $owner is set (for $micros from the store's clock), kept by any other
+// transition to InProgress, cleared by every transition out of it; a
+// fenced write ($held set) that applies clears the recovery counter.
+func leaseSet(to, owner, micros, held string) string {
+	return `owner = CASE WHEN ` + owner + ` <> '' THEN ` + owner + ` WHEN ` + to + ` = 'InProgress' THEN owner ELSE '' END,
+		lease_until = CASE WHEN ` + owner + ` <> '' THEN ` + storeClock + ` + ` + micros + ` * interval '1 microsecond'
+			WHEN ` + to + ` = 'InProgress' THEN lease_until END,
+		recovery_failures = CASE WHEN ` + held + ` <> '' THEN 0 ELSE recovery_failures END`
+}
+
+// leaseWhere are the lease conditions of a transition: IfRecoverable
+// refuses a row whose lease is live, and $held fences the write.
+func leaseWhere(ifrec, held string) string {
+	return `(NOT ` + ifrec + ` OR NOT ` + leaseLive(storeClock) + `)
+		AND (` + held + ` = '' OR ` + holds(held, storeClock) + `)`
+}
+
 // transitionManyParams zips the arrays of a TransitionMany into rows.
 const transitionManyParams = `
 	SELECT * FROM unnest($1::integer[], $2::uuid[], $3::text[], $4::boolean[], $5::boolean[],
-		$6::timestamptz[], $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::boolean[])
-		AS p(p_ord, p_id, p_to, p_stamp, p_terminal, p_now, p_exec, p_err, p_from, p_ifrec, p_audit)
+		$6::timestamptz[], $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::boolean[],
+		$12::text[], $13::bigint[], $14::text[])
+		AS p(p_ord, p_id, p_to, p_stamp, p_terminal, p_now, p_exec, p_err, p_from, p_ifrec, p_audit,
+			p_lease, p_lease_us, p_held)
 	ORDER BY p_id`
 
 // transitionManyUpdate is the conditional update of a TransitionMany.
@@ -39,11 +88,13 @@ const transitionManyUpdate = `
 	UPDATE {s}.tasks SET status = p_to,
 		last_execution_at = CASE WHEN p_stamp THEN p_now ELSE last_execution_at END,
 		execution_time_us = CASE WHEN p_stamp THEN p_exec ELSE execution_time_us END,
-		error = CASE WHEN p_terminal THEN p_err ELSE error END
+		error = CASE WHEN p_terminal THEN p_err ELSE error END,
+		{leaseSetP}
 	FROM p
 	WHERE id = p_id
 		AND (p_from = '' OR status = ANY(string_to_array(p_from, ',')))
-		AND (NOT p_ifrec OR {recoverableP})`
+		AND (NOT p_ifrec OR {recoverableP})
+		AND {leaseWhereP}`
 
 // saturatedRunCount is RunCount+1 stopping at store.MaxRunCount.
 const saturatedRunCount = `CASE WHEN run_count >= 2147483647 THEN 2147483647 ELSE greatest(run_count, 0) + 1 END`
@@ -73,16 +124,20 @@ WHERE id = $1`
 	// $1 id, $2 target status, $3 whether to stamp LastExecutionAt and
 	// ExecutionTime, $4 whether to write Error, $5 now, $6 execution µs,
 	// $7 error, $8 the From set (empty: any), $9 IfRecoverable, $10 the audit
-	// decision made in Go. The second column tells "not applied" from "not
-	// found"; its existence probe runs only when the update did not apply.
+	// decision made in Go, $11 the owner of a new lease (empty: none), $12
+	// its length in µs, $13 the fence (empty: none). The second column tells
+	// "not applied" from "not found"; its existence probe runs only when the
+	// update did not apply.
 	sqlTransition = `WITH t AS (
 	UPDATE {s}.tasks SET status = $2::text,
 		last_execution_at = CASE WHEN $3::boolean THEN $5::timestamptz ELSE last_execution_at END,
 		execution_time_us = CASE WHEN $3::boolean THEN $6::bigint ELSE execution_time_us END,
-		error = CASE WHEN $4::boolean THEN $7::text ELSE error END
+		error = CASE WHEN $4::boolean THEN $7::text ELSE error END,
+		` + "{leaseSet}" + `
 	WHERE id = $1::uuid
 		AND (cardinality($8::text[]) = 0 OR status = ANY($8::text[]))
 		AND (NOT $9::boolean OR ` + "{recoverable5}" + `)
+		AND ` + "{leaseWhere}" + `
 	RETURNING id
 ), a AS (
 	INSERT INTO {s}.status_audits (task_id, at, status, error)
@@ -110,12 +165,16 @@ SELECT p_ord FROM t`
 	RETURNING p_ord`
 
 	// $1 id, $2 status, $3 now, $4 execution µs, $5 error, $6 next run,
-	// $7 status audit, $8 runs audit.
+	// $7 status audit, $8 runs audit, $9 the fence (empty: none). The run
+	// ends InProgress, so the lease goes.
 	sqlCompleteRun = `WITH t AS (
 	UPDATE {s}.tasks SET status = $2::text, last_execution_at = $3::timestamptz,
 		execution_time_us = $4::bigint, error = $5::text,
-		run_count = ` + saturatedRunCount + `, next_run_at = $6::timestamptz
+		run_count = ` + saturatedRunCount + `, next_run_at = $6::timestamptz,
+		owner = '', lease_until = NULL,
+		recovery_failures = CASE WHEN $9::text <> '' THEN 0 ELSE recovery_failures END
 	WHERE id = $1::uuid AND status = 'InProgress'
+		AND ($9::text = '' OR ` + "{holds9}" + `)
 	RETURNING id
 ), a AS (
 	INSERT INTO {s}.status_audits (task_id, at, status, error)
@@ -142,7 +201,8 @@ SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
 SELECT count(*) FROM t`
 
 	sqlEndSeries = `WITH t AS (
-	UPDATE {s}.tasks SET status = $2::text, error = $3::text, next_run_at = NULL
+	UPDATE {s}.tasks SET status = $2::text, error = $3::text, next_run_at = NULL,
+		owner = '', lease_until = NULL
 	WHERE id = $1::uuid AND status <> 'Cancelled'
 	RETURNING id
 ), a AS (
@@ -222,6 +282,7 @@ type statements struct {
 	countByStatus, countByStatusSince, countByQueue, countByQueueSince                     string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors                                       string
 	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks                      string
+	cluster                                                                                clusterStatements
 }
 
 // newStatements fills the templates with the quoted schema identifier q
@@ -232,6 +293,11 @@ func newStatements(q string) statements {
 		"{recoverable4}", recoverable("$4::timestamptz"),
 		"{recoverable5}", recoverable("$5::timestamptz"),
 		"{recoverableP}", recoverable("p_now"),
+		"{leaseSet}", leaseSet("$2::text", "$11::text", "$12::bigint", "$13::text"),
+		"{leaseWhere}", leaseWhere("$9::boolean", "$13::text"),
+		"{holds9}", holds("$9::text", storeClock),
+		"{leaseSetP}", leaseSet("p_to", "p_lease", "p_lease_us", "p_held"),
+		"{leaseWhereP}", leaseWhere("p_ifrec", "p_held"),
 	)
 	f := r.Replace
 	return statements{
@@ -248,5 +314,6 @@ func newStatements(q string) statements {
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTasks: f(sqlPurgeTasks),
+		cluster: newClusterStatements(f),
 	}
 }

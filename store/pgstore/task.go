@@ -80,7 +80,14 @@ func taskArgs(t *store.Task) []any {
 }
 
 // scanTask reads one row in taskColumns order.
-func scanTask(row pgx.Row) (*store.Task, error) {
+func scanTask(row pgx.Row) (*store.Task, error) { return scanTaskAfter(row) }
+
+// taskColumnCount is the number of columns in taskColumns.
+const taskColumnCount = 23
+
+// scanTaskAfter reads one row whose taskColumns follow the columns that
+// prefix scans into.
+func scanTaskAfter(row pgx.Row, prefix ...any) (*store.Task, error) {
 	var (
 		t                                     store.Task
 		key                                   *string
@@ -90,9 +97,9 @@ func scanTask(row pgx.Row) (*store.Task, error) {
 		execUS                                int64
 		runCount, maxRuns, recFail            int32
 	)
-	err := row.Scan(uuidDest(&t.ID), &crea, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &key, &status, &level,
+	err := row.Scan(append(prefix, uuidDest(&t.ID), &crea, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &key, &status, &level,
 		&sched, &last, &execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
-		&runCount, &maxRuns, &until, &next, &recFail, &t.Owner, &lease)
+		&runCount, &maxRuns, &until, &next, &recFail, &t.Owner, &lease)...)
 	if err != nil {
 		return nil, err
 	}

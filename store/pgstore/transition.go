@@ -30,9 +30,11 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 		return false, err
 	}
 	var applied, found bool
+	leaseOwner, leaseUS := leaseArgs(p.Lease)
 	err := s.pool.QueryRow(ctx, s.sql.transition, uuidArg(p.ID), string(p.To),
 		store.StampsLastExecution(p.To), p.To.Terminal(), ts(p.Now), micros(p.ExecutionTime), p.Error,
 		statusStrings(p.From), p.IfRecoverable, store.StatusAuditRequired(p.AuditLevel, p.To, p.Error),
+		leaseOwner, leaseUS, p.HeldBy,
 	).Scan(&applied, &found)
 	if err != nil {
 		return false, fmt.Errorf("transition %s to %s: %w", p.ID, p.To, mapErr(err))
@@ -155,7 +157,8 @@ func transitionArrays(params []store.TransitionParams, idx []int) (args []any, a
 		stamps, terms, ifrecs = make([]bool, n), make([]bool, n), make([]bool, n)
 		audits                = make([]bool, n)
 		nows                  = make([]pgtype.Timestamptz, n)
-		execs                 = make([]int64, n)
+		execs, leaseUS        = make([]int64, n), make([]int64, n)
+		leaseOwners, heldBy   = make([]string, n), make([]string, n)
 	)
 	for j, i := range idx {
 		p := &params[i]
@@ -164,8 +167,20 @@ func transitionArrays(params []store.TransitionParams, idx []int) (args []any, a
 		errs[j], froms[j], ifrecs[j] = p.Error, strings.Join(statusStrings(p.From), ","), p.IfRecoverable
 		audits[j] = store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)
 		audited = audited || audits[j]
+		leaseOwners[j], leaseUS[j] = leaseArgs(p.Lease)
+		heldBy[j] = p.HeldBy
 	}
-	return []any{ords, ids, tos, stamps, terms, nows, execs, errs, froms, ifrecs, audits}, audited
+	return []any{ords, ids, tos, stamps, terms, nows, execs, errs, froms, ifrecs, audits, leaseOwners, leaseUS, heldBy}, audited
+}
+
+// leaseArgs are the owner and length in µs of a transition's new lease;
+// no lease is the empty owner. A lease shorter than the store's precision
+// lasts one microsecond, so it never ends before it starts.
+func leaseArgs(l *store.Lease) (string, int64) {
+	if l == nil {
+		return "", 0
+	}
+	return l.Owner, max(micros(l.For), 1)
 }
 
 // CompleteRecurringRun implements store.RecurringStore in one statement.
@@ -181,6 +196,7 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 		p.Error, ts(p.NextRunAt),
 		store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error),
 		store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error),
+		p.HeldBy,
 	).Scan(&applied, &found)
 	if err != nil {
 		return false, fmt.Errorf("complete run of %s: %w", p.ID, mapErr(err))

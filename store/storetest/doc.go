@@ -36,7 +36,10 @@
 // Transition/ConditionalHasExactlyOneWinner or
 // Recoverable/ThroughConditionalRequeue, so -run can select one while you fix
 // it. The suite never reads the wall clock: every time is derived from a
-// fixed base time, so a failure reproduces exactly.
+// fixed base time, so a failure reproduces exactly. The Cluster group is the
+// exception it has to be: leases run on the store's own clock, so its rows
+// are placed relative to Cluster.Now with margins of minutes, and the few
+// checks about expiry take a lease of 300ms and poll Now until it ran out.
 //
 // # What it checks
 //
@@ -53,9 +56,14 @@
 // # Optional capabilities
 //
 // A store may implement store.RecurringStore, store.BatchStore,
-// store.RecoveryCounter, store.Counter and store.Retainer. Run logs the ones
-// it finds (store.Capabilities) and skips the group of each missing one with
-// the reason. The Fallback group runs against every store: it hides the
+// store.RecoveryCounter, store.Counter, store.Retainer, store.Cluster and
+// store.Notifier. Run logs the ones it finds (store.Capabilities) and skips
+// the group of each missing one with the reason. The Cluster group checks
+// claims under 32 concurrent claimers, due order, leases, fenced writes,
+// rescue and the node registry; the Notifier group checks the fan-out of
+// notices. A store without Cluster may keep or clear Owner and LeaseUntil
+// when a row leaves InProgress; a Cluster store must clear them. The
+// Fallback group runs against every store: it hides the
 // capabilities and calls the store package's functions (CompleteRecurringRun,
 // EndSeries, PersistMany, TransitionMany, CountByStatus, CountByQueue), so
 // the fallbacks the engine uses are proven against your core methods too.

@@ -32,6 +32,10 @@ type naiveStore struct {
 	auditID  int64
 	inBatch  bool
 	closed   atomic.Bool
+	nodes    map[string]store.Node
+
+	subMu sync.Mutex
+	subs  map[chan store.Notice]struct{}
 }
 
 // naiveBug names one rule the naive store breaks, for the mutation check;
@@ -96,6 +100,8 @@ func newNaive(bug naiveBug) *naiveStore {
 		statuses: map[uuid.UUID][]store.StatusAudit{},
 		runs:     map[uuid.UUID][]store.RunsAudit{},
 		logs:     map[uuid.UUID][]store.ExecutionLog{},
+		nodes:    map[string]store.Node{},
+		subs:     map[chan store.Notice]struct{}{},
 	}
 }
 
@@ -482,10 +488,12 @@ func (s *naiveStore) transition(p store.TransitionParams) (bool, error) {
 	if !ok {
 		return false, store.ErrNotFound
 	}
-	if !s.allows(&p, t) {
+	now := s.clock()
+	if !s.allows(&p, t) || !s.leaseRulesAllow(&p, t, now) {
 		return false, nil
 	}
 	p.Apply(t)
+	s.applyLease(&p, t, now)
 	if s.bug == bugStampEveryStatus {
 		t.LastExecutionAt = store.NormalizeTime(p.Now)
 	}
@@ -593,8 +601,13 @@ func (s *naiveStore) CompleteRecurringRun(ctx context.Context, p store.RunParams
 	if t.Status != store.StatusInProgress && s.bug != bugCompleteAnyStatus {
 		return false, nil
 	}
-	tp := store.TransitionParams{ID: p.ID, To: p.Status, Now: p.Now, Error: p.Error, ExecutionTime: p.ExecutionTime}
+	tp := store.TransitionParams{ID: p.ID, To: p.Status, Now: p.Now, Error: p.Error, ExecutionTime: p.ExecutionTime, HeldBy: p.HeldBy}
+	now := s.clock()
+	if !s.leaseRulesAllow(&tp, t, now) {
+		return false, nil
+	}
 	tp.Apply(t)
+	s.applyLease(&tp, t, now)
 	t.RunCount = s.inc(t.RunCount)
 	t.NextRunAt = store.NormalizeTime(p.NextRunAt)
 	s.statusAudit(t.ID, p.AuditLevel, p.Now, p.Status, p.Error)
@@ -616,6 +629,9 @@ func (s *naiveStore) EndSeries(ctx context.Context, p store.EndSeriesParams) (bo
 		return false, nil
 	}
 	t.Status, t.Error, t.NextRunAt = p.Status, p.Error, time.Time{}
+	if s.bug != bugKeepsLease {
+		t.Owner, t.LeaseUntil = "", time.Time{}
+	}
 	s.statusAudit(t.ID, p.AuditLevel, p.Now, p.Status, p.Error)
 	return true, nil
 }

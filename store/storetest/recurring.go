@@ -159,6 +159,7 @@ func recurringChecks(ops recurringOps) []check {
 			want.ExecutionTime = p.ExecutionTime
 			want.RunCount = 3
 			want.NextRunAt = next
+			wantLeaseReleased(t, s, want)
 			wantRow(t, s, "after CompleteRecurringRun", want)
 			wantStatusAudits(t, s, "after CompleteRecurringRun", task.ID, []store.StatusAudit{{At: now, Status: store.StatusCompleted}})
 			wantRunsAudits(t, s, "after CompleteRecurringRun", task.ID, []store.RunsAudit{{ExecutedAt: now, ExecutionTime: p.ExecutionTime, Status: store.StatusCompleted}})
@@ -266,6 +267,7 @@ func recurringChecks(ops recurringOps) []check {
 				want.Status = outcome
 				want.Error = errText
 				want.NextRunAt = time.Time{}
+				wantLeaseReleased(t, s, want)
 				if !ops.atomic {
 					// The documented fallback stamps these.
 					want.LastExecutionAt, want.ExecutionTime = got.LastExecutionAt, got.ExecutionTime

@@ -77,6 +77,16 @@ func groups() []group {
 			has:    func(s store.Store) bool { _, ok := s.(store.Retainer); return ok },
 			checks: retainerChecks(),
 		},
+		{
+			name: "Cluster", needs: "Cluster",
+			has:    func(s store.Store) bool { _, ok := s.(store.Cluster); return ok },
+			checks: clusterChecks(),
+		},
+		{
+			name: "Notifier", needs: "Notifier",
+			has:    func(s store.Store) bool { _, ok := s.(store.Notifier); return ok },
+			checks: notifierChecks(),
+		},
 		// The engine calls the package functions, which fall back to core
 		// calls for stores without a capability. Hiding the capabilities
 		// runs those fallbacks against every store.

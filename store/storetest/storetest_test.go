@@ -126,6 +126,11 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		bugPurgeRecurring, bugErrorAgeIgnored, bugPersistManyPartial, bugCountIgnoresFrom,
 		bugRunsAuditParamsErr, bugTransitionNoAudit, bugGetByEmptyKey, bugUpdateKeepsOldKey,
 		bugNoValidation, bugPendingIgnoresNow,
+		bugClaimNotAtomic, bugClaimFutureRows, bugClaimCreatedOrder, bugClaimTakesFinished, bugClaimQueuedAudit,
+		bugNextDueAnyRow, bugLeaseFromCallerNow, bugFenceIgnored, bugFenceKeepsFailures, bugKeepsLease,
+		bugRecoverableLeased, bugRenewRevives, bugRenewKeepsLength, bugRescueLiveLeases, bugRescueIgnoresOwners,
+		bugRescueNeverPoisons, bugRescueNoLimit, bugLeaveKeepsNode, bugHeartbeatKept, bugNoticeToFirstOnly,
+		bugSubscriptionLeaks, bugPublishBlocks,
 	}
 	for _, bug := range bugs {
 		name := string(bug)

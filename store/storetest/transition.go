@@ -102,6 +102,9 @@ func transitionChecks() []check {
 				if to.Terminal() {
 					want.Error = p.Error
 				}
+				if to != store.StatusInProgress {
+					wantLeaseReleased(t, s, want)
+				}
 				wantRow(t, s, "Transition to "+string(to), want)
 			}
 		}},

@@ -1,0 +1,59 @@
+package evertask
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// A renewal's "lost" answer is about the deliveries it renewed. One that
+// comes back after that delivery ended (its outcome's write released the
+// lease) must not stop the task's next delivery, a series' next occurrence
+// claimed under a new lease; one that comes back while the outcome is being
+// written must leave the decision to the write's fence.
+func TestLostLeaseTouchesOnlyTheRenewedDelivery(t *testing.T) {
+	q := &queue{}
+	id := uuid.New()
+	var d deliveries
+	now := time.Now()
+
+	first := &job{id: id, queue: q}
+	if !d.beginClaimed(first, now) {
+		t.Fatal("beginClaimed refused the first delivery")
+	}
+	held, _ := d.leases(now.Add(-time.Hour))
+	if len(held) != 1 || held[0] != first {
+		t.Fatalf("leases returned %v, want the first delivery", held)
+	}
+
+	// The outcome is being written when the renewal answers.
+	if leased, lost := d.settle(first); !leased || lost {
+		t.Fatalf("settle = leased %v, lost %v; want leased, not lost", leased, lost)
+	}
+	if d.current(first) || d.markLost(first) {
+		t.Error("a delivery writing its outcome was marked lost")
+	}
+
+	// The outcome ended it and the next occurrence was claimed.
+	d.end(first)
+	next := &job{id: id, queue: q}
+	if !d.beginClaimed(next, now) {
+		t.Fatal("beginClaimed refused the next delivery")
+	}
+	if d.markLost(first) {
+		t.Error("the ended delivery was marked lost")
+	}
+	if d.isLost(next) {
+		t.Fatal("a lost lease of the ended delivery stopped the next one")
+	}
+
+	// The next delivery's own lease is lost: it stops, and its outcome is
+	// not written.
+	if !d.markLost(next) || !d.isLost(next) {
+		t.Fatal("the current delivery was not marked lost")
+	}
+	if _, lost := d.settle(next); !lost {
+		t.Error("settle let a lost delivery write its outcome")
+	}
+}
