@@ -282,6 +282,10 @@ func (n *node) rescue() {
 	defer cancel()
 	var gone []string
 	nodes, err := n.st.Nodes(ctx)
+	var now time.Time
+	if err == nil {
+		now, err = n.st.Now(ctx)
+	}
 	if err != nil {
 		e.log.Warn("read the nodes registry", "err", err)
 	}
@@ -289,9 +293,12 @@ func (n *node) rescue() {
 	for _, nd := range nodes {
 		switch {
 		case nd.ID == n.info.ID:
-		case nd.Gone:
+		case nd.Gone && now.Sub(nd.LastHeartbeat) > 2*n.cfg.RenewInterval:
+			// Its liveness session died and it missed a heartbeat since: a
+			// live node whose session merely dropped (a killed backend, a
+			// blip) takes a new one on its next beat and is left alone.
 			gone = append(gone, nd.ID)
-		default:
+		case !nd.Gone:
 			peers++
 		}
 	}

@@ -186,14 +186,44 @@ func (d *deliveries) isLost(j *job) bool {
 // never a later delivery's of the same task.
 func (d *deliveries) end(j *job) {
 	d.mu.Lock()
-	removed := d.m[j.id] == j
-	if removed {
-		delete(d.m, j.id)
-		if j.ended != nil {
-			close(j.ended)
-		}
-	}
+	removed := d.remove(j)
 	d.mu.Unlock()
+	d.released(j, removed)
+}
+
+// endUnclaimed ends j as end does, unless this node's fetcher claimed j's
+// row meanwhile and adopted j (see beginClaimed): then it leaves j, which
+// runs with that claim, and reports false. A dispatch or a worker whose own
+// write found the row already claimed calls it: the check and the end are
+// one step, so an adoption cannot slip in between and be dropped with the
+// delivery (the row would then sit InProgress under a lease nobody renews,
+// and run only after the lease expired and a rescue).
+func (d *deliveries) endUnclaimed(j *job) bool {
+	d.mu.Lock()
+	if j.claimed {
+		d.mu.Unlock()
+		return false
+	}
+	removed := d.remove(j)
+	d.mu.Unlock()
+	d.released(j, removed)
+	return true
+}
+
+// remove unregisters j if it is its task's delivery; d.mu is held.
+func (d *deliveries) remove(j *job) bool {
+	if d.m[j.id] != j {
+		return false
+	}
+	delete(d.m, j.id)
+	if j.ended != nil {
+		close(j.ended)
+	}
+	return true
+}
+
+// released frees j's slot in its queue once remove removed it.
+func (d *deliveries) released(j *job, removed bool) {
 	if removed {
 		j.queue.load.Add(-1)
 		if f := j.queue.fetch; f != nil {

@@ -57,3 +57,33 @@ func TestLostLeaseTouchesOnlyTheRenewedDelivery(t *testing.T) {
 		t.Error("settle let a lost delivery write its outcome")
 	}
 }
+
+// A dispatch or worker whose write found the row claimed by this node's
+// fetcher must not end the delivery the fetcher adopted with that claim.
+func TestEndUnclaimedKeepsAnAdoptedDelivery(t *testing.T) {
+	q := &queue{}
+	var d deliveries
+	j := &job{id: uuid.New(), queue: q}
+	if !d.begin(j) {
+		t.Fatal("begin refused")
+	}
+	adopter := &job{id: j.id, queue: q}
+	if d.beginClaimed(adopter, time.Now()) {
+		t.Fatal("the fetcher's claim registered a second delivery")
+	}
+	if d.endUnclaimed(j) {
+		t.Fatal("endUnclaimed ended the delivery that holds the fetcher's claim")
+	}
+	if !d.inFlight(j.id) || !d.claim(j, time.Time{}) {
+		t.Fatal("the adopted delivery is gone or unclaimed")
+	}
+
+	other := &job{id: uuid.New(), queue: q}
+	d.begin(other)
+	if !d.endUnclaimed(other) || d.inFlight(other.id) {
+		t.Fatal("endUnclaimed kept a delivery nobody claimed")
+	}
+	if n := q.load.Load(); n != 1 {
+		t.Fatalf("queue load %d, want 1", n)
+	}
+}

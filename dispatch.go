@@ -286,11 +286,16 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 			ID: j.id, To: store.StatusQueued, From: fromWaiting,
 			Now: e.now(), AuditLevel: j.audit,
 		})
-		adopted := err == nil && !applied && e.node != nil && e.deliveries.claim(j, time.Time{})
+		// Not applied: the row was cancelled, or, in a cluster, a fetcher
+		// claimed it first (it is due). If this node's fetcher did, the
+		// claim is this delivery's now (adopted) and it goes to the queue
+		// as claimed: endUnclaimed checks that and ends the delivery in one
+		// step, so an adoption cannot slip in between and be dropped.
+		adopted := (err != nil || !applied) && e.node != nil && !e.deliveries.endUnclaimed(j)
 		if (err != nil || !applied) && !adopted {
-			// (Adopted: this node's fetcher claimed the row meanwhile and the
-			// claim is this delivery's; it goes to the queue as claimed.)
-			e.deliveries.end(j)
+			if e.node == nil {
+				e.deliveries.end(j)
+			}
 			if err != nil && ctx.Err() == nil {
 				// The task is persisted, so it is accepted: a store hiccup
 				// here must not make the caller dispatch it again. The timer

@@ -110,8 +110,17 @@ func (e *Engine) execute(j *job) execResult {
 		}
 		applied, err := e.writer.transition(e.runCtx, p)
 		switch {
+		case err == nil && applied:
+			if e.node != nil {
+				e.deliveries.claim(j, started)
+			}
+		case e.node != nil && !e.deliveries.endUnclaimed(j):
+			// This node's fetcher claimed the row meanwhile and adopted
+			// this delivery: it runs with that claim.
 		case err != nil:
-			e.deliveries.end(j)
+			if e.node == nil {
+				e.deliveries.end(j)
+			}
 			e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
 			if e.node != nil {
 				// The row is in the store: a fetcher takes it.
@@ -120,13 +129,11 @@ func (e *Engine) execute(j *job) execResult {
 				e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
 			}
 			return finished
-		case applied && e.node != nil:
-			e.deliveries.claim(j, started)
-		case !applied && (e.node == nil || !e.deliveries.claim(j, time.Time{})):
-			// Taken by another node or cancelled; or, in a cluster, this
-			// node's fetcher claimed it meanwhile and the claim is this
-			// delivery's now.
-			e.deliveries.end(j)
+		default:
+			// Taken by another node, or cancelled.
+			if e.node == nil {
+				e.deliveries.end(j)
+			}
 			return finished
 		}
 	}

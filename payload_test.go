@@ -28,6 +28,7 @@ type (
 		B int `json:"-"`
 	}
 	withDash struct {
+		//lint:ignore SA5008 the test needs a field named "-", which is what this tag means
 		A int `json:"-,"` // named "-", not skipped
 	}
 	withCaseTwins struct {
@@ -37,6 +38,7 @@ type (
 	withEmbedded   struct{ plainInner }
 	withUnexported struct {
 		A int
+		//lint:ignore U1000 the unexported field is the point: JSON cannot carry it
 		b int
 	}
 	withUnmarshaler struct{ U customUnmarshal }

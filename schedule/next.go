@@ -584,7 +584,7 @@ func (s *Schedule) jump(anchor, now time.Time, step int64) (time.Time, bool) {
 	k := diff/step + 1
 	cand := time.Unix(anchor.Unix()+k*step, int64(anchor.Nanosecond())).UTC()
 	if prev := time.Unix(cand.Unix()-step, int64(anchor.Nanosecond())).UTC(); k > 1 && prev.After(now) {
-		cand, k = prev, k-1
+		cand = prev
 	}
 	prev := time.Unix(cand.Unix()-step, int64(anchor.Nanosecond())).UTC()
 	if !cand.After(now) || prev.After(now) {

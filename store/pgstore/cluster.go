@@ -121,8 +121,12 @@ FROM u`
 
 	// A node is gone when nobody holds its advisory lock: pg_locks shows a
 	// bigint key as its high half in classid and its low half in objid,
-	// with objsubid 1.
-	sqlNodes = `SELECT n.id, n.host, n.pid, n.started_at, n.queues::text, n.last_heartbeat, NOT EXISTS (
+	// with objsubid 1. Only a node that beat under this server's run
+	// proves anything by a missing lock: a server restart ends every
+	// session, the live nodes' too, until their next heartbeat takes the
+	// lock again.
+	sqlNodes = `SELECT n.id, n.host, n.pid, n.started_at, n.queues::text, n.last_heartbeat,
+	n.last_heartbeat > pg_postmaster_start_time() AND NOT EXISTS (
 	SELECT 1 FROM pg_locks l
 	WHERE l.locktype = 'advisory' AND l.granted
 		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

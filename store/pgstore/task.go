@@ -44,13 +44,6 @@ var (
 	maxTime = pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
 )
 
-func lowerBound(t time.Time) pgtype.Timestamptz {
-	if t.IsZero() {
-		return minTime
-	}
-	return ts(t)
-}
-
 func upperBound(t time.Time) pgtype.Timestamptz {
 	if t.IsZero() {
 		return maxTime
