@@ -73,7 +73,7 @@ func newNode(e *Engine, st store.Cluster) *node {
 		prefetch := n.cfg.Prefetch
 		switch {
 		case prefetch == 0:
-			prefetch = q.cfg.Workers
+			prefetch = q.cfg.Capacity
 		case prefetch < 0:
 			prefetch = 0
 		}
@@ -202,7 +202,16 @@ func (n *node) keep() {
 func (n *node) renew(ctx context.Context) {
 	e := n.e
 	began := e.now()
-	held, expired := e.deliveries.leases(began.Add(-n.cfg.LeaseDuration))
+	// With a notifier, cancels arrive as notices, so a lease is renewed
+	// once a third of it is gone: with a deep prefetch, renewing every
+	// lease at every tick doubled the writes of a PostgreSQL burn. Without
+	// one, the renewal is how a cancel from another node is learnt, so
+	// every lease is renewed at every tick.
+	renewBefore := began
+	if n.notifier != nil {
+		renewBefore = began.Add(-n.cfg.LeaseDuration / 3)
+	}
+	held, expired := e.deliveries.leases(began.Add(-n.cfg.LeaseDuration), renewBefore)
 	for _, j := range expired {
 		if e.deliveries.markLost(j) {
 			e.log.Warn("lease not renewed in time; stopping the task", "task_id", j.id)

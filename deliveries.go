@@ -101,7 +101,10 @@ func (d *deliveries) leased(j *job) bool {
 // lease was last granted before cutoff: it may have expired in the store,
 // so they are given up. A renewal's answer is about these deliveries, not
 // about whatever delivery of the same task runs by the time it comes back.
-func (d *deliveries) leases(cutoff time.Time) (held, expired []*job) {
+//
+// Only the leases granted before renewBefore are returned to renew: a lease
+// needs renewing a few times per LeaseDuration, not at every tick.
+func (d *deliveries) leases(cutoff, renewBefore time.Time) (held, expired []*job) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, j := range d.m {
@@ -109,7 +112,7 @@ func (d *deliveries) leases(cutoff time.Time) (held, expired []*job) {
 		case !j.leased || j.lost:
 		case j.leaseBase.Before(cutoff):
 			expired = append(expired, j)
-		default:
+		case j.leaseBase.Before(renewBefore):
 			held = append(held, j)
 		}
 	}

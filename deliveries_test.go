@@ -22,7 +22,7 @@ func TestLostLeaseTouchesOnlyTheRenewedDelivery(t *testing.T) {
 	if !d.beginClaimed(first, now) {
 		t.Fatal("beginClaimed refused the first delivery")
 	}
-	held, _ := d.leases(now.Add(-time.Hour))
+	held, _ := d.leases(now.Add(-time.Hour), now.Add(time.Second))
 	if len(held) != 1 || held[0] != first {
 		t.Fatalf("leases returned %v, want the first delivery", held)
 	}

@@ -28,6 +28,15 @@
 //	                       never trimmed when a row moves on: Purge checks each
 //	                       entry against its row and drops the stale ones
 //	P finb:<status>        zset: the seconds that have a fin: list, scored by second
+//	P due:<queue>          zset: <m> of the rows Claim may take once due
+//	                       (store.Task.Claimable but for RunUntil), scored by
+//	                       DueAt in unix µs, so its order is (DueAt, created,
+//	                       id); Claim drops the entries of rows whose RunUntil
+//	                       it finds passed
+//	P lease                zset: <m> of the InProgress rows a lease-aware step
+//	                       gave an owner (Claim, a transition with a Lease,
+//	                       Persist, Renew), scored by the lease's end in unix
+//	                       µs ("lu" on the row; 0 when an owner has none)
 //	P queues               set: every queue name ever written
 //	P seq                  string: the audit id counter, increasing per store
 //	P sa:<id>, P ra:<id>   zset: status and runs audits by audit id
@@ -40,6 +49,13 @@
 //	                       TransitionMany call that moved a row twice, for
 //	                       its replay
 //	P rm:<call id>         string, expires after 60 s: one Remove call done
+//	P cl:<call id>,        string, expires after 60 s: the ids one Claim or
+//	P rs:<call id>         Rescue call took, for its replay
+//	P node:<node id>       hash: a node of the cluster registry (host, pid,
+//	                       start, queues as JSON, heartbeat at the server's
+//	                       clock, run id of the server of its session)
+//	P nodes                set: the registered node ids
+//	P notices              the pub/sub channel of the Notifier (not a key)
 //
 // The (created, id) indexes keep every score at 0 so Redis orders them by
 // member bytes, and the member's bytes are (created, id) order. A keyset
@@ -68,13 +84,15 @@
 //
 // The scripts (lua/*.lua, each prefixed with lua/lib.lua):
 //
-//	persist            t:<id>, keys, all, qs:, rec, fin:, finb:, queues (a whole batch)
-//	transition         t:<id>, qs:, rec, fin:, finb:, seq, sa:<id>, sai|saie
+//	persist            t:<id>, keys, all, qs:, rec, due:, lease, fin:, finb:,
+//	                   queues (a whole batch)
+//	transition         t:<id>, qs:, rec, due:, lease, fin:, finb:, seq,
+//	                   sa:<id>, sai|saie
 //	transition_many    the same for every row of a batch
 //	complete_run       as transition, plus ra:<id>, rai|raie
-//	update_run         t:<id>, rec, fin:, finb:, seq, ra:<id>, rai|raie
+//	update_run         t:<id>, rec, due:, fin:, finb:, seq, ra:<id>, rai|raie
 //	end_series         as transition
-//	update_definition  t:<id>, keys, qs:, rec, fin:, finb:, queues
+//	update_definition  t:<id>, keys, qs:, rec, due:, fin:, finb:, queues
 //	remove             t:<id> and its sa:, ra:, lg:, and every index above but
 //	                   fin: (its entry there goes stale)
 //	recovery           t:<id>
@@ -84,6 +102,12 @@
 //	upgrade_v1         rec and t:<id> (r): one page of the step from layout 1
 //	upgrade_v2         fin:<status> (zset) to fin: lists: one page of the step
 //	                   from layout 2
+//	upgrade_v3         due: and lease from the rows: one page of the step
+//	                   from layout 3
+//	claim              due:<queue>, t:<id>, qs:, lease, seq, sa:, sai, cl:
+//	renew              t:<id>, lease
+//	rescue             lease, t:<id> and what transition touches, rs:
+//	join               node:<id>, nodes
 //
 // A script that fails half way is not rolled back by Redis, so every
 // script checks all its conditions (held keys, existing ids, statuses)
@@ -96,6 +120,45 @@
 // script cache. Redis 7 propagates a script's effects to the AOF and to
 // replicas wrapped in MULTI/EXEC, so those see a step whole or not at all. PersistMany and TransitionMany send a whole batch to one
 // script call: one round trip, and no per-call script overhead per row.
+//
+// # Cluster mode
+//
+// The store implements store.Cluster and store.Notifier. Every lease time
+// is the server's clock: the scripts read TIME (Redis 7 replicates a
+// script's effects, so a replica never reads its own), and Now is a script
+// too, so it reads the clock of the server the scripts run on. Redis runs
+// one script at a time, which is what makes a claim exclusive.
+//
+// A row's lease is two fields, "o" (owner) and "lu" (the lease's end), set
+// by Claim, a transition with a Lease, or Persist. A transition reads them
+// only when its fence (HeldBy), IfRecoverable or its move out of
+// InProgress needs them; the delivery between open statuses reads neither
+// (a row persisted with an owner outside InProgress is marked on its "op"
+// instead, see lua/lib.lua). Every write that moves a row out of InProgress
+// clears them and takes its lease entry out.
+//
+// Claim reads the head of its queue's due index up to the clock. Rescue
+// reads the head of the lease index up to the clock; the InProgress rows
+// missing from it (written by a process without leases) are counted by the
+// same script (the InProgress sets' sizes less the lease index's) and, only
+// when there are some, looked for in the InProgress sets outside any
+// script; so are the rows of the owners a caller proved gone, in the lease
+// index.
+//
+// A node's liveness session is a connection of its own
+// (redis.Client.EphemeralConn) named "evertask:<node id>:<hash of prefix
+// and id>" with CLIENT SETNAME and held until LeaveCluster or Close. Nodes
+// marks Gone the nodes whose name CLIENT LIST does not show on the server
+// their session was opened on (its INFO run_id, kept in the registry): a
+// node registered before a restart or a failover is not proven gone. Every
+// JoinCluster checks the session (CLIENT GETNAME) and opens a new one when
+// it was lost, so the engine's heartbeat must come more often than the
+// server's client timeout (0, none, by default). Sessions need a
+// *redis.Client or *redis.ClusterClient (the master of the store's slot).
+//
+// The Notifier publishes each batch of notices as one JSON array on the
+// channel "P notices"; subscriptions use go-redis PubSub, which resubscribes
+// after a reconnect.
 //
 // # Reads
 //

@@ -40,11 +40,17 @@ var (
 	scriptPurgeFin         = newScript("purge_fin.lua")
 	scriptUpgradeV1        = newScript("upgrade_v1.lua")
 	scriptUpgradeV2        = newScript("upgrade_v2.lua")
+	scriptUpgradeV3        = newScript("upgrade_v3.lua")
+	scriptClaim            = newScript("claim.lua")
+	scriptRenew            = newScript("renew.lua")
+	scriptRescue           = newScript("rescue.lua")
+	scriptJoin             = newScript("join.lua")
 
 	allScripts = []*redis.Script{
 		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
 		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptPurgeFin,
-		scriptUpgradeV1, scriptUpgradeV2,
+		scriptUpgradeV1, scriptUpgradeV2, scriptUpgradeV3, scriptClaim, scriptRenew, scriptRescue, scriptJoin,
+		scriptNow,
 	}
 )
 

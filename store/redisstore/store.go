@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -19,11 +20,14 @@ import (
 // which version 1 code does not read right (RunCount), and keeps only
 // recurring rows in the recoverable index. Version 3 keeps the retention
 // entries of finished rows in lists per second instead of one sorted set
-// per status. Opening an older prefix brings it to version 3 (the one-shot
-// rows leave the recoverable index, the retention entries move to the
-// lists) and raises the version; older code then refuses the prefix instead
-// of misreading it.
-const SchemaVersion = 3
+// per status. Version 4 adds the due index per queue and the lease index
+// of cluster mode (store.Cluster), which every step keeps. Opening an older
+// prefix brings it to version 4 (the one-shot rows leave the recoverable
+// index, the retention entries move to the lists, the due and lease
+// indexes are built from the rows) and raises the version; older code then
+// refuses the prefix instead of misreading it or writing rows those indexes
+// would miss.
+const SchemaVersion = 4
 
 // raiseVersion sets the version key to ARGV[2] if it still holds ARGV[1].
 var raiseVersion = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end return 1`)
@@ -58,6 +62,10 @@ type Store struct {
 	routeKey  []string // KEYS of every script call
 	scanLimit int
 	closed    atomic.Bool
+	done      chan struct{} // closed by Close: ends the subscriptions
+
+	liveMu sync.Mutex
+	live   map[string]*liveConn // node id -> its liveness connection (cluster.go)
 }
 
 var (
@@ -91,7 +99,10 @@ func New(ctx context.Context, client redis.UniversalClient, opts *Opts) (*Store,
 	if i := strings.IndexByte(p, '{'); i < 0 || !strings.Contains(p[i+1:], "}") || strings.HasPrefix(p[i+1:], "}") {
 		p = "{" + p + "}"
 	}
-	s := &Store{rdb: client, p: p, routeKey: []string{p + "all"}, scanLimit: o.ListScanLimit}
+	s := &Store{
+		rdb: client, p: p, routeKey: []string{p + "all"}, scanLimit: o.ListScanLimit,
+		done: make(chan struct{}), live: map[string]*liveConn{},
+	}
 	if err := s.checkVersion(ctx); err != nil {
 		return nil, err
 	}
@@ -130,10 +141,15 @@ func (s *Store) checkVersion(ctx context.Context) error {
 			return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, err)
 		}
 	}
-	for _, st := range []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusCancelled} {
-		if err := s.upgradeFin(ctx, st); err != nil {
-			return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, err)
+	if n < 3 {
+		for _, st := range []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusCancelled} {
+			if err := s.upgradeFin(ctx, st); err != nil {
+				return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, err)
+			}
 		}
+	}
+	if err := s.upgradeFrom3(ctx); err != nil {
+		return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, err)
 	}
 	if err := raiseVersion.Run(ctx, s.rdb, []string{k}, n, SchemaVersion).Err(); err != nil {
 		return fmt.Errorf("schema version: raise %d to %d: %w", n, SchemaVersion, mapErr(err))
@@ -149,6 +165,25 @@ func (s *Store) upgradeFrom1(ctx context.Context) error {
 	lo := "-"
 	for {
 		last, err := s.run(ctx, scriptUpgradeV1, lo, 1000).Text()
+		if err != nil {
+			return mapErr(err)
+		}
+		if last == "" {
+			return nil
+		}
+		lo = "(" + last
+	}
+}
+
+// upgradeFrom3 builds the due and lease indexes from the rows, a page of
+// 1000 rows per script. Rows a version 3 process writes meanwhile are not
+// indexed until a version 4 step writes them again: stop the older
+// processes before opening a prefix with this version (their next open
+// refuses it).
+func (s *Store) upgradeFrom3(ctx context.Context) error {
+	lo := "-"
+	for {
+		last, err := s.run(ctx, scriptUpgradeV3, lo, 1000).Text()
 		if err != nil {
 			return mapErr(err)
 		}
@@ -176,9 +211,15 @@ func (s *Store) upgradeFin(ctx context.Context, st store.Status) error {
 }
 
 // Close marks the store closed: every later call returns store.ErrClosed.
-// The client stays open; it belongs to the caller.
+// It ends the subscriptions and closes the liveness connections of the
+// nodes that joined through it (without unregistering them: other nodes
+// then see them gone). The client stays open; it belongs to the caller.
 func (s *Store) Close() error {
-	s.closed.Store(true)
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.done)
+	s.closeLive()
 	return nil
 }
 
@@ -355,10 +396,16 @@ func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
 // transitionArgs are the script arguments of one transition; the audit
 // policy is decided here, in Go, with store.StatusAuditRequired. The four
 // flags travel as one argument: every argument costs the script a string.
+// A fence or a lease adds a fifth flag and their three arguments, so a
+// transition without them sends nothing more.
 func transitionArgs(p *store.TransitionParams) []any {
 	stamp := store.StampsLastExecution(p.To)
 	flags := boolField(stamp) + boolField(p.To.Terminal()) +
 		boolField(store.StatusAuditRequired(p.AuditLevel, p.To, p.Error)) + boolField(p.IfRecoverable)
+	cluster := p.HeldBy != "" || p.Lease != nil
+	if cluster {
+		flags += "1"
+	}
 	args := []any{
 		p.ID.String(), string(p.To), micros(p.Now), p.Error,
 		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10), flags, len(p.From),
@@ -366,10 +413,19 @@ func transitionArgs(p *store.TransitionParams) []any {
 	for _, f := range p.From {
 		args = append(args, string(f))
 	}
+	if cluster {
+		owner, lease := "", int64(0)
+		if p.Lease != nil {
+			owner, lease = p.Lease.Owner, leaseMicros(p.Lease.For)
+		}
+		args = append(args, p.HeldBy, owner, lease)
+	}
 	return args
 }
 
 // Transition is one script: conditions, row write, index moves and audit.
+// The lease rules of store.Cluster (a Lease, a HeldBy fence, IfRecoverable
+// refusing a live lease) are checked in the script at the server's clock.
 func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
@@ -460,7 +516,8 @@ func (s *Store) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
 	return nil
 }
 
-// CompleteRecurringRun is one script, applied only from InProgress.
+// CompleteRecurringRun is one script, applied only from InProgress (and,
+// with HeldBy, only while HeldBy holds the lease at the server's clock).
 func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
@@ -471,7 +528,7 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	n, err := s.run(ctx, scriptCompleteRun, p.ID.String(), string(p.Status), micros(p.Now), p.Error,
 		strconv.FormatInt(p.ExecutionTime.Microseconds(), 10), micros(p.NextRunAt),
 		boolField(store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error)),
-		boolField(store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error))).Int64()
+		boolField(store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error)), p.HeldBy).Int64()
 	if err != nil {
 		return false, fmt.Errorf("complete run of %s: %w", p.ID, mapErr(err))
 	}

@@ -468,6 +468,40 @@ func TestSchemaVersion(t *testing.T) {
 		t.Fatalf("Purge after the upgrade: %+v, %v; want 2501 tasks", res, err)
 	}
 	checkIndexes(t, su)
+
+	// A version 3 prefix: no due or lease index. Opening it builds both
+	// from the rows, a page at a time.
+	var leasedRows []*store.Task
+	for i := range 1500 {
+		tk := task(30_000 + i)
+		tk.Status = store.StatusQueued
+		switch i % 3 {
+		case 1:
+			tk.ScheduledAt = t0.Add(time.Duration(i) * time.Second)
+		case 2:
+			tk.Status, tk.Owner, tk.LeaseUntil = store.StatusInProgress, "n1", t0.Add(time.Duration(i)*time.Second)
+			leasedRows = append(leasedRows, tk)
+		}
+		if err := s3.Persist(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{p + "due:default", p + "lease"} {
+		if n, err := su.c.Del(ctx, k).Result(); n != 1 || err != nil {
+			t.Fatalf("delete %s: %d, %v", k, n, err)
+		}
+	}
+	su.c.Set(ctx, key, 3, 0)
+	if _, err := redisstore.New(ctx, su.c, &redisstore.Opts{Prefix: su.prefix}); err != nil {
+		t.Fatalf("open a version 3 prefix: %v", err)
+	}
+	if v, err := su.c.Get(ctx, key).Result(); err != nil || v != fmt.Sprint(redisstore.SchemaVersion) {
+		t.Fatalf("version key after opening a version 3 prefix = %q, %v; want %d", v, err, redisstore.SchemaVersion)
+	}
+	if n, err := su.c.ZCard(ctx, p+"lease").Result(); err != nil || n != int64(len(leasedRows)) {
+		t.Fatalf("lease index after the upgrade holds %d, %v; want %d", n, err, len(leasedRows))
+	}
+	checkIndexes(t, su)
 	su.c.Set(t.Context(), key, redisstore.SchemaVersion+1, 0)
 	if _, err := redisstore.New(t.Context(), su.c, &redisstore.Opts{Prefix: su.prefix}); !errors.Is(err, store.ErrSchemaVersion) {
 		t.Fatalf("open a newer version: %v, want ErrSchemaVersion", err)
@@ -576,6 +610,13 @@ func checkIndexes(t *testing.T, su setup) {
 	want := map[string][]string{}
 	wantFin := map[string][]string{} // list key -> ids it must hold
 	wantKeys := map[string]string{}
+	wantDue := map[string]map[string]float64{} // due key -> member -> score
+	mayLackDue := map[string]bool{}            // rows whose RunUntil passed: Claim drops them
+	leased := map[string]float64{}             // InProgress rows with an owner -> lease score
+	storeNow, err := su.s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, m := range members {
 		id, err := uuid.Parse(m[16:])
 		if err != nil {
@@ -610,6 +651,59 @@ func checkIndexes(t *testing.T, su setup) {
 		}
 		if tk.Key != "" {
 			wantKeys[tk.Key] = id.String()
+		}
+		// The due index: Claimable rows but for RunUntil, scored by DueAt.
+		if tk.Status != store.StatusInProgress && tk.Recoverable(time.Time{}) {
+			dk := p + "due:" + tk.Queue
+			if wantDue[dk] == nil {
+				wantDue[dk] = map[string]float64{}
+			}
+			wantDue[dk][m] = float64(tk.DueAt().UnixMicro())
+			if !tk.RunUntil.IsZero() && tk.RunUntil.Before(storeNow) {
+				mayLackDue[m] = true
+			}
+		}
+		if tk.Status == store.StatusInProgress && tk.Owner != "" {
+			leased[m] = float64(tk.LeaseUntil.UnixMicro())
+			if tk.LeaseUntil.IsZero() {
+				leased[m] = 0
+			}
+		}
+	}
+	for _, q := range []string{"default", "a", "b", "c:Queued", "moved"} {
+		if wantDue[p+"due:"+q] == nil {
+			wantDue[p+"due:"+q] = map[string]float64{}
+		}
+	}
+	for k, w := range wantDue {
+		got, err := su.c.ZRangeWithScores(ctx, k, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, z := range got {
+			m := z.Member.(string)
+			seen[m] = true
+			if score, ok := w[m]; !ok || score != z.Score {
+				t.Errorf("due index %s holds %s at %v; want it at %v (listed: %v)", k, m, z.Score, score, ok)
+			}
+		}
+		for m := range w {
+			if !seen[m] && !mayLackDue[m] {
+				t.Errorf("due index %s lacks %s", k, m)
+			}
+		}
+	}
+	// The lease index holds InProgress rows with an owner only, at their
+	// lease's end (a row given an owner by a step without a lease is not
+	// in it).
+	gotLease, err := su.c.ZRangeWithScores(ctx, p+"lease", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range gotLease {
+		if score, ok := leased[z.Member.(string)]; !ok || score != z.Score {
+			t.Errorf("lease index holds %s at %v; want %v (an InProgress row with an owner: %v)", z.Member, z.Score, score, ok)
 		}
 	}
 	for _, st := range store.Statuses {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -99,18 +100,33 @@ func insertTasksSQL(n int) string {
 // It applies one store.TransitionParams per parameter row p: p_from is a
 // comma-framed status list (",Queued,InProgress,"; empty for no condition),
 // p_recoverable switches the predicate on, p_stamp and p_terminal say which
-// fields the target status writes. The conditions live in the UPDATE
-// itself, so no writer slips between check and write.
+// fields the target status writes. The lease fields follow
+// TransitionParams.ApplyAt: p_keep_lease (a move to InProgress without a
+// Lease) keeps owner and lease_until, any other row writes p_owner and
+// p_lease (the claim of a Lease, or no owner and NULL: leaving InProgress
+// clears them); p_held is the fence, evaluated at the store's clock
+// p_clock. The conditions live in the UPDATE itself, so no writer slips
+// between check and write.
 const (
 	transitionSet = `UPDATE tasks SET
     status = p_to,
     last_execution_at = CASE WHEN p_stamp THEN p_at ELSE last_execution_at END,
     execution_time_us = CASE WHEN p_stamp THEN p_exec_us ELSE execution_time_us END,
-    error = CASE WHEN p_terminal THEN p_error ELSE error END`
+    error = CASE WHEN p_terminal THEN p_error ELSE error END,
+    owner = CASE WHEN p_keep_lease THEN owner ELSE p_owner END,
+    lease_until = CASE WHEN p_keep_lease THEN lease_until ELSE p_lease END,
+    recovery_failures = CASE WHEN p_held = '' THEN recovery_failures ELSE 0 END`
 	transitionWhere = `WHERE tasks.id = p_id
   AND (p_from = '' OR instr(p_from, ',' || status || ',') > 0)
-  AND (p_recoverable = 0 OR (` + recoverableSQL + `))`
-	transitionParams = `p_id, p_to, p_stamp, p_at, p_exec_us, p_terminal, p_error, p_from, p_recoverable, p_now`
+  AND (p_recoverable = 0 OR ((` + recoverableSQL + `) AND NOT ` + leaseLiveSQL + `))
+  AND (p_held = '' OR (owner = p_held AND ` + leaseLiveSQL + `))`
+	transitionParams = `p_id, p_to, p_stamp, p_at, p_exec_us, p_terminal, p_error, p_from, p_recoverable, p_now,
+    p_keep_lease, p_owner, p_lease, p_held, p_clock`
+
+	// leaseLiveSQL is Task.LeaseLive at the store's clock p_clock. A NULL
+	// lease_until is no lease: the IS NOT NULL keeps the term false rather
+	// than NULL, which NOT would leave NULL.
+	leaseLiveSQL = `(status = 'InProgress' AND owner <> '' AND lease_until IS NOT NULL AND lease_until > p_clock)`
 )
 
 // transitionSQL is the single-row form, the p_ names bound as numbered
@@ -118,14 +134,19 @@ const (
 var transitionSQL = strings.NewReplacer(
 	"p_id", "?1", "p_to", "?2", "p_stamp", "?3", "p_at", "?4", "p_exec_us", "?5",
 	"p_terminal", "?6", "p_error", "?7", "p_from", "?8", "p_recoverable", "?9", "@now", "?10",
+	"p_keep_lease", "?11", "p_owner", "?12", "p_lease", "?13", "p_held", "?14", "p_clock", "?15",
 ).Replace(transitionSet + "\n" + transitionWhere)
+
+// transitionArgs is the number of parameters of one transition row.
+const transitionArgs = 15
 
 // transitionsSQL applies n rows of parameters at once, joined by id. The
 // caller guarantees distinct ids, so each row is updated at most once, as a
 // loop of single transitions would. RETURNING reports the rows that changed
 // (it may only name the updated table, hence the id).
 func transitionsSQL(n int) string {
-	return `WITH p (` + transitionParams + `) AS (VALUES ` + repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n) + `)
+	return `WITH p (` + transitionParams + `) AS (VALUES ` +
+		repeatRows(`(`+strings.TrimSuffix(strings.Repeat("?, ", transitionArgs), ", ")+`)`, n) + `)
 ` + transitionSet + `
 FROM p
 ` + strings.ReplaceAll(transitionWhere, "@now", "p_now") + `
@@ -156,18 +177,19 @@ func (s *Store) persistMany(ctx context.Context, tx *sql.Tx, tasks []*store.Task
 }
 
 // transitionMany applies params with distinct ids on tx, a chunk per
-// statement, then writes the audits of the applied ones.
-func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.TransitionParams, applied []bool) error {
+// statement, then writes the audits of the applied ones. clock is the
+// store's clock of the lease fields.
+func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.TransitionParams, applied []bool, clock time.Time) error {
 	index := make(map[uuid.UUID]int, len(params))
 	for i := range params {
 		index[params[i].ID] = i
 	}
-	args := make([]any, 0, 10*min(len(params), chunkSizes[0]))
+	args := make([]any, 0, transitionArgs*min(len(params), chunkSizes[0]))
 	off := 0
 	for _, size := range chunks(len(params)) {
 		args = args[:0]
 		for i := off; i < off+size; i++ {
-			args = append(args, transitionRow(&params[i])...)
+			args = append(args, transitionRow(&params[i], clock)...)
 		}
 		rows, err := s.batch.stmt(ctx, tx, batchTransitions, size).QueryContext(ctx, args...)
 		if err != nil {
@@ -188,17 +210,32 @@ func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.T
 		off += size
 	}
 
-	var audits []*store.TransitionParams
+	var audits []statusAudit
 	for i := range params {
-		if applied[i] && store.StatusAuditRequired(params[i].AuditLevel, params[i].To, params[i].Error) {
-			audits = append(audits, &params[i])
+		if p := &params[i]; applied[i] && store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
+			audits = append(audits, statusAudit{p.ID, p.Now, p.To, p.Error})
 		}
 	}
-	args = args[:0]
+	return s.insertStatusAudits(ctx, tx, audits)
+}
+
+// statusAudit is one status audit row to write.
+type statusAudit struct {
+	taskID uuid.UUID
+	at     time.Time
+	status store.Status
+	err    string
+}
+
+// insertStatusAudits writes the audits on tx in chunked multi-row
+// statements, in order, so their ids increase as they are listed.
+func (s *Store) insertStatusAudits(ctx context.Context, tx *sql.Tx, audits []statusAudit) error {
+	args := make([]any, 0, 4*min(len(audits), chunkSizes[0]))
 	for _, size := range chunks(len(audits)) {
 		args = args[:0]
-		for _, p := range audits[:size] {
-			args = append(args, p.ID[:], p.Now.UnixMicro(), string(p.To), p.Error)
+		for i := range size {
+			a := &audits[i] // by pointer: a copy's id would escape to the heap
+			args = append(args, a.taskID[:], a.at.UnixMicro(), string(a.status), a.err)
 		}
 		if _, err := s.batch.stmt(ctx, tx, batchStatusAudits, size).ExecContext(ctx, args...); err != nil {
 			return err
@@ -208,12 +245,19 @@ func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.T
 	return nil
 }
 
-// transitionRow is one parameter row of transitionsSQL, in its column order.
-func transitionRow(p *store.TransitionParams) []any {
+// transitionRow is one parameter row of transitionsSQL, in its column
+// order, with clock the store's clock for the lease fields.
+func transitionRow(p *store.TransitionParams, clock time.Time) []any {
+	keep := p.To == store.StatusInProgress && p.Lease == nil
+	owner, lease := "", any(nil)
+	if p.Lease != nil {
+		owner, lease = p.Lease.Owner, clock.Add(p.Lease.For).UnixMicro()
+	}
 	return []any{
 		p.ID[:], string(p.To), boolInt(store.StampsLastExecution(p.To)), p.Now.UnixMicro(),
 		p.ExecutionTime.Microseconds(), boolInt(p.To.Terminal()), p.Error, fromList(p.From),
 		boolInt(p.IfRecoverable), p.Now.UnixMicro(),
+		boolInt(keep), owner, lease, p.HeldBy, clock.UnixMicro(),
 	}
 }
 

@@ -30,8 +30,18 @@ func TestQueryPlans(t *testing.T) {
 		{"RetrievePending", retrievePendingSQL, "tasks_recovery", []any{
 			sql.Named("after_at", int64(0)), sql.Named("after_id", []byte{}), sql.Named("before", int64(math.MaxInt64)),
 			sql.Named("now", int64(0)), sql.Named("limit", 10)}},
-		{"Transition", transitionSQL, "sqlite_autoindex_tasks_1", transitionRow(&sampleTransition)},
-		{"TransitionsBatch", transitionsSQL(4), "sqlite_autoindex_tasks_1", make([]any, 40)},
+		{"Transition", transitionSQL, "sqlite_autoindex_tasks_1", transitionRow(&sampleTransition, time.Now())},
+		{"TransitionsBatch", transitionsSQL(4), "sqlite_autoindex_tasks_1", make([]any, 4*transitionArgs)},
+		{"Claim", claimSelectSQL, "tasks_claim", []any{
+			sql.Named("queue", "default"), sql.Named("now", int64(0)), sql.Named("limit", 10)}},
+		{"NextDue", nextDueSQL, "tasks_claim", []any{sql.Named("queue", "default"), sql.Named("now", int64(0))}},
+		{"ClaimUpdate", claimUpdateSQL, "sqlite_autoindex_tasks_1", []any{
+			sql.Named("owner", "n"), sql.Named("until", int64(0)), sql.Named("ids", "[]")}},
+		{"Renew", renewSQL, "sqlite_autoindex_tasks_1", []any{
+			sql.Named("until", int64(0)), sql.Named("ids", "[]"), sql.Named("owner", "n"), sql.Named("now", int64(0))}},
+		{"Rescue", rescueSQL, "tasks_status", []any{
+			sql.Named("now", int64(0)), sql.Named("owners", "[]"), sql.Named("limit", 10), sql.Named("max", 0),
+			sql.Named("poison", "")}},
 		{"ListNewest", listSelect + listOrderDesc, "tasks_created", []any{10}},
 		{"CountByQueue", countByQueueSQL, "", []any{int64(0)}},
 	} {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,15 @@ type Store struct {
 	stmts   *statements
 	batch   *batchStmts
 
+	// path is the database file; the liveness locks of cluster nodes live
+	// beside it (see nodeLockDir).
+	path string
+	busy time.Duration
+	// live holds the liveness lock of each node this store joined, by id:
+	// the open file whose flock tells other processes the node lives.
+	liveMu sync.Mutex
+	live   map[string]*os.File
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -61,6 +71,7 @@ var (
 	_ store.RecoveryCounter = (*Store)(nil)
 	_ store.Counter         = (*Store)(nil)
 	_ store.Retainer        = (*Store)(nil)
+	_ store.Cluster         = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the SQLite database at path, applies the
@@ -104,7 +115,7 @@ func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 	readers.SetConnMaxLifetime(0)
 	readers.SetConnMaxIdleTime(0)
 
-	s := &Store{writer: writer, readers: readers}
+	s := &Store{writer: writer, readers: readers, path: path, busy: c.BusyTimeout}
 	stmts, err := prepare(ctx, writer, readers)
 	if err == nil {
 		s.batch, err = prepareBatch(ctx, writer)
@@ -153,17 +164,25 @@ func isBusy(err error) bool {
 	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
-// Close closes both pools. Calls after the first return nil; every other
+// Close closes both pools and releases the liveness locks of the nodes that
+// joined through this store without leaving: other nodes then see them
+// gone, as after a crash. Calls after the first return nil; every other
 // method of a closed store returns store.ErrClosed.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.stmts.close()
 		s.batch.close()
-		s.closeErr = errors.Join(s.readers.Close(), s.writer.Close())
+		s.closeErr = errors.Join(s.readers.Close(), s.writer.Close(), s.releaseNodeLocks())
 	})
 	return s.closeErr
 }
+
+// clock is the store's clock: the host's, since every process sharing an
+// SQLite file runs on the file's host. Writes read it under the write lock
+// (after BEGIN IMMEDIATE) where they have a transaction, so the order of
+// their clocks is the order of their commits.
+func (s *Store) clock() time.Time { return store.NormalizeTime(time.Now()) }
 
 // check is the guard every method starts with.
 func (s *Store) check() error {

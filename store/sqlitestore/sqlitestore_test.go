@@ -21,7 +21,12 @@ import (
 	"github.com/evertask/evertask/store/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode)) // a child process of a cluster test
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // newStore opens a store on a fresh file of its own, closed at cleanup.
 func newStore(tb testing.TB) store.Store {

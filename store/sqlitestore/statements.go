@@ -15,7 +15,13 @@ type statements struct {
 	taskExists      *sql.Stmt // on the writer, inside its transactions
 	removeTask      *sql.Stmt
 	getTask         *sql.Stmt // on the readers
-	all             []*sql.Stmt
+	// The claim and the lease renewal, which every node runs on each poll
+	// and each renewal interval; on the writer, inside its transactions.
+	claimSelect *sql.Stmt
+	claimUpdate *sql.Stmt
+	nextDue     *sql.Stmt
+	renew       *sql.Stmt
+	all         []*sql.Stmt
 }
 
 func prepare(ctx context.Context, writer, readers *sql.DB) (*statements, error) {
@@ -35,6 +41,10 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*statements, error) 
 	st.taskExists = p(writer, taskExistsSQL)
 	st.removeTask = p(writer, removeTaskSQL)
 	st.getTask = p(readers, getTaskSQL)
+	st.claimSelect = p(writer, claimSelectSQL)
+	st.claimUpdate = p(writer, claimUpdateSQL)
+	st.nextDue = p(writer, nextDueSQL)
+	st.renew = p(writer, renewSQL)
 	if err := errors.Join(errs...); err != nil {
 		st.close()
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -33,10 +34,14 @@ VALUES (?, ?, ?, ?, ?)`
 
 	updateCurrentRunSQL = `UPDATE tasks SET run_count = ` + incRunCount + `, next_run_at = ?
 WHERE id = ? RETURNING status, error`
-	completeRunSQL = `UPDATE tasks SET status = ?, last_execution_at = ?, execution_time_us = ?, error = ?,
-    run_count = ` + incRunCount + `, next_run_at = ?
-WHERE id = ? AND status = 'InProgress'`
-	endSeriesSQL = `UPDATE tasks SET status = ?, error = ?, next_run_at = NULL
+	// completeRunSQL leaves InProgress, so it clears the lease; ?7 is
+	// RunParams.HeldBy, the fence, at the store's clock ?8.
+	completeRunSQL = `UPDATE tasks SET status = ?1, last_execution_at = ?2, execution_time_us = ?3, error = ?4,
+    run_count = ` + incRunCount + `, next_run_at = ?5, owner = '', lease_until = NULL,
+    recovery_failures = CASE WHEN ?7 = '' THEN recovery_failures ELSE 0 END
+WHERE id = ?6 AND status = 'InProgress'
+  AND (?7 = '' OR (owner = ?7 AND lease_until IS NOT NULL AND lease_until > ?8))`
+	endSeriesSQL = `UPDATE tasks SET status = ?, error = ?, next_run_at = NULL, owner = '', lease_until = NULL
 WHERE id = ? AND status <> 'Cancelled'`
 
 	incRecoverySQL   = `UPDATE tasks SET recovery_failures = recovery_failures + 1 WHERE id = ? RETURNING recovery_failures`
@@ -45,7 +50,9 @@ WHERE id = ? AND status <> 'Cancelled'`
 
 // Transition changes the status when the conditions hold, with its audit,
 // atomically. The conditions are evaluated in the UPDATE itself, so a
-// concurrent writer can never slip between check and write.
+// concurrent writer can never slip between check and write. The lease
+// fields (Lease, HeldBy, the live-lease rule of IfRecoverable) are
+// evaluated at the store's clock (see Store.Now).
 func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
@@ -62,7 +69,7 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 	} else {
 		err = s.withTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			if applied, err = s.transitionOne(ctx, tx, &p); err == nil && !applied {
+			if applied, err = s.transitionOne(ctx, tx, &p, s.clock()); err == nil && !applied {
 				err = s.mustExist(ctx, tx, p.ID)
 			}
 			return err
@@ -74,9 +81,10 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 	return applied, nil
 }
 
-// transitionOne applies one transition and its audit on tx.
-func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.TransitionParams) (bool, error) {
-	res, err := tx.StmtContext(ctx, s.stmts.transition).ExecContext(ctx, transitionRow(p)...)
+// transitionOne applies one transition and its audit on tx, at the store's
+// clock clock.
+func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.TransitionParams, clock time.Time) (bool, error) {
+	res, err := tx.StmtContext(ctx, s.stmts.transition).ExecContext(ctx, transitionRow(p, clock)...)
 	if err != nil {
 		return false, err
 	}
@@ -89,8 +97,16 @@ func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.Transiti
 	return err == nil, err
 }
 
+// transitionNoAudit runs the UPDATE on its own, without a transaction. The
+// store's clock is read before the statement waits for the write lock, so
+// it may be behind the clock at the write by that wait: a Lease is then that
+// much shorter, and a lease that expired during the wait still counts as
+// live. Both err on the safe side: no other writer can have changed the row
+// meanwhile (that needs the lock this statement waits for), so a fenced
+// write that applies still finds the holder's own claim, and a row that
+// IfRecoverable refuses is rescued once its lease has expired.
 func (s *Store) transitionNoAudit(ctx context.Context, p *store.TransitionParams) (bool, error) {
-	res, err := s.stmts.transition.ExecContext(ctx, transitionRow(p)...)
+	res, err := s.stmts.transition.ExecContext(ctx, transitionRow(p, s.clock())...)
 	if err != nil {
 		return false, err
 	}
@@ -130,14 +146,15 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 		return applied, nil
 	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		clock := s.clock() // under the write lock
 		if distinctIDs(params) {
-			return s.transitionMany(ctx, tx, params, applied)
+			return s.transitionMany(ctx, tx, params, applied, clock)
 		}
 		// A repeated id must see the outcome of its earlier transition,
 		// which one set-based statement would not show it: one by one.
 		for i := range params {
 			var err error
-			if applied[i], err = s.transitionOne(ctx, tx, &params[i]); err != nil {
+			if applied[i], err = s.transitionOne(ctx, tx, &params[i], clock); err != nil {
 				return err
 			}
 		}
@@ -183,7 +200,7 @@ func (s *Store) insertRunsAudit(ctx context.Context, tx *sql.Tx, id uuid.UUID, p
 }
 
 // CompleteRecurringRun ends one execution of a series in one transaction,
-// only while the row is InProgress.
+// only while the row is InProgress (and, fenced, held by p.HeldBy).
 func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
@@ -194,7 +211,8 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	var applied bool
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, completeRunSQL, string(p.Status), p.Now.UnixMicro(),
-			p.ExecutionTime.Microseconds(), p.Error, micros(p.NextRunAt), p.ID[:])
+			p.ExecutionTime.Microseconds(), p.Error, micros(p.NextRunAt), p.ID[:], p.HeldBy,
+			s.clock().UnixMicro())
 		if err != nil {
 			return err
 		}

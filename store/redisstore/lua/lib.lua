@@ -9,6 +9,26 @@
 local P = ARGV[1]
 local OP = ARGV[2]
 
+-- A row persisted with an owner or a lease end outside InProgress (the
+-- contract lets Persist write any row) carries them until a transition
+-- clears them. Its "op" then ends in STALE ('!', which no call id holds),
+-- so the lightest transitions, which do not read the owner, still know to
+-- clear it: every step that rewrites op keeps the mark while the lease
+-- fields stay (stale_op), and every transition drops it as it clears them.
+local STALE = 33 -- '!'
+local function stale(op)
+  return string.byte(op, -1) == STALE
+end
+-- The op a step that keeps the lease fields writes: OP, marked as x.op was.
+local function stale_op(xop)
+  if xop ~= '' and stale(xop) then return OP .. '!' end
+  return OP
+end
+-- Whether a row's op says this very call wrote it (a replay), marked or not.
+local function own_op(xop)
+  return xop == OP or xop == OP .. '!'
+end
+
 local function nz(v)
   if v == false or v == nil then return '' end
   return v
@@ -105,6 +125,7 @@ local FIN = { Completed = true, Failed = true, Cancelled = true }
 -- Index keys, built once per script: a concatenation costs a script about
 -- as much as a cheap command.
 local REC = P .. 'rec'
+local LEASE = P .. 'lease'
 local QK = {}
 local function qs_key(st, q)
   local t = QK[st]
@@ -112,6 +133,38 @@ local function qs_key(st, q)
   local k = t[q]
   if not k then k = P .. 'qs:' .. st .. ':' .. q t[q] = k end
   return k
+end
+local DK = {}
+local function due_key(q)
+  local k = DK[q]
+  if not k then k = P .. 'due:' .. q DK[q] = k end
+  return k
+end
+
+-- The store's clock for leases, unix microseconds: the server's TIME,
+-- read once per script (a script is one instant for the rows it touches)
+-- and only by the steps that need it. Redis 7 replicates a script's effects,
+-- not the script, so a replica never evaluates TIME again.
+local NOW_US = nil
+local function store_now()
+  if not NOW_US then
+    local t = redis.call('TIME')
+    NOW_US = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return NOW_US
+end
+
+-- The end of a lease of lfor µs (a string) from the store's clock, as
+-- written to rows: built once per length per script, since a batch of
+-- claims shares one.
+local LEASE_END = {}
+local function lease_end(lfor)
+  local e = LEASE_END[lfor]
+  if not e then
+    e = string.format('%d', store_now() + tonumber(lfor))
+    LEASE_END[lfor] = e
+  end
+  return e
 end
 
 -- The time-independent part of store.Recoverable: run limit (strict <, a
@@ -144,6 +197,34 @@ local function in_rec(x)
   return x.r == '1' and rec_static(x)
 end
 
+-- Whether a row belongs in its queue's due index "due:<queue>": what
+-- store.Task.Claimable says apart from RunUntil (recoverable by status and
+-- run limit, and not InProgress). Scored by due_score, the row's DueAt;
+-- members are <m>, so equal scores order by (created, id). Claim drops the
+-- entries of rows whose RunUntil it finds passed (they never become
+-- claimable again unless UpdateDefinition changes RunUntil, and it adds
+-- the entry back), so this index may lack such rows.
+local function in_due(x)
+  return x.s ~= 'InProgress' and rec_static(x)
+end
+
+-- store.Task.DueAt: the next run, else the scheduled time, else creation.
+local function due_score(x)
+  if x.nr ~= '' then return x.nr end
+  if x.sa ~= '' then return x.sa end
+  return x.c
+end
+
+-- The lease index "lease" (scored by the lease's end, members <m>) holds
+-- the InProgress rows a lease-aware step gave an owner: Claim, a
+-- transition with a Lease, Persist of such a row, Renew. Every step that
+-- moves a row with an owner out of InProgress takes it out, so it only
+-- ever holds InProgress rows; an InProgress row missing from it (written
+-- without a lease) is found by Rescue through the InProgress sets.
+local function in_lease(x)
+  return x.s == 'InProgress' and x.o ~= ''
+end
+
 -- The retention index a row belongs to: finished one-shot rows only.
 local function fin_of(x)
   if x.r == '1' then return nil end
@@ -156,34 +237,60 @@ local function fin_score(x)
   return x.c
 end
 
--- The fields the indexes depend on.
-local function load(k)
-  local v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'le', 'c', 'm', 'ru', 'op')
+-- The fields the indexes depend on; with lease, also the lease, the
+-- recovery counter and the audit level (the cluster steps).
+local function load(k, lease)
+  local v
+  if lease then
+    v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'le', 'c', 'm', 'ru', 'op', 'sa', 'o', 'lu', 'rf', 'al')
+  else
+    v = redis.call('HMGET', k, 's', 'q', 'r', 'rc', 'mr', 'nr', 'le', 'c', 'm', 'ru', 'op', 'sa', 'o')
+  end
   if v[1] == false then return nil end
   -- (a missing field is false: "or ''" is nz() without the calls)
   return { s = v[1], q = v[2] or '', r = v[3] or '', rc = v[4] or '', mr = v[5] or '', nr = v[6] or '',
-           le = v[7] or '', c = v[8] or '', m = v[9] or '', ru = v[10] or '', op = v[11] or '' }
+           le = v[7] or '', c = v[8] or '', m = v[9] or '', ru = v[10] or '', op = v[11] or '',
+           sa = v[12] or '', o = v[13] or '', lu = v[14] or '', rf = v[15] or '', al = v[16] or '' }
 end
 
 -- load() for a transition, in fewer fields when the row allows: each field
--- an HMGET returns costs the script about as much as a cheap command. A
--- one-shot row needs 5 of the 11 (7 when ifrec checks its limits); the
+-- an HMGET returns costs the script about as much as a cheap command (a
+-- field the row does not have costs less: no string). A one-shot row needs
+-- 6 of the 13 (8 when ifrec checks its limits, 10 for a fenced write); the
 -- others are read only when something reads them: rc when a run limit is
 -- set, nr for a recurring row, le and c for the retention score of a move
--- into a retention index that does not stamp. (A one-shot row is never in
--- rec, and leaving a retention index needs only its status.)
-local function load_for(k, to, stamp, ifrec)
+-- into a retention index that does not stamp, sa and c for the due score
+-- of a move into the due index. (A one-shot row is never in rec, and
+-- leaving an index needs only its status.) o tells whether the row has a
+-- lease to clear; lu is read here for a fenced write, and by the caller
+-- for ifrec only when the row turns out to be InProgress with an owner
+-- (x.lu nil: not read).
+local function load_for(k, to, stamp, ifrec, held)
   local v
-  if ifrec then
-    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'mr', 'ru')
+  local x
+  if held and ifrec then
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'lu', 'rf', 'mr', 'ru')
+  elseif held then
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'lu', 'rf')
+  elseif ifrec then
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'mr', 'ru')
   else
-    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r')
+    v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o')
   end
   if v[1] == false then return nil end
-  local x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', r = v[5] or '', mr = v[6] or '',
-              ru = v[7] or '', rc = '', nr = '', le = '', c = '' }
-  if x.r == '1' or (ifrec and (tonumber(x.mr) or 0) > 0) or (FIN[to] and not stamp) then
-    return load(k)
+  if held then
+    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', r = v[5] or '', o = v[6] or '',
+          lu = v[7] or '', rf = v[8] or '', mr = v[9] or '', ru = v[10] or '', rc = '', nr = '', le = '', c = '', sa = '' }
+  else
+    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', r = v[5] or '', o = v[6] or '',
+          mr = v[7] or '', ru = v[8] or '', rc = '', nr = '', le = '', c = '', sa = '' }
+  end
+  -- A move into the due index needs the row's due score and run limit.
+  local enter = OPEN[to] and to ~= 'InProgress' and (x.s == 'InProgress' or not OPEN[x.s])
+  if x.r == '1' or (ifrec and (tonumber(x.mr) or 0) > 0) or (FIN[to] and not stamp) or enter then
+    local y = load(k)
+    y.lu, y.rf = x.lu, x.rf
+    return y
   end
   return x
 end
@@ -194,11 +301,20 @@ local function copy(x)
   return y
 end
 
+-- The score of a row in the lease index: its lease's end, 0 (long
+-- expired) for an owner without one.
+local function lease_score(x)
+  if x.lu ~= '' then return x.lu end
+  return '0'
+end
+
 -- The index entries of a new row, buffered (see ix_add).
 local function idx_add(id, x)
   ix_add(P .. 'all', '0', x.m)
   ix_add(qs_key(x.s, x.q), '0', x.m)
   if in_rec(x) then ix_add(REC, '0', x.m) end
+  if in_due(x) then ix_add(due_key(x.q), due_score(x), x.m) end
+  if in_lease(x) then ix_add(LEASE, lease_score(x), x.m) end
   local f = fin_of(x)
   if f then fin_add(f, fin_score(x), id) end
 end
@@ -206,12 +322,16 @@ end
 local function idx_del(id, x)
   redis.call('ZREM', qs_key(x.s, x.q), x.m)
   redis.call('ZREM', REC, x.m)
+  if in_due(x) then redis.call('ZREM', due_key(x.q), x.m) end
+  if in_lease(x) then redis.call('ZREM', LEASE, x.m) end
 end
 
 -- Moves a row from the index entries of state x to those of state y,
--- touching only what changed. The retention entry is buffered: the caller
--- ends with ix_flush().
-local function reindex(id, x, y)
+-- touching only what changed (a caller that gives a row a lease adds its
+-- lease entry itself). With redue, the due entry is written whenever y
+-- belongs there: Claim may have dropped it (see in_due). The retention
+-- entry is buffered: the caller ends with ix_flush().
+local function reindex(id, x, y, redue)
   if x.s ~= y.s or x.q ~= y.q then
     redis.call('ZREM', qs_key(x.s, x.q), x.m)
     redis.call('ZADD', qs_key(y.s, y.q), '0', y.m)
@@ -219,6 +339,12 @@ local function reindex(id, x, y)
   local ra, rb = in_rec(x), in_rec(y)
   if ra and not rb then redis.call('ZREM', REC, x.m) end
   if rb and not ra then redis.call('ZADD', REC, '0', y.m) end
+  local da, db = in_due(x), in_due(y)
+  if da and (not db or x.q ~= y.q) then redis.call('ZREM', due_key(x.q), x.m) end
+  if db and (redue or not da or x.q ~= y.q or due_score(x) ~= due_score(y)) then
+    redis.call('ZADD', due_key(y.q), due_score(y), y.m)
+  end
+  if in_lease(x) and not in_lease(y) then redis.call('ZREM', LEASE, x.m) end
   local fa, fb = fin_of(x), fin_of(y)
   if fb and (fa ~= fb or fin_score(x) ~= fin_score(y)) then fin_add(fb, fin_score(y), id) end
 end
@@ -305,10 +431,13 @@ end
 
 -- One status change with its conditions, index moves and audit, reading
 -- its arguments from ARGV[b]: id, to, now, err, et, flags, nfrom, from...
--- flags is four '0'/'1' characters: stamp, terminal, audit, ifrec. op is
--- the id of this transition. Returns the result (-1 when there is no row, 0
--- when a condition failed, 1 when applied) and the index of the next
--- argument. The index moves are buffered: the caller ends with ix_flush().
+-- flags is four '0'/'1' characters: stamp, terminal, audit, ifrec; a fifth
+-- character means three more arguments follow the from list: the fence
+-- owner (HeldBy, '' for none), the lease owner ('' for none) and the lease
+-- length in µs. op is the id of this transition. Returns the result (-1
+-- when there is no row, 0 when a condition failed, 1 when applied) and the
+-- index of the next argument. The index moves are buffered: the caller ends
+-- with ix_flush().
 local function transition(b, op)
   local id = ARGV[b]
   local nfrom = tonumber(ARGV[b + 6])
@@ -316,22 +445,35 @@ local function transition(b, op)
   local k = P .. 't:' .. id
   local to, now, err, flags = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 5]
   local ifrec = string.byte(flags, 4) == 49
-  -- A move between open statuses (a claim, a delivery) changes no
-  -- recoverable or retention entry (the recurring flag stays): it reads only what its conditions and
-  -- its status entry need. Each field an HMGET returns costs the script a
-  -- string.
-  local light = OPEN[to] and nfrom > 0 and not ifrec
+  local held, lown, lfor = nil, nil, nil
+  if #flags > 4 then
+    held, lown, lfor = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2]
+    if held == '' then held = nil end
+    if lown == '' then lown = nil end
+    nxt = nxt + 3
+  end
+  -- A move between open statuses that cannot take a row out of InProgress
+  -- (a claim, a delivery) changes no recoverable, retention or lease entry
+  -- (the recurring flag stays) and no due entry but the one a claim
+  -- leaves: it reads only what its conditions and its status entry need.
+  -- Each field an HMGET returns costs the script a string.
+  local light = OPEN[to] and nfrom > 0 and not ifrec and not held
   for i = b + 7, b + 6 + nfrom do
-    if not OPEN[ARGV[i]] then light = false break end
+    local f = ARGV[i]
+    if not OPEN[f] or (f == 'InProgress' and to ~= 'InProgress') then light = false break end
   end
   local stamp, terminal = string.byte(flags, 1) == 49, string.byte(flags, 2) == 49
   local x
   if light then
     local v = redis.call('HMGET', k, 's', 'q', 'm', 'op')
     if v[1] == false then return -1, nxt end
-    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '' }
+    x = { s = v[1], q = v[2] or '', m = v[3] or '', op = v[4] or '', o = '' }
+    -- The row is not InProgress before the move (else "InProgress" is in
+    -- from, and so is the target): only the STALE mark says it has an
+    -- owner, which a move anywhere but InProgress clears.
+    if to ~= 'InProgress' and string.byte(x.op, -1) == STALE then x.o = '!' end
   else
-    x = load_for(k, to, stamp, ifrec)
+    x = load_for(k, to, stamp, ifrec, held)
     if not x then return -1, nxt end
   end
   if x.op == op then return 1, nxt end -- replayed after a lost reply: already applied
@@ -342,8 +484,47 @@ local function transition(b, op)
     end
     if not ok then return 0, nxt end
   end
-  if ifrec and not rec_now(x, now) then return 0, nxt end
-  if stamp and terminal then
+  if ifrec then
+    if not rec_now(x, now) then return 0, nxt end
+    -- A live lease is held: the row is not recoverable whatever else says.
+    if x.s == 'InProgress' and x.o ~= '' then
+      local lu = x.lu or redis.call('HGET', k, 'lu') or ''
+      if lu ~= '' and tonumber(lu) > store_now() then return 0, nxt end
+    end
+  end
+  if held and (x.s ~= 'InProgress' or x.o ~= held or x.lu == '' or tonumber(x.lu) <= store_now()) then
+    return 0, nxt
+  end
+  if lown or held or x.o ~= '' then
+    -- A write that sets, checks or clears a lease.
+    local lu
+    if lown then lu = lease_end(lfor) end
+    local clear = not lown and to ~= 'InProgress' and x.o ~= ''
+    local rf0 = held and x.rf ~= '' and x.rf ~= '0'
+    -- The common writes of cluster mode in one call each, without a
+    -- table: a claim under a lease, and a run's end that releases it.
+    if lown and not rf0 then
+      redis.call('HSET', k, 's', to, 'op', op, 'o', lown, 'lu', lu)
+    elseif clear and stamp and terminal and not rf0 then
+      redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err, 'o', '', 'lu', '')
+    else
+      local a = { 's', to, 'op', op }
+      if stamp then a[#a + 1] = 'le' a[#a + 1] = now a[#a + 1] = 'et' a[#a + 1] = ARGV[b + 4] end
+      if terminal then a[#a + 1] = 'e' a[#a + 1] = err end
+      if lown then
+        a[#a + 1] = 'o' a[#a + 1] = lown a[#a + 1] = 'lu' a[#a + 1] = lu
+      elseif clear then
+        a[#a + 1] = 'o' a[#a + 1] = '' a[#a + 1] = 'lu' a[#a + 1] = ''
+      end
+      if rf0 then a[#a + 1] = 'rf' a[#a + 1] = '0' end
+      redis.call('HSET', k, unpack(a))
+    end
+    if lown then
+      ix_add(LEASE, lu, x.m)
+    elseif clear and x.s == 'InProgress' then
+      ix_rem(LEASE, x.m)
+    end
+  elseif stamp and terminal then
     redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4], 'e', err)
   elseif stamp then
     redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', ARGV[b + 4])
@@ -356,15 +537,20 @@ local function transition(b, op)
     ix_rem(qs_key(x.s, x.q), x.m)
     ix_add(qs_key(to, x.q), '0', x.m)
   end
-  if not light then
+  if light then
+    if to == 'InProgress' and x.s ~= 'InProgress' then ix_rem(due_key(x.q), x.m) end
+  else
     -- reindex(id, x, y) for y = x with the new status (and stamp), without
-    -- the copy: the hot path of every task runs here.
-    local ra, fa, sa = in_rec(x), fin_of(x), fin_score(x)
+    -- the copy: the hot path of every task runs here. (x may lack fields
+    -- load_for left out; they are read whenever a result below needs them.)
+    local ra, fa, sa, da = in_rec(x), fin_of(x), fin_score(x), in_due(x)
     x.s = to
     if stamp then x.le = now end
-    local rb, fb = in_rec(x), fin_of(x)
+    local rb, fb, db = in_rec(x), fin_of(x), in_due(x)
     if ra and not rb then ix_rem(REC, x.m) end
     if rb and not ra then ix_add(REC, '0', x.m) end
+    if da and not db then ix_rem(due_key(x.q), x.m) end
+    if db and not da then ix_add(due_key(x.q), due_score(x), x.m) end
     if fb and (fa ~= fb or sa ~= fin_score(x)) then fin_add(fb, fin_score(x), id) end
   end
   if string.byte(flags, 3) == 49 then audit_status(id, now, to, err, true) end

@@ -13,7 +13,7 @@ for i = 1, n do
   if redis.call('EXISTS', P .. 't:' .. id) == 1 then
     -- This very call, replayed by the client after its reply was lost: the
     -- batch was written whole the first time.
-    if redis.call('HGET', P .. 't:' .. id, 'op') == OP then return { 0, '' } end
+    if own_op(redis.call('HGET', P .. 't:' .. id, 'op') or '') then return { 0, '' } end
     return { 2, id }
   end
   ids[id] = true
@@ -26,11 +26,14 @@ for i = 1, n do
   local b = at[i]
   local id, key, nf = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
   local k = P .. 't:' .. id
-  redis.call('HSET', k, 'op', OP, unpack(ARGV, b + 3, b + 2 + 2 * nf))
-  if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
   -- The fields the indexes read, '' when left out (as load() reads them).
-  local x = { s = '', q = '', m = '', r = '', rc = '', mr = '', nr = '', le = '', c = '', ru = '' }
+  local x = { s = '', q = '', m = '', r = '', rc = '', mr = '', nr = '', le = '', c = '', ru = '', sa = '', o = '',
+              lu = '' }
   for j = b + 3, b + 2 + 2 * nf, 2 do x[ARGV[j]] = ARGV[j + 1] end
+  local op = OP
+  if x.s ~= 'InProgress' and (x.o ~= '' or x.lu ~= '') then op = OP .. '!' end -- see STALE
+  redis.call('HSET', k, 'op', op, unpack(ARGV, b + 3, b + 2 + 2 * nf))
+  if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
   idx_add(id, x)
   queues[x.q] = true
 end

@@ -4,8 +4,8 @@ local k = P .. 't:' .. ARGV[3]
 if redis.call('EXISTS', k) == 0 then return -1 end
 local v = redis.call('HMGET', k, 'rf', 'op')
 if ARGV[4] == 'inc' then
-  if v[2] == OP then return tonumber(v[1]) end -- replayed after a lost reply
-  redis.call('HSET', k, 'op', OP)
+  if own_op(v[2] or '') then return tonumber(v[1]) end -- replayed after a lost reply
+  redis.call('HSET', k, 'op', stale_op(v[2] or ''))
   return redis.call('HINCRBY', k, 'rf', 1)
 end
 redis.call('HSET', k, 'rf', 0)

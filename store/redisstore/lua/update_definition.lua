@@ -17,7 +17,9 @@ if key ~= old then
   if key ~= '' then redis.call('HSET', P .. 'keys', key, id) end
 end
 local y = load(k)
-reindex(id, x, y)
+-- redue: RunUntil may have moved, and Claim drops the due entries of rows
+-- whose RunUntil passed.
+reindex(id, x, y, true)
 redis.call('SADD', P .. 'queues', y.q)
 ix_flush()
 return 1

@@ -6,10 +6,10 @@ local id = ARGV[3]
 local k = P .. 't:' .. id
 local x = load(k)
 if not x then return -1 end
-if x.op == OP then return 1 end -- replayed after a lost reply: counted once
+if own_op(x.op) then return 1 end -- replayed after a lost reply: counted once
 local y = copy(x)
 y.rc, y.nr = inc_runs(x.rc), ARGV[6]
-redis.call('HSET', k, 'rc', y.rc, 'nr', y.nr, 'op', OP)
+redis.call('HSET', k, 'rc', y.rc, 'nr', y.nr, 'op', stale_op(x.op))
 reindex(id, x, y)
 local mode = ARGV[7]
 if mode ~= 'none' then
