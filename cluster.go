@@ -52,10 +52,44 @@ type node struct {
 	keeperWG  sync.WaitGroup
 
 	pub publisher
-	// peers counts the other live nodes at the rescuer's last look: a node
-	// alone publishes no notices (nobody would read them but itself).
-	peers atomic.Int32
+	// peers counts the other live nodes at the last look at the registry
+	// (peersAt, unix nanoseconds): a node alone publishes no notices (nobody
+	// would read them but itself) and prefetches more.
+	peers   atomic.Int32
+	peersAt atomic.Int64
 }
+
+// countPeers reads the registry for the number of other live nodes.
+func (n *node) countPeers(nodes []store.Node) {
+	peers := 0
+	for _, nd := range nodes {
+		if nd.ID != n.info.ID && !nd.Gone {
+			peers++
+		}
+	}
+	n.peers.Store(int32(peers))
+	n.peersAt.Store(n.e.now().UnixNano())
+}
+
+// alone reports whether this node has no peers. Without a notifier no join
+// notice tells it of a new peer, so before a claim larger than a shared
+// one it reads the registry again if its last look is older than
+// peersFresh.
+func (n *node) alone(ctx context.Context) bool {
+	if n.peers.Load() > 0 {
+		return false
+	}
+	if n.notifier == nil && n.e.now().UnixNano()-n.peersAt.Load() > int64(peersFresh) {
+		if nodes, err := n.st.Nodes(ctx); err == nil {
+			n.countPeers(nodes)
+		}
+	}
+	return n.peers.Load() == 0
+}
+
+// peersFresh is how old a registry read may be before a node without a
+// notifier reads it again ahead of a large claim.
+const peersFresh = 100 * time.Millisecond
 
 func newNode(e *Engine, st store.Cluster) *node {
 	n := &node{e: e, st: st, cfg: e.cfg.Cluster, stop: make(chan struct{}), keeperEnd: make(chan struct{})}
@@ -70,14 +104,16 @@ func newNode(e *Engine, st store.Cluster) *node {
 	n.fetchers = map[string]*fetcher{}
 	for name, q := range e.queues {
 		queues[name] = q.cfg.Workers
-		prefetch := n.cfg.Prefetch
-		switch {
-		case prefetch == 0:
-			prefetch = q.cfg.Capacity
-		case prefetch < 0:
-			prefetch = 0
+		f := &fetcher{n: n, q: q, wake: make(chan struct{}, 1)}
+		switch p := n.cfg.Prefetch; {
+		case p > 0:
+			f.alone, f.shared = q.cfg.Workers+p, q.cfg.Workers+p
+		case p < 0:
+			f.alone, f.shared = q.cfg.Workers, q.cfg.Workers
+		default:
+			f.alone, f.shared = q.cfg.Workers+q.cfg.Capacity, 2*q.cfg.Workers
 		}
-		n.fetchers[name] = &fetcher{n: n, q: q, capacity: q.cfg.Workers + prefetch, wake: make(chan struct{}, 1)}
+		n.fetchers[name] = f
 		q.fetch = n.fetchers[name]
 	}
 	n.info = store.Node{ID: n.cfg.NodeID, Host: host, PID: os.Getpid(), StartedAt: store.NormalizeTime(e.now()), Queues: queues}
@@ -117,8 +153,13 @@ func (n *node) start() {
 		} else {
 			n.stages.Add(1)
 			go n.listen(notices, cancel)
+			n.pub.add(store.Notice{Kind: store.NoticeJoin, Node: n.info.ID})
 		}
 	}
+	// The first rescue runs before any claim: the previous run's tasks go
+	// back to the queue at once, and the fetchers know whether this node
+	// has peers (how much they prefetch).
+	n.rescue()
 	n.stages.Add(1)
 	go n.rescueLoop()
 	for _, f := range n.fetchers {
@@ -266,7 +307,7 @@ func (n *node) lostLease(ctx context.Context, j *job) {
 // rescueLoop runs the rescuer at start and every PollInterval.
 func (n *node) rescueLoop() {
 	defer n.stages.Done()
-	t := time.NewTimer(0)
+	t := time.NewTicker(n.cfg.PollInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -275,7 +316,6 @@ func (n *node) rescueLoop() {
 		case <-t.C:
 		}
 		n.rescue()
-		t.Reset(n.cfg.PollInterval)
 	}
 }
 
@@ -298,21 +338,16 @@ func (n *node) rescue() {
 	if err != nil {
 		e.log.Warn("read the nodes registry", "err", err)
 	}
-	peers := 0
 	for _, nd := range nodes {
-		switch {
-		case nd.ID == n.info.ID:
-		case nd.Gone && now.Sub(nd.LastHeartbeat) > 2*n.cfg.RenewInterval:
+		if nd.ID != n.info.ID && nd.Gone && now.Sub(nd.LastHeartbeat) > 2*n.cfg.RenewInterval {
 			// Its liveness session died and it missed a heartbeat since: a
 			// live node whose session merely dropped (a killed backend, a
 			// blip) takes a new one on its next beat and is left alone.
 			gone = append(gone, nd.ID)
-		case !nd.Gone:
-			peers++
 		}
 	}
 	if err == nil {
-		n.peers.Store(int32(peers))
+		n.countPeers(nodes)
 	}
 	for {
 		rows, err := n.st.Rescue(ctx, store.RescueParams{
@@ -384,6 +419,11 @@ func (n *node) listen(notices <-chan store.Notice, cancel context.CancelFunc) {
 				}
 			case store.NoticeCancel:
 				n.e.deliveries.markCancelled(nt.ID)
+			case store.NoticeJoin:
+				// The rescuer's next read of the registry has the count.
+				if nt.Node != n.info.ID && n.peers.Load() == 0 {
+					n.peers.Store(1)
+				}
 			}
 		}
 	}

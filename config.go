@@ -156,13 +156,14 @@ type ClusterConfig struct {
 	// PollInterval is how often the node looks for due work and expired
 	// leases when no notice woke it. Default 1s.
 	PollInterval time.Duration
-	// Prefetch is how many tasks per queue the node claims beyond its idle
-	// workers, up to the queue's buffer, so a worker finds its next task
-	// without a round trip and claims come in large batches (a PostgreSQL
-	// claim of 1,000 rows cost 30 µs a row, one of 200 rows 70 µs). Claimed
-	// tasks wait in this node's buffer under its lease: a lower prefetch
-	// spreads a backlog more evenly over the nodes. Default: the queue's
-	// Capacity; negative means none.
+	// Prefetch is how many tasks per queue the node claims beyond its busy
+	// workers, so a worker finds its next task without a round trip and
+	// claims come in batches (a PostgreSQL claim of 1,000 rows cost 30 µs a
+	// row, one of 200 rows 70 µs). Claimed tasks wait in this node's buffer
+	// under its lease, out of the other nodes' reach. Default: the queue's
+	// Capacity while the node is alone on the store, its worker count while
+	// other nodes are registered, so a backlog spreads over them; negative
+	// means none.
 	Prefetch int
 }
 

@@ -17,10 +17,15 @@ import (
 // node, a worker freed while rows were left), at the store's next due time
 // it learnt from its last claim, and every PollInterval.
 type fetcher struct {
-	n        *node
-	q        *queue
-	capacity int           // workers + prefetch
-	wake     chan struct{} // capacity 1: pokes coalesce
+	n *node
+	q *queue
+	// alone and shared are the most the queue holds (running plus
+	// prefetched) while this node is the only one, and while it has peers:
+	// by default a lone node fills its buffer, so claims come in large
+	// batches, and a node with peers prefetches one task per worker, so a
+	// backlog spreads over the nodes.
+	alone, shared int
+	wake          chan struct{} // capacity 1: pokes coalesce
 	// backlog is set when the last claim filled the room: rows may be left,
 	// so a worker that frees a slot pokes the fetcher.
 	backlog atomic.Bool
@@ -42,9 +47,19 @@ func (f *fetcher) poke() {
 // then brings many rows, not one round trip per finished task, while the
 // prefetched rows keep the workers busy.
 func (f *fetcher) freed() {
-	if f.backlog.Load() && f.capacity-int(f.q.load.Load()) >= max(1, f.capacity/4) {
+	if !f.backlog.Load() {
+		return
+	}
+	if c := f.capacity(); c-int(f.q.load.Load()) >= max(1, c/4) {
 		f.poke()
 	}
+}
+
+func (f *fetcher) capacity() int {
+	if f.n.peers.Load() > 0 {
+		return f.shared
+	}
+	return f.alone
 }
 
 func (f *fetcher) run() {
@@ -74,14 +89,18 @@ func (f *fetcher) run() {
 func (f *fetcher) fetch() time.Duration {
 	n, e := f.n, f.n.e
 	poll := n.cfg.PollInterval
-	room := f.capacity - int(f.q.load.Load())
+	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.LeaseDuration/2, time.Second))
+	defer cancel()
+	capacity := f.shared
+	if f.alone > f.shared && f.q.load.Load() < int64(f.alone-f.shared) && n.alone(ctx) {
+		capacity = f.alone
+	}
+	room := capacity - int(f.q.load.Load())
 	if room <= 0 {
 		f.backlog.Store(true)
 		return poll
 	}
 	limit := min(room, maxClaim)
-	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.LeaseDuration/2, time.Second))
-	defer cancel()
 	began := e.now()
 	res, err := n.st.Claim(ctx, store.ClaimParams{
 		Owner: n.info.ID, Queue: f.q.cfg.Name, Limit: limit, LeaseFor: n.cfg.LeaseDuration, Now: began,
@@ -97,7 +116,7 @@ func (f *fetcher) fetch() time.Duration {
 	for _, row := range res.Tasks {
 		e.runClaimed(row, f.q, began)
 	}
-	if full && room-limit >= max(1, f.capacity/4) {
+	if full && room-limit >= max(1, capacity/4) {
 		return 0 // more is due and fits: claim again at once
 	}
 	if !res.NextDue.IsZero() {
@@ -156,6 +175,11 @@ func (e *Engine) runClaimed(row *store.Task, q *queue, claimedAt time.Time) {
 			next = resumed
 		}
 		j.series = &series{sched: s, scheduledAt: next, runCount: row.RunCount}
+	}
+	if row.CreatedAt.Before(e.node.info.StartedAt) {
+		// Dispatched before this engine started: left by an earlier run
+		// (or by another node), and picked up now.
+		e.emit(Event{Type: EventRecovered, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue})
 	}
 	if !e.deliveries.beginClaimed(j, claimedAt) {
 		// A dispatch of this node holds the task's delivery and now owns the

@@ -117,6 +117,9 @@ const (
 	NoticeDue NoticeKind = "due"
 	// NoticeCancel: task ID was cancelled; the node running it stops it.
 	NoticeCancel NoticeKind = "cancel"
+	// NoticeJoin: node Node started: the others know at once they have a
+	// peer to share their backlog with.
+	NoticeJoin NoticeKind = "join"
 )
 
 // Notice is one cluster notice.
@@ -125,6 +128,7 @@ type Notice struct {
 	Queue string     `json:"q,omitempty"`
 	ID    uuid.UUID  `json:"id,omitzero"`
 	At    time.Time  `json:"at,omitzero"` // NoticeDue: when the rows are due; zero: now
+	Node  string     `json:"n,omitempty"` // NoticeJoin: the node that joined
 }
 
 // Lease asks a transition to InProgress to claim the row: Owner = Owner and

@@ -252,7 +252,7 @@ func dispatchDemoTasks(ctx context.Context, eng *evertask.Engine, duration time.
 	if _, err := dispatch(weeklyReport{Week: isoWeek(time.Now())}, &evertask.DispatchOpts{Delay: duration + 2*time.Second}); err != nil {
 		return err
 	}
-	say("dispatched a weekly report due in %v, after this run ends: the next run recovers it", (duration + 2*time.Second).Round(time.Second))
+	say("dispatched a weekly report due in %v, after this run ends: it waits in the store for whichever run is up then", (duration + 2*time.Second).Round(time.Second))
 	fmt.Fprintln(w)
 	return nil
 }

@@ -102,7 +102,8 @@ func TestDemo(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`tasks from earlier runs`),
 		regexp.MustCompile(`The heartbeat series ran [12] of 3 times`),
-		regexp.MustCompile(`recovered\s+demo.weekly_report`),
+		regexp.MustCompile(`recovered\s+demo\.heartbeat`),
+		summaryRow("demo.weekly_report", "(WaitingQueue|Completed)"),
 		regexp.MustCompile(`Recovery: \d+ task\(s\) left by an earlier run`),
 		summaryRow("demo.heartbeat", `Completed\s+[23]/3`),
 	} {

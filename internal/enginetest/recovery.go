@@ -141,7 +141,11 @@ func testRecovery(t *testing.T, newStore NewStore) {
 		// A row recovery finds Queued is delivered without a write; the
 		// worker's claim is then the check that it did not finish meanwhile
 		// (bug 8): here another process completes it while it waits.
-		f, rows, release := recoverBehindStuckTask(t, newStore(t), store.AuditFull)
+		st := newStore(t)
+		if _, ok := st.(store.Cluster); ok {
+			t.Skip("a cluster node claims the rows it buffers, so no other process can finish one meanwhile; the fence that refuses such writes is checked by storetest's Cluster group")
+		}
+		f, rows, release := recoverBehindStuckTask(t, st, store.AuditFull)
 		last := rows[2].ID
 		applied, err := f.store.Transition(context.Background(), store.TransitionParams{
 			ID: last, To: store.StatusCompleted, From: []store.Status{store.StatusQueued}, Now: time.Now(),
