@@ -5,6 +5,11 @@
 # Output: "<label> RESULT ..." lines; take the median per label.
 # ONLY=redis runs the Redis rows alone: evertask none, Asynq, evertask full,
 # Asynq tuned, interleaved; compare the two sides within each round.
+# ONLY=cluster runs the cluster rows alone: one engine and River's one client
+# (and one engine on Redis), then 2 and 4 engines (--nodes, one OS process each) against 2 and 4 River
+# clients (--clients) on PostgreSQL at River's settings, 2 and 4 engines on
+# Redis, and latency from a dispatch on one node to the handler on another
+# (next to the latency within one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
@@ -17,7 +22,10 @@ P=$bin/peers
 run() {
   local label=$1
   shift
-  echo "$label $("$@" 2>/dev/null | grep '^RESULT' | tail -1)"
+  local res
+  res=$("$@" 2>/dev/null | grep '^RESULT' | tail -1)
+  # The machine is shared: the load average after each run goes with it.
+  echo "$label $res load1=$(cut -d' ' -f1 /proc/loadavg)"
 }
 redis_rows() {
   run redis-none $E bench --store redis --mode burn --tasks 100000 --audit none --progress 0
@@ -25,6 +33,30 @@ redis_rows() {
   run redis-full $E bench --store redis --mode burn --tasks 100000 --audit full --progress 0
   run asynq-tuned-burn $P asynq-tuned burn --tasks 100000
 }
+# The rows of several processes; the main loop has the one-process pair.
+cluster_rows() {
+  run pg-2nodes-river-settings $E bench --store postgres --mode burn --nodes 2 --tasks 100000 --workers 2000 --audit none --progress 0
+  run river-2clients-burn $P river burn --tasks 100000 --clients 2
+  run pg-4nodes-river-settings $E bench --store postgres --mode burn --nodes 4 --tasks 100000 --workers 2000 --audit none --progress 0
+  run river-4clients-burn $P river burn --tasks 100000 --clients 4
+  run redis-2nodes $E bench --store redis --mode burn --nodes 2 --tasks 100000 --audit none --progress 0
+  run redis-4nodes $E bench --store redis --mode burn --nodes 4 --tasks 100000 --audit none --progress 0
+  run pg-latency-2nodes $E bench --store postgres --mode latency --nodes 2 --progress 0
+  run redis-latency-2nodes $E bench --store redis --mode latency --nodes 2 --progress 0
+}
+if [[ ${ONLY:-} == cluster ]]; then
+  for r in $(seq "$rounds"); do
+    echo "# round $r $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"
+    run pg-none-river-settings $E bench --store postgres --mode burn --tasks 100000 --workers 2000 --recovery-page 5000 --audit none --progress 0
+    run river-burn $P river burn --tasks 100000
+    run redis-none $E bench --store redis --mode burn --tasks 100000 --audit none --progress 0
+    cluster_rows
+    run pg-latency $E bench --store postgres --mode latency --progress 0
+    run redis-latency $E bench --store redis --mode latency --progress 0
+    echo "# end of round $r $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
+  done
+  exit 0
+fi
 if [[ ${ONLY:-} == redis ]]; then
   for r in $(seq "$rounds"); do
     echo "# round $r $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"
@@ -46,6 +78,7 @@ for r in $(seq "$rounds"); do
   run redis-latency $E bench --store redis --mode latency --progress 0
   run sqlite-latency $E bench --store sqlite --mode latency --progress 0
   run memory-latency $E bench --store memory --mode latency --progress 0
+  cluster_rows
 done
 echo "# peers latency $(date +%T)"
 run river-latency $P river latency --tasks 1000

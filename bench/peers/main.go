@@ -72,6 +72,7 @@ type options struct {
 	dsn     string
 	tasks   int
 	workers int
+	clients int // river burn: client processes on one schema
 	timeout time.Duration
 }
 
@@ -94,10 +95,13 @@ Flags:
                   and after, and only if it holds nothing but asynq: keys
   --tasks N       tasks (default 100000 for burn; 2000 for latency, 100 for asynq latency)
   --workers N     River MaxWorkers / Asynq Concurrency (default 2000 river, 100 otherwise)
+  --clients N     river burn: N River clients, each its own OS process (pool, MaxWorkers),
+                  on one schema; the time runs from their start to the last completion
+                  (default 1: one client in this process)
   --timeout D     give up after D (default 30m)
 
 The last line on stdout is machine-readable:
-  RESULT mode=burn store=<harness> tasks=<N> workers=<W> seconds=<s> tasks_per_s=<N/s>
+  RESULT mode=burn store=<harness> nodes=<clients> tasks=<N> workers=<W> seconds=<s> tasks_per_s=<N/s>
 and latency adds p50_us=<µs> p99_us=<µs>.
 `
 
@@ -110,6 +114,13 @@ func main() {
 
 // run is the whole command, apart from the process: tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == riverClientCmd { // not in the usage: --clients starts it
+		if err := runRiverClient(ctx, args[1:], stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "peers: %s: %v\n", riverClientCmd, err)
+			return exitFail
+		}
+		return exitOK
+	}
 	o, err := parseArgs(args)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -126,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "peers: %s %s: %v\n", o.harness, o.mode, err)
 		return exitFail
 	}
+	res.nodes = o.clients
 	fmt.Fprintln(stdout, res.line())
 	return exitOK
 }
@@ -147,6 +159,7 @@ func parseArgs(args []string) (*options, error) {
 	fs.StringVar(&o.dsn, "dsn", h.defaultDSN, "")
 	fs.IntVar(&o.tasks, "tasks", defaultTasks(o.harness, o.mode), "")
 	fs.IntVar(&o.workers, "workers", h.defaultWorkers, "")
+	fs.IntVar(&o.clients, "clients", 1, "")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "")
 	if err := fs.Parse(args[2:]); err != nil {
 		return nil, err
@@ -159,6 +172,10 @@ func parseArgs(args []string) (*options, error) {
 		return nil, fmt.Errorf("%w: --tasks must be positive", errUsage)
 	case o.workers < 1 || o.workers > 10_000:
 		return nil, fmt.Errorf("%w: --workers must be between 1 and 10000", errUsage)
+	case o.clients < 1 || o.clients > maxClients:
+		return nil, fmt.Errorf("%w: --clients must be between 1 and %d", errUsage, maxClients)
+	case o.clients > 1 && (h.defaultDSN != defaultPostgresDSN || o.mode != "burn"):
+		return nil, fmt.Errorf("%w: --clients is for the river harnesses' burn", errUsage)
 	case o.timeout <= 0:
 		return nil, fmt.Errorf("%w: --timeout must be positive", errUsage)
 	case o.dsn == "":

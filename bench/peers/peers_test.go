@@ -17,6 +17,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// --clients starts client processes of os.Executable(), which is this
+	// test binary: it then runs the command, not the tests.
+	if len(os.Args) > 1 && os.Args[1] == riverClientCmd {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -82,14 +87,20 @@ func requireRedis(t *testing.T) *redis.Client {
 	return rdb
 }
 
-var resultLine = regexp.MustCompile(`^RESULT mode=(burn|latency) store=(\S+) tasks=(\d+) workers=(\d+) seconds=\d+\.\d\d tasks_per_s=\d+(?: p50_us=(\d+) p99_us=(\d+))?$`)
+var resultLine = regexp.MustCompile(`^RESULT mode=(burn|latency) store=(\S+) nodes=(\d+) tasks=(\d+) workers=(\d+) seconds=\d+\.\d\d tasks_per_s=\d+(?: p50_us=(\d+) p99_us=(\d+))?$`)
 
 // runOK runs the command and checks its last stdout line describes the run
 // that was asked for. It returns what the run wrote to stderr.
-func runOK(t *testing.T, harness, mode, dsn string, tasks int) string {
+func runOK(t *testing.T, harness, mode, dsn string, tasks int, extra ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	args := []string{harness, mode, "--dsn", dsn, "--tasks", strconv.Itoa(tasks), "--timeout", "2m"}
+	args := append([]string{harness, mode, "--dsn", dsn, "--tasks", strconv.Itoa(tasks), "--timeout", "2m"}, extra...)
+	clients := "1"
+	for i, a := range extra {
+		if a == "--clients" {
+			clients = extra[i+1]
+		}
+	}
 	if code := run(t.Context(), args, &stdout, &stderr); code != exitOK {
 		t.Fatalf("run %v: exit %d\nstderr:\n%s", args, code, stderr.String())
 	}
@@ -99,19 +110,19 @@ func runOK(t *testing.T, harness, mode, dsn string, tasks int) string {
 	if m == nil {
 		t.Fatalf("last stdout line %q is not a RESULT line", last)
 	}
-	if m[1] != mode || m[2] != harness || m[3] != strconv.Itoa(tasks) {
-		t.Errorf("RESULT line %q, want mode=%s store=%s tasks=%d", last, mode, harness, tasks)
+	if m[1] != mode || m[2] != harness || m[3] != clients || m[4] != strconv.Itoa(tasks) {
+		t.Errorf("RESULT line %q, want mode=%s store=%s nodes=%s tasks=%d", last, mode, harness, clients, tasks)
 	}
-	if want := strconv.Itoa(harnesses[harness].defaultWorkers); m[4] != want {
+	if want := strconv.Itoa(harnesses[harness].defaultWorkers); m[5] != want {
 		t.Errorf("RESULT line %q, want workers=%s", last, want)
 	}
 	if mode == "latency" {
-		p50, _ := strconv.Atoi(m[5])
-		p99, _ := strconv.Atoi(m[6])
-		if m[5] == "" || p50 <= 0 || p99 < p50 {
+		p50, _ := strconv.Atoi(m[6])
+		p99, _ := strconv.Atoi(m[7])
+		if m[6] == "" || p50 <= 0 || p99 < p50 {
 			t.Errorf("RESULT line %q: want 0 < p50_us <= p99_us", last)
 		}
-	} else if m[5] != "" {
+	} else if m[6] != "" {
 		t.Errorf("RESULT line %q: burn prints no percentiles", last)
 	}
 	return stderr.String()
@@ -148,16 +159,24 @@ func TestRiver(t *testing.T) {
 	for _, tc := range []struct {
 		harness, mode string
 		tasks         int
+		extra         []string
 	}{
-		{"river", "burn", 200},
-		{"river", "latency", 20},
-		{"river-defaults", "burn", 200},
-		{"river-defaults", "latency", 5}, // the default fetch cooldown is 100 ms
+		{"river", "burn", 200, nil},
+		{"river", "latency", 20, nil},
+		{"river-defaults", "burn", 200, nil},
+		{"river-defaults", "latency", 5, nil}, // the default fetch cooldown is 100 ms
+		{"river", "burn", 3000, []string{"--clients", "3"}},
 	} {
-		t.Run(tc.harness+"_"+tc.mode, func(t *testing.T) {
+		t.Run(strings.Join(append([]string{tc.harness, tc.mode}, tc.extra...), "_"), func(t *testing.T) {
 			t.Parallel()
-			log := runOK(t, tc.harness, tc.mode, postgresURL(), tc.tasks)
+			log := runOK(t, tc.harness, tc.mode, postgresURL(), tc.tasks, tc.extra...)
 			requireSchemaDropped(t, log)
+			if tc.extra != nil && !regexp.MustCompile(`jobs worked per client \[\d+ \d+ \d+\]`).MatchString(log) {
+				// Three processes reported (the run itself checks their sum
+				// is the total; which client takes how many is River's
+				// choice, so one may take none).
+				t.Errorf("no counts of 3 clients in the log:\n%s", log)
+			}
 		})
 	}
 }
@@ -222,6 +241,10 @@ func TestBadArgs(t *testing.T) {
 		{"asynq", "latency", "--workers", "0"},
 		{"asynq", "latency", "--workers", "20000"},
 		{"river", "burn", "--timeout", "-1s"},
+		{"river", "burn", "--clients", "0"},
+		{"river", "burn", "--clients", "65"},
+		{"river", "latency", "--clients", "2"},
+		{"asynq", "burn", "--clients", "2"},
 		{"river", "burn", "--dsn", ""},
 		{"river", "burn", "--nope"},
 		{"river", "burn", "-h"},

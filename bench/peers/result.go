@@ -12,8 +12,10 @@ import (
 
 // result is what one run measured, printed as the RESULT line.
 type result struct {
-	mode    string
-	store   string
+	mode  string
+	store string
+	// nodes is how many clients (processes) worked the queue.
+	nodes   int
 	tasks   int
 	workers int
 	elapsed time.Duration
@@ -30,8 +32,8 @@ func (r *result) line() string {
 	if secs > 0 {
 		perSec = float64(r.tasks) / secs
 	}
-	fmt.Fprintf(&b, "RESULT mode=%s store=%s tasks=%d workers=%d seconds=%.2f tasks_per_s=%.0f",
-		r.mode, r.store, r.tasks, r.workers, secs, perSec)
+	fmt.Fprintf(&b, "RESULT mode=%s store=%s nodes=%d tasks=%d workers=%d seconds=%.2f tasks_per_s=%.0f",
+		r.mode, r.store, r.nodes, r.tasks, r.workers, secs, perSec)
 	if r.mode == "latency" {
 		fmt.Fprintf(&b, " p50_us=%d p99_us=%d",
 			percentile(r.latencies, 50).Microseconds(), percentile(r.latencies, 99).Microseconds())

@@ -150,19 +150,13 @@ func runRiver(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	if o.mode == "latency" {
 		started = make(chan workStart, 1)
 	}
-	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &noopWorker{worked: &worked, started: started}); err != nil {
-		return nil, fmt.Errorf("add worker: %w", err)
+	cfg, err := riverConfig(o, env.schema, &noopWorker{worked: &worked, started: started}, log)
+	if err != nil {
+		return nil, err
 	}
-	cfg := &river.Config{
-		Logger:  quietLogger(log),
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.workers}},
-		Schema:  env.schema,
-		Workers: workers,
-	}
-	if o.harness == "river" {
-		cfg.FetchCooldown = riverBenchFetchCooldown
-		cfg.FetchPollInterval = riverBenchFetchPollInterval
+	if o.clients > 1 {
+		// This client only inserts: the clients that work are processes.
+		cfg.Queues = nil
 	}
 	client, err := river.NewClient(riverpgxv5.New(env.pool), cfg)
 	if err != nil {
@@ -170,8 +164,12 @@ func runRiver(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	}
 
 	res := &result{mode: o.mode, store: o.harness, tasks: o.tasks, workers: o.workers}
-	switch o.mode {
-	case "burn":
+	switch {
+	case o.clients > 1:
+		var n int64
+		n, err = riverBurnClients(ctx, client, env, o, log, res)
+		worked.Store(n)
+	case o.mode == "burn":
 		err = riverBurn(ctx, client, o, log, res)
 	default:
 		err = riverLatency(ctx, client, started, o, log, res)
@@ -204,7 +202,60 @@ func runRiver(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	return res, nil
 }
 
+// riverConfig is the client configuration of a harness: w on the default
+// queue with o.workers workers, in schema.
+func riverConfig(o *options, schema string, w *noopWorker, log io.Writer) (*river.Config, error) {
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, w); err != nil {
+		return nil, fmt.Errorf("add worker: %w", err)
+	}
+	cfg := &river.Config{
+		Logger:  quietLogger(log),
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.workers}},
+		Schema:  schema,
+		Workers: workers,
+	}
+	if o.harness == "river" {
+		cfg.FetchCooldown = riverBenchFetchCooldown
+		cfg.FetchPollInterval = riverBenchFetchPollInterval
+	}
+	return cfg, nil
+}
+
 func riverBurn(ctx context.Context, client *river.Client[pgx.Tx], o *options, log io.Writer, res *result) error {
+	if err := riverInsert(ctx, client, o, log); err != nil {
+		return err
+	}
+	// Completion events, not the worker's count, decide when a job is done:
+	// they arrive after River's completer has persisted the job's state,
+	// which is what River's benchmark measures too. The channel holds every
+	// event of the run so none is dropped while the loop is busy.
+	events, unsubscribe := riverCompletions(client, o.tasks)
+	defer unsubscribe()
+	var done atomic.Int64
+	stopProgress := progress(log, "river: completed", &done, o.tasks)
+	defer stopProgress()
+	start := time.Now()
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("start client: %w", err)
+	}
+	for done.Load() < int64(o.tasks) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %d of %d jobs: %w", done.Load(), o.tasks, ctx.Err())
+		case ev, ok := <-events:
+			if err := riverCompleted(ev, ok); err != nil {
+				return err
+			}
+			done.Add(1)
+		}
+	}
+	res.elapsed = time.Since(start)
+	return nil
+}
+
+// riverInsert inserts o.tasks jobs as River's benchmark does, in batches.
+func riverInsert(ctx context.Context, client *river.Client[pgx.Tx], o *options, log io.Writer) error {
 	var inserted atomic.Int64
 	stopProgress := progress(log, "river: inserted", &inserted, o.tasks)
 	params := make([]river.InsertManyParams, 0, riverInsertBatch)
@@ -221,39 +272,28 @@ func riverBurn(ctx context.Context, client *river.Client[pgx.Tx], o *options, lo
 		inserted.Add(int64(n))
 	}
 	stopProgress()
-	fmt.Fprintf(log, "river: inserted %d jobs; starting client\n", o.tasks)
+	fmt.Fprintf(log, "river: inserted %d jobs\n", o.tasks)
+	return nil
+}
 
-	// Completion events, not the worker's count, decide when a job is done:
-	// they arrive after River's completer has persisted the job's state,
-	// which is what River's benchmark measures too. The channel holds every
-	// event of the run so none is dropped while the loop is busy.
-	events, unsubscribe := client.SubscribeConfig(&river.SubscribeConfig{
-		ChanSize: max(o.tasks, 1000),
+// riverCompletions returns the completion events of client, in a channel
+// that holds every event of a burn of n jobs.
+func riverCompletions(client *river.Client[pgx.Tx], n int) (<-chan *river.Event, func()) {
+	return client.SubscribeConfig(&river.SubscribeConfig{
+		ChanSize: max(n, 1000),
 		Kinds:    []river.EventKind{river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled},
 	})
-	defer unsubscribe()
-	var done atomic.Int64
-	stopProgress = progress(log, "river: completed", &done, o.tasks)
-	defer stopProgress()
-	start := time.Now()
-	if err := client.Start(ctx); err != nil {
-		return fmt.Errorf("start client: %w", err)
+}
+
+// riverCompleted counts a completion event; any other outcome of a no-op
+// job is an error.
+func riverCompleted(ev *river.Event, ok bool) error {
+	if !ok {
+		return errors.New("event subscription closed")
 	}
-	for done.Load() < int64(o.tasks) {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("after %d of %d jobs: %w", done.Load(), o.tasks, ctx.Err())
-		case ev, ok := <-events:
-			if !ok {
-				return errors.New("event subscription closed")
-			}
-			if ev.Kind != river.EventKindJobCompleted {
-				return fmt.Errorf("job %d: unexpected event %s", ev.Job.ID, ev.Kind)
-			}
-			done.Add(1)
-		}
+	if ev.Kind != river.EventKindJobCompleted {
+		return fmt.Errorf("job %d: unexpected event %s", ev.Job.ID, ev.Kind)
 	}
-	res.elapsed = time.Since(start)
 	return nil
 }
 

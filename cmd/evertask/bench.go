@@ -20,9 +20,13 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// benchTask is the no-op task every mode runs.
+// benchTask is the no-op task every mode runs. T0 is set by the latency
+// mode across nodes only: the dispatcher's wall clock at the call to
+// Dispatch, in Unix nanoseconds, read by the node that runs the task (one
+// host, one clock).
 type benchTask struct {
-	N int `json:"n"`
+	N  int   `json:"n"`
+	T0 int64 `json:"t0,omitempty"`
 }
 
 func (benchTask) Kind() string { return "evertask.bench.noop" }
@@ -32,6 +36,7 @@ type benchConfig struct {
 	store, mode, dsn string
 	tasks, workers   int
 	producers        int
+	nodes            int
 	audit            store.AuditLevel
 	duration         time.Duration
 	pageSize         int
@@ -71,6 +76,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.producers, "producers", 0, "steady mode: goroutines dispatching (default: 4, postgres and redis 25)")
 	fs.StringVar(&audit, "audit", "none", "audit level of the tasks: none, errors-only, minimal or full")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "steady mode: how long to run")
+	fs.IntVar(&c.nodes, "nodes", 1, "engines (OS processes of this command) sharing the store: with more than 1, burn and steady run one engine per node process and count their sum; latency dispatches from this process, whose workers are busy, to the handler on another node. Needs a store shared between processes (sqlite, postgres, redis)")
 	fs.IntVar(&c.pageSize, "recovery-page", 0, "burn mode: engine RecoveryPageSize (default: the engine's)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase to this file (go tool pprof)")
 	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
@@ -84,11 +90,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.resolve(audit); err != nil {
 		return err
 	}
+	// The engine's logger, the progress lines and the node processes write
+	// to stderr from several goroutines.
+	stderr = &syncWriter{w: stderr}
 
 	// Enough connections for the engine's concurrent group commits, far
 	// fewer than workers: measured on 2 cores, 25 connections beat both 4
 	// and 100 for 100 workers.
 	conns := min(max(c.workers/4, 4), 32)
+	if c.nodes > 1 {
+		// This process only inserts, counts (and dispatches, in latency
+		// mode): the node processes open their own pools.
+		conns = 4
+	}
 	st, err := openBenchStore(ctx, c.store, c.dsn, conns, stderr)
 	if err != nil {
 		return err
@@ -96,19 +110,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer st.close()
 
 	var res benchResult
-	switch c.mode {
-	case "burn":
-		res, err = benchBurn(ctx, st.Store, &c, stderr)
-	case "steady":
-		res, err = benchSteady(ctx, st.Store, &c, stderr)
-	case "latency":
-		res, err = benchLatency(ctx, st.Store, &c, stderr)
+	switch {
+	case c.nodes > 1:
+		res, err = benchNodes(ctx, st, &c, stderr)
+	default:
+		res, err = benchOne(ctx, st.Store, &c, stderr)
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, res.line(&c))
 	return nil
+}
+
+// benchOne runs the mode with one engine, in this process.
+func benchOne(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (res benchResult, err error) {
+	switch c.mode {
+	case "burn":
+		return benchBurn(ctx, st, c, stderr)
+	case "steady":
+		return benchSteady(ctx, st, c, stderr)
+	default:
+		return benchLatency(ctx, st, c, stderr)
+	}
 }
 
 func (c *benchConfig) resolve(audit string) error {
@@ -131,6 +155,12 @@ func (c *benchConfig) resolve(audit string) error {
 		return usageErr("--tasks, --workers, --producers and --recovery-page must not be negative")
 	case c.duration <= 0:
 		return usageErr("--duration must be positive, got %v", c.duration)
+	case c.nodes < 1 || c.nodes > maxNodes:
+		return usageErr("--nodes must be between 1 and %d, got %d", maxNodes, c.nodes)
+	case c.nodes > 1 && c.store == "memory":
+		return usageErr("--nodes %d: the memory store lives in one process (use sqlite, postgres or redis)", c.nodes)
+	case c.nodes > 1 && c.cpuProfile != "":
+		return usageErr("--cpuprofile profiles one process: use it without --nodes")
 	}
 	if c.tasks == 0 {
 		switch {
@@ -169,7 +199,7 @@ type benchResult struct {
 // line is the RESULT line: the keys that apply to the mode, space separated.
 func (r benchResult) line(c *benchConfig) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "RESULT mode=%s store=%s tasks=%d workers=%d", c.mode, c.store, r.tasks, c.workers)
+	fmt.Fprintf(&b, "RESULT mode=%s store=%s nodes=%d tasks=%d workers=%d", c.mode, c.store, c.nodes, r.tasks, c.workers)
 	if c.mode == "steady" {
 		fmt.Fprintf(&b, " producers=%d", c.producers)
 	}
@@ -185,7 +215,13 @@ func (r benchResult) line(c *benchConfig) string {
 // newBenchEngine returns an engine with the no-op handler registered;
 // onRun is called at the start of every execution.
 func newBenchEngine(st store.Store, c *benchConfig, stderr io.Writer, onRun func(benchTask)) (*evertask.Engine, error) {
-	eng, err := evertask.New(st, &evertask.Config{
+	return newBenchEngineWith(st, benchEngineConfig(c, stderr), nil, onRun)
+}
+
+// benchEngineConfig is the engine configuration of every mode: c.workers
+// on the default queue, no retries, c's audit level.
+func benchEngineConfig(c *benchConfig, stderr io.Writer) *evertask.Config {
+	return &evertask.Config{
 		// Only the engine's warnings and errors: a bench that drops tasks
 		// must say why.
 		Logger:           slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -194,14 +230,20 @@ func newBenchEngine(st store.Store, c *benchConfig, stderr io.Writer, onRun func
 		AuditLevel:       c.audit,
 		RecoveryPageSize: c.pageSize,
 		Retry:            evertask.NoRetry(),
-	})
+	}
+}
+
+// newBenchEngineWith returns an engine of cfg with the no-op handler
+// registered with opts (nil: on the default queue).
+func newBenchEngineWith(st store.Store, cfg *evertask.Config, opts *evertask.HandlerOpts, onRun func(benchTask)) (*evertask.Engine, error) {
+	eng, err := evertask.New(st, cfg)
 	if err != nil {
 		return nil, err
 	}
 	err = evertask.Register[benchTask](eng, evertask.HandlerFunc[benchTask](func(_ context.Context, t benchTask) error {
 		onRun(t)
 		return nil
-	}), nil)
+	}), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -232,42 +274,15 @@ func progress(c *benchConfig, stderr io.Writer, fn func() string) (stop func()) 
 }
 
 // benchBurn is River's method: persist N Queued tasks, then start the
-// engine and time until every one is Completed in the store. Startup
-// recovery is what feeds them to the workers.
+// engine and time until every one is Completed in the store. The engine's
+// fetchers claim them (on a store without store.Cluster, startup recovery
+// feeds them to the workers).
 func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (benchResult, error) {
 	n := c.tasks
-	// A --dsn file may hold rows already: only the new completions count.
-	baseline, err := completed(ctx, st)
+	baseline, err := insertBurn(ctx, st, c, stderr)
 	if err != nil {
 		return benchResult{}, err
 	}
-	var inserted atomic.Int64
-	stop := progress(c, stderr, func() string { return fmt.Sprintf("inserted %d/%d", inserted.Load(), n) })
-	// Created in the past, so every row is older than the engine's recovery
-	// cutoff; microseconds apart, so the keyset order is the insert order.
-	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
-	batch := make([]*store.Task, 0, persistBatch)
-	for i := 0; i < n; i += persistBatch {
-		batch = batch[:0]
-		for j := i; j < min(i+persistBatch, n); j++ {
-			id, err := uuid.NewV7()
-			if err != nil {
-				stop()
-				return benchResult{}, err
-			}
-			batch = append(batch, &store.Task{
-				ID: id, CreatedAt: base.Add(time.Duration(j) * time.Microsecond),
-				Kind: benchTask{}.Kind(), Payload: fmt.Appendf(nil, `{"n":%d}`, j), Handler: "bench",
-				Queue: evertask.DefaultQueue, Status: store.StatusQueued, AuditLevel: c.audit,
-			})
-		}
-		if err := store.PersistMany(ctx, st, batch); err != nil {
-			stop()
-			return benchResult{}, fmt.Errorf("persist tasks %d-%d: %w", i, i+len(batch)-1, err)
-		}
-		inserted.Add(int64(len(batch)))
-	}
-	stop()
 	fmt.Fprintf(stderr, "bench burn %s: inserted %d tasks, starting the engine\n", c.store, n)
 
 	var ran atomic.Int64
@@ -286,7 +301,7 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 	}
 	defer stopProfile()
 	start := time.Now()
-	stop = progress(c, stderr, func() string {
+	stop := progress(c, stderr, func() string {
 		d := ran.Load()
 		return fmt.Sprintf("%d/%d done (%.0f/s)", d, n, float64(d)/time.Since(start).Seconds())
 	})
@@ -306,6 +321,45 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 		return benchResult{}, err
 	}
 	return benchResult{tasks: n, elapsed: time.Since(start)}, nil
+}
+
+// insertBurn persists the c.tasks Queued rows of a burn and returns how
+// many rows of the store were Completed before: a --dsn file may hold rows
+// already, and only the new completions count.
+func insertBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (baseline int, err error) {
+	n := c.tasks
+	baseline, err = completed(ctx, st)
+	if err != nil {
+		return 0, err
+	}
+	var inserted atomic.Int64
+	stop := progress(c, stderr, func() string { return fmt.Sprintf("inserted %d/%d", inserted.Load(), n) })
+	// Created in the past, so every row is older than the engine's recovery
+	// cutoff; microseconds apart, so the keyset order is the insert order.
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	batch := make([]*store.Task, 0, persistBatch)
+	for i := 0; i < n; i += persistBatch {
+		batch = batch[:0]
+		for j := i; j < min(i+persistBatch, n); j++ {
+			id, err := uuid.NewV7()
+			if err != nil {
+				stop()
+				return 0, err
+			}
+			batch = append(batch, &store.Task{
+				ID: id, CreatedAt: base.Add(time.Duration(j) * time.Microsecond),
+				Kind: benchTask{}.Kind(), Payload: fmt.Appendf(nil, `{"n":%d}`, j), Handler: "bench",
+				Queue: evertask.DefaultQueue, Status: store.StatusQueued, AuditLevel: c.audit,
+			})
+		}
+		if err := store.PersistMany(ctx, st, batch); err != nil {
+			stop()
+			return 0, fmt.Errorf("persist tasks %d-%d: %w", i, i+len(batch)-1, err)
+		}
+		inserted.Add(int64(len(batch)))
+	}
+	stop()
+	return baseline, nil
 }
 
 // completed returns how many rows of the store are Completed.

@@ -21,5 +21,9 @@
 // The bench command measures a store the same way for every backend; its
 // last line on stdout is machine-readable:
 //
-//	RESULT mode=burn store=postgres tasks=50000 workers=100 audit=none seconds=1.234 tasks_per_s=40518
+//	RESULT mode=burn store=postgres nodes=1 tasks=50000 workers=100 audit=none seconds=1.234 tasks_per_s=40518
+//
+// With --nodes N it runs N engines, each in an OS process of its own, on
+// one store: throughput of a cluster, and latency from a dispatch on one
+// node to the handler on another.
 package main

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = runDemo
 	case "bench":
 		cmd = runBench
+	case benchNodeCmd: // not in the usage: bench --nodes starts it
+		cmd = runBenchNode
 	case "migrate":
 		cmd = runMigrate
 	case "tasks":

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +18,17 @@ import (
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/pgstore"
+	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
 )
 
 func TestMain(m *testing.M) {
+	// bench --nodes starts node processes of os.Executable(), which is
+	// this test binary: it then runs the command, not the tests.
+	if len(os.Args) > 1 && os.Args[1] == benchNodeCmd {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -105,7 +113,7 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-var resultLine = regexp.MustCompile(`^RESULT mode=(burn|steady|latency) store=(\w+) tasks=(\d+) workers=\d+( producers=\d+)? audit=(\w+) seconds=\d+\.\d{3}( tasks_per_s=\d+| p50_us=\d+ p99_us=\d+)$`)
+var resultLine = regexp.MustCompile(`^RESULT mode=(burn|steady|latency) store=(\w+) nodes=(\d+) tasks=(\d+) workers=\d+( producers=\d+)? audit=(\w+) seconds=\d+\.\d{3}( tasks_per_s=\d+| p50_us=\d+ p99_us=\d+)$`)
 
 // lastLine returns the last line of s.
 func lastLine(s string) string {
@@ -115,16 +123,21 @@ func lastLine(s string) string {
 
 func checkResult(t *testing.T, r result, mode, storeName, tasks, audit string) {
 	t.Helper()
+	checkNodesResult(t, r, mode, storeName, "1", tasks, audit)
+}
+
+func checkNodesResult(t *testing.T, r result, mode, storeName, nodes, tasks, audit string) {
+	t.Helper()
 	r.mustSucceed(t)
 	line := lastLine(r.stdout)
 	m := resultLine.FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("last line %q is not a RESULT line", line)
 	}
-	if m[1] != mode || m[2] != storeName || m[5] != audit || (tasks != "" && m[3] != tasks) {
-		t.Fatalf("RESULT line %q: want mode=%s store=%s tasks=%s audit=%s", line, mode, storeName, tasks, audit)
+	if m[1] != mode || m[2] != storeName || m[3] != nodes || m[6] != audit || (tasks != "" && m[4] != tasks) {
+		t.Fatalf("RESULT line %q: want mode=%s store=%s nodes=%s tasks=%s audit=%s", line, mode, storeName, nodes, tasks, audit)
 	}
-	if mode == "steady" && m[3] == "0" {
+	if mode == "steady" && m[4] == "0" {
 		t.Fatalf("steady run completed no task: %q", line)
 	}
 }
@@ -246,6 +259,143 @@ func TestBenchRedis(t *testing.T) {
 			t.Errorf("%d keys of prefix %s left after the bench, e.g. %s", len(keys), prefix[1], keys[0])
 		}
 	}
+}
+
+// bench --nodes runs its engines as processes of this test binary (see
+// TestMain). Each run must finish with every node reporting, burn's nodes
+// together running every task exactly once, and the schema, key prefix or
+// file removed.
+func TestBenchNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		cluster bool // the store package implements store.Cluster
+		dsn     func(t *testing.T) string
+		gone    func(t *testing.T, stderr string) // checks the run left nothing
+	}{
+		{
+			name:    "sqlite",
+			cluster: implementsCluster(&sqlitestore.Store{}),
+			dsn:     func(*testing.T) string { return "" },
+			gone: func(t *testing.T, stderr string) {
+				m := regexp.MustCompile(`sqlite file (\S+),`).FindStringSubmatch(stderr)
+				if m == nil {
+					t.Fatalf("stderr names no sqlite file:\n%s", stderr)
+				}
+				if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+					t.Errorf("sqlite file %s still there after the bench (%v)", m[1], err)
+				}
+			},
+		},
+		{
+			name:    "postgres",
+			cluster: implementsCluster(&pgstore.Store{}),
+			dsn: func(t *testing.T) string {
+				pool, err := openPool(ctx, testenv.PostgresURL(), 2)
+				if err != nil {
+					testenv.Unavailable(t, "postgres", err)
+				}
+				pool.Close()
+				return testenv.PostgresURL()
+			},
+			gone: func(t *testing.T, stderr string) {
+				m := regexp.MustCompile(`schema (evertask_bench_[0-9a-f]+)`).FindStringSubmatch(stderr)
+				if m == nil {
+					t.Fatalf("stderr names no schema:\n%s", stderr)
+				}
+				pool, err := openPool(ctx, testenv.PostgresURL(), 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pool.Close()
+				var exists bool
+				if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", m[1]).Scan(&exists); err != nil {
+					t.Fatal(err)
+				}
+				if exists {
+					t.Errorf("schema %s still exists after the bench", m[1])
+				}
+			},
+		},
+		{
+			name:    "redis",
+			cluster: implementsCluster(&redisstore.Store{}),
+			dsn: func(t *testing.T) string {
+				rdb, err := openRedis(ctx, testenv.RedisAddr())
+				if err != nil {
+					testenv.Unavailable(t, "redis", err)
+				}
+				rdb.Close()
+				return testenv.RedisAddr()
+			},
+			gone: func(t *testing.T, stderr string) {
+				m := regexp.MustCompile(`prefix (evertask_bench:[0-9a-f]+:)`).FindStringSubmatch(stderr)
+				if m == nil {
+					t.Fatalf("stderr names no key prefix:\n%s", stderr)
+				}
+				rdb, err := openRedis(ctx, testenv.RedisAddr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rdb.Close()
+				keys, _, err := rdb.Scan(ctx, 0, "*"+m[1]+"*", 100000).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(keys) > 0 {
+					t.Errorf("%d keys of prefix %s left after the bench, e.g. %s", len(keys), m[1], keys[0])
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if !tc.cluster {
+				t.Skipf("the %s store does not implement store.Cluster yet: its engines cannot share it", tc.name)
+			}
+			dsn := tc.dsn(t)
+			bench := func(args ...string) result {
+				return runCLI(t, append([]string{"bench", "--store", tc.name, "--dsn", dsn, "--progress", "0"}, args...)...)
+			}
+			t.Run("Burn", func(t *testing.T) {
+				r := bench("--mode", "burn", "--nodes", "3", "--tasks", "300", "--workers", "8")
+				checkNodesResult(t, r, "burn", tc.name, "3", "300", "none")
+				m := regexp.MustCompile(`handlers run per node \[(\d+) (\d+) (\d+)\]`).FindStringSubmatch(r.stderr)
+				if m == nil {
+					t.Fatalf("stderr has no counts of 3 nodes:\n%s", r.stderr)
+				}
+				sum := 0
+				for _, n := range m[1:] {
+					k, _ := strconv.Atoi(n)
+					sum += k
+				}
+				if sum != 300 {
+					t.Errorf("the nodes ran %d handlers (%s), want each of the 300 tasks once", sum, m[0])
+				}
+				tc.gone(t, r.stderr)
+			})
+			t.Run("Steady", func(t *testing.T) {
+				r := bench("--mode", "steady", "--nodes", "2", "--duration", "500ms", "--producers", "2", "--workers", "4")
+				checkNodesResult(t, r, "steady", tc.name, "2", "", "none")
+				tc.gone(t, r.stderr)
+			})
+			if tc.name == "sqlite" {
+				return // no notifier: a dispatch waits for the other node's poll
+			}
+			t.Run("Latency", func(t *testing.T) {
+				r := bench("--mode", "latency", "--nodes", "2", "--tasks", "20", "--workers", "4")
+				checkNodesResult(t, r, "latency", tc.name, "2", "20", "none")
+				tc.gone(t, r.stderr)
+			})
+		})
+	}
+}
+
+// implementsCluster reports whether a store type implements store.Cluster.
+func implementsCluster(st store.Store) bool {
+	_, ok := st.(store.Cluster)
+	return ok
 }
 
 func TestMigrate(t *testing.T) {
@@ -378,6 +528,10 @@ func TestBadInput(t *testing.T) {
 		{"BenchBadNumber", []string{"bench", "--store", "memory", "--tasks", "many"}, "invalid value"},
 		{"BenchBadDuration", []string{"bench", "--store", "memory", "--duration", "0s"}, "--duration must be positive"},
 		{"BenchStray", []string{"bench", "--store", "memory", "now"}, `unexpected argument "now"`},
+		{"BenchNoNodes", []string{"bench", "--store", "sqlite", "--nodes", "0"}, "--nodes must be between 1 and 64"},
+		{"BenchTooManyNodes", []string{"bench", "--store", "sqlite", "--nodes", "65"}, "--nodes must be between 1 and 64"},
+		{"BenchMemoryNodes", []string{"bench", "--store", "memory", "--nodes", "2"}, "the memory store lives in one process"},
+		{"BenchNodesProfile", []string{"bench", "--store", "sqlite", "--nodes", "2", "--cpuprofile", "x"}, "--cpuprofile profiles one process"},
 		{"DemoBadDuration", []string{"demo", "--duration", "-1s"}, "--duration must be positive"},
 		{"MigrateMemory", []string{"migrate", "--store", "memory"}, "has no migrations"},
 		{"MigrateMySQL", []string{"migrate", "--store", "mysql"}, "not implemented yet"},

@@ -44,6 +44,10 @@ var errMySQL = usageErr("the MySQL store is not implemented yet (use sqlite, pos
 type opened struct {
 	store.Store
 	close func()
+	// at is where openBenchStore put the store: the PostgreSQL schema, the
+	// Redis key prefix or the SQLite file, which the bench's node processes
+	// open too (openBenchNodeStore).
+	at string
 }
 
 // checkStoreName validates --store, so a typo is a usage error before any
@@ -185,7 +189,7 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			}
 			return nil, err
 		}
-		return &opened{Store: st, close: func() {
+		return &opened{Store: st, at: path, close: func() {
 			st.Close()
 			if dir != "" {
 				os.RemoveAll(dir)
@@ -211,7 +215,7 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			drop()
 			return nil, err
 		}
-		return &opened{Store: st, close: func() { st.Close(); drop() }}, nil
+		return &opened{Store: st, at: schema, close: func() { st.Close(); drop() }}, nil
 	default: // redis
 		rdb, err := openRedis(ctx, dsn)
 		if err != nil {
@@ -232,8 +236,48 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			drop()
 			return nil, err
 		}
-		return &opened{Store: st, close: func() { st.Close(); drop() }}, nil
+		return &opened{Store: st, at: prefix, close: func() { st.Close(); drop() }}, nil
 	}
+}
+
+// openBenchNodeStore opens, in a node process of the bench, the store its
+// parent opened with openBenchStore: at is the parent's schema, key prefix
+// or file. The parent created it and removes it; close here only closes.
+func openBenchNodeStore(ctx context.Context, name, dsn, at string, conns int) (*opened, error) {
+	if at == "" {
+		return nil, usageErr("--at is required")
+	}
+	switch name {
+	case "sqlite":
+		st, err := sqlitestore.Open(ctx, at, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &opened{Store: st, at: at, close: func() { st.Close() }}, nil
+	case "postgres":
+		pool, err := openPool(ctx, dsn, conns)
+		if err != nil {
+			return nil, err
+		}
+		st, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: at, SkipMigrations: true})
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		return &opened{Store: st, at: at, close: func() { st.Close(); pool.Close() }}, nil
+	case "redis":
+		rdb, err := openRedis(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		st, err := redisstore.New(ctx, rdb, &redisstore.Opts{Prefix: at})
+		if err != nil {
+			rdb.Close()
+			return nil, err
+		}
+		return &opened{Store: st, at: at, close: func() { st.Close(); rdb.Close() }}, nil
+	}
+	return nil, usageErr("store %q cannot be shared by node processes (use sqlite, postgres or redis)", name)
 }
 
 // deleteKeys deletes the keys matching pattern with SCAN (COUNT 1000 a
