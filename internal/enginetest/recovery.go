@@ -90,7 +90,9 @@ func testRecovery(t *testing.T, newStore NewStore) {
 			// In a cluster the claim that cannot decode is left to expire:
 			// each rescue counts one failure, a lease apart, and the limit
 			// poisons the row, without waiting for restarts.
-			cfg := &evertask.Config{MaxRecoveryFailures: 3, Cluster: fastCluster("")}
+			cc := fastCluster("")
+			cc.LeaseDuration = 600 * time.Millisecond // each failure waits out one lease
+			cfg := &evertask.Config{MaxRecoveryFailures: 3, Cluster: cc}
 			f := setupOn(t, st, cfg, nil, nil).start()
 			got := f.waitStatus(row.ID, store.StatusFailed)
 			if got.RecoveryFailures != 3 || !strings.Contains(got.Error, "poisoned") {
