@@ -89,7 +89,10 @@ func (f *fetcher) run() {
 func (f *fetcher) fetch() time.Duration {
 	n, e := f.n, f.n.e
 	poll := n.cfg.PollInterval
-	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.LeaseDuration/2, time.Second))
+	// Not ended by Shutdown: a claim cancelled in flight may still have
+	// applied, and its rows would wait out their lease. One that completes
+	// hands its rows over, and Shutdown releases what it cannot run.
+	ctx, cancel := context.WithTimeout(context.Background(), max(n.cfg.LeaseDuration/2, time.Second))
 	defer cancel()
 	capacity := f.shared
 	if f.alone > f.shared && f.q.load.Load() < int64(f.alone-f.shared) && n.alone(ctx) {
@@ -106,9 +109,7 @@ func (f *fetcher) fetch() time.Duration {
 		Owner: n.info.ID, Queue: f.q.cfg.Name, Limit: limit, LeaseFor: n.cfg.LeaseDuration, Now: began,
 	})
 	if err != nil {
-		if n.ctx.Err() == nil {
-			e.log.Warn("claim due tasks", "queue", f.q.cfg.Name, "err", err)
-		}
+		e.log.Warn("claim due tasks", "queue", f.q.cfg.Name, "err", err)
 		return poll
 	}
 	full := len(res.Tasks) == limit
