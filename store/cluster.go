@@ -230,6 +230,30 @@ type Node struct {
 	Gone bool
 }
 
+// Validate checks what JoinCluster needs of a node: an id. The error wraps
+// ErrInvalid.
+func (n *Node) Validate() error {
+	if n.ID == "" {
+		return errInvalid("a node without an id")
+	}
+	return nil
+}
+
+// LostLeases is the answer of Renew from the ids asked and those the store
+// renewed: every id asked and not renewed, each reported once, in the order
+// asked. Stores that learn the renewed set from their statement use it.
+func LostLeases(asked []uuid.UUID, renewed map[uuid.UUID]bool) []uuid.UUID {
+	var lost []uuid.UUID
+	seen := make(map[uuid.UUID]bool, len(asked))
+	for _, id := range asked {
+		if !renewed[id] && !seen[id] {
+			seen[id] = true
+			lost = append(lost, id)
+		}
+	}
+	return lost
+}
+
 // DueAt is when a row may run: its next occurrence for a series, else its
 // scheduled time, else its creation.
 func (t *Task) DueAt() time.Time {

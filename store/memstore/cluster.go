@@ -3,7 +3,6 @@ package memstore
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -286,8 +285,8 @@ func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 	if err := begin(ctx); err != nil {
 		return err
 	}
-	if node.ID == "" {
-		return fmt.Errorf("%w: a node without an id", store.ErrInvalid)
+	if err := node.Validate(); err != nil {
+		return err
 	}
 	n := node
 	n.StartedAt = store.NormalizeTime(n.StartedAt)

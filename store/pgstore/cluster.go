@@ -282,14 +282,7 @@ func (s *Store) Renew(ctx context.Context, p store.RenewParams) ([]uuid.UUID, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("renew %d leases: %w", len(p.IDs), mapErr(err))
 	}
-	var lost []uuid.UUID
-	for _, id := range p.IDs {
-		if !held[id] {
-			lost = append(lost, id)
-			held[id] = true // an id asked twice is reported once
-		}
-	}
-	return lost, nil
+	return store.LostLeases(p.IDs, held), nil
 }
 
 // Rescue implements store.Cluster in one statement.
@@ -342,8 +335,8 @@ func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if node.ID == "" {
-		return fmt.Errorf("%w: a node needs an id", store.ErrInvalid)
+	if err := node.Validate(); err != nil {
+		return err
 	}
 	queues := node.Queues
 	if queues == nil {

@@ -411,8 +411,8 @@ func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if node.ID == "" {
-		return fmt.Errorf("%w: a node without an id", store.ErrInvalid)
+	if err := node.Validate(); err != nil {
+		return err
 	}
 	qs, err := json.Marshal(node.Queues)
 	if err != nil {

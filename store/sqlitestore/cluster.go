@@ -212,14 +212,7 @@ func (s *Store) Renew(ctx context.Context, p store.RenewParams) ([]uuid.UUID, er
 	if err != nil {
 		return nil, fmt.Errorf("renew %d leases of %q: %w", len(p.IDs), p.Owner, err)
 	}
-	var lost []uuid.UUID
-	for _, id := range p.IDs {
-		if !renewed[id] {
-			renewed[id] = true // report a repeated id once
-			lost = append(lost, id)
-		}
-	}
-	return lost, nil
+	return store.LostLeases(p.IDs, renewed), nil
 }
 
 // Rescue re-queues (or poisons) the InProgress rows nobody holds, with their
@@ -289,8 +282,8 @@ func (s *Store) JoinCluster(ctx context.Context, node store.Node) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if node.ID == "" {
-		return fmt.Errorf("%w: join cluster without a node id", store.ErrInvalid)
+	if err := node.Validate(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err // before the lock file is created for nothing

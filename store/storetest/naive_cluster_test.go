@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"slices"
 	"time"
@@ -221,8 +220,8 @@ func (s *naiveStore) JoinCluster(ctx context.Context, n store.Node) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if n.ID == "" {
-		return fmt.Errorf("%w: a node without an id", store.ErrInvalid)
+	if err := n.Validate(); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
