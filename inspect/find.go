@@ -23,32 +23,52 @@ const MinPrefixLength = 8
 // runs out or the clock steps back, never an earlier one.
 const idSlack = time.Minute
 
+// MinSuffixLength is the fewest hexadecimal digits Find takes as an id
+// suffix ("…3f9a2c", as the demo prints ids).
+const MinSuffixLength = 6
+
 // Find returns the task whose id is s, or the one task whose id starts
-// with s (at least MinPrefixLength hexadecimal digits; dashes and case are
-// ignored), as the shortened ids of the demo and the CLI tables show them.
-// ErrNotFound when no task matches, ErrAmbiguous when several do, ErrBadID
-// when s is not an id or a prefix of one.
+// with s (at least MinPrefixLength hexadecimal digits), or, when s starts
+// with "…" or "...", the one task whose id ends with the digits after it
+// (at least MinSuffixLength). Dashes and case are ignored. ErrNotFound when
+// no task matches, ErrAmbiguous when several do, ErrBadID when s is none
+// of these.
 //
 // A prefix is looked up by the creation time it encodes, so it finds the
 // task ids evertask makes (UUIDv7, created when dispatched), not ids a
-// program wrote itself.
+// program wrote itself; the first 12 digits are the creation millisecond,
+// so tasks created close together share their first 8 or more. A suffix
+// is made of random bits, so 6 digits tell tasks apart well, but it is
+// looked up by reading every task id: fine for a small store, slow on a
+// big one.
 func (in *Inspector) Find(ctx context.Context, s string) (*store.Task, error) {
 	s = strings.TrimSpace(s)
 	if id, err := uuid.Parse(s); err == nil && (len(s) == 32 || len(s) == 36) {
 		return in.Get(ctx, id)
 	}
-	digits := strings.ToLower(strings.ReplaceAll(s, "-", ""))
-	if _, err := hex.DecodeString(digits + strings.Repeat("0", len(digits)%2)); err != nil || digits == "" || len(digits) >= 32 {
-		return nil, fmt.Errorf("%w %q: want a task id or its first %d or more hexadecimal digits", ErrBadID, s, MinPrefixLength)
+	rest, suffix := strings.CutPrefix(s, "…")
+	if !suffix {
+		rest, suffix = strings.CutPrefix(s, "...")
 	}
-	if len(digits) < MinPrefixLength {
-		return nil, fmt.Errorf("%w %q: a prefix needs at least %d hexadecimal digits", ErrBadID, s, MinPrefixLength)
+	digits := strings.ToLower(strings.ReplaceAll(rest, "-", ""))
+	if !isHex(digits) || digits == "" || len(digits) >= 32 {
+		return nil, fmt.Errorf("%w %q: want a task id, its first %d or more hexadecimal digits, or …and its last %d or more",
+			ErrBadID, s, MinPrefixLength, MinSuffixLength)
 	}
-	lo := idTime(digits + strings.Repeat("0", 32-len(digits)))
-	hi := idTime(digits + strings.Repeat("f", 32-len(digits)))
-	f := store.Filter{
-		CreatedFrom: lo.Add(-idSlack), CreatedBefore: hi.Add(time.Millisecond),
-		Limit: store.MaxListLimit, Oldest: true,
+	f := store.Filter{Limit: store.MaxListLimit, Oldest: true}
+	match := func(hexID string) bool { return strings.HasSuffix(hexID, digits) }
+	if suffix {
+		if len(digits) < MinSuffixLength {
+			return nil, fmt.Errorf("%w %q: a suffix needs at least %d hexadecimal digits", ErrBadID, s, MinSuffixLength)
+		}
+	} else {
+		if len(digits) < MinPrefixLength {
+			return nil, fmt.Errorf("%w %q: a prefix needs at least %d hexadecimal digits", ErrBadID, s, MinPrefixLength)
+		}
+		lo := idTime(digits + strings.Repeat("0", 32-len(digits)))
+		hi := idTime(digits + strings.Repeat("f", 32-len(digits)))
+		f.CreatedFrom, f.CreatedBefore = lo.Add(-idSlack), hi.Add(time.Millisecond)
+		match = func(hexID string) bool { return strings.HasPrefix(hexID, digits) }
 	}
 	var found *store.Task
 	for {
@@ -57,11 +77,11 @@ func (in *Inspector) Find(ctx context.Context, s string) (*store.Task, error) {
 			return nil, fmt.Errorf("find task %s: %w", s, err)
 		}
 		for _, t := range page.Tasks {
-			if !strings.HasPrefix(hex.EncodeToString(t.ID[:]), digits) {
+			if !match(hex.EncodeToString(t.ID[:])) {
 				continue
 			}
 			if found != nil {
-				return nil, fmt.Errorf("%w %q: %s and %s (and maybe more) start with it; give more digits", ErrAmbiguous, s, found.ID, t.ID)
+				return nil, fmt.Errorf("%w %q: %s and %s (and maybe more) match it; give more digits", ErrAmbiguous, s, found.ID, t.ID)
 			}
 			found = t
 		}
@@ -74,6 +94,15 @@ func (in *Inspector) Find(ctx context.Context, s string) (*store.Task, error) {
 		return nil, fmt.Errorf("find task %s: %w", s, ErrNotFound)
 	}
 	return found, nil
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // idTime is the creation time a UUIDv7 in 32 hexadecimal digits encodes.

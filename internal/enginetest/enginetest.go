@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DispatchMany", testDispatchMany},
 		{"Recurring", testRecurring},
 		{"Cluster", testCluster},
+		{"QueuePause", testQueuePause},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
