@@ -407,8 +407,14 @@ func TestMigrate(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "m.db")
 		r := runCLI(t, "migrate", "--store", "sqlite", "--dsn", db)
 		r.mustSucceed(t)
-		if want := fmt.Sprintf("at version %d", sqlitestore.SchemaVersion()); !strings.Contains(r.stdout, want) {
-			t.Fatalf("output %q lacks %q", r.stdout, want)
+		if want := fmt.Sprintf("applied %d migration(s): 001_init", migrationCount(t, "sqlitestore")); !strings.Contains(r.stdout, want) {
+			t.Fatalf("first migrate: output %q lacks %q", r.stdout, want)
+		}
+		// The second run says it had nothing to do.
+		r = runCLI(t, "migrate", "--store", "sqlite:"+db)
+		r.mustSucceed(t)
+		if want := fmt.Sprintf("is up to date at version %d: nothing to apply", sqlitestore.SchemaVersion()); !strings.Contains(r.stdout, want) {
+			t.Fatalf("second migrate: output %q lacks %q", r.stdout, want)
 		}
 	})
 	t.Run("Postgres", func(t *testing.T) {
@@ -421,11 +427,14 @@ func TestMigrate(t *testing.T) {
 		defer pool.Close()
 		schema := "evertask_clitest_" + randomSuffix()
 		defer pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		for range 2 { // the second run finds nothing to do
+		for i, want := range []string{
+			fmt.Sprintf("postgres schema %s: applied %d migration(s): 001_init", schema, migrationCount(t, "pgstore")),
+			fmt.Sprintf("postgres schema %s is up to date at version %d: nothing to apply", schema, pgstore.SchemaVersion),
+		} {
 			r := runCLI(t, "migrate", "--store", "postgres", "--dsn", testenv.PostgresURL(), "--schema", schema)
 			r.mustSucceed(t)
-			if !strings.Contains(r.stdout, "postgres schema "+schema+" is at version") {
-				t.Fatalf("output: %q", r.stdout)
+			if !strings.Contains(r.stdout, want) {
+				t.Fatalf("run %d: output %q lacks %q", i+1, r.stdout, want)
 			}
 		}
 		var n int
@@ -497,8 +506,8 @@ func TestTasks(t *testing.T) {
 	t.Run("ShowUnknown", func(t *testing.T) {
 		t.Parallel()
 		r := runCLI(t, "tasks", "--dsn", db, "show", uuid.NewString())
-		if r.code != exitFail || !strings.Contains(r.stderr, "not found") {
-			t.Fatalf("exit %d, stderr %q; want 1 and not found", r.code, r.stderr)
+		if r.code != exitNotFound || !strings.Contains(r.stderr, "not found") {
+			t.Fatalf("exit %d, stderr %q; want 3 and not found", r.code, r.stderr)
 		}
 	})
 	t.Run("MissingFile", func(t *testing.T) {
@@ -543,7 +552,20 @@ func TestBadInput(t *testing.T) {
 		{"TasksBadStatus", []string{"tasks", "--status", "Done"}, `unknown status "Done"`},
 		{"TasksBadLimit", []string{"tasks", "--limit", "0"}, "--limit must be between 1 and"},
 		{"TasksMemory", []string{"tasks", "--store", "memory"}, "keeps nothing between runs"},
-		{"TasksStray", []string{"tasks", "list"}, `unexpected argument "list"`},
+		{"TasksStray", []string{"tasks", "list", "extra"}, `unexpected argument "extra"`},
+		{"TasksUnknownSub", []string{"tasks", "shw"}, `unknown tasks subcommand "shw"`},
+		{"TasksShortPrefix", []string{"tasks", "show", "01a2"}, `bad task id "01a2"`},
+		{"TasksRetryNoID", []string{"tasks", "retry"}, "one task id"},
+		{"QueuesPauseNoName", []string{"queues", "pause"}, "one queue name"},
+		{"QueuesUnknownSub", []string{"queues", "stop", "x"}, `unknown queues subcommand "stop"`},
+		{"NodesStray", []string{"nodes", "x"}, `unexpected argument "x"`},
+		{"PurgeNothing", []string{"purge"}, "say what to purge"},
+		{"PurgeBadAge", []string{"purge", "--completed", "soon"}, `bad --completed "soon"`},
+		{"PurgeNegativeAge", []string{"purge", "--logs", "-3d"}, "must be positive"},
+		{"PurgeBadBatch", []string{"purge", "--logs", "3d", "--batch", "0"}, "--batch must be at least 1"},
+		{"StoreBadURL", []string{"tasks", "--store", "oracle://x"}, `unknown store URL "oracle://x"`},
+		{"StoreURLAndDSN", []string{"tasks", "--store", "redis://127.0.0.1:6379", "--dsn", "x"}, "leave out --dsn"},
+		{"MigrateNoStore", []string{"migrate"}, "--store is required"},
 		{"PostgresBadDSN", []string{"migrate", "--store", "postgres", "--dsn", "postgres://%zz"}, "bad postgres --dsn"},
 	}
 	for _, tc := range tests {
@@ -559,15 +581,25 @@ func TestBadInput(t *testing.T) {
 			if r.stdout != "" {
 				t.Errorf("stdout should be empty on bad input, got %q", r.stdout)
 			}
+			// A command's usage error shows that command's usage, not the
+			// list of every command.
+			if len(tc.args) > 0 && tc.args[0] != "frobnicate" && strings.Contains(r.stderr, "a guided run of the engine") {
+				t.Errorf("the usage error of %q printed the whole command list:\n%s", tc.args[0], r.stderr)
+			}
 		})
 	}
 }
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"bench", "-h"}, {"demo", "--help"}, {"tasks", "-h"}, {"migrate", "-h"}} {
-		if r := runCLI(t, args...); r.code != exitOK {
+	for _, args := range [][]string{{"help"}, {"bench", "-h"}, {"demo", "--help"}, {"tasks", "-h"}, {"migrate", "-h"},
+		{"queues", "--help"}, {"nodes", "--help"}, {"purge", "--help"}, {"tasks", "show", "--help"}, {"help", "queues"}} {
+		r := runCLI(t, args...)
+		if r.code != exitOK {
 			t.Errorf("%v: exit %d, want 0", args, r.code)
+		}
+		if !strings.Contains(r.stdout+r.stderr, "Usage") {
+			t.Errorf("%v: no usage printed:\n%s%s", args, r.stdout, r.stderr)
 		}
 	}
 }
@@ -590,4 +622,14 @@ func TestPercentile(t *testing.T) {
 	if p := percentile(nil, 50); p != 0 {
 		t.Errorf("p50 of nothing = %d, want 0", p)
 	}
+}
+
+// migrationCount counts the embedded migrations of a store package.
+func migrationCount(t *testing.T, pkg string) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "store", pkg, "migrations", "*.up.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations of %s: %v", pkg, err)
+	}
+	return len(files)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -64,54 +65,6 @@ func checkStoreName(name string) error {
 	return usageErr("unknown store %q (want %s)", name, storeNames)
 }
 
-// openUserStore opens a store on the user's data: the default schema or key
-// prefix unless schema names another. The CLI is the one place that turns
-// connection strings into pools (STYLE.md).
-func openUserStore(ctx context.Context, name, dsn, schema string) (*opened, error) {
-	if err := checkStoreName(name); err != nil {
-		return nil, err
-	}
-	switch name {
-	case "memory":
-		return nil, usageErr("the memory store keeps nothing between runs: there is nothing to read (use sqlite, postgres or redis)")
-	case "sqlite":
-		if dsn == "" {
-			dsn = defaultSQLitePath
-		}
-		if _, err := os.Stat(dsn); err != nil {
-			// Opening would create an empty database: almost surely a typo.
-			return nil, fmt.Errorf("sqlite database %s: %w", dsn, err)
-		}
-		st, err := sqlitestore.Open(ctx, dsn, nil)
-		if err != nil {
-			return nil, err
-		}
-		return &opened{Store: st, close: func() { st.Close() }}, nil
-	case "postgres":
-		pool, err := openPool(ctx, dsn, 4)
-		if err != nil {
-			return nil, err
-		}
-		st, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema, SkipMigrations: true})
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		return &opened{Store: st, close: func() { st.Close(); pool.Close() }}, nil
-	default: // redis
-		rdb, err := openRedis(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
-		st, err := redisstore.New(ctx, rdb, &redisstore.Opts{Prefix: schema})
-		if err != nil {
-			rdb.Close()
-			return nil, err
-		}
-		return &opened{Store: st, close: func() { st.Close(); rdb.Close() }}, nil
-	}
-}
-
 // openPool opens a pgx pool on dsn (the default when empty) with at least
 // minConns connections allowed, unless the DSN sets pool_max_conns itself.
 func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
@@ -133,7 +86,12 @@ func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, err
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to postgres %s: %w", cfg.ConnConfig.Host, err)
+		addr := fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return nil, fmt.Errorf("postgres at %s refused the connection: %s: check --dsn", addr, pgErr.Message)
+		}
+		return nil, unreachable("postgres", addr, err)
 	}
 	return pool, nil
 }
@@ -153,9 +111,13 @@ func openRedis(ctx context.Context, dsn string) (*redis.Client, error) {
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
+	// One attempt: a server that is down is reported at once, in one line.
+	if err := rdb.Do(pctx, "PING").Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("connect to redis %s: %w", opts.Addr, err)
+		if strings.Contains(err.Error(), "NOAUTH") || strings.Contains(err.Error(), "WRONGPASS") {
+			return nil, fmt.Errorf("redis at %s refused the connection: %v: check --dsn", opts.Addr, err)
+		}
+		return nil, unreachable("redis", opts.Addr, err)
 	}
 	return rdb, nil
 }

@@ -2,72 +2,156 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
-	"github.com/google/uuid"
-
+	"github.com/evertask/evertask/inspect"
 	"github.com/evertask/evertask/store"
 )
 
+const tasksSynopsis = `tasks [list] [store flags] [--status Failed] [--queue Q] [--kind K] [--search TEXT] [--limit 20] [--json]
+tasks show ID [store flags] [--payload 2048 | --full-payload] [--logs 100] [--json]
+tasks cancel|retry|run|delete ID [store flags]`
+
+// defaultPayloadBytes is how much of a payload tasks show prints unless
+// asked for more: a payload may be megabytes.
+const defaultPayloadBytes = 2048
+
 func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tasks", "tasks [show ID] [--store sqlite|postgres|redis] [--dsn DSN] [--status Failed] [--limit 20]", stderr)
-	name := fs.String("store", "sqlite", "store to read: sqlite, postgres or redis")
-	dsn := fs.String("dsn", "", "sqlite file (default "+defaultSQLitePath+"), postgres URL (default "+defaultPostgresDSN+") or redis address (default "+defaultRedisAddr+")")
-	schema := fs.String("schema", "", "postgres schema or redis key prefix (default: the store's, evertask / evertask:)")
-	status := fs.String("status", "", "only tasks in these statuses, comma separated (e.g. Failed,Cancelled)")
-	limit := fs.Int("limit", 20, "how many tasks to list, newest first (at most 1000)")
+	fs := newFlagSet("tasks", tasksSynopsis, stderr)
+	var sf storeFlags
+	sf.add(fs)
+	status := fs.String("status", "", "list: only tasks in these statuses, comma separated (e.g. Failed,Cancelled)")
+	queue := fs.String("queue", "", "list: only tasks of this queue")
+	kind := fs.String("kind", "", "list: only tasks of this kind")
+	search := fs.String("search", "", "list: only tasks whose kind, handler or key contains this text")
+	limit := fs.Int("limit", 20, "list: how many tasks, newest first (at most 1000)")
+	asJSON := fs.Bool("json", false, "list, show: print JSON instead of a table")
+	payload := fs.Int("payload", defaultPayloadBytes, "show: print at most this many bytes of the payload")
+	fullPayload := fs.Bool("full-payload", false, "show: print the whole payload, however large")
+	logs := fs.Int("logs", 100, "show: print at most this many execution logs (the first ones)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	var showID uuid.UUID
-	switch {
-	case len(rest) == 0:
-	case rest[0] == "show" && len(rest) == 2:
-		if showID, err = uuid.Parse(rest[1]); err != nil {
-			return usageErr("bad task id %q: %v", rest[1], err)
+	sub := "list"
+	if len(rest) > 0 {
+		sub, rest = rest[0], rest[1:]
+	}
+	switch sub {
+	case "list":
+		if err := noPositional(rest); err != nil {
+			return err
 		}
-	case rest[0] == "show":
-		return usageErr("tasks show takes one task id")
+		f, err := listFilter(*status, *queue, *kind, *search, *limit)
+		if err != nil {
+			return err
+		}
+		in, done, err := sf.inspector(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return listTasks(ctx, in, f, *asJSON, stdout)
+	case "show", "cancel", "retry", "run", "delete":
 	default:
-		return usageErr("unexpected argument %q (did you mean \"tasks show ID\"?)", strings.Join(rest, " "))
+		return usageErr("unknown tasks subcommand %q (want list, show, cancel, retry, run or delete)", sub)
 	}
-	var statuses []store.Status
-	if *status != "" {
-		for _, s := range strings.Split(*status, ",") {
-			st, ok := parseStatus(strings.TrimSpace(s))
-			if !ok {
-				return usageErr("unknown status %q (want one of %v)", s, store.Statuses)
-			}
-			statuses = append(statuses, st)
-		}
+	if len(rest) != 1 {
+		return usageErr("tasks %s takes one task id (the full id, its first 8 or more digits, or …its last 6)", sub)
 	}
-	if *limit < 1 || *limit > store.MaxListLimit {
-		return usageErr("--limit must be between 1 and %d, got %d", store.MaxListLimit, *limit)
+	if *payload < 0 || *logs < 0 {
+		return usageErr("--payload and --logs must not be negative")
 	}
-
-	st, err := openUserStore(ctx, *name, *dsn, *schema)
+	if err := checkIDSyntax(rest[0]); err != nil {
+		return err
+	}
+	in, done, err := sf.inspector(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	if showID != uuid.Nil {
-		return showTask(ctx, st, showID, stdout)
-	}
-	page, err := st.List(ctx, store.Filter{Statuses: statuses, Limit: *limit})
+	defer done()
+	t, err := in.Find(ctx, rest[0])
 	if err != nil {
-		return fmt.Errorf("list tasks: %w", err)
+		return err
+	}
+	switch sub {
+	case "show":
+		limit := *payload
+		if *fullPayload {
+			limit = -1
+		}
+		return showTask(ctx, in.Store(), t, showOpts{payload: limit, logs: *logs, json: *asJSON}, stdout)
+	case "cancel":
+		err = in.Cancel(ctx, t.ID)
+	case "retry":
+		err = in.Retry(ctx, t.ID)
+	case "run":
+		err = in.RunNow(ctx, t.ID)
+	case "delete":
+		err = in.Delete(ctx, t.ID)
+	}
+	if err != nil {
+		return err
+	}
+	done2 := map[string]string{"cancel": "cancelled", "retry": "queued again", "run": "due now", "delete": "deleted"}[sub]
+	fmt.Fprintf(stdout, "task %s (%s): %s\n", t.ID, t.Kind, done2)
+	return nil
+}
+
+// checkIDSyntax rejects text that cannot be an id before any connection
+// is made: it is a usage error (exit 2), not a missing task.
+func checkIDSyntax(s string) error {
+	if err := inspect.CheckID(s); err != nil {
+		return usageErr("bad task id %q: want the full id, its first %d or more hexadecimal digits, or …and its last %d or more",
+			s, inspect.MinPrefixLength, inspect.MinSuffixLength)
+	}
+	return nil
+}
+
+func listFilter(status, queue, kind, search string, limit int) (store.Filter, error) {
+	f := store.Filter{Queue: queue, Kind: kind, Search: search, Limit: limit}
+	if status != "" {
+		for _, s := range strings.Split(status, ",") {
+			st, ok := parseStatus(strings.TrimSpace(s))
+			if !ok {
+				return f, usageErr("unknown status %q (want one of %v)", s, store.Statuses)
+			}
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	if limit < 1 || limit > store.MaxListLimit {
+		return f, usageErr("--limit must be between 1 and %d, got %d", store.MaxListLimit, limit)
+	}
+	return f, nil
+}
+
+func listTasks(ctx context.Context, in *inspect.Inspector, f store.Filter, asJSON bool, w io.Writer) error {
+	page, err := in.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if asJSON {
+		out := struct {
+			Tasks []taskJSON `json:"tasks"`
+			More  bool       `json:"more"`
+		}{Tasks: []taskJSON{}, More: page.Next != nil}
+		for _, t := range page.Tasks {
+			out.Tasks = append(out.Tasks, toJSON(t, now, 0))
+		}
+		return writeJSON(w, out)
 	}
 	if len(page.Tasks) == 0 {
-		fmt.Fprintln(stdout, "no tasks")
+		fmt.Fprintln(w, "no tasks")
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATUS\tCREATED\tERROR")
 	for _, t := range page.Tasks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Queue, t.Status,
@@ -75,7 +159,7 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	tw.Flush()
 	if page.Next != nil {
-		fmt.Fprintf(stdout, "(more tasks: raise --limit to see them)\n")
+		fmt.Fprintf(w, "(more tasks: raise --limit to see them)\n")
 	}
 	return nil
 }
@@ -90,14 +174,40 @@ func parseStatus(s string) (store.Status, bool) {
 	return "", false
 }
 
-func showTask(ctx context.Context, st store.Store, id uuid.UUID, w io.Writer) error {
-	t, err := st.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("task %s: not found", id)
-	}
+type showOpts struct {
+	payload int // bytes of payload to print; -1: all
+	logs    int
+	json    bool
+}
+
+func showTask(ctx context.Context, st store.Store, t *store.Task, o showOpts, w io.Writer) error {
+	id := t.ID
+	audits, err := st.StatusAudits(ctx, id)
 	if err != nil {
-		return fmt.Errorf("get task %s: %w", id, err)
+		return fmt.Errorf("status audits: %w", err)
 	}
+	runs, err := st.RunsAudits(ctx, id)
+	if err != nil {
+		return fmt.Errorf("runs audits: %w", err)
+	}
+	var attempts []store.Attempt
+	if as, ok := st.(store.AttemptStore); ok {
+		if attempts, err = as.Attempts(ctx, id); err != nil {
+			return fmt.Errorf("attempts: %w", err)
+		}
+	}
+	page, err := st.LogsPage(ctx, store.LogQuery{TaskID: id, Limit: max(o.logs, 1)})
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	if o.logs == 0 {
+		page.Logs = nil
+	}
+	now := time.Now()
+	if o.json {
+		return writeJSON(w, detailJSON(t, now, o.payload, audits, runs, attempts, page))
+	}
+
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	field := func(name string, v any) { fmt.Fprintf(tw, "%s\t%v\n", name, v) }
 	when := func(t time.Time) string {
@@ -118,36 +228,46 @@ func showTask(ctx context.Context, st store.Store, id uuid.UUID, w io.Writer) er
 	field("scheduled", when(t.ScheduledAt))
 	field("last execution", when(t.LastExecutionAt))
 	field("execution time", t.ExecutionTime)
-	field("payload", string(t.Payload))
+	shown, cut := boundPayload(t.Payload, o.payload)
+	if cut {
+		shown += fmt.Sprintf(" … (%d of %d bytes; --full-payload prints it all)", len(shown), len(t.Payload))
+	}
+	field("payload", shown)
 	if t.Recurring {
 		field("schedule", t.ScheduleInfo)
 		runs := fmt.Sprint(t.RunCount)
 		if t.MaxRuns > 0 {
 			runs += fmt.Sprintf(" of %d", t.MaxRuns)
 		}
+		next := when(t.NextRunAt)
+		if !willRun(t, now) {
+			// A series that ran out, passed its end or was cancelled: a
+			// next run on the row (left by an older version) never comes.
+			next = "- (the series has ended)"
+		}
 		field("runs", runs)
-		field("next run", when(t.NextRunAt))
+		field("next run", next)
+	}
+	if t.Owner != "" {
+		field("running on", fmt.Sprintf("%s (lease until %s)", t.Owner, when(t.LeaseUntil)))
 	}
 	if t.RecoveryFailures > 0 {
-		field("recovery failures", t.RecoveryFailures)
+		field("take-overs", t.RecoveryFailures)
 	}
 	tw.Flush()
 	if t.Error != "" {
 		fmt.Fprintf(w, "error:\n%s\n", indent(t.Error))
 	}
-
-	audits, err := st.StatusAudits(ctx, id)
-	if err != nil {
-		return fmt.Errorf("status audits: %w", err)
+	if len(attempts) > 0 {
+		fmt.Fprintf(w, "\nfailed attempts (%d):\n", len(attempts))
+		for _, a := range attempts {
+			fmt.Fprintf(w, "  run %d attempt %d  %s  %-10v %s\n", a.Run, a.Number, when(a.StartedAt), a.Duration, firstLine(a.Error, 80))
+		}
 	}
 	fmt.Fprintf(w, "\nstatus history (%d, oldest first):\n", len(audits))
 	for i := len(audits) - 1; i >= 0; i-- {
 		a := audits[i]
 		fmt.Fprintf(w, "  %s  %-14s %s\n", when(a.At), a.Status, firstLine(a.Error, 80))
-	}
-	runs, err := st.RunsAudits(ctx, id)
-	if err != nil {
-		return fmt.Errorf("runs audits: %w", err)
 	}
 	if t.Recurring || len(runs) > 0 {
 		fmt.Fprintf(w, "\nruns (%d, oldest first):\n", len(runs))
@@ -156,19 +276,35 @@ func showTask(ctx context.Context, st store.Store, id uuid.UUID, w io.Writer) er
 			fmt.Fprintf(w, "  %s  %-10s %-10v %s\n", when(r.ExecutedAt), r.Status, r.ExecutionTime, firstLine(r.Error, 80))
 		}
 	}
-	logs, err := st.Logs(ctx, id)
-	if err != nil {
-		return fmt.Errorf("logs: %w", err)
-	}
-	fmt.Fprintf(w, "\nlogs (%d):\n", len(logs))
-	for _, l := range logs {
+	fmt.Fprintf(w, "\nlogs (%d):\n", page.Total)
+	for _, l := range page.Logs {
 		fmt.Fprintf(w, "  %s  %-5s %s", when(l.At), l.Level, l.Message)
 		if l.ErrorDetails != "" {
 			fmt.Fprintf(w, "  error=%s", firstLine(l.ErrorDetails, 80))
 		}
 		fmt.Fprintln(w)
 	}
+	if len(page.Logs) < page.Total {
+		fmt.Fprintf(w, "  (%d more: --logs %d shows them)\n", page.Total-len(page.Logs), page.Total)
+	}
 	return nil
+}
+
+// willRun reports whether the task may still run: a one-shot task not yet
+// finished, a series with runs left.
+func willRun(t *store.Task, now time.Time) bool { return t.Recoverable(now) }
+
+// boundPayload returns at most limit bytes of p (all of it for a negative
+// limit), cut at a rune boundary, and whether it was cut.
+func boundPayload(p []byte, limit int) (string, bool) {
+	if limit < 0 || len(p) <= limit {
+		return string(p), false
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return string(p[:cut]), true
 }
 
 // firstLine returns the first line of s, cut to n runes, with a marker
@@ -187,4 +323,10 @@ func firstLine(s string, n int) string {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
