@@ -350,7 +350,17 @@ func demoSummary(ctx context.Context, st store.Store, path string, ids []uuid.UU
 		dsn = " --dsn " + path
 	}
 	fmt.Fprintln(w, "\nNext: run the demo again to see recovery, or list the tasks with")
-	fmt.Fprintf(w, "  go run ./cmd/evertask tasks%s        (and: tasks show ID%s)\n", dsn, dsn)
+	fmt.Fprintf(w, "  go run ./cmd/evertask tasks%s\n", dsn)
+	for _, t := range rows {
+		if t.Status == store.StatusFailed {
+			// The short id the events print is accepted as it is.
+			s := t.ID.String()
+			fmt.Fprintf(w, "and retry the task that failed, by the short id the events show:\n")
+			fmt.Fprintf(w, "  go run ./cmd/evertask tasks show …%s%s\n", s[len(s)-6:], dsn)
+			fmt.Fprintf(w, "  go run ./cmd/evertask tasks retry …%s%s\n", s[len(s)-6:], dsn)
+			break
+		}
+	}
 	return nil
 }
 

@@ -89,6 +89,16 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(first.stdout, "tasks --dsn "+db) {
 		t.Errorf("no tasks hint for %s:\n%s", db, first.stdout)
 	}
+	// The short id it prints for the failed task works as it is.
+	short := regexp.MustCompile(`tasks show (…[0-9a-f]{6})`).FindStringSubmatch(first.stdout)
+	if short == nil {
+		t.Fatalf("no short id in the hints:\n%s", first.stdout)
+	}
+	shown := runCLI(t, "tasks", "show", short[1], "--dsn", db)
+	shown.mustSucceed(t)
+	if !strings.Contains(shown.stdout, "demo.import_feed") {
+		t.Errorf("tasks show %s is not the failed import:\n%s", short[1], shown.stdout)
+	}
 	failed := runCLI(t, "tasks", "--dsn", db, "--status", "Failed")
 	failed.mustSucceed(t)
 	if !strings.Contains(failed.stdout, "demo.import_feed") || strings.Contains(failed.stdout, "demo.welcome_email") {
