@@ -51,6 +51,7 @@ type Engine struct {
 	keys       keylock.Map
 	seriesMu   keylock.Map // per series id: a run's accounting vs a re-registration
 	events     events
+	waiters    waiters // Wait calls, woken by emit
 	pauses     pauses
 	recovery   recoveryCounter
 	// node is the cluster side of the engine, when the store implements
@@ -257,6 +258,7 @@ func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 func (e *Engine) DroppedEvents() int64 { return e.events.dropped.Load() }
 
 func (e *Engine) emit(ev Event) {
+	e.waiters.wake(ev.TaskID)
 	if !e.events.enabled() {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/evertask/evertask/internal/taskview"
 	"github.com/evertask/evertask/store"
 )
 
@@ -70,7 +71,7 @@ func toJSON(t *store.Task, now time.Time, payload int) taskJSON {
 	}
 	if payload != 0 && len(t.Payload) > 0 {
 		j.PayloadBytes = len(t.Payload)
-		shown, cut := boundPayload(t.Payload, payload)
+		shown, cut := taskview.BoundPayload(t.Payload, payload)
 		if !cut && json.Valid(t.Payload) {
 			j.Payload = json.RawMessage(t.Payload)
 		} else {

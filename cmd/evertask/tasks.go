@@ -8,9 +8,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
+	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/inspect"
+	"github.com/evertask/evertask/internal/taskview"
 	"github.com/evertask/evertask/store"
 )
 
@@ -20,7 +21,7 @@ tasks cancel|retry|run|delete ID [store flags]`
 
 // defaultPayloadBytes is how much of a payload tasks show prints unless
 // asked for more: a payload may be megabytes.
-const defaultPayloadBytes = 2048
+const defaultPayloadBytes = taskview.DefaultPayload
 
 func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("tasks", tasksSynopsis, stderr)
@@ -155,7 +156,7 @@ func listTasks(ctx context.Context, in *inspect.Inspector, f store.Filter, asJSO
 	fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATUS\tCREATED\tERROR")
 	for _, t := range page.Tasks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Queue, t.Status,
-			t.CreatedAt.Local().Format(time.DateTime), firstLine(t.Error, 60))
+			t.CreatedAt.Local().Format(time.DateTime), taskview.FirstLine(t.Error, 60))
 	}
 	tw.Flush()
 	if page.Next != nil {
@@ -181,149 +182,34 @@ type showOpts struct {
 }
 
 func showTask(ctx context.Context, st store.Store, t *store.Task, o showOpts, w io.Writer) error {
-	id := t.ID
-	audits, err := st.StatusAudits(ctx, id)
-	if err != nil {
-		return fmt.Errorf("status audits: %w", err)
-	}
-	runs, err := st.RunsAudits(ctx, id)
-	if err != nil {
-		return fmt.Errorf("runs audits: %w", err)
-	}
-	var attempts []store.Attempt
-	if as, ok := st.(store.AttemptStore); ok {
-		if attempts, err = as.Attempts(ctx, id); err != nil {
-			return fmt.Errorf("attempts: %w", err)
+	if !o.json {
+		logs := o.logs
+		if logs == 0 {
+			logs = -1 // none
 		}
+		payload := o.payload
+		if payload == 0 {
+			payload = 1 // a cut payload still says how big it is
+		}
+		return taskview.ShowOpts(ctx, st, t.ID, &taskview.Options{Payload: payload, Logs: logs}, w)
 	}
-	page, err := st.LogsPage(ctx, store.LogQuery{TaskID: id, Limit: max(o.logs, 1)})
+	info, err := evertask.Describe(ctx, st, t.ID)
 	if err != nil {
-		return fmt.Errorf("logs: %w", err)
+		return err
+	}
+	page, err := st.LogsPage(ctx, store.LogQuery{TaskID: t.ID, Limit: max(o.logs, 1)})
+	if err != nil {
+		return fmt.Errorf("logs of task %s: %w", t.ID, err)
 	}
 	if o.logs == 0 {
 		page.Logs = nil
 	}
-	now := time.Now()
-	if o.json {
-		return writeJSON(w, detailJSON(t, now, o.payload, audits, runs, attempts, page))
-	}
-
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	field := func(name string, v any) { fmt.Fprintf(tw, "%s\t%v\n", name, v) }
-	when := func(t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		return t.Local().Format("2006-01-02 15:04:05.000000")
-	}
-	field("id", t.ID)
-	field("kind", t.Kind)
-	field("queue", t.Queue)
-	field("status", t.Status)
-	if t.Key != "" {
-		field("key", t.Key)
-	}
-	field("audit level", t.AuditLevel)
-	field("created", when(t.CreatedAt))
-	field("scheduled", when(t.ScheduledAt))
-	field("last execution", when(t.LastExecutionAt))
-	field("execution time", t.ExecutionTime)
-	shown, cut := boundPayload(t.Payload, o.payload)
-	if cut {
-		shown += fmt.Sprintf(" … (%d of %d bytes; --full-payload prints it all)", len(shown), len(t.Payload))
-	}
-	field("payload", shown)
-	if t.Recurring {
-		field("schedule", t.ScheduleInfo)
-		runs := fmt.Sprint(t.RunCount)
-		if t.MaxRuns > 0 {
-			runs += fmt.Sprintf(" of %d", t.MaxRuns)
-		}
-		next := when(t.NextRunAt)
-		if !willRun(t, now) {
-			// A series that ran out, passed its end or was cancelled: a
-			// next run on the row (left by an older version) never comes.
-			next = "- (the series has ended)"
-		}
-		field("runs", runs)
-		field("next run", next)
-	}
-	if t.Owner != "" {
-		field("running on", fmt.Sprintf("%s (lease until %s)", t.Owner, when(t.LeaseUntil)))
-	}
-	if t.RecoveryFailures > 0 {
-		field("take-overs", t.RecoveryFailures)
-	}
-	tw.Flush()
-	if t.Error != "" {
-		fmt.Fprintf(w, "error:\n%s\n", indent(t.Error))
-	}
-	if len(attempts) > 0 {
-		fmt.Fprintf(w, "\nfailed attempts (%d):\n", len(attempts))
-		for _, a := range attempts {
-			fmt.Fprintf(w, "  run %d attempt %d  %s  %-10v %s\n", a.Run, a.Number, when(a.StartedAt), a.Duration, firstLine(a.Error, 80))
-		}
-	}
-	fmt.Fprintf(w, "\nstatus history (%d, oldest first):\n", len(audits))
-	for i := len(audits) - 1; i >= 0; i-- {
-		a := audits[i]
-		fmt.Fprintf(w, "  %s  %-14s %s\n", when(a.At), a.Status, firstLine(a.Error, 80))
-	}
-	if t.Recurring || len(runs) > 0 {
-		fmt.Fprintf(w, "\nruns (%d, oldest first):\n", len(runs))
-		for i := len(runs) - 1; i >= 0; i-- {
-			r := runs[i]
-			fmt.Fprintf(w, "  %s  %-10s %-10v %s\n", when(r.ExecutedAt), r.Status, r.ExecutionTime, firstLine(r.Error, 80))
-		}
-	}
-	fmt.Fprintf(w, "\nlogs (%d):\n", page.Total)
-	for _, l := range page.Logs {
-		fmt.Fprintf(w, "  %s  %-5s %s", when(l.At), l.Level, l.Message)
-		if l.ErrorDetails != "" {
-			fmt.Fprintf(w, "  error=%s", firstLine(l.ErrorDetails, 80))
-		}
-		fmt.Fprintln(w)
-	}
-	if len(page.Logs) < page.Total {
-		fmt.Fprintf(w, "  (%d more: --logs %d shows them)\n", page.Total-len(page.Logs), page.Total)
-	}
-	return nil
+	return writeJSON(w, detailJSON(&info.Task, time.Now(), o.payload, info.StatusHistory, info.RunsHistory, info.Attempts, page))
 }
 
 // willRun reports whether the task may still run: a one-shot task not yet
 // finished, a series with runs left.
 func willRun(t *store.Task, now time.Time) bool { return t.Recoverable(now) }
-
-// boundPayload returns at most limit bytes of p (all of it for a negative
-// limit), cut at a rune boundary, and whether it was cut.
-func boundPayload(p []byte, limit int) (string, bool) {
-	if limit < 0 || len(p) <= limit {
-		return string(p), false
-	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(p[cut]) {
-		cut--
-	}
-	return string(p[:cut]), true
-}
-
-// firstLine returns the first line of s, cut to n runes, with a marker
-// when something was left out.
-func firstLine(s string, n int) string {
-	line, more, _ := strings.Cut(s, "\n")
-	r := []rune(line)
-	if len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	if more != "" {
-		return line + " …"
-	}
-	return line
-}
-
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
-}
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -19,6 +19,7 @@ var (
 	_ store.Retainer        = (*Store)(nil)
 	_ store.Cluster         = (*Store)(nil)
 	_ store.Notifier        = (*Store)(nil)
+	_ store.AttemptStore    = (*Store)(nil)
 )
 
 // Store is the in-memory store. The zero value is not usable; call New.
@@ -33,7 +34,7 @@ type Store struct {
 	pending  btree            // rows open or that may be recoverable (see inPending)
 	queues   map[string]*queueCount
 
-	auditSeq int64 // last StatusAudit/RunsAudit id handed out
+	auditSeq int64 // last StatusAudit/RunsAudit/Attempt id handed out
 
 	// Cluster mode (cluster.go): the claim indexes, built on first use,
 	// and the node registry.

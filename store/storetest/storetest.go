@@ -78,6 +78,11 @@ func groups() []group {
 			checks: retainerChecks(),
 		},
 		{
+			name: "AttemptStore", needs: "AttemptStore",
+			has:    func(s store.Store) bool { _, ok := s.(store.AttemptStore); return ok },
+			checks: attemptChecks(),
+		},
+		{
 			name: "Cluster", needs: "Cluster",
 			has:    func(s store.Store) bool { _, ok := s.(store.Cluster); return ok },
 			checks: clusterChecks(),
