@@ -258,6 +258,37 @@ func TestReadCommandsJSON(t *testing.T) {
 	if len(list.Tasks) != 2 || list.Tasks[0].ID != db.running.ID.String() || list.Tasks[1].Status != "Failed" || list.More {
 		t.Errorf("tasks list --json = %+v, want the running then the failed task", list)
 	}
+	// Pages: --limit 1 and the cursor of each page walk the same two
+	// tasks.
+	var walked []string
+	cursor := ""
+	for range 3 {
+		args := []string{"tasks", "--dsn", db.path, "--json", "--status", "Failed,InProgress", "--limit", "1"}
+		if cursor != "" {
+			args = append(args, "--after", cursor)
+		}
+		r := runCLI(t, args...)
+		r.wantCode(t, exitOK, "tasks list page")
+		var page struct {
+			Tasks []struct {
+				ID string `json:"id"`
+			} `json:"tasks"`
+			Next string `json:"next"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range page.Tasks {
+			walked = append(walked, x.ID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if len(walked) != 2 || walked[0] != list.Tasks[0].ID || walked[1] != list.Tasks[1].ID {
+		t.Errorf("pages of one walked %v, want the two tasks of the whole list", walked)
+	}
+	runCLI(t, "tasks", "--dsn", db.path, "--after", "yesterday").wantCode(t, exitUsage, "bad --after")
 	if list.Tasks[0].CreatedAt.Location() != time.UTC {
 		t.Errorf("created_at is not UTC: %v", list.Tasks[0].CreatedAt)
 	}

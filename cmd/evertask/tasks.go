@@ -9,13 +9,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/inspect"
 	"github.com/evertask/evertask/internal/taskview"
 	"github.com/evertask/evertask/store"
 )
 
-const tasksSynopsis = `tasks [list] [store flags] [--status Failed] [--queue Q] [--kind K] [--search TEXT] [--limit 20] [--json]
+const tasksSynopsis = `tasks [list] [store flags] [--status Failed] [--queue Q] [--kind K] [--search TEXT] [--limit 20] [--after CURSOR] [--oldest] [--json]
 tasks show ID [store flags] [--payload 2048 | --full-payload] [--logs 100] [--json]
 tasks cancel|retry|run|delete ID [store flags]`
 
@@ -32,6 +34,8 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	kind := fs.String("kind", "", "list: only tasks of this kind")
 	search := fs.String("search", "", "list: only tasks whose kind, handler or key contains this text")
 	limit := fs.Int("limit", 20, "list: how many tasks, newest first (at most 1000)")
+	after := fs.String("after", "", "list: continue after this cursor (the \"next\" of a --json page)")
+	oldest := fs.Bool("oldest", false, "list: oldest first")
 	asJSON := fs.Bool("json", false, "list, show: print JSON instead of a table")
 	payload := fs.Int("payload", defaultPayloadBytes, "show: print at most this many bytes of the payload")
 	fullPayload := fs.Bool("full-payload", false, "show: print the whole payload, however large")
@@ -52,6 +56,12 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		f, err := listFilter(*status, *queue, *kind, *search, *limit)
 		if err != nil {
 			return err
+		}
+		f.Oldest = *oldest
+		if *after != "" {
+			if f.After, err = parseCursor(*after); err != nil {
+				return err
+			}
 		}
 		in, done, err := sf.inspector(ctx)
 		if err != nil {
@@ -142,7 +152,12 @@ func listTasks(ctx context.Context, in *inspect.Inspector, f store.Filter, asJSO
 		out := struct {
 			Tasks []taskJSON `json:"tasks"`
 			More  bool       `json:"more"`
+			// Next is the --after of the following page.
+			Next string `json:"next,omitempty"`
 		}{Tasks: []taskJSON{}, More: page.Next != nil}
+		if page.Next != nil {
+			out.Next = formatCursor(*page.Next)
+		}
 		for _, t := range page.Tasks {
 			out.Tasks = append(out.Tasks, toJSON(t, now, 0))
 		}
@@ -160,9 +175,25 @@ func listTasks(ctx context.Context, in *inspect.Inspector, f store.Filter, asJSO
 	}
 	tw.Flush()
 	if page.Next != nil {
-		fmt.Fprintf(w, "(more tasks: raise --limit to see them)\n")
+		fmt.Fprintf(w, "(more tasks: raise --limit, or continue with --after %s)\n", formatCursor(*page.Next))
 	}
 	return nil
+}
+
+// formatCursor and parseCursor write and read a list position as
+// "<created, RFC 3339 UTC>/<id>".
+func formatCursor(c store.Cursor) string {
+	return c.CreatedAt.UTC().Format(time.RFC3339Nano) + "/" + c.ID.String()
+}
+
+func parseCursor(s string) (store.Cursor, error) {
+	at, id, ok := strings.Cut(s, "/")
+	t, err1 := time.Parse(time.RFC3339Nano, at)
+	u, err2 := uuid.Parse(id)
+	if !ok || err1 != nil || err2 != nil {
+		return store.Cursor{}, usageErr("bad --after %q: want the \"next\" of a --json page (TIME/ID)", s)
+	}
+	return store.Cursor{CreatedAt: t, ID: u}, nil
 }
 
 // parseStatus matches a status name ignoring case.
