@@ -131,7 +131,9 @@ func (e *Engine) NodeID() string {
 
 // Start starts the workers and the timer heap, then recovers the work left
 // by a previous run in the background (workers first, so a backlog larger
-// than the queues cannot deadlock: bug 1 of the reference). Starting twice
+// than the queues cannot deadlock: bug 1 of the reference). Before any of
+// it, it reads the store's paused queues (store.QueuePauser), so nothing
+// starts on a paused queue; a store error there fails Start. Starting twice
 // is an error.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
