@@ -29,6 +29,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == benchNodeCmd {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
+	// The process tests run this binary as the command itself, to see
+	// everything it writes to the real stderr (client libraries log there).
+	if os.Getenv(asCLIEnv) == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 

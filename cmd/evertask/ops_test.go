@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -450,6 +452,58 @@ func TestUnreachable(t *testing.T) {
 		r.wantCode(t, exitFail, fmt.Sprint(tc.args))
 		if !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
 			t.Errorf("%v: stderr %q, stdout %q; want one line with %q", tc.args, r.stderr, r.stdout, tc.want)
+		}
+	}
+}
+
+// asCLIEnv makes the test binary run the command line (see TestMain).
+const asCLIEnv = "EVERTASK_TEST_AS_CLI"
+
+// runProcess runs the command line in a process of its own and returns
+// everything it wrote.
+func runProcess(t *testing.T, args ...string) result {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), asCLIEnv+"=1")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// In a process of its own, nothing but the one line reaches stderr: no
+// log lines of the Redis client's pool, no stack trace.
+func TestProcessErrorsAreOneLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"tasks", "--store", "redis", "--dsn", "127.0.0.1:1"}, "cannot reach redis at 127.0.0.1:1", exitFail},
+		{[]string{"nodes", "--store", "postgres://root@127.0.0.1:1/test"}, "cannot reach postgres at 127.0.0.1:1", exitFail},
+		{[]string{"queues", "--store", "redis", "--dsn", testenv.RedisAddr(), "--schema", "evertask_clitest_" + randomSuffix() + ":"}, "has no evertask data", exitFail},
+		{[]string{"tasks", "show", "42"}, `bad task id "42"`, exitUsage},
+	} {
+		r := runProcess(t, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, r.code, r.stdout, r.stderr, tc.code, tc.want)
+			continue
+		}
+		if tc.code == exitFail && strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%v: stderr has more than one line:\n%s", tc.args, r.stderr)
 		}
 	}
 }
