@@ -115,6 +115,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errFlags):
 		// The flag package already printed the problem and the usage.
 		return exitUsage
+	case isOneLine(err):
+		fmt.Fprintf(stderr, "evertask %s: %v\n", cmd.name, err)
+		return exitUsage
 	case isUsage(err):
 		// Only this command's usage: the whole list would bury the line
 		// that matters.

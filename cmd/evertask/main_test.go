@@ -581,7 +581,8 @@ func TestBadInput(t *testing.T) {
 		{"StoreBadURL", []string{"tasks", "--store", "oracle://x"}, `unknown store URL "oracle://x"`},
 		{"StoreURLAndDSN", []string{"tasks", "--store", "redis://127.0.0.1:6379", "--dsn", "x"}, "leave out --dsn"},
 		{"MigrateNoStore", []string{"migrate"}, "--store is required"},
-		{"PostgresBadDSN", []string{"migrate", "--store", "postgres", "--dsn", "postgres://%zz"}, "bad postgres --dsn"},
+		{"PostgresBadDSN", []string{"migrate", "--store", "postgres", "--dsn", "postgres://%zz"}, `bad postgres URL "postgres://%zz": invalid percent-encoded token`},
+		{"PostgresBadURL", []string{"tasks", "--store", "postgres://%zz"}, "(want postgres://USER@HOST:5432/DB)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -595,6 +596,12 @@ func TestBadInput(t *testing.T) {
 			}
 			if r.stdout != "" {
 				t.Errorf("stdout should be empty on bad input, got %q", r.stdout)
+			}
+			// A bad URL is one line saying what to write instead.
+			if strings.Contains(tc.name, "URL") || strings.Contains(tc.name, "BadDSN") {
+				if n := strings.Count(r.stderr, "\n"); n != 1 {
+					t.Errorf("a bad URL printed %d lines, want 1:\n%s", n, r.stderr)
+				}
 			}
 			// A command's usage error shows that command's usage, not the
 			// list of every command.

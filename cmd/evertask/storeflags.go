@@ -53,13 +53,13 @@ func (sf *storeFlags) resolve() (name, dsn string, err error) {
 		}
 	default:
 		if strings.Contains(s, "://") {
-			return "", "", usageErr("unknown store URL %q (want sqlite:FILE, postgres://..., redis://...)", s)
+			return "", "", valueErr("unknown store URL %q (want sqlite:FILE, postgres://..., redis://...)", s)
 		}
 		name = s
 	}
 	if sf.dsn != "" {
 		if dsn != "" {
-			return "", "", usageErr("--store %s already names the database: leave out --dsn", s)
+			return "", "", valueErr("--store %s already names the database: leave out --dsn", s)
 		}
 		dsn = sf.dsn
 	}

@@ -73,7 +73,7 @@ func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, err
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, usageErr("bad postgres --dsn: %v", err)
+		return nil, valueErr("bad postgres URL %q: %v (want postgres://USER@HOST:5432/DB)", dsn, pgCause(err))
 	}
 	if !strings.Contains(dsn, "pool_max_conns") && maxConns > 0 {
 		cfg.MaxConns = int32(maxConns)
@@ -96,6 +96,15 @@ func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, err
 	return pool, nil
 }
 
+// pgCause is the last part of a pgx parse error, which repeats the URL.
+func pgCause(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "("); i >= 0 && strings.HasSuffix(msg, ")") {
+		return msg[i+1 : len(msg)-1]
+	}
+	return msg
+}
+
 // openRedis connects to dsn: host:port or a redis:// URL.
 func openRedis(ctx context.Context, dsn string) (*redis.Client, error) {
 	if dsn == "" {
@@ -105,7 +114,7 @@ func openRedis(ctx context.Context, dsn string) (*redis.Client, error) {
 	if strings.Contains(dsn, "://") {
 		var err error
 		if opts, err = redis.ParseURL(dsn); err != nil {
-			return nil, usageErr("bad redis --dsn: %v", err)
+			return nil, valueErr("bad redis URL %q: %v (want HOST:6379 or redis://HOST:6379/0)", dsn, err)
 		}
 	}
 	rdb := redis.NewClient(opts)
@@ -272,12 +281,26 @@ func randomSuffix() string {
 }
 
 // usageError is bad user input: run prints it with the usage and exits 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg     string
+	oneLine bool // the message says it all: no usage after it
+}
 
 func (e *usageError) Error() string { return e.msg }
 
 func usageErr(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// valueErr is a bad flag value whose message says what to write instead:
+// exit 2 like any usage error, in one line.
+func valueErr(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), oneLine: true}
+}
+
+func isOneLine(err error) bool {
+	var u *usageError
+	return errors.As(err, &u) && u.oneLine
 }
 
 func isUsage(err error) bool {
