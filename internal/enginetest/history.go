@@ -12,6 +12,7 @@ import (
 
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/internal/taskview"
+	"github.com/evertask/evertask/schedule"
 	"github.com/evertask/evertask/store"
 	"github.com/google/uuid"
 )
@@ -122,6 +123,43 @@ func testHistory(t *testing.T, newStore NewStore) {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("tasks show lacks %q:\n%s", want, out.String())
 			}
+		}
+	})
+	t.Run("LogCapKeepsTheNewestPerTask", func(t *testing.T) {
+		t.Parallel()
+		var runs counter
+		rec := newRecorder(func(ctx context.Context, j Job) error {
+			r := runs.inc()
+			for l := 1; l <= 2; l++ {
+				evertask.Logger(ctx).Info(fmt.Sprintf("run %d line %d", r, l))
+			}
+			return nil
+		})
+		cfg := &evertask.Config{LogCapture: evertask.LogCaptureConfig{Enabled: true, MaxPerTask: 3}}
+		f := setup(t, newStore, cfg, rec, nil).start()
+		s := schedule.EverySeconds(1).StartNow().AtMost(3)
+		id := f.dispatch(Job{N: 1}, &evertask.DispatchOpts{Schedule: &s})
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		// Wait covers a series too: it returns once the series ended.
+		row, err := f.eng.Wait(ctx, id)
+		if err != nil || row.RunCount != 3 {
+			t.Fatalf("Wait = %+v, %v; want the series ended after 3 runs", row, err)
+		}
+		page, err := f.eng.Logs(ctx, store.LogQuery{TaskID: id})
+		if err != nil {
+			t.Fatalf("Logs: %v", err)
+		}
+		var got []string
+		for _, l := range page.Logs {
+			got = append(got, l.Message)
+		}
+		want := "run 2 line 2,run 3 line 1,run 3 line 2"
+		if _, trims := f.store.(store.LogTrimmer); !trims {
+			want = "run 1 line 1,run 1 line 2,run 2 line 1" // capped at capture: the newest go
+		}
+		if strings.Join(got, ",") != want || page.Total != 3 {
+			t.Errorf("logs kept = %q (total %d), want %s", got, page.Total, want)
 		}
 	})
 	t.Run("AttemptsAtEveryLevelButNone", func(t *testing.T) {
