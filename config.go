@@ -138,6 +138,10 @@ type Config struct {
 	// TransitionMany call when the store implements store.BatchStore.
 	DisableBatching bool
 
+	// Retention makes the engine delete old history on its own; off by
+	// default (see RetentionConfig).
+	Retention RetentionConfig
+
 	// Cluster configures how the engine shares its store with other
 	// engines (nodes). It applies when the store implements store.Cluster,
 	// as every built-in store does; see the README's "Several processes".
