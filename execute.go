@@ -30,6 +30,9 @@ func (e *Engine) work(q *queue) {
 				e.workers.Done()
 				return
 			}
+			if e.holdPaused(j) {
+				continue
+			}
 			if e.execute(j) == abandoned {
 				return // the watchdog carries on in this worker's place
 			}

@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DispatchMany", testDispatchMany},
 		{"Recurring", testRecurring},
 		{"Cluster", testCluster},
+		{"QueuePause", testQueuePause},
+		{"Inspect", testInspect},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,6 +44,8 @@ type Store struct {
 	nodes   map[string]*store.Node
 
 	hub hub // the Notifier's subscriptions
+
+	paused map[string]time.Time // QueuePauser: paused queue -> since
 }
 
 // queueCount counts a queue's rows per status.
@@ -123,7 +125,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.byID, s.byKey, s.queues = nil, nil, nil
 	s.all, s.pending, s.byStatus = btree{}, btree{}, [numStatus]btree{}
-	s.cluster, s.held, s.nodes = false, btree{}, nil
+	s.cluster, s.held, s.nodes, s.paused = false, btree{}, nil, nil
 	s.hub.close()
 	return nil
 }

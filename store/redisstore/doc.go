@@ -62,6 +62,9 @@
 //	                       start, queues as JSON, heartbeat at the server's
 //	                       clock, run id of the server of its session)
 //	P nodes                set: the registered node ids
+//	P paused               hash: paused queue -> paused at, unix µs
+//	                       (store.QueuePauser; added without a version bump:
+//	                       older code never reads it)
 //	P notices              the pub/sub channel of the Notifier (not a key)
 //
 // The (created, id) indexes keep every score at 0 so Redis orders them by

@@ -97,6 +97,11 @@ func groups() []group {
 			has:    func(s store.Store) bool { _, ok := s.(store.Notifier); return ok },
 			checks: notifierChecks(),
 		},
+		{
+			name: "QueuePauser", needs: "QueuePauser",
+			has:    func(s store.Store) bool { _, ok := s.(store.QueuePauser); return ok },
+			checks: pauseChecks(),
+		},
 		// The engine calls the package functions, which fall back to core
 		// calls for stores without a capability. Hiding the capabilities
 		// runs those fallbacks against every store.
