@@ -198,8 +198,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops intake (Dispatch returns ErrShutdown), stops the timer heap
-// and recovery, and lets running handlers finish until ctx ends; then it
+// Shutdown stops intake (Dispatch returns ErrShutdown), stops retention (a
+// sweep in flight is cancelled), the timer heap and recovery, and lets running handlers finish until ctx ends; then it
 // cancels their contexts and waits for the workers to record the outcome.
 // Interrupted tasks end ServiceStopped and, with everything not yet run,
 // stay recoverable for the next start. A handler that ignores its context

@@ -215,6 +215,31 @@ func testHistory(t *testing.T, newStore NewStore) {
 			t.Errorf("attempts = %+v, want 3 ending with the last failure", info.Attempts)
 		}
 	})
+	t.Run("TimedOutAttemptIsRecorded", func(t *testing.T) {
+		t.Parallel()
+		rec := newRecorder(func(ctx context.Context, j Job) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		f := setup(t, newStore, &evertask.Config{Timeout: 20 * time.Millisecond}, rec, nil).start()
+		id := f.dispatch(Job{N: 1}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if row, err := f.eng.Wait(ctx, id); err != nil || row.Status != evertask.StatusFailed {
+			t.Fatalf("Wait = %+v, %v; want Failed", row, err)
+		}
+		if _, ok := f.store.(store.AttemptStore); !ok {
+			t.Skipf("%T keeps no attempts", f.store)
+		}
+		info, err := f.eng.Task(ctx, id)
+		if err != nil {
+			t.Fatalf("Task: %v", err)
+		}
+		if len(info.Attempts) != 1 || !strings.Contains(info.Attempts[0].Error, "timed out") ||
+			info.Attempts[0].Duration < 20*time.Millisecond {
+			t.Errorf("attempts = %+v, want one timed out after at least 20ms", info.Attempts)
+		}
+	})
 	t.Run("WaitEndsWithItsContextAndOnUnknownIDs", func(t *testing.T) {
 		t.Parallel()
 		release := make(chan struct{})
