@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Registration", testRegistration},
 		{"LogCapture", testLogCapture},
 		{"Events", testEvents},
+		{"EventsExactlyOnce", testEventsExactlyOnce},
 		{"AuditLevels", testAuditLevels},
 		{"DispatchMany", testDispatchMany},
 		{"Recurring", testRecurring},
