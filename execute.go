@@ -22,6 +22,7 @@ func (e *Engine) work(q *queue) {
 			e.workers.Done()
 			return
 		case j := <-q.ch:
+			q.took()
 			if e.acceptingWork() != nil {
 				// Shutting down: leave it Queued for the next start.
 				e.dropDelivery(j)
