@@ -48,9 +48,12 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Events", testEvents},
 		{"EventsExactlyOnce", testEventsExactlyOnce},
 		{"AuditLevels", testAuditLevels},
+		{"History", testHistory},
 		{"DispatchMany", testDispatchMany},
 		{"Recurring", testRecurring},
 		{"Cluster", testCluster},
+		{"QueuePause", testQueuePause},
+		{"Inspect", testInspect},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
