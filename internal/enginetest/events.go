@@ -53,9 +53,7 @@ func testEventsExactlyOnce(t *testing.T, newStore NewStore) {
 				batch[i] = f.dispatch(Job{N: n}, nil)
 				ids[batch[i]] = n
 			}
-			for range batch {
-				<-running
-			}
+			waitRunning(t, running, len(batch))
 			var wg sync.WaitGroup
 			for _, id := range batch {
 				wg.Go(func() {
@@ -97,13 +95,20 @@ func testEventsExactlyOnce(t *testing.T, newStore NewStore) {
 			return ctx.Err()
 		})
 		const total = cancelRounds * cancelBatch
-		runner := setupOn(t, st, &evertask.Config{Workers: total, Cluster: fastCluster("runner")}, rec, nil)
+		// Leases long enough that no renewal delayed by a loaded machine
+		// loses one: a take-over would stop a handler for another reason.
+		cc := func(node string) evertask.ClusterConfig {
+			c := fastCluster(node)
+			c.LeaseDuration = 30 * time.Second
+			return c
+		}
+		runner := setupOn(t, st, &evertask.Config{Workers: total, Cluster: cc("runner")}, rec, nil)
 		onRunner, unsubscribeRunner := runner.eng.Subscribe(4 * total)
 		defer unsubscribeRunner()
 		runner.start()
 		// The canceller starts once the runner holds every task, so it
 		// cannot claim one: every cancel crosses nodes.
-		other := setupOn(t, st, &evertask.Config{Cluster: fastCluster("canceller"),
+		other := setupOn(t, st, &evertask.Config{Cluster: cc("canceller"),
 			Queues: []evertask.QueueConfig{{Name: evertask.DefaultQueue, Workers: 1}}}, newRecorder(nil), nil)
 		onOther, unsubscribeOther := other.eng.Subscribe(4 * total)
 		defer unsubscribeOther()
@@ -115,9 +120,7 @@ func testEventsExactlyOnce(t *testing.T, newStore NewStore) {
 			ids[id] = n
 			all = append(all, id)
 		}
-		for range total {
-			<-running
-		}
+		waitRunning(t, running, total)
 		other.start()
 		for round := range cancelRounds {
 			batch := all[round*cancelBatch : (round+1)*cancelBatch]
@@ -133,7 +136,7 @@ func testEventsExactlyOnce(t *testing.T, newStore NewStore) {
 		}
 		// The runner learns of a cancel by a notice or at its next
 		// renewal; every handler stops.
-		waitFor(t, 10*time.Second, "the runner's handlers to stop", func() bool {
+		waitFor(t, 60*time.Second, "the runner's handlers to stop", func() bool {
 			return len(rec.errors()) == total
 		})
 		if err := runner.eng.Shutdown(context.Background()); err != nil {
@@ -161,6 +164,19 @@ func testEventsExactlyOnce(t *testing.T, newStore NewStore) {
 			t.Errorf("%d of %d cross-node cancels not announced exactly once by the canceller", bad, len(ids))
 		}
 	})
+}
+
+// waitRunning waits until n handlers reported running.
+func waitRunning(t *testing.T, running <-chan int, n int) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for i := range n {
+		select {
+		case <-running:
+		case <-deadline:
+			t.Fatalf("%d of %d handlers running after 60s", i, n)
+		}
+	}
 }
 
 // countEvents drains a closed subscription: events per task and type.
