@@ -22,7 +22,7 @@ const (
 	EventTimedOut  EventType = "timed_out" // an attempt hit its timeout; the task failed
 	EventCancelled EventType = "cancelled" // cancelled by the user (before or during execution)
 	EventStopped   EventType = "stopped"   // interrupted by Shutdown; it will be recovered
-	EventRecovered EventType = "recovered" // picked up again after its engine stopped: startup recovery, or in a cluster a claim of a task dispatched before this engine started, or a take-over
+	EventRecovered EventType = "recovered" // picked up again after its engine stopped: startup recovery, or in a cluster the claim of a task dispatched before this engine started or taken over from a lost node (once, by the claiming node)
 	EventPoisoned  EventType = "poisoned"  // recovery gave up on it and marked it Failed
 )
 

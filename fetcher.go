@@ -183,9 +183,11 @@ func (e *Engine) runClaimed(row *store.Task, q *queue, claimedAt time.Time) {
 		}
 		j.series = &series{sched: s, scheduledAt: next, runCount: row.RunCount}
 	}
-	if row.CreatedAt.Before(e.node.info.StartedAt) {
-		// Dispatched before this engine started: left by an earlier run
-		// (or by another node), and picked up now.
+	if row.CreatedAt.Before(e.node.info.StartedAt) || row.RecoveryFailures > 0 {
+		// Dispatched before this engine started (left by an earlier run or
+		// by another node), or taken over from a node that lost it since
+		// its last finished work: picked up again now. This claim is the
+		// one announcement of it (the rescue that re-queued it sends none).
 		e.emit(Event{Type: EventRecovered, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue})
 	}
 	if !e.deliveries.beginClaimed(j, claimedAt) {

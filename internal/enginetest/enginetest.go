@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LogCapture", testLogCapture},
 		{"Events", testEvents},
 		{"EventsExactlyOnce", testEventsExactlyOnce},
+		{"RecoveredOnce", testRecoveredOnce},
 		{"AuditLevels", testAuditLevels},
 		{"History", testHistory},
 		{"DispatchMany", testDispatchMany},

@@ -226,3 +226,32 @@ func checkOnce(t *testing.T, f *fixture, ids map[uuid.UUID]int, finished map[uui
 	}
 	t.Logf("%d cancels of running tasks: %d missing, %d duplicated", len(ids), missing, duplicated)
 }
+
+// testRecoveredOnce checks that a task left by a run that stopped is
+// announced recovered exactly once, however it is picked up (in a
+// cluster: a rescue of an expired lease, then a claim).
+func testRecoveredOnce(t *testing.T, newStore NewStore) {
+	st := newStore(t)
+	left := map[uuid.UUID]store.Status{}
+	for _, s := range []store.Status{store.StatusQueued, store.StatusInProgress, store.StatusServiceStopped} {
+		for range 5 {
+			left[seed(t, st, func(r *store.Task) { r.Status = s }).ID] = s
+		}
+	}
+	f := setupOn(t, st, nil, nil, nil)
+	events, unsubscribe := f.eng.Subscribe(1000)
+	defer unsubscribe()
+	f.start()
+	for id := range left {
+		f.waitStatus(id, store.StatusCompleted)
+	}
+	if err := f.eng.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	got := countEvents(events)
+	for id, s := range left {
+		if n := got[id][evertask.EventRecovered]; n != 1 {
+			t.Errorf("task left %s: %d recovered events, want 1 (events %v)", s, n, got[id])
+		}
+	}
+}
