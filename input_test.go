@@ -125,20 +125,20 @@ func TestMaxPayloadBytes(t *testing.T) {
 	t.Parallel()
 	// noteJob's JSON is {"note":"..."}: 11 bytes around the note.
 	const overhead = len(`{"note":""}`)
-	dispatch := func(t *testing.T, cfg *evertask.Config, size int) (error, int) {
+	dispatch := func(t *testing.T, cfg *evertask.Config, size int) (int, error) {
 		eng, st := newInputEngine(t, cfg)
 		if err := evertask.Register[noteJob](eng, noop[noteJob](), nil); err != nil {
 			t.Fatal(err)
 		}
 		_, err := eng.Dispatch(context.Background(), noteJob{Note: strings.Repeat("x", size-overhead)}, nil)
-		return err, rows(t, st)
+		return rows(t, st), err
 	}
 	t.Run("DefaultIsOneMiB", func(t *testing.T) {
 		t.Parallel()
-		if err, n := dispatch(t, nil, evertask.DefaultMaxPayloadBytes); err != nil || n != 1 {
+		if n, err := dispatch(t, nil, evertask.DefaultMaxPayloadBytes); err != nil || n != 1 {
 			t.Errorf("payload of exactly 1 MiB: %v, %d rows; want accepted", err, n)
 		}
-		err, n := dispatch(t, nil, evertask.DefaultMaxPayloadBytes+1)
+		n, err := dispatch(t, nil, evertask.DefaultMaxPayloadBytes+1)
 		if !errors.Is(err, evertask.ErrPayloadTooLarge) || n != 0 {
 			t.Fatalf("payload of 1 MiB + 1: %v, %d rows; want ErrPayloadTooLarge and nothing written", err, n)
 		}
@@ -148,17 +148,17 @@ func TestMaxPayloadBytes(t *testing.T) {
 	})
 	t.Run("Configured", func(t *testing.T) {
 		t.Parallel()
-		err, n := dispatch(t, &evertask.Config{MaxPayloadBytes: 100}, 101)
+		n, err := dispatch(t, &evertask.Config{MaxPayloadBytes: 100}, 101)
 		if !errors.Is(err, evertask.ErrPayloadTooLarge) || n != 0 || !strings.Contains(err.Error(), "101 bytes, the limit is 100") {
 			t.Errorf("101 bytes over a limit of 100: %v, %d rows", err, n)
 		}
-		if err, n := dispatch(t, &evertask.Config{MaxPayloadBytes: 100}, 100); err != nil || n != 1 {
+		if n, err := dispatch(t, &evertask.Config{MaxPayloadBytes: 100}, 100); err != nil || n != 1 {
 			t.Errorf("100 bytes under a limit of 100: %v, %d rows", err, n)
 		}
 	})
 	t.Run("NegativeIsNoLimit", func(t *testing.T) {
 		t.Parallel()
-		if err, n := dispatch(t, &evertask.Config{MaxPayloadBytes: -1}, 2*evertask.DefaultMaxPayloadBytes); err != nil || n != 1 {
+		if n, err := dispatch(t, &evertask.Config{MaxPayloadBytes: -1}, 2*evertask.DefaultMaxPayloadBytes); err != nil || n != 1 {
 			t.Errorf("2 MiB with no limit: %v, %d rows", err, n)
 		}
 	})
