@@ -102,9 +102,9 @@ func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (u
 // supports batches) and delivers them; opts apply to all. Like Dispatch it
 // returns once the rows are committed; it does not wait for room (what does
 // not fit in a queue's buffer waits in the store or the overflow, see
-// Dispatch). Keys are not
-// allowed: a keyed dispatch needs its own lookup. It returns the ids in the
-// order of tasks; on an error none of them was delivered.
+// Dispatch). Keys are not allowed: a keyed dispatch needs its own lookup.
+// It returns the ids in the order of tasks; on an error none of them was
+// delivered.
 func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchOpts) ([]uuid.UUID, error) {
 	if opts != nil && strings.TrimSpace(opts.Key) != "" {
 		return nil, fmt.Errorf("%w: DispatchMany takes no key", ErrInvalidDispatch)
