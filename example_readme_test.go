@@ -60,18 +60,18 @@ func Example_readme() {
 	done, err := eng.Wait(ctx, now) // until Completed, Failed or Cancelled
 	must(err)
 	fmt.Println(done.Status)
+	_, err = eng.Wait(ctx, flaky)
+	must(err)
+	must(eng.Cancel(ctx, later))
+	must(eng.Shutdown(ctx)) // stop intake, let handlers finish until ctx ends, then cancel them
+
+	// Every outcome is written, with its logs and failed attempts.
 	logs, err := eng.Logs(ctx, store.LogQuery{TaskID: now})
 	must(err)
 	fmt.Println(logs.Logs[0].Level, logs.Logs[0].Message)
-
-	_, err = eng.Wait(ctx, flaky)
-	must(err)
 	info, err := eng.Task(ctx, flaky) // the row, its failed attempts and its history
 	must(err)
 	fmt.Println(info.Status, "after", len(info.Attempts), "failed attempt:", info.Attempts[0].Error)
-
-	must(eng.Cancel(ctx, later))
-	must(eng.Shutdown(ctx)) // stop intake, let handlers finish until ctx ends, then cancel them
 	// Output:
 	// Completed
 	// INFO sending to=a@example.com
