@@ -2,7 +2,6 @@ package evertask
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -139,12 +138,16 @@ func (e *Engine) NodeID() string {
 // than the queues cannot deadlock: bug 1 of the reference). Before any of
 // it, it reads the store's paused queues (store.QueuePauser), so nothing
 // starts on a paused queue; a store error there fails Start. Starting twice
-// is an error.
+// is ErrStarted; starting after Shutdown is ErrShutdown.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
-	if e.started || e.stopping {
+	switch {
+	case e.stopping:
 		e.mu.Unlock()
-		return errors.New("evertask: engine already started")
+		return fmt.Errorf("start engine: %w", ErrShutdown)
+	case e.started:
+		e.mu.Unlock()
+		return fmt.Errorf("start engine: %w", ErrStarted)
 	}
 	e.started = true
 	e.mu.Unlock()
@@ -156,10 +159,6 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.mu.Unlock()
 		return err
 	}
-	if e.pauses.st != nil {
-		e.background.Add(1)
-		go e.watchPauses(e.cfg.Cluster.PollInterval)
-	}
 	if e.node != nil {
 		if err := e.node.join(ctx); err != nil {
 			e.mu.Lock()
@@ -167,6 +166,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			e.mu.Unlock()
 			return err
 		}
+		e.watchPausesStart()
 		// Cluster mode: the store is the queue. The fetchers claim due work,
 		// the first rescue takes back what a crashed run left: no separate
 		// recovery pass.
@@ -181,6 +181,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.retention.start(&e.background)
 		return nil
 	}
+	e.watchPausesStart()
 	for _, q := range e.queues {
 		for range q.cfg.Workers {
 			e.workers.Add(1)
@@ -300,6 +301,8 @@ type queue struct {
 	load atomic.Int64
 	// fetch is the queue's fetcher in cluster mode, else nil.
 	fetch *fetcher
+	// over holds persisted tasks waiting for room in ch (overflow.go).
+	over overflow
 	// paused is set while the queue is paused (pause.go); parked holds,
 	// outside cluster mode, the jobs a worker took meanwhile.
 	paused atomic.Bool

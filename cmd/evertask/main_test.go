@@ -229,6 +229,7 @@ func TestBenchSQLiteFile(t *testing.T) {
 func TestBenchPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	testenv.RequirePostgres(t)
 	pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 	if err != nil {
 		testenv.Unavailable(t, "postgres", err)
@@ -255,6 +256,7 @@ func TestBenchPostgres(t *testing.T) {
 func TestBenchRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	testenv.RequireRedis(t)
 	rdb, err := openRedis(ctx, testenv.RedisAddr())
 	if err != nil {
 		testenv.Unavailable(t, "redis", err)
@@ -309,6 +311,7 @@ func TestBenchNodes(t *testing.T) {
 			name:    "postgres",
 			cluster: implementsCluster(&pgstore.Store{}),
 			dsn: func(t *testing.T) string {
+				testenv.RequirePostgres(t)
 				pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 				if err != nil {
 					testenv.Unavailable(t, "postgres", err)
@@ -339,6 +342,7 @@ func TestBenchNodes(t *testing.T) {
 			name:    "redis",
 			cluster: implementsCluster(&redisstore.Store{}),
 			dsn: func(t *testing.T) string {
+				testenv.RequireRedis(t)
 				rdb, err := openRedis(ctx, testenv.RedisAddr())
 				if err != nil {
 					testenv.Unavailable(t, "redis", err)
@@ -435,6 +439,7 @@ func TestMigrate(t *testing.T) {
 	t.Run("Postgres", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
+		testenv.RequirePostgres(t)
 		pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 		if err != nil {
 			testenv.Unavailable(t, "postgres", err)
