@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,16 +53,19 @@ var migrations = func() []migration {
 		out = append(out, migration{version: v, name: m[2], sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			panic(fmt.Sprintf("pgstore: migration versions must be 1..n without gaps, found %d at position %d", m.version, i+1))
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			panic(fmt.Sprintf("pgstore: two migrations have version %d", out[i].version))
 		}
 	}
 	return out
 }()
 
-// SchemaVersion is the schema version this package writes and reads.
-var SchemaVersion = len(migrations)
+// SchemaVersion is the schema version this package writes and reads: the
+// number of its last migration. Numbers may have gaps (branches developed
+// side by side reserve theirs and land in any order): Migrate applies every
+// migration a schema has not recorded, not only those above its highest.
+var SchemaVersion = migrations[len(migrations)-1].version
 
 // DefaultSchema is the schema used when Opts.Schema is empty.
 const DefaultSchema = "evertask"
@@ -130,14 +134,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 			return fmt.Errorf("migrate %s: %w", schema, mapErr(err))
 		}
 	}
-	current, err := readVersion(ctx, tx, q)
+	applied, err := appliedVersions(ctx, tx, q)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", schema, err)
 	}
-	if current > SchemaVersion {
-		return fmt.Errorf("migrate %s: %w: database at version %d, this code knows %d", schema, store.ErrSchemaVersion, current, SchemaVersion)
+	if v, unknown := unknownVersion(applied); unknown {
+		return fmt.Errorf("migrate %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
 	}
-	for _, m := range migrations[current:] {
+	for _, m := range migrations {
+		if applied[m.version] {
+			continue
+		}
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{schema}", q)); err != nil {
 			return fmt.Errorf("migrate %s: apply %03d_%s: %w", schema, m.version, m.name, mapErr(err))
 		}
@@ -152,30 +159,54 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 }
 
 type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func readVersion(ctx context.Context, db querier, q string) (int, error) {
-	var v int
-	err := db.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+q+".schema_migrations").Scan(&v)
-	return v, mapErr(err)
+// appliedVersions reads the versions recorded in the schema.
+func appliedVersions(ctx context.Context, db querier, q string) (map[int]bool, error) {
+	rows, err := db.Query(ctx, "SELECT version FROM "+q+".schema_migrations")
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make(map[int]bool, len(vs))
+	for _, v := range vs {
+		out[int(v)] = true
+	}
+	return out, nil
+}
+
+// unknownVersion returns a recorded version this code has no migration
+// for: a newer evertask wrote the schema.
+func unknownVersion(applied map[int]bool) (int, bool) {
+	for v := range applied {
+		if v > SchemaVersion || !slices.ContainsFunc(migrations, func(m migration) bool { return m.version == v }) {
+			return v, true
+		}
+	}
+	return 0, false
 }
 
 // checkVersion verifies, without changing anything, that the schema is
 // exactly at SchemaVersion; New uses it when migrations are skipped.
 func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema, q string) error {
-	v, err := readVersion(ctx, pool, q)
+	applied, err := appliedVersions(ctx, pool, q)
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
 			return fmt.Errorf("check schema %s: %w", schema, err)
 		}
 		return fmt.Errorf("check schema %s (run Migrate first): %w", schema, err)
 	}
-	switch {
-	case v > SchemaVersion:
-		return fmt.Errorf("check schema %s: %w: database at version %d, this code knows %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
-	case v < SchemaVersion:
-		return fmt.Errorf("check schema %s: database at version %d, this code needs %d: run Migrate", schema, v, SchemaVersion)
+	if v, unknown := unknownVersion(applied); unknown {
+		return fmt.Errorf("check schema %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
+	}
+	for _, m := range migrations {
+		if !applied[m.version] {
+			return fmt.Errorf("check schema %s: database lacks migration %03d_%s: run Migrate", schema, m.version, m.name)
+		}
 	}
 	return nil
 }

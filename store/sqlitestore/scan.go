@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,7 +14,7 @@ import (
 // reads, in this order.
 const taskColumns = `id, created_at, kind, payload, handler, queue, task_key, status, audit_level,
 	scheduled_at, last_execution_at, execution_time_us, error, recurring, schedule, schedule_info,
-	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until`
+	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until, metadata`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -27,10 +28,11 @@ func scanTask(r scanner) (*store.Task, error) {
 		scheduled, lastExec, until, next, leaseAt sql.NullInt64
 		execUS                                    int64
 		status                                    string
+		metadata                                  []byte
 	)
 	err := r.Scan(&id, &created, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &key, &status, &t.AuditLevel,
 		&scheduled, &lastExec, &execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
-		&t.RunCount, &t.MaxRuns, &until, &next, &t.RecoveryFailures, &t.Owner, &leaseAt)
+		&t.RunCount, &t.MaxRuns, &until, &next, &t.RecoveryFailures, &t.Owner, &leaseAt, &metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +49,9 @@ func scanTask(r scanner) (*store.Task, error) {
 	t.RunUntil = fromMicros(until)
 	t.NextRunAt = fromMicros(next)
 	t.LeaseUntil = fromMicros(leaseAt)
+	if t.Metadata, err = store.DecodeMetadata(metadata); err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
+	}
 	return &t, nil
 }
 
