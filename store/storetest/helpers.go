@@ -1,11 +1,11 @@
 package storetest
 
 import (
-	"maps"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
