@@ -130,6 +130,13 @@ type Config struct {
 	// TransitionMany call when the store implements store.BatchStore.
 	DisableBatching bool
 
+	// Observer receives lifecycle events, store errors and take-overs
+	// synchronously (package metrics uses it). Default: none.
+	Observer Observer
+	// Middleware hooks into dispatches and handler attempts (package
+	// tracing uses it), the first outermost. Default: none.
+	Middleware []Middleware
+
 	// Cluster configures how the engine shares its store with other
 	// engines (nodes). It applies when the store implements store.Cluster,
 	// as every built-in store does; see the README's "Several processes".

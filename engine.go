@@ -51,6 +51,9 @@ type Engine struct {
 	keys       keylock.Map
 	seriesMu   keylock.Map // per series id: a run's accounting vs a re-registration
 	events     events
+	observe    func(Event) // Config.Observer.Event
+	dispatchMW []func(context.Context, *DispatchInfo) func(error)
+	attempt    AttemptFunc // the attempt middleware around the handler; nil: none
 	recovery   recoveryCounter
 	// node is the cluster side of the engine, when the store implements
 	// store.Cluster (every built-in store does); nil otherwise, and the
@@ -88,6 +91,13 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		stopIntake: make(chan struct{}),
 		stopped:    make(chan struct{}),
 	}
+	e.observe = rc.Observer.Event
+	for _, mw := range rc.Middleware {
+		if mw.Dispatch != nil {
+			e.dispatchMW = append(e.dispatchMW, mw.Dispatch)
+		}
+	}
+	e.attempt = buildAttempt(rc.Middleware)
 	e.runCtx, e.cancelRun = context.WithCancel(context.Background())
 	e.writer = newWriter(st, !rc.DisableBatching)
 	_, e.overlapOutcomes = st.(store.WriteConcurrency)
@@ -243,13 +253,19 @@ func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 func (e *Engine) DroppedEvents() int64 { return e.events.dropped.Load() }
 
 func (e *Engine) emit(ev Event) {
-	if !e.events.enabled() {
+	subscribed := e.events.enabled()
+	if !subscribed && e.observe == nil {
 		return
 	}
 	if ev.At.IsZero() {
 		ev.At = e.now()
 	}
-	e.events.publish(ev)
+	if e.observe != nil {
+		e.observe(ev)
+	}
+	if subscribed {
+		e.events.publish(ev)
+	}
 }
 
 // outcomesPerWorker bounds the outcomes of a queue being written at once,
@@ -274,6 +290,8 @@ type queue struct {
 	load atomic.Int64
 	// fetch is the queue's fetcher in cluster mode, else nil.
 	fetch *fetcher
+	// busy counts the workers running a handler (QueueStats).
+	busy atomic.Int64
 }
 
 // job is one delivery of a task to a worker.
@@ -284,6 +302,11 @@ type job struct {
 	queue  *queue
 	audit  store.AuditLevel
 	series *series // nil for one-shot tasks
+	// meta is the row's metadata (Middleware.Attempt reads it); readyAt is
+	// when the task became due, for Event.Waited (a series uses its
+	// occurrence instead).
+	meta    map[string]string
+	readyAt time.Time
 
 	// persistedQueued tells the enqueue that the row is already Queued.
 	persistedQueued bool
@@ -310,7 +333,7 @@ type job struct {
 // them while the outcome of this delivery is recorded.
 func (j *job) successor() *job {
 	return &job{id: j.id, kind: j.kind, task: j.task, queue: j.queue, audit: j.audit, series: j.series,
-		persistedQueued: j.persistedQueued}
+		persistedQueued: j.persistedQueued, meta: j.meta}
 }
 
 // recoveryCounter is the fallback poison counter for stores without

@@ -67,6 +67,8 @@ type execution struct {
 	// owner decides who finishes an attempt: the worker when the handler
 	// returns, or the watchdog when the context ends first.
 	owner atomic.Int32
+	// idle is set once the execution left its queue's busy count.
+	idle atomic.Bool
 
 	loggerOnce sync.Once // the logger is built on first use: most handlers never log
 	logger     *slog.Logger
@@ -121,6 +123,7 @@ func (e *Engine) execute(j *job) execResult {
 			if e.node == nil {
 				e.deliveries.end(j)
 			}
+			e.storeErr("transition", err)
 			e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
 			if e.node != nil {
 				// The row is in the store: a fetcher takes it.
@@ -152,7 +155,18 @@ func (e *Engine) execute(j *job) execResult {
 		x.cancel()
 	}
 
-	e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1})
+	j.queue.busy.Add(1)
+	if e.observe != nil || e.events.enabled() {
+		ready := j.readyAt
+		if j.series != nil {
+			ready = j.series.scheduledAt
+		}
+		var waited time.Duration
+		if !ready.IsZero() && started.After(ready) {
+			waited = started.Sub(ready)
+		}
+		e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1, Waited: waited})
+	}
 	if j.kind.started != nil {
 		e.callHook(j, "OnStarted", func() { j.kind.started(x, j.task) })
 	}
@@ -160,8 +174,17 @@ func (e *Engine) execute(j *job) execResult {
 	if res == abandoned {
 		return abandoned
 	}
+	x.leaveBusy()
 	x.complete(out)
 	return finished
+}
+
+// leaveBusy takes the execution out of its queue's busy count, once: the
+// worker or the watchdog, whichever finishes it.
+func (x *execution) leaveBusy() {
+	if x.idle.CompareAndSwap(false, true) {
+		x.j.queue.busy.Add(-1)
+	}
 }
 
 // complete records the outcome and ends the delivery.
@@ -303,6 +326,7 @@ func (x *execution) watchdog() {
 	}
 	x.errs = append(x.errs, err)
 	out, _ := x.ended(err)
+	x.leaveBusy()
 	x.complete(out)
 	x.e.work(x.j.queue)
 }
@@ -320,7 +344,12 @@ func (x *execution) callHandler(ctx context.Context) (err error) {
 			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 		}
 	}()
-	return x.j.kind.handle(ctx, x.j.task)
+	if x.e.attempt == nil {
+		return x.j.kind.handle(ctx, x.j.task)
+	}
+	j := x.j
+	return x.e.attempt(ctx, &AttemptInfo{TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name,
+		Attempt: int(x.attempt.Load()), RunNumber: x.runNumber, Metadata: j.meta, x: x})
 }
 
 // Status sets shared by every execution, so a transition allocates no slice.
@@ -434,6 +463,7 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 		// outcome's logs are refused with it.
 		if len(captured) > 0 && (heldBy == "" || applied) {
 			if err := e.store.SaveLogs(wctx, j.id, captured); err != nil {
+				e.storeErr("save logs", err)
 				e.log.Warn("save execution logs", "task_id", j.id, "err", err)
 			}
 		}
@@ -448,6 +478,7 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	if err != nil {
 		// The row stays InProgress and is recovered (re-run) at the next
 		// start: at least once, never lost.
+		e.storeErr("transition", err)
 		e.log.Error("record task outcome", "task_id", j.id, "status", out.status, "err", err)
 		return
 	}
