@@ -54,6 +54,8 @@ type Engine struct {
 	observe    func(Event) // Config.Observer.Event
 	dispatchMW []func(context.Context, *DispatchInfo) func(error)
 	attempt    AttemptFunc // the attempt middleware around the handler; nil: none
+	waiters    waiters     // Wait calls, woken by emit
+	pauses     pauses
 	recovery   recoveryCounter
 	// node is the cluster side of the engine, when the store implements
 	// store.Cluster (every built-in store does); nil otherwise, and the
@@ -105,6 +107,8 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		e.queues[name] = &queue{cfg: qc, ch: make(chan *job, qc.Capacity), recording: make(chan struct{}, outcomesPerWorker*qc.Workers)}
 	}
 	e.timers = timerheap.New(e.now, e.fireTimed)
+	e.pauses.st, _ = st.(store.QueuePauser)
+	e.pauses.wake = make(chan struct{}, 1)
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
 	}
@@ -148,6 +152,17 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 
+	// Paused queues first: nothing may start on one, from the first claim.
+	if err := e.readPauses(ctx); err != nil {
+		e.mu.Lock()
+		e.started = false
+		e.mu.Unlock()
+		return err
+	}
+	if e.pauses.st != nil {
+		e.background.Add(1)
+		go e.watchPauses(e.cfg.Cluster.PollInterval)
+	}
 	if e.node != nil {
 		if err := e.node.join(ctx); err != nil {
 			e.mu.Lock()
@@ -253,6 +268,7 @@ func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 func (e *Engine) DroppedEvents() int64 { return e.events.dropped.Load() }
 
 func (e *Engine) emit(ev Event) {
+	e.waiters.wake(ev.TaskID)
 	subscribed := e.events.enabled()
 	if !subscribed && e.observe == nil {
 		return
@@ -292,6 +308,11 @@ type queue struct {
 	fetch *fetcher
 	// busy counts the workers running a handler (QueueStats).
 	busy atomic.Int64
+	// paused is set while the queue is paused (pause.go); parked holds,
+	// outside cluster mode, the jobs a worker took meanwhile.
+	paused atomic.Bool
+	parkMu sync.Mutex
+	parked []*job
 }
 
 // job is one delivery of a task to a worker.

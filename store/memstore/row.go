@@ -48,6 +48,7 @@ type rowHistory struct {
 	metadata   map[string]string // never empty: nil for no entries
 	runsAudits []store.RunsAudit
 	logs       []store.ExecutionLog // ordered by (ID, Seq)
+	attempts   []store.Attempt      // ordered by ID
 }
 
 // noTime stands for the zero time.Time ("not set"); no time a store keeps

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,18 +52,19 @@ var migrations = func() []migration {
 		out = append(out, migration{version: v, name: m[2], sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	// Gaps are allowed: branches developed side by side reserve their
+	// numbers and land in any order, and Migrate applies every migration
+	// a schema has not recorded, not only those above its highest version.
 	for i := 1; i < len(out); i++ {
 		if out[i].version == out[i-1].version {
-			panic(fmt.Sprintf("pgstore: two migrations have version %d", out[i].version))
+			panic(fmt.Sprintf("pgstore: migrations %s and %s have the same version %d", out[i-1].name, out[i].name, out[i].version))
 		}
 	}
 	return out
 }()
 
 // SchemaVersion is the schema version this package writes and reads: the
-// number of its last migration. Numbers may have gaps (branches developed
-// side by side reserve theirs and land in any order): Migrate applies every
-// migration a schema has not recorded, not only those above its highest.
+// number of its last migration.
 var SchemaVersion = migrations[len(migrations)-1].version
 
 // DefaultSchema is the schema used when Opts.Schema is empty.
@@ -134,11 +134,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 			return fmt.Errorf("migrate %s: %w", schema, mapErr(err))
 		}
 	}
-	applied, err := appliedVersions(ctx, tx, q)
+	applied, err := readVersions(ctx, tx, q)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", schema, err)
 	}
-	if v, unknown := unknownVersion(applied); unknown {
+	if v := unknownVersion(applied); v != 0 {
 		return fmt.Errorf("migrate %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
 	}
 	for _, m := range migrations {
@@ -162,51 +162,95 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// appliedVersions reads the versions recorded in the schema.
-func appliedVersions(ctx context.Context, db querier, q string) (map[int]bool, error) {
+// readVersions returns the versions recorded in the schema.
+func readVersions(ctx context.Context, db querier, q string) (map[int]bool, error) {
 	rows, err := db.Query(ctx, "SELECT version FROM "+q+".schema_migrations")
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	vs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return nil, mapErr(err)
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, mapErr(err)
+		}
+		out[v] = true
 	}
-	out := make(map[int]bool, len(vs))
-	for _, v := range vs {
-		out[int(v)] = true
-	}
-	return out, nil
+	return out, mapErr(rows.Err())
 }
 
 // unknownVersion returns a recorded version this code has no migration
-// for: a newer evertask wrote the schema.
-func unknownVersion(applied map[int]bool) (int, bool) {
+// for (written by a newer evertask), or 0.
+func unknownVersion(applied map[int]bool) int {
+	known := map[int]bool{}
+	for _, m := range migrations {
+		known[m.version] = true
+	}
 	for v := range applied {
-		if v > SchemaVersion || !slices.ContainsFunc(migrations, func(m migration) bool { return m.version == v }) {
-			return v, true
+		if !known[v] {
+			return v
 		}
 	}
-	return 0, false
+	return 0
 }
 
-// checkVersion verifies, without changing anything, that the schema is
-// exactly at SchemaVersion; New uses it when migrations are skipped.
+// pending returns the migrations not recorded in applied.
+func pending(applied map[int]bool) []string {
+	var out []string
+	for _, m := range migrations {
+		if !applied[m.version] {
+			out = append(out, fmt.Sprintf("%03d_%s", m.version, m.name))
+		}
+	}
+	return out
+}
+
+// PendingMigrations returns the names (NNN_name) of the migrations Migrate
+// would apply to schema, all of them when the schema or its version table
+// does not exist, without changing anything. A schema written by a newer
+// version of evertask gives an error wrapping store.ErrSchemaVersion. An
+// empty schema means DefaultSchema.
+func PendingMigrations(ctx context.Context, pool *pgxpool.Pool, schema string) ([]string, error) {
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	q, err := quoteSchema(schema)
+	if err != nil {
+		return nil, err
+	}
+	var hasTable bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", q+".schema_migrations").Scan(&hasTable); err != nil {
+		return nil, fmt.Errorf("read schema %s: %w", schema, mapErr(err))
+	}
+	applied := map[int]bool{}
+	if hasTable {
+		if applied, err = readVersions(ctx, pool, q); err != nil {
+			return nil, fmt.Errorf("read schema %s: %w", schema, err)
+		}
+	}
+	if v := unknownVersion(applied); v != 0 {
+		return nil, fmt.Errorf("read schema %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
+	}
+	return pending(applied), nil
+}
+
+// checkVersion verifies, without changing anything, that the schema has
+// every migration of this code and none it does not know; New uses it when
+// migrations are skipped.
 func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema, q string) error {
-	applied, err := appliedVersions(ctx, pool, q)
+	applied, err := readVersions(ctx, pool, q)
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
 			return fmt.Errorf("check schema %s: %w", schema, err)
 		}
 		return fmt.Errorf("check schema %s (run Migrate first): %w", schema, err)
 	}
-	if v, unknown := unknownVersion(applied); unknown {
+	if v := unknownVersion(applied); v != 0 {
 		return fmt.Errorf("check schema %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
 	}
-	for _, m := range migrations {
-		if !applied[m.version] {
-			return fmt.Errorf("check schema %s: database lacks migration %03d_%s: run Migrate", schema, m.version, m.name)
-		}
+	if p := pending(applied); len(p) > 0 {
+		return fmt.Errorf("check schema %s: database lacks migrations %s: run Migrate", schema, strings.Join(p, ", "))
 	}
 	return nil
 }
