@@ -87,6 +87,7 @@ type QueueStats struct {
 	Capacity int // size of the queue's buffer
 	Buffered int // tasks waiting in the buffer for a worker
 	Busy     int // workers running a handler now
+	Paused   bool
 }
 
 // QueueStats returns a snapshot of every queue of the engine, in name order.
@@ -96,7 +97,7 @@ func (e *Engine) QueueStats() []QueueStats {
 	for name, q := range e.queues {
 		out = append(out, QueueStats{
 			Name: name, Workers: q.cfg.Workers, Capacity: q.cfg.Capacity,
-			Buffered: len(q.ch), Busy: int(q.busy.Load()),
+			Buffered: len(q.ch), Busy: int(q.busy.Load()), Paused: q.paused.Load(),
 		})
 	}
 	sortQueueStats(out)

@@ -28,6 +28,7 @@
 //	queue_depth{queue}                         tasks in this engine's buffer
 //	queue_busy_workers{queue}                  workers running a handler
 //	queue_workers{queue}                       workers of the queue
+//	queue_paused{queue}                        1 while the queue is paused
 //	events_dropped_total                       events subscribers lost to full buffers
 //
 // The queue gauges describe this engine (node). In a cluster the backlog

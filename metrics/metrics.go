@@ -199,8 +199,8 @@ func (m *Metrics) Unregister() error {
 
 // queueCollector reads the watched engine's queues at scrape time.
 type queueCollector struct {
-	engine                        atomic.Pointer[evertask.Engine]
-	depth, busy, workers, dropped *prometheus.Desc
+	engine                                atomic.Pointer[evertask.Engine]
+	depth, busy, workers, paused, dropped *prometheus.Desc
 }
 
 func newQueueCollector(ns string, cl prometheus.Labels) *queueCollector {
@@ -212,6 +212,8 @@ func newQueueCollector(ns string, cl prometheus.Labels) *queueCollector {
 			"Workers of the queue running a handler.", q, cl),
 		workers: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "queue_workers"),
 			"Workers of the queue.", q, cl),
+		paused: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "queue_paused"),
+			"1 while the queue is paused (cluster-wide, as this engine last read it), else 0.", q, cl),
 		dropped: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "events_dropped_total"),
 			"Lifecycle events subscribers lost to full buffers.", nil, cl),
 	}
@@ -221,6 +223,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.depth
 	ch <- c.busy
 	ch <- c.workers
+	ch <- c.paused
 	ch <- c.dropped
 }
 
@@ -233,6 +236,11 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(q.Buffered), q.Name)
 		ch <- prometheus.MustNewConstMetric(c.busy, prometheus.GaugeValue, float64(q.Busy), q.Name)
 		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(q.Workers), q.Name)
+		paused := 0.0
+		if q.Paused {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, q.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(e.DroppedEvents()))
 }

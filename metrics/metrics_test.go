@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/inspect"
 	"github.com/evertask/evertask/metrics"
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/memstore"
@@ -197,6 +198,19 @@ func TestQueueGaugesReadTheEngine(t *testing.T) {
 	want(t, reg, "evertask_queue_busy_workers", q, 2)
 	want(t, reg, "evertask_queue_depth", q, 3)
 	want(t, reg, "evertask_queue_workers", q, 2)
+	want(t, reg, "evertask_queue_paused", q, 0)
+}
+
+func TestPausedQueueGauge(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	e, reg, _ := setup(t, st, nil, func(context.Context, job) error { return nil })
+	if err := inspect.New(st, nil).PauseQueue(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the engine to see the pause", func() bool { return e.QueuePaused("default") })
+	want(t, reg, "evertask_queue_paused", map[string]string{"queue": "default"}, 1)
+	want(t, reg, "evertask_queue_paused", map[string]string{"queue": "recurring"}, 0)
 }
 
 // failingStore fails the Persist calls it is told to, as a store that
