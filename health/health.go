@@ -159,7 +159,7 @@ func (c *Checker) Check(ctx context.Context) Report {
 			}
 			r.Nodes = append(r.Nodes, h)
 		}
-		if self != nil && self.ID != "" && self.LastHeartbeat.IsZero() && err == nil {
+		if self != nil && self.Alive && self.ID != "" && self.LastHeartbeat.IsZero() && err == nil {
 			self.Alive, self.Reason = false, "not in the store's node registry"
 		}
 	}
