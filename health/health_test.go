@@ -142,3 +142,25 @@ func TestOnlyGetAndHead(t *testing.T) {
 		t.Fatalf("HEAD: %d %q", rec.Code, rec.Body)
 	}
 }
+
+func TestNodeMissingFromRegistry(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	// Heartbeats far apart, so none puts the node back during the test.
+	e, err := evertask.New(st, &evertask.Config{Logger: slog.New(slog.DiscardHandler),
+		Cluster: evertask.ClusterConfig{LeaseDuration: time.Hour, RenewInterval: 30 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(e) })
+	if err := st.LeaveCluster(t.Context(), e.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	code, r, body := get(t, health.New(st, &health.Config{Engine: e}))
+	if code != http.StatusServiceUnavailable || r.Node == nil || r.Node.Alive || !strings.Contains(r.Node.Reason, "registry") {
+		t.Fatalf("code %d, report %s", code, body)
+	}
+}
