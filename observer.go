@@ -45,4 +45,3 @@ func (e *Engine) storeErr(op string, err error) {
 	}
 	f(op, err)
 }
-

@@ -1,5 +1,10 @@
 package evertask
 
+import (
+	"slices"
+	"strings"
+)
+
 // QueueStats is a snapshot of one queue of this engine.
 type QueueStats struct {
 	Name     string
@@ -25,11 +30,7 @@ func (e *Engine) QueueStats() []QueueStats {
 }
 
 func sortQueueStats(s []QueueStats) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].Name < s[j-1].Name; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	slices.SortFunc(s, func(a, b QueueStats) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // Running reports whether the engine has started and not yet begun to shut
@@ -39,4 +40,3 @@ func (e *Engine) Running() bool {
 	defer e.mu.RUnlock()
 	return e.started && !e.stopping
 }
-
