@@ -92,22 +92,29 @@ const taskColumnCount = 24
 // scanTaskAfter reads one row whose taskColumns follow the columns that
 // prefix scans into.
 func scanTaskAfter(row pgx.Row, prefix ...any) (*store.Task, error) {
-	var (
+	// Every scan target lives in the task's own allocation: each variable
+	// whose address goes to Scan would otherwise escape on its own, an
+	// allocation per column and row.
+	var rec struct {
 		t                                     store.Task
+		metadata                              []byte
 		key                                   *string
 		status                                string
 		level                                 int16
 		sched, last, until, next, lease, crea pgtype.Timestamptz
 		execUS                                int64
 		runCount, maxRuns, recFail            int32
-		metadata                              []byte
-	)
-	err := row.Scan(append(prefix, uuidDest(&t.ID), &crea, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &key, &status, &level,
-		&sched, &last, &execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
-		&runCount, &maxRuns, &until, &next, &recFail, &t.Owner, &lease, &metadata)...)
+	}
+	t := &rec.t
+	err := row.Scan(append(prefix, uuidDest(&t.ID), &rec.crea, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &rec.key, &rec.status, &rec.level,
+		&rec.sched, &rec.last, &rec.execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
+		&rec.runCount, &rec.maxRuns, &rec.until, &rec.next, &rec.recFail, &t.Owner, &rec.lease, &rec.metadata)...)
 	if err != nil {
 		return nil, err
 	}
+	key, status, level := rec.key, rec.status, rec.level
+	crea, sched, last, until, next, lease := rec.crea, rec.sched, rec.last, rec.until, rec.next, rec.lease
+	execUS, runCount, maxRuns, recFail := rec.execUS, rec.runCount, rec.maxRuns, rec.recFail
 	if key != nil {
 		t.Key = *key
 	}
@@ -130,10 +137,11 @@ func scanTaskAfter(row pgx.Row, prefix ...any) (*store.Task, error) {
 	t.NextRunAt = fromTS(next)
 	t.RecoveryFailures = int(recFail)
 	t.LeaseUntil = fromTS(lease)
-	if t.Metadata, err = store.DecodeMetadata(metadata); err != nil {
+	if t.Metadata, err = store.DecodeMetadata(rec.metadata); err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.ID, err)
 	}
-	return &t, nil
+	rec.metadata, rec.key = nil, nil // the task keeps the allocation alive
+	return t, nil
 }
 
 func scanTasks(rows pgx.Rows, capacity int) ([]*store.Task, error) {
