@@ -242,9 +242,9 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 		ScheduledAt: due, Metadata: cloneMetadata(o.Metadata),
 	}
 	row := &d.row
-	j := &job{id: id, kind: k, task: value, queue: q, audit: level, meta: row.Metadata, readyAt: now}
+	j := &job{id: id, kind: k, task: value, queue: q, audit: level, meta: row.Metadata, readyAt: unixNano(now)}
 	if !due.IsZero() {
-		j.readyAt = due
+		j.readyAt = unixNano(due)
 	}
 	d.job = j
 	// An immediate task whose Queued status would not be audited is

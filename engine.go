@@ -324,10 +324,11 @@ type job struct {
 	audit  store.AuditLevel
 	series *series // nil for one-shot tasks
 	// meta is the row's metadata (Middleware.Attempt reads it); readyAt is
-	// when the task became due, for Event.Waited (a series uses its
-	// occurrence instead).
+	// when the task became due, in unix nanoseconds (0: unknown), for
+	// Event.Waited; a series uses its occurrence instead. (Nanoseconds: a
+	// time.Time would take the job to the next size class.)
 	meta    map[string]string
-	readyAt time.Time
+	readyAt int64
 
 	// persistedQueued tells the enqueue that the row is already Queued.
 	persistedQueued bool

@@ -66,6 +66,9 @@ type execution struct {
 	started   time.Time
 	runNumber int
 	attempt   atomic.Int32
+	// idle is set once the execution left its queue's busy count. (Beside
+	// attempt, in what would be padding.)
+	idle atomic.Bool
 	// attemptStart is when the current attempt began; written by the
 	// worker before the attempt, read by its watchdog after.
 	attemptStart time.Time
@@ -73,8 +76,6 @@ type execution struct {
 	// owner decides who finishes an attempt: the worker when the handler
 	// returns, or the watchdog when the context ends first.
 	owner atomic.Int32
-	// idle is set once the execution left its queue's busy count.
-	idle atomic.Bool
 
 	loggerOnce sync.Once // the logger is built on first use: most handlers never log
 	logger     *slog.Logger
@@ -165,11 +166,11 @@ func (e *Engine) execute(j *job) execResult {
 	if e.observe != nil || e.events.enabled() {
 		ready := j.readyAt
 		if j.series != nil {
-			ready = j.series.scheduledAt
+			ready = unixNano(j.series.scheduledAt)
 		}
 		var waited time.Duration
-		if !ready.IsZero() && started.After(ready) {
-			waited = started.Sub(ready)
+		if ready != 0 && started.UnixNano() > ready {
+			waited = time.Duration(started.UnixNano() - ready)
 		}
 		e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1, Waited: waited})
 	}

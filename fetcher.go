@@ -156,7 +156,7 @@ func (e *Engine) runClaimed(row *store.Task, q *queue, claimedAt time.Time) {
 		return
 	}
 	j := &job{id: row.ID, kind: k, task: value, queue: q, audit: row.AuditLevel, claimed: true,
-		meta: row.Metadata, readyAt: row.DueAt()}
+		meta: row.Metadata, readyAt: unixNano(row.DueAt())}
 	if row.Recurring {
 		s, err := schedule.Decode(row.Schedule)
 		if err != nil {

@@ -100,6 +100,14 @@ func buildAttempt(mws []Middleware) AttemptFunc {
 	return f
 }
 
+// unixNano is t in unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // cloneMetadata copies user metadata so that the caller's map is not
 // shared with the row.
 func cloneMetadata(md map[string]string) map[string]string {

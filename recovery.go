@@ -290,7 +290,7 @@ func (e *Engine) recoveredJob(ctx context.Context, row *store.Task, stats *recov
 		return nil, time.Time{}, false
 	}
 	j = &job{id: row.ID, kind: k, task: value, queue: e.queues[e.recoveryQueue(row)], audit: row.AuditLevel,
-		meta: row.Metadata, readyAt: row.DueAt()}
+		meta: row.Metadata, readyAt: unixNano(row.DueAt())}
 	due = row.ScheduledAt
 	if row.Recurring {
 		var end bool
