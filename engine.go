@@ -2,7 +2,6 @@ package evertask
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -57,6 +56,7 @@ type Engine struct {
 	waiters    waiters     // Wait calls, woken by emit
 	pauses     pauses
 	recovery   recoveryCounter
+	retention  *retainer
 	// node is the cluster side of the engine, when the store implements
 	// store.Cluster (every built-in store does); nil otherwise, and the
 	// engine then runs as the only process on its store.
@@ -81,6 +81,9 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	}
 	rc, err := resolveConfig(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := resolveRetention(&rc.Retention, st); err != nil {
 		return nil, err
 	}
 	e := &Engine{
@@ -112,6 +115,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
 	}
+	e.retention = newRetainer(e)
 	return e, nil
 }
 
@@ -142,12 +146,16 @@ func (e *Engine) NodeID() string {
 // Start starts the workers and the timer heap, then recovers the work left
 // by a previous run in the background (workers first, so a backlog larger
 // than the queues cannot deadlock: bug 1 of the reference). Starting twice
-// is an error.
+// is ErrStarted; starting after Shutdown is ErrShutdown.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
-	if e.started || e.stopping {
+	switch {
+	case e.stopping:
 		e.mu.Unlock()
-		return errors.New("evertask: engine already started")
+		return fmt.Errorf("start engine: %w", ErrShutdown)
+	case e.started:
+		e.mu.Unlock()
+		return fmt.Errorf("start engine: %w", ErrStarted)
 	}
 	e.started = true
 	e.mu.Unlock()
@@ -181,6 +189,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.live.finish()
 		e.node.start()
+		e.retention.start(&e.background)
 		return nil
 	}
 	for _, q := range e.queues {
@@ -198,11 +207,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.recover(e.runCtx, cutoff)
 		e.live.finish()
 	}()
+	e.retention.start(&e.background)
 	return nil
 }
 
-// Shutdown stops intake (Dispatch returns ErrShutdown), stops the timer heap
-// and recovery, and lets running handlers finish until ctx ends; then it
+// Shutdown stops intake (Dispatch returns ErrShutdown), stops retention (a
+// sweep in flight is cancelled), the timer heap and recovery, and lets running handlers finish until ctx ends; then it
 // cancels their contexts and waits for the workers to record the outcome.
 // Interrupted tasks end ServiceStopped and, with everything not yet run,
 // stay recoverable for the next start. A handler that ignores its context
@@ -220,6 +230,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.stopping = true
 		e.mu.Unlock()
 		close(e.stopIntake)
+		e.retention.halt()
 		e.timers.Stop()
 		if e.node != nil {
 			e.node.halt()
@@ -308,6 +319,8 @@ type queue struct {
 	fetch *fetcher
 	// busy counts the workers running a handler (QueueStats).
 	busy atomic.Int64
+	// over holds persisted tasks waiting for room in ch (overflow.go).
+	over overflow
 	// paused is set while the queue is paused (pause.go); parked holds,
 	// outside cluster mode, the jobs a worker took meanwhile.
 	paused atomic.Bool

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evertask/evertask/store"
 )
 
@@ -22,6 +24,7 @@ func (e *Engine) work(q *queue) {
 			e.workers.Done()
 			return
 		case j := <-q.ch:
+			q.took()
 			if e.acceptingWork() != nil {
 				// Shutting down: leave it Queued for the next start.
 				e.dropDelivery(j)
@@ -163,17 +166,15 @@ func (e *Engine) execute(j *job) execResult {
 	}
 
 	j.queue.busy.Add(1)
-	if e.observe != nil || e.events.enabled() {
-		ready := j.readyAt
-		if j.series != nil {
-			ready = unixNano(j.series.scheduledAt)
-		}
-		var waited time.Duration
-		if ready != 0 && started.UnixNano() > ready {
-			waited = time.Duration(started.UnixNano() - ready)
-		}
-		e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1, Waited: waited})
+	ready := j.readyAt
+	if j.series != nil {
+		ready = unixNano(j.series.scheduledAt)
 	}
+	var waited time.Duration
+	if now := started.UnixNano(); ready != 0 && now > ready {
+		waited = time.Duration(now - ready)
+	}
+	e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1, Waited: waited})
 	if j.kind.started != nil {
 		e.callHook(j, "OnStarted", func() { j.kind.started(x, j.task) })
 	}
@@ -517,10 +518,7 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 		// In a cluster, logs follow an outcome that landed: a refused
 		// outcome's logs are refused with it.
 		if len(captured) > 0 && (heldBy == "" || applied) {
-			if err := e.store.SaveLogs(wctx, j.id, captured); err != nil {
-				e.storeErr("save logs", err)
-				e.log.Warn("save execution logs", "task_id", j.id, "err", err)
-			}
+			e.saveLogs(wctx, j.id, captured)
 		}
 	}
 	if err == nil && !run {
@@ -539,11 +537,12 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	}
 	ev := Event{Type: out.event, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: now,
 		Attempt: Attempt(ctx), Duration: out.elapsed, Err: out.err, Logs: captured}
-	if !applied && out.status != store.StatusCancelled {
-		// Cancelled while running: the cancel's status stands and the result
-		// is suppressed (bug 37).
-		ev.Type, ev.Err = EventCancelled, nil
-		e.emit(ev)
+	if !applied {
+		// Cancelled while running, and the Cancel's write landed first: its
+		// status stands and the result is suppressed (bug 37). The handler
+		// was stopped by the cancel, so OnError hears of it; the event is
+		// the Cancel's to send, as its write made the transition (see
+		// Event): sending it here too would announce one cancel twice.
 		if j.kind.failed != nil {
 			e.callHook(j, "OnError", func() { j.kind.failed(ctx, j.task, context.Canceled) })
 		}
@@ -559,8 +558,42 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 			e.callHook(j, "OnError", func() { j.kind.failed(ctx, j.task, out.last) })
 		}
 	}
-	if out.status != store.StatusCancelled { // Cancel announced it already
-		e.emit(ev)
+	// This write made the transition, so this is its one event: a
+	// Cancelled written here (the stopped handler's outcome landed before
+	// the Cancel's own write, which then found nothing to change) is
+	// announced here and not by Cancel.
+	e.emit(ev)
+}
+
+// saveLogs stores an execution's captured logs and applies the per-task
+// cap (Config.LogCapture.MaxPerTask): with a store.LogTrimmer the oldest
+// logs of the task go, as the original's MaxExecutionLogsPerTask did;
+// without one only what fits under the cap is stored, so the newest of this
+// execution are the ones dropped. A failure is logged: logs are not worth
+// the task.
+func (e *Engine) saveLogs(ctx context.Context, id uuid.UUID, logs []store.ExecutionLog) {
+	limit := e.cfg.LogCapture.MaxPerTask
+	trimmer, canTrim := e.store.(store.LogTrimmer)
+	if limit > 0 && !canTrim {
+		page, err := e.store.LogsPage(ctx, store.LogQuery{TaskID: id, Limit: 1})
+		if err != nil {
+			e.log.Warn("count execution logs", "task_id", id, "err", err)
+			return
+		}
+		logs = logs[:max(0, min(len(logs), limit-page.Total))]
+		if len(logs) == 0 {
+			return
+		}
+	}
+	if err := e.store.SaveLogs(ctx, id, logs); err != nil {
+		e.storeErr("save logs", err)
+		e.log.Warn("save execution logs", "task_id", id, "err", err)
+		return
+	}
+	if limit > 0 && canTrim {
+		if _, err := trimmer.TrimLogs(ctx, id, limit); err != nil {
+			e.log.Warn("trim execution logs", "task_id", id, "err", err)
+		}
 	}
 }
 

@@ -37,8 +37,8 @@ func (e *Engine) storeErr(op string, err error) {
 	if f == nil || err == nil {
 		return
 	}
-	if errors.Is(err, context.Canceled) && e.runCtx.Err() != nil {
-		return // the engine is shutting down
+	if errors.Is(err, context.Canceled) {
+		return // a caller's cancel or the engine's shutdown, not the store
 	}
 	if errors.Is(err, store.ErrDuplicateKey) || errors.Is(err, store.ErrNotFound) {
 		return
