@@ -70,7 +70,7 @@ func setup(t *testing.T, mod func(*monitor.Config)) *bundle {
 
 // seed persists n tasks: kinds a/b/c, queues default/mail, statuses cycling
 // through Completed, Failed, Queued, one created per minute before now.
-func (b *bundle) seed(t *testing.T, n int) []*store.Task {
+func (b *bundle) seed(t testing.TB, n int) []*store.Task {
 	t.Helper()
 	var rows []*store.Task
 	statuses := []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusQueued, store.StatusCompleted}
@@ -90,11 +90,13 @@ func (b *bundle) seed(t *testing.T, n int) []*store.Task {
 		}
 		rows = append(rows, task)
 	}
-	if err := store.PersistMany(t.Context(), b.st, rows); err != nil {
+	if err := store.PersistMany(context.Background(), b.st, rows); err != nil {
 		t.Fatal(err)
 	}
 	return rows
 }
+
+func (b *bundle) seedF(f *testing.F, n int) string { return b.seed(f, n)[0].ID.String() }
 
 func (b *bundle) login(t *testing.T) {
 	t.Helper()
