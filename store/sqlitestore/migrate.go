@@ -72,7 +72,7 @@ const (
     applied_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000000 AS INTEGER))
 )`
 	selectVersions = `SELECT version FROM schema_version`
-	insertVersion = `INSERT INTO schema_version (version) VALUES (?)`
+	insertVersion  = `INSERT INTO schema_version (version) VALUES (?)`
 )
 
 // migrate brings the schema up to date in one transaction. The writer's

@@ -44,6 +44,8 @@ func TestQueryPlans(t *testing.T) {
 			sql.Named("poison", "")}},
 		{"ListNewest", listSelect + listOrderDesc, "tasks_created", []any{10}},
 		{"CountByQueue", countByQueueSQL, "", []any{int64(0)}},
+		{"Overview", overviewSQL, "COVERING INDEX tasks_executed", []any{
+			sql.Named("from", int64(0)), sql.Named("to", int64(1)), sql.Named("bucket", int64(1))}},
 	} {
 		rows, err := s.readers.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
 		if err != nil {

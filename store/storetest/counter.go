@@ -174,6 +174,8 @@ func fallbackChecks() []check {
 	prefix("Recurring", recurringChecks(fallbackRecurring))
 	prefix("Batch", batchChecks(viaFallbackBatch, false))
 	prefix("Counter", counterChecks(fallbackCounts))
+	prefix("Stats", statsChecks(fallbackOverview))
+	prefix("Stats", statsFallbackChecks())
 	out = append(out, check{"Purge/UnsupportedWithoutRetainer", func(t tb, s store.Store) {
 		persist(t, s, newTask(1))
 		_, err := store.Purge(t.Context(), coreOnly{s}, store.RetentionPolicy{Now: base, LogAge: time.Hour})

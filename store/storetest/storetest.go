@@ -87,6 +87,11 @@ func groups() []group {
 			has:    func(s store.Store) bool { _, ok := s.(store.Notifier); return ok },
 			checks: notifierChecks(),
 		},
+		{
+			name: "Stats", needs: "Stats",
+			has:    func(s store.Store) bool { _, ok := s.(store.Stats); return ok },
+			checks: statsChecks(directOverview),
+		},
 		// The engine calls the package functions, which fall back to core
 		// calls for stores without a capability. Hiding the capabilities
 		// runs those fallbacks against every store.
