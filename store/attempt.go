@@ -93,3 +93,13 @@ type QueuePauser interface {
 	// PausedQueues lists the paused queues ordered by name.
 	PausedQueues(ctx context.Context) ([]QueuePause, error)
 }
+
+// AttemptCutoff returns the cutoff of the attempts rule: attempts that
+// started before it are old. It is ErrorAuditAge's cutoff when that is set,
+// else StatusAuditAge's; false when neither is set.
+func (p *RetentionPolicy) AttemptCutoff() (time.Time, bool) {
+	if p.ErrorAuditAge > 0 {
+		return p.Cutoff(p.ErrorAuditAge)
+	}
+	return p.Cutoff(p.StatusAuditAge)
+}

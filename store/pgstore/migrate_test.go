@@ -3,8 +3,10 @@ package pgstore_test
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -113,4 +115,41 @@ func migrationFiles(t *testing.T) int {
 		t.Fatalf("no migration files: %v", err)
 	}
 	return len(files)
+}
+
+func TestPendingMigrationsAndALateMigration(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	ctx := t.Context()
+	all, err := pgstore.PendingMigrations(ctx, pool, schema)
+	if err != nil || len(all) != migrationFiles(t) || all[0] != "001_init" {
+		t.Fatalf("PendingMigrations of a missing schema = %v, %v; want all %d, from 001_init", all, err, migrationFiles(t))
+	}
+	if err := pgstore.Migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := pgstore.PendingMigrations(ctx, pool, schema); err != nil || len(p) != 0 {
+		t.Fatalf("PendingMigrations after Migrate = %v, %v; want none", p, err)
+	}
+	// A migration that lands after a later one (branches merged in any
+	// order): a schema without it gets it from Migrate, and New without
+	// migrations refuses the schema until then.
+	q := pgx.Identifier{schema}.Sanitize()
+	if _, err := pool.Exec(ctx, "DROP TABLE "+q+".queue_pauses; DELETE FROM "+q+".schema_migrations WHERE name = 'queue_pause'"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := pgstore.PendingMigrations(ctx, pool, schema); err != nil || len(p) != 1 || p[0] != "005_queue_pause" {
+		t.Fatalf("PendingMigrations without 005 = %v, %v; want [005_queue_pause]", p, err)
+	}
+	if _, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema, SkipMigrations: true}); err == nil || !strings.Contains(err.Error(), "005_queue_pause") {
+		t.Errorf("New(SkipMigrations) on a schema without 005 = %v, want an error naming it", err)
+	}
+	s, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema})
+	if err != nil {
+		t.Fatalf("New (migrating) on a schema without 005: %v", err)
+	}
+	if err := s.PauseQueue(ctx, "q", time.Now()); err != nil {
+		t.Errorf("PauseQueue after the late migration: %v", err)
+	}
 }
