@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,7 +441,89 @@ func TestActionsMapErrors(t *testing.T) {
 	if err := jsonDecode(resp, &res); err != nil || res["tasks"] != 1 {
 		t.Fatalf("purge: %v %v", res, err)
 	}
-	// Without Actions, 501.
-	nb := setup(t, func(c *monitor.Config) { c.NoAuth, c.Users, c.Tokens, c.Actions = true, nil, nil, nil })
-	wantError(t, nb.do(t, "POST", "/api/queues/default/pause", "", map[string]string{"X-CSRF-Token": nb.csrf(t)}), 501, "no actions")
+}
+
+// flakyTask's handler fails while fail is set, logging a line either way.
+type flakyTask struct{}
+
+func (flakyTask) Kind() string { return "test.flaky" }
+
+func TestRetryThroughTheDefaultActionsCompletesTheTask(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	eng, err := evertask.New(st, &evertask.Config{LogCapture: evertask.LogCaptureConfig{Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fail atomic.Bool
+	fail.Store(true)
+	if err := evertask.Register[flakyTask](eng, evertask.HandlerFunc[flakyTask](func(ctx context.Context, _ flakyTask) error {
+		evertask.Logger(ctx).Info("working")
+		if fail.Load() {
+			return errors.New("downstream said no")
+		}
+		return nil
+	}), &evertask.HandlerOpts{Retry: evertask.Linear(2, time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+	h, err := monitor.New(&monitor.Config{Store: st, Events: eng, Tokens: []string{testToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	id, err := eng.Dispatch(t.Context(), flakyTask{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := eng.Wait(t.Context(), id)
+	if err != nil || task.Status != store.StatusFailed {
+		t.Fatalf("Wait = %v, %v; want Failed", task, err)
+	}
+	call := func(method, path string) (int, map[string]any) {
+		req, _ := http.NewRequestWithContext(t.Context(), method, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		_ = jsonDecode(resp, &m)
+		return resp.StatusCode, m
+	}
+	code, d := call("GET", "/api/tasks/"+id.String())
+	if code != 200 || len(d["attempts"].([]any)) != 3 || d["logs_total"].(float64) != 3 {
+		t.Fatalf("detail of the failed task: %d attempts %v logs %v", code, d["attempts"], d["logs_total"])
+	}
+	if code, m := call("POST", "/api/tasks/"+id.String()+"/cancel"); code != 409 {
+		t.Errorf("cancel of a Failed task: %d %v, want 409", code, m)
+	}
+	fail.Store(false)
+	if code, m := call("POST", "/api/tasks/"+id.String()+"/retry"); code != 200 {
+		t.Fatalf("retry: %d %v", code, m)
+	}
+	task, err = eng.Wait(t.Context(), id)
+	if err != nil || task.Status != store.StatusCompleted {
+		t.Fatalf("after the retry: %v, %v; want Completed", task, err)
+	}
+	if code, m := call("POST", "/api/queues/default/pause"); code != 200 {
+		t.Fatalf("pause: %d %v", code, m)
+	}
+	code, q := call("GET", "/api/queues")
+	paused := false
+	for _, x := range q["queues"].([]any) {
+		if m := x.(map[string]any); m["name"] == "default" {
+			paused = m["paused"] == true
+		}
+	}
+	if code != 200 || !paused {
+		t.Fatalf("queues after pause: %v", q)
+	}
+	if code, m := call("POST", "/api/queues/default/resume"); code != 200 {
+		t.Fatalf("resume: %d %v", code, m)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/inspect"
 	"github.com/evertask/evertask/store"
 )
 
@@ -35,8 +36,8 @@ type Config struct {
 	// answers 503 on a store that is neither.
 	Events EventSource
 
-	// Actions carries out the act endpoints (an *inspect.Inspector). Nil:
-	// the act endpoints answer 501.
+	// Actions carries out the act endpoints. Default: an
+	// *inspect.Inspector over Store, with Now and Logger.
 	Actions Actions
 
 	// Users maps user names to passwords for the login form and for Basic
@@ -180,6 +181,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Actions == nil {
+		cfg.Actions = inspect.New(cfg.Store, &inspect.Config{Now: cfg.Now, Logger: cfg.Logger})
 	}
 	return cfg, nil
 }

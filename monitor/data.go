@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/evertask/evertask"
+
 	"github.com/evertask/evertask/store"
 )
 
@@ -36,37 +38,24 @@ func (s *server) listTasks(ctx context.Context, f store.Filter) (TaskPageJSON, e
 // taskDetail reads a task with its history: the row, its attempts, its
 // status and runs audits and the first page of its logs.
 func (s *server) taskDetail(ctx context.Context, id uuid.UUID, fullPayload bool) (*TaskDetailJSON, error) {
-	t, err := s.st.Get(ctx, id)
+	info, err := evertask.Describe(ctx, s.st, id)
 	if err != nil {
 		return nil, err
 	}
+	t := &info.Task
 	d := &TaskDetailJSON{TaskJSON: taskJSON(t), PayloadSize: len(t.Payload)}
 	d.Payload, d.PayloadTruncated = boundPayload(t.Payload, s.cfg.PayloadLimit, fullPayload)
-	d.Attempts = []AttemptJSON{}
-	if as, ok := s.st.(store.AttemptStore); ok {
-		d.AttemptsKept = true
-		atts, err := as.Attempts(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range atts {
-			d.Attempts = append(d.Attempts, AttemptJSON{Run: a.Run, Number: a.Number, StartedAt: Time(a.StartedAt), DurationMS: ms(a.Duration), Error: a.Error})
-		}
+	_, d.AttemptsKept = s.st.(store.AttemptStore)
+	d.Attempts = make([]AttemptJSON, 0, len(info.Attempts))
+	for _, a := range info.Attempts {
+		d.Attempts = append(d.Attempts, AttemptJSON{Run: a.Run, Number: a.Number, StartedAt: Time(a.StartedAt), DurationMS: ms(a.Duration), Error: a.Error})
 	}
-	sa, err := s.st.StatusAudits(ctx, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	d.StatusHistory = make([]StatusAuditJSON, 0, len(sa))
-	for _, a := range sa {
+	d.StatusHistory = make([]StatusAuditJSON, 0, len(info.StatusHistory))
+	for _, a := range info.StatusHistory {
 		d.StatusHistory = append(d.StatusHistory, StatusAuditJSON{At: Time(a.At), Status: string(a.Status), Error: a.Error})
 	}
-	ra, err := s.st.RunsAudits(ctx, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	d.RunsHistory = make([]RunsAuditJSON, 0, len(ra))
-	for _, a := range ra {
+	d.RunsHistory = make([]RunsAuditJSON, 0, len(info.RunsHistory))
+	for _, a := range info.RunsHistory {
 		d.RunsHistory = append(d.RunsHistory, RunsAuditJSON{ExecutedAt: Time(a.ExecutedAt), ExecutionTimeMS: ms(a.ExecutionTime), Status: string(a.Status), Error: a.Error})
 	}
 	lp, err := s.st.LogsPage(ctx, store.LogQuery{TaskID: id, Limit: store.DefaultLogLimit})

@@ -5,8 +5,7 @@
 //	h, err := monitor.New(&monitor.Config{
 //		Store:   st,
 //		Prefix:  "/ops",
-//		Events:  engine,                      // live events
-//		Actions: inspect.New(st, nil),        // cancel, retry, pause...
+//		Events:  engine, // live events
 //		Users:   map[string]string{"admin": os.Getenv("EVERTASK_PASSWORD")},
 //	})
 //	mux.Handle("/ops/", h)
@@ -24,7 +23,7 @@
 //
 // Actions (POST): /api/tasks/{id}/cancel|retry|run|delete (also DELETE
 // /api/tasks/{id}), /api/purge, /api/queues/{name}/pause|resume, through
-// Config.Actions.
+// Config.Actions (package inspect by default, so they work across nodes).
 //
 // Answers are JSON with snake_case fields, times in RFC 3339 UTC (null when
 // unset), errors as {"error": "..."}: 400 for a bad parameter (the message
