@@ -41,6 +41,7 @@ func newPages(s *server) (*pages, error) {
 		"prefix":   func() string { return s.cfg.Prefix },
 		"statuses": func() []store.Status { return store.Statuses },
 		"q":        url.QueryEscape,
+		"set":      func(t Time) bool { return !time.Time(t).IsZero() },
 		"waiting": func(c map[string]int) int {
 			return c["WaitingQueue"] + c["Queued"] + c["Pending"] + c["ServiceStopped"]
 		},
@@ -427,9 +428,12 @@ func fmtPct(f *float64) string {
 	return fmt.Sprintf("%.1f%%", *f*100)
 }
 
+// shortID is the last 8 digits of an id: the first ones of a UUIDv7 are
+// its time, the same for every task of a second. Package inspect (and so the
+// CLI) finds a task by this suffix.
 func shortID(id string) string {
 	if len(id) > 8 {
-		return id[:8]
+		return id[len(id)-8:]
 	}
 	return id
 }
@@ -505,30 +509,32 @@ func throughputChart(series []BucketJSON) chart {
 			c.Labels = append(c.Labels, label{X: x, Y: chartH + 16, Text: at})
 		}
 	}
-	c.Max = fmt.Sprint(peak)
+	c.Max = fmt.Sprintf("peak %d per hour", peak)
 	return c
 }
 
 func successChart(series []BucketJSON) chart {
-	c := chart{W: chartW, H: chartH + chartPad, Baseline: chartH}
+	const w, h = chartW / 2, chartH / 2
+	c := chart{W: w, H: h + chartPad, Baseline: h}
 	if len(series) == 0 {
 		c.Empty = true
 		return c
 	}
-	slot := float64(chartW) / float64(len(series))
+	const gutter = 36 // room for the axis labels on the left
+	slot := float64(w-gutter) / float64(len(series))
 	var pts []string
 	for i, b := range series {
 		at := time.Time(b.Start).UTC().Format("15:04")
-		if i%4 == 0 {
-			c.Labels = append(c.Labels, label{X: int(float64(i)*slot) + 2, Y: chartH + 16, Text: at})
+		if i%6 == 0 {
+			c.Labels = append(c.Labels, label{X: gutter + int(float64(i)*slot), Y: h + 16, Text: at})
 		}
 		n := b.Completed + b.Failed
 		if n == 0 {
 			continue
 		}
 		rate := float64(b.Completed) / float64(n)
-		x := float64(i)*slot + slot/2
-		y := 6 + (1-rate)*float64(chartH-12)
+		x := gutter + float64(i)*slot + slot/2
+		y := 6 + (1-rate)*float64(h-12)
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 		c.Dots = append(c.Dots, dot{X: x, Y: y, Title: fmt.Sprintf("%s UTC: %.1f%% of %d", at, rate*100, n)})
 	}

@@ -40,7 +40,7 @@
         var a = document.createElement("a");
         a.href = prefix + "/tasks/" + d.task_id;
         a.className = "mono";
-        a.textContent = d.task_id.slice(0, 8);
+        a.textContent = d.task_id.slice(-8);
         idCell.appendChild(a);
       }
       cell(tr, d.kind || "");
