@@ -527,3 +527,34 @@ func TestRetryThroughTheDefaultActionsCompletesTheTask(t *testing.T) {
 		t.Fatalf("resume: %d %v", code, m)
 	}
 }
+
+func TestMetricsAndHealthAreMountedBehindAuthentication(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *monitor.Config) {
+		c.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("evertask_up 1\n")) })
+		c.Health = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	})
+	for _, p := range []string{"/metrics", "/health"} {
+		resp := b.do(t, "GET", p, "", nil)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without credentials: %d", p, resp.StatusCode)
+		}
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + testToken}
+	if got := body(b.do(t, "GET", "/metrics", "", bearer)); got != "evertask_up 1\n" {
+		t.Errorf("/metrics = %q", got)
+	}
+	resp := b.do(t, "GET", "/health", "", bearer)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/health = %d, want the health handler's 503", resp.StatusCode)
+	}
+	// Without them configured, they are not found.
+	nb := setup(t, nil)
+	resp = nb.do(t, "GET", "/metrics", "", bearer)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics without a handler: %d", resp.StatusCode)
+	}
+}
