@@ -36,6 +36,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotImplemented, err.Error())
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
+	case errors.Is(err, errLoadGone):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed), errors.Is(err, context.DeadlineExceeded):
 		s.cfg.Logger.Warn("monitor: store unavailable", "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "store unavailable")

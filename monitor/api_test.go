@@ -558,3 +558,55 @@ func TestMetricsAndHealthAreMountedBehindAuthentication(t *testing.T) {
 		t.Errorf("/metrics without a handler: %d", resp.StatusCode)
 	}
 }
+
+func TestAggregatesAreCachedAndRefreshedInTheBackground(t *testing.T) {
+	t.Parallel()
+	var now atomic.Int64
+	start := time.Now().UTC()
+	now.Store(start.UnixNano())
+	b := setup(t, func(c *monitor.Config) {
+		c.NoAuth, c.Users, c.Tokens = true, nil, nil
+		c.CacheTTL = time.Minute
+		c.Now = func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	})
+	b.seed(t, 4)
+	var c struct {
+		Total      int    `json:"total"`
+		ComputedAt string `json:"computed_at"`
+	}
+	b.getJSON(t, "/api/counts", 200, &c)
+	first := c.ComputedAt
+	if c.Total != 4 || first == "" {
+		t.Fatalf("counts %+v", c)
+	}
+	b.seed(t, 2)
+	b.getJSON(t, "/api/counts", 200, &c)
+	if c.Total != 4 || c.ComputedAt != first {
+		t.Fatalf("within the TTL: %+v, want the cached 4 of %s", c, first)
+	}
+	now.Add(int64(2 * time.Minute))
+	b.getJSON(t, "/api/counts", 200, &c) // stale: served, and refreshed behind
+	if c.Total != 4 {
+		t.Fatalf("the stale answer: %+v", c)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Total != 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the background refresh never landed: %+v", c)
+		}
+		time.Sleep(5 * time.Millisecond)
+		b.getJSON(t, "/api/counts", 200, &c)
+	}
+	if c.ComputedAt == first {
+		t.Errorf("the refreshed counts kept computed_at %s", first)
+	}
+
+	off := setup(t, func(c *monitor.Config) { c.NoAuth, c.Users, c.Tokens, c.CacheTTL = true, nil, nil, -1 })
+	off.seed(t, 1)
+	off.getJSON(t, "/api/counts", 200, &c)
+	off.seed(t, 1)
+	off.getJSON(t, "/api/counts", 200, &c)
+	if c.Total != 2 {
+		t.Errorf("with the cache off: %+v, want 2", c)
+	}
+}

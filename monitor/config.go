@@ -95,6 +95,12 @@ type Config struct {
 	// store.Stats (see store.GetOverview); default store.DefaultOverviewScan.
 	OverviewScan int
 
+	// CacheTTL is how long the aggregates (the counts per queue and status,
+	// the overview's series) are served before one background refresh;
+	// the answers carry computed_at. Default 5s; negative turns the cache
+	// off, so every request scans.
+	CacheTTL time.Duration
+
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives errors the client does not see in full; default
@@ -172,6 +178,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.LoginBurst <= 0 {
 		cfg.LoginBurst = 5
+	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = 5 * time.Second
 	}
 	if cfg.PayloadLimit <= 0 {
 		cfg.PayloadLimit = 4096

@@ -97,15 +97,25 @@ func boundPayload(p []byte, limit int, full bool) (json.RawMessage, bool) {
 	return b, truncated
 }
 
+// countsByQueue is the store's count per queue and status, from the cache.
+func (s *server) countsByQueue(ctx context.Context) (map[string]map[store.Status]int, time.Time, error) {
+	return s.queueCounts.get(ctx, s, func(ctx context.Context) (map[string]map[store.Status]int, error) {
+		return store.CountByQueue(ctx, s.st, store.CountParams{})
+	})
+}
+
+// counts sums the counts per queue: one aggregate serves both.
 func (s *server) counts(ctx context.Context) (CountsJSON, error) {
-	m, err := store.CountByStatus(ctx, s.st, store.CountParams{})
+	byQueue, at, err := s.countsByQueue(ctx)
 	if err != nil {
 		return CountsJSON{}, err
 	}
-	out := CountsJSON{Counts: map[string]int{}}
-	for st, n := range m {
-		out.Counts[string(st)] = n
-		out.Total += n
+	out := CountsJSON{Counts: map[string]int{}, ComputedAt: Time(at)}
+	for _, m := range byQueue {
+		for st, n := range m {
+			out.Counts[string(st)] += n
+			out.Total += n
+		}
 	}
 	return out, nil
 }
@@ -114,22 +124,30 @@ func (s *server) overview(ctx context.Context, hours int) (*OverviewJSON, error)
 	now := s.cfg.Now().UTC()
 	to := now.Truncate(time.Hour).Add(time.Hour)
 	p := store.OverviewParams{From: to.Add(-time.Duration(hours) * time.Hour), To: to, Bucket: time.Hour}
-	ov, err := store.GetOverview(ctx, s.st, p, s.cfg.OverviewScan)
+	s.overviewsMu.Lock()
+	c := s.overviews[hours]
+	if c == nil {
+		c = &cached[store.Overview]{}
+		s.overviews[hours] = c
+	}
+	s.overviewsMu.Unlock()
+	ov, at, err := c.get(ctx, s, func(ctx context.Context) (store.Overview, error) {
+		return store.GetOverview(ctx, s.st, p, s.cfg.OverviewScan)
+	})
 	if err != nil {
 		return nil, err
 	}
+	if len(ov.Buckets) > 0 { // a cached series keeps its own window
+		p.From = ov.Buckets[0].Start
+		p.To = p.From.Add(time.Duration(len(ov.Buckets)) * p.Bucket)
+	}
 	out := &OverviewJSON{From: Time(p.From), To: Time(p.To), BucketSeconds: int(p.Bucket / time.Second),
-		Scanned: ov.Scanned, Partial: ov.Partial}
-	// The totals are the sums of the queue counts: one scan, not two.
+		ComputedAt: Time(at), Scanned: ov.Scanned, Partial: ov.Partial}
 	if out.Queues, err = s.queues(ctx); err != nil {
 		return nil, err
 	}
-	out.Totals = CountsJSON{Counts: map[string]int{}}
-	for _, q := range out.Queues {
-		for st, n := range q.Counts {
-			out.Totals.Counts[st] += n
-			out.Totals.Total += n
-		}
+	if out.Totals, err = s.counts(ctx); err != nil {
+		return nil, err
 	}
 	tot := ov.Totals()
 	out.Completed, out.Failed = tot.Completed, tot.Failed
@@ -167,7 +185,7 @@ func (s *server) overview(ctx context.Context, hours int) (*OverviewJSON, error)
 // queues merges the counts per queue, the pauses and the live configuration
 // the nodes registered.
 func (s *server) queues(ctx context.Context) ([]QueueJSON, error) {
-	byQueue, err := store.CountByQueue(ctx, s.st, store.CountParams{})
+	byQueue, _, err := s.countsByQueue(ctx)
 	if err != nil {
 		return nil, err
 	}

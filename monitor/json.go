@@ -142,6 +142,8 @@ func logsJSON(ls []store.ExecutionLog) []ExecutionLogJSON {
 type CountsJSON struct {
 	Counts map[string]int `json:"counts"`
 	Total  int            `json:"total"`
+	// ComputedAt is when the store counted (see Config.CacheTTL).
+	ComputedAt Time `json:"computed_at"`
 }
 
 // OverviewJSON is the overview page's data.
@@ -160,8 +162,9 @@ type OverviewJSON struct {
 	Kinds              []KindJSON   `json:"kinds"`
 	Queues             []QueueJSON  `json:"queues"`
 	Recent             []TaskJSON   `json:"recent"`
-	Scanned            int          `json:"scanned"` // not 0: a bounded scan answered (store without store.Stats)
-	Partial            bool         `json:"partial"` // the scan hit its bound
+	ComputedAt         Time         `json:"computed_at"` // when the series was aggregated (see Config.CacheTTL)
+	Scanned            int          `json:"scanned"`     // not 0: a bounded scan answered (store without store.Stats)
+	Partial            bool         `json:"partial"`     // the scan hit its bound
 }
 
 // BucketJSON is one hour (bucket) of the series.

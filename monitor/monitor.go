@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evertask/evertask/store"
@@ -21,6 +22,10 @@ type server struct {
 	protect  http.Handler // mux behind authentication and CSRF
 	pages    *pages
 	useLogin bool // built-in users/tokens (not Middleware, not NoAuth)
+
+	queueCounts cached[map[string]map[store.Status]int]
+	overviewsMu sync.Mutex
+	overviews   map[int]*cached[store.Overview] // by window in hours
 }
 
 type ctxKey struct{}
@@ -34,13 +39,14 @@ func New(cfg *Config) (http.Handler, error) {
 		return nil, err
 	}
 	s := &server{
-		cfg:      c,
-		st:       c.Store,
-		sess:     &sessions{key: c.SessionKey, ttl: c.SessionTTL, now: c.Now},
-		creds:    credentials{users: c.Users, tokens: c.Tokens},
-		limit:    &limiter{every: c.LoginRate, burst: c.LoginBurst, now: c.Now, buckets: map[string]*bucket{}},
-		mux:      http.NewServeMux(),
-		useLogin: c.Middleware == nil && !c.NoAuth,
+		cfg:       c,
+		st:        c.Store,
+		sess:      &sessions{key: c.SessionKey, ttl: c.SessionTTL, now: c.Now},
+		creds:     credentials{users: c.Users, tokens: c.Tokens},
+		limit:     &limiter{every: c.LoginRate, burst: c.LoginBurst, now: c.Now, buckets: map[string]*bucket{}},
+		mux:       http.NewServeMux(),
+		useLogin:  c.Middleware == nil && !c.NoAuth,
+		overviews: map[int]*cached[store.Overview]{},
 	}
 	s.pages, err = newPages(s)
 	if err != nil {
