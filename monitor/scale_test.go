@@ -101,10 +101,6 @@ func TestPageTimesAtScale(t *testing.T) {
 		t.Logf("reusing the kept store of %d rows", n)
 	}
 
-	h, err := monitor.New(&monitor.Config{Store: st, NoAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	page, err := st.List(ctx, store.Filter{Limit: 1, Statuses: []store.Status{store.StatusFailed}})
 	if err != nil || len(page.Tasks) == 0 {
 		t.Fatalf("no failed task: %v", err)
@@ -117,10 +113,18 @@ func TestPageTimesAtScale(t *testing.T) {
 		"/api/overview", "/api/counts", "/api/queues", "/api/tasks?limit=500", "/api/tasks?status=Failed&limit=100",
 		"/api/tasks/" + failed, "/api/tasks/" + failed + "/logs",
 	}
+	// Each page gets a monitor of its own, so its first request finds no
+	// cached aggregate (cold: the store's scans run), and the next ones
+	// are what a viewer sees within Config.CacheTTL (warm).
 	const rounds = 5
-	t.Logf("%-48s %10s %10s %6s", "page", "median", "max", "status")
+	t.Logf("%-48s %10s %10s %10s %6s", "page", "cold", "warm med", "warm max", "status")
 	for _, p := range paths {
+		h, err := monitor.New(&monitor.Config{Store: st, NoAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
 		var times []time.Duration
+		var cold time.Duration
 		code := 0
 		for i := range rounds + 1 {
 			rec := httptest.NewRecorder()
@@ -129,16 +133,19 @@ func TestPageTimesAtScale(t *testing.T) {
 			h.ServeHTTP(rec, req)
 			d := time.Since(start)
 			code = rec.Code
-			if i > 0 { // the first request warms the caches
+			if i == 0 {
+				cold = d
+			} else {
 				times = append(times, d)
 			}
 		}
 		slices.Sort(times)
 		mark := ""
-		if times[len(times)/2] > 300*time.Millisecond {
+		if cold > 300*time.Millisecond || times[len(times)-1] > 300*time.Millisecond {
 			mark = "  over 300 ms"
 		}
-		t.Logf("%-48s %10s %10s %6d%s", truncateTo(p, 48), times[len(times)/2].Round(100*time.Microsecond), times[len(times)-1].Round(100*time.Microsecond), code, mark)
+		r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+		t.Logf("%-48s %10s %10s %10s %6d%s", truncateTo(p, 48), r(cold), r(times[len(times)/2]), r(times[len(times)-1]), code, mark)
 		if code != 200 {
 			t.Errorf("GET %s: %d", p, code)
 		}

@@ -45,8 +45,8 @@ func TestQueryPlans(t *testing.T) {
 		{"ListNewest", listSelect + listOrderDesc, "tasks_created", []any{10}},
 		{"CountByQueue", countByQueueSQL, "COVERING INDEX tasks_status", []any{int64(0)}},
 		{"CountByStatus", countByStatusSQL, "COVERING INDEX tasks_status", []any{int64(0)}},
-		{"ListByStatus", listSelect + listStatusHead + `)` + listOrderDesc, "tasks_status", []any{"Failed", 10}},
-		{"ListByKind", listSelect + listKind + listOrderDesc, "tasks_kind", []any{"k", 10}},
+		{"ListByStatus", listFrom + listByStatus + listWhere + listStatusHead + `)` + listQueue + listOrderDesc, "tasks_status", []any{"Failed", "q", 10}},
+		{"ListByKind", listFrom + listByKind + listWhere + listKind + listOrderDesc, "tasks_kind", []any{"k", 10}},
 		{"ListByQueue", listSelect + listQueue + listOrderDesc, "tasks_queue", []any{"q", 10}},
 		{"Overview", overviewSQL, "COVERING INDEX tasks_executed", []any{
 			sql.Named("from", int64(0)), sql.Named("to", int64(1)), sql.Named("bucket", int64(1))}},
