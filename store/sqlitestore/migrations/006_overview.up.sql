@@ -22,3 +22,32 @@ CREATE INDEX tasks_status ON tasks (status, created_at, id, queue);
 DROP INDEX tasks_queue;
 CREATE INDEX tasks_queue ON tasks (queue, created_at, id);
 CREATE INDEX tasks_kind ON tasks (kind, created_at, id);
+
+-- The counts per queue and status without a scan: a row per (queue,
+-- status) kept by triggers in the statement that changes a task, so they
+-- commit (or roll back) with it. SQLite has one writer at a time, so the
+-- counter rows are no point of contention; a write pays one or two small
+-- updates of a table that stays in the page cache. Rows at zero stay.
+CREATE TABLE task_counts (
+    queue  TEXT    NOT NULL,
+    status TEXT    NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (queue, status)
+) WITHOUT ROWID;
+INSERT INTO task_counts (queue, status, n) SELECT queue, status, count(*) FROM tasks GROUP BY queue, status;
+
+CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO task_counts (queue, status, n) VALUES (new.queue, new.status, 1)
+    ON CONFLICT (queue, status) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE queue = old.queue AND status = old.status;
+END;
+
+CREATE TRIGGER tasks_count_update AFTER UPDATE OF status, queue ON tasks
+WHEN old.status IS NOT new.status OR old.queue IS NOT new.queue BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE queue = old.queue AND status = old.status;
+    INSERT INTO task_counts (queue, status, n) VALUES (new.queue, new.status, 1)
+    ON CONFLICT (queue, status) DO UPDATE SET n = n + 1;
+END;
