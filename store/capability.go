@@ -334,6 +334,9 @@ func Capabilities(s Store) []string {
 	if _, ok := s.(Stats); ok {
 		out = append(out, "Stats")
 	}
+	if _, ok := s.(LogTrimmer); ok {
+		out = append(out, "LogTrimmer")
+	}
 	return out
 }
 
