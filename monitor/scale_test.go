@@ -167,7 +167,7 @@ func fillStore(t *testing.T, st store.Store, n int, now time.Time) {
 	span := 30 * 24 * time.Hour
 	rows := make([]*store.Task, 0, batch)
 	for i := range n {
-		created := now.Add(-span + time.Duration(i)*span/time.Duration(n))
+		created := now.Add(-span + span/time.Duration(n)*time.Duration(i))
 		kind := kinds[i%len(kinds)]
 		if i%100_000 == 7 {
 			kind = "rare.kind"
