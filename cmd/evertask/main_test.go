@@ -214,6 +214,7 @@ func TestBenchSQLiteFile(t *testing.T) {
 func TestBenchPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	testenv.RequirePostgres(t)
 	pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 	if err != nil {
 		testenv.Unavailable(t, "postgres", err)
@@ -240,6 +241,7 @@ func TestBenchPostgres(t *testing.T) {
 func TestBenchRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	testenv.RequireRedis(t)
 	rdb, err := openRedis(ctx, testenv.RedisAddr())
 	if err != nil {
 		testenv.Unavailable(t, "redis", err)
@@ -294,6 +296,7 @@ func TestBenchNodes(t *testing.T) {
 			name:    "postgres",
 			cluster: implementsCluster(&pgstore.Store{}),
 			dsn: func(t *testing.T) string {
+				testenv.RequirePostgres(t)
 				pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 				if err != nil {
 					testenv.Unavailable(t, "postgres", err)
@@ -324,6 +327,7 @@ func TestBenchNodes(t *testing.T) {
 			name:    "redis",
 			cluster: implementsCluster(&redisstore.Store{}),
 			dsn: func(t *testing.T) string {
+				testenv.RequireRedis(t)
 				rdb, err := openRedis(ctx, testenv.RedisAddr())
 				if err != nil {
 					testenv.Unavailable(t, "redis", err)
@@ -414,6 +418,7 @@ func TestMigrate(t *testing.T) {
 	t.Run("Postgres", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
+		testenv.RequirePostgres(t)
 		pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 		if err != nil {
 			testenv.Unavailable(t, "postgres", err)
