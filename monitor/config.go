@@ -40,9 +40,9 @@ type Config struct {
 	// *inspect.Inspector over Store, with Now and Logger.
 	Actions Actions
 
-	// Users maps user names to passwords for the login form and for Basic
-	// authentication of API clients. Passwords are compared in constant
-	// time.
+	// Users maps user names to passwords for the login form (the page, or
+	// POST /api/login with {"user", "password"}). Names and passwords are
+	// compared in constant time. Scripts use Tokens.
 	Users map[string]string
 	// Tokens are bearer tokens accepted in "Authorization: Bearer <token>",
 	// compared in constant time. A bearer request needs no CSRF token: a
