@@ -51,7 +51,9 @@ func testDelayed(t *testing.T, newStore NewStore) {
 	past := f.dispatch(Job{N: 3}, &evertask.DispatchOpts{RunAt: start.Add(-time.Hour)})
 
 	row := f.get(delayed)
-	if row.Status != store.StatusWaitingQueue || row.ScheduledAt.IsZero() {
+	// A loaded machine may take longer than the delay to get here; the row
+	// is then rightly past WaitingQueue, and only its time is checked.
+	if row.ScheduledAt.IsZero() || (row.Status != store.StatusWaitingQueue && time.Since(start) < 100*time.Millisecond) {
 		t.Fatalf("delayed row = %s scheduled %v, want WaitingQueue with a time", row.Status, row.ScheduledAt)
 	}
 	f.waitStatus(past, store.StatusCompleted)

@@ -19,6 +19,7 @@ var (
 	_ store.Retainer        = (*Store)(nil)
 	_ store.Cluster         = (*Store)(nil)
 	_ store.Notifier        = (*Store)(nil)
+	_ store.Stats           = (*Store)(nil)
 	_ store.AttemptStore    = (*Store)(nil)
 	_ store.LogTrimmer      = (*Store)(nil)
 )

@@ -53,6 +53,7 @@ var (
 	_ store.Retainer        = (*Store)(nil)
 	_ store.Cluster         = (*Store)(nil)
 	_ store.Notifier        = (*Store)(nil)
+	_ store.Stats           = (*Store)(nil)
 )
 
 // New returns a Store on pool, migrating its schema first unless

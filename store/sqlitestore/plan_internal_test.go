@@ -43,7 +43,13 @@ func TestQueryPlans(t *testing.T) {
 			sql.Named("now", int64(0)), sql.Named("owners", "[]"), sql.Named("limit", 10), sql.Named("max", 0),
 			sql.Named("poison", "")}},
 		{"ListNewest", listSelect + listOrderDesc, "tasks_created", []any{10}},
-		{"CountByQueue", countByQueueSQL, "", []any{int64(0)}},
+		{"CountByQueue", countByQueueSQL, "COVERING INDEX tasks_status", []any{int64(0)}},
+		{"CountByStatus", countByStatusSQL, "COVERING INDEX tasks_status", []any{int64(0)}},
+		{"ListByStatus", listFrom + listByStatus + listWhere + listStatusHead + `)` + listQueue + listOrderDesc, "tasks_status", []any{"Failed", "q", 10}},
+		{"ListByKind", listFrom + listByKind + listWhere + listKind + listOrderDesc, "tasks_kind", []any{"k", 10}},
+		{"ListByQueue", listSelect + listQueue + listOrderDesc, "tasks_queue", []any{"q", 10}},
+		{"Overview", overviewSQL, "COVERING INDEX tasks_executed", []any{
+			sql.Named("from", int64(0)), sql.Named("to", int64(1)), sql.Named("bucket", int64(1))}},
 	} {
 		rows, err := s.readers.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
 		if err != nil {

@@ -13,18 +13,29 @@ import (
 // List conditions. Each is a fixed fragment with placeholders; user input
 // only ever reaches the query as a bound value.
 const (
-	listSelect     = `SELECT ` + taskColumns + ` FROM tasks WHERE 1 = 1`
-	listQueue      = ` AND queue = ?`
-	listKind       = ` AND kind = ?`
-	listKey        = ` AND task_key = ?`
-	listRecurring  = ` AND recurring = ?`
-	listFrom       = ` AND created_at >= ?`
-	listBefore     = ` AND created_at < ?`
-	listAfterDesc  = ` AND (created_at, id) < (?, ?)`
-	listAfterAsc   = ` AND (created_at, id) > (?, ?)`
-	listOrderDesc  = ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	listOrderAsc   = ` ORDER BY created_at, id LIMIT ?`
-	listStatusHead = ` AND status IN (?`
+	listFrom   = `SELECT ` + taskColumns + ` FROM tasks`
+	listWhere  = ` WHERE 1 = 1`
+	listSelect = listFrom + listWhere
+	// Without statistics the planner picks an index by the conditions'
+	// shapes, not their selectivity: a status and a queue made it walk the
+	// queue's rows and read each one's status from the table, a scan of the
+	// whole queue for a status it rarely holds. tasks_status holds the queue
+	// too and is in keyset order, so one status walks only that status's
+	// entries; a kind walks tasks_kind. (Several statuses are left to the
+	// planner: forcing the index would sort all their rows.)
+	listByStatus    = ` INDEXED BY tasks_status`
+	listByKind      = ` INDEXED BY tasks_kind`
+	listQueue       = ` AND queue = ?`
+	listKind        = ` AND kind = ?`
+	listKey         = ` AND task_key = ?`
+	listRecurring   = ` AND recurring = ?`
+	listCreatedFrom = ` AND created_at >= ?`
+	listBefore      = ` AND created_at < ?`
+	listAfterDesc   = ` AND (created_at, id) < (?, ?)`
+	listAfterAsc    = ` AND (created_at, id) > (?, ?)`
+	listOrderDesc   = ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	listOrderAsc    = ` ORDER BY created_at, id LIMIT ?`
+	listStatusHead  = ` AND status IN (?`
 	// Search folds both sides with Go's Unicode case folding (fold.go) and
 	// matches with instr, a plain substring test, so % _ and \ in the
 	// search text are literal characters with nothing to escape.
@@ -43,7 +54,14 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	}
 	var q strings.Builder
 	args := make([]any, 0, 16)
-	q.WriteString(listSelect)
+	q.WriteString(listFrom)
+	switch {
+	case len(f.Statuses) == 1:
+		q.WriteString(listByStatus)
+	case f.Kind != "" && len(f.Statuses) == 0:
+		q.WriteString(listByKind)
+	}
+	q.WriteString(listWhere)
 	if len(f.Statuses) > 0 {
 		q.WriteString(listStatusHead)
 		for i, st := range f.Statuses {
@@ -74,7 +92,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		add(listRecurring, boolInt(*f.Recurring))
 	}
 	if !f.CreatedFrom.IsZero() {
-		add(listFrom, ceilMicros(f.CreatedFrom))
+		add(listCreatedFrom, ceilMicros(f.CreatedFrom))
 	}
 	if !f.CreatedBefore.IsZero() {
 		add(listBefore, ceilMicros(f.CreatedBefore))

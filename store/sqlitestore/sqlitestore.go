@@ -72,6 +72,7 @@ var (
 	_ store.Counter         = (*Store)(nil)
 	_ store.Retainer        = (*Store)(nil)
 	_ store.Cluster         = (*Store)(nil)
+	_ store.Stats           = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the SQLite database at path, applies the

@@ -35,6 +35,7 @@ var fallbackCounts = countOps{
 
 func counterChecks(ops countOps) []check {
 	return []check{
+		countsFollowEveryWrite(ops),
 		{"CountsWithAndWithoutCreatedFrom", func(t tb, s store.Store) {
 			if got, err := ops.byStatus(t, s, store.CountParams{}); err != nil || len(got) != 0 {
 				t.Errorf("CountByStatus of an empty store = %v, %v; want an empty map", got, err)
@@ -91,6 +92,65 @@ func counterChecks(ops countOps) []check {
 			}
 		}},
 	}
+}
+
+// countsFollowEveryWrite changes rows through every write that moves a row
+// between statuses or queues (or removes it) and compares the counts with
+// the rows: stores that keep counters beside the rows must follow them all.
+func countsFollowEveryWrite(ops countOps) check {
+	return check{"CountsFollowEveryWrite", func(t tb, s store.Store) {
+		ctx := t.Context()
+		var rows []*store.Task
+		for i := range 40 {
+			task := newTask(i + 1)
+			task.Queue = fmt.Sprint("q", i%2)
+			rows = append(rows, task)
+		}
+		persistBatches(t, s, rows)
+		now := at(time.Hour)
+		for i := range 10 { // one by one
+			transition(t, s, store.TransitionParams{ID: rows[i].ID, To: store.StatusQueued, Now: now})
+		}
+		var many []store.TransitionParams
+		for i := 10; i < 20; i++ {
+			many = append(many, store.TransitionParams{ID: rows[i].ID, To: store.StatusCompleted, Now: now})
+		}
+		if _, err := store.TransitionMany(ctx, s, many); err != nil {
+			t.Fatalf("TransitionMany: %v", err)
+		}
+		moved := rows[20].Clone()
+		moved.Queue = "elsewhere"
+		if err := s.UpdateDefinition(ctx, moved); err != nil {
+			t.Fatalf("UpdateDefinition: %v", err)
+		}
+		for _, i := range []int{21, 22, 11} {
+			if err := s.Remove(ctx, rows[i].ID); err != nil {
+				t.Fatalf("Remove: %v", err)
+			}
+		}
+		if r, ok := s.(store.Retainer); ok {
+			if _, err := r.Purge(ctx, store.RetentionPolicy{Now: at(1000 * time.Hour), CompletedTaskAge: time.Hour}); err != nil {
+				t.Fatalf("Purge: %v", err)
+			}
+		}
+		wantStatus := map[store.Status]int{}
+		wantQueue := map[string]map[store.Status]int{}
+		for _, r := range allRows(t, s) {
+			wantStatus[r.Status]++
+			if wantQueue[r.Queue] == nil {
+				wantQueue[r.Queue] = map[store.Status]int{}
+			}
+			wantQueue[r.Queue][r.Status]++
+		}
+		got, err := ops.byStatus(t, s, store.CountParams{})
+		if err != nil || !maps.Equal(got, wantStatus) {
+			t.Errorf("CountByStatus after the writes = %v, %v; the rows say %v", got, err, wantStatus)
+		}
+		gotQ, err := ops.byQueue(t, s, store.CountParams{})
+		if err != nil || !maps.EqualFunc(gotQ, wantQueue, func(a, b map[store.Status]int) bool { return maps.Equal(a, b) }) {
+			t.Errorf("CountByQueue after the writes = %v, %v; the rows say %v", gotQ, err, wantQueue)
+		}
+	}}
 }
 
 func recoveryCounterChecks() []check {
@@ -174,6 +234,8 @@ func fallbackChecks() []check {
 	prefix("Recurring", recurringChecks(fallbackRecurring))
 	prefix("Batch", batchChecks(viaFallbackBatch, false))
 	prefix("Counter", counterChecks(fallbackCounts))
+	prefix("Stats", statsChecks(fallbackOverview))
+	prefix("Stats", statsFallbackChecks())
 	out = append(out, check{"Purge/UnsupportedWithoutRetainer", func(t tb, s store.Store) {
 		persist(t, s, newTask(1))
 		_, err := store.Purge(t.Context(), coreOnly{s}, store.RetentionPolicy{Now: base, LogAge: time.Hour})

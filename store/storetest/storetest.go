@@ -99,6 +99,11 @@ func groups() []group {
 			checks: notifierChecks(),
 		},
 		{
+			name: "Stats", needs: "Stats",
+			has:    func(s store.Store) bool { _, ok := s.(store.Stats); return ok },
+			checks: statsChecks(directOverview),
+		},
+		{
 			name: "QueuePauser", needs: "QueuePauser",
 			has:    func(s store.Store) bool { _, ok := s.(store.QueuePauser); return ok },
 			checks: pauseChecks(),
