@@ -7,6 +7,7 @@
 //	evertask queues    list queues with their counts; pause or resume one on every node
 //	evertask nodes     the engines (nodes) sharing the store
 //	evertask purge     delete old finished tasks, audits and logs
+//	evertask serve     the dashboard and HTTP API over a store (package monitor)
 //	evertask migrate   apply the schema migrations of a store, saying what it applied
 //	evertask bench     throughput and latency of a store
 //
@@ -24,7 +25,7 @@
 //
 // # Operating a store
 //
-// tasks, queues, nodes and purge take the store flags: --store sqlite,
+// tasks, queues, nodes, purge and serve take the store flags: --store sqlite,
 // postgres or redis, or a URL (sqlite:FILE, postgres://..., redis://...),
 // default $EVERTASK_STORE, else sqlite; --dsn for the file, URL or address;
 // --schema for the PostgreSQL schema or Redis key prefix. They never
@@ -45,6 +46,7 @@
 //	evertask tasks cancel ID                   # stops it on the node running it
 //	evertask queues pause mail                 # no node starts a mail task until resume
 //	evertask purge --completed 7d --failed 30d --logs 7d
+//	evertask serve --store postgres://... --addr 127.0.0.1:8080   # password from $EVERTASK_PASSWORD, else printed
 //
 // Actions are store writes every node sees: a node with a free worker runs
 // a retried task, and the node running a cancelled one stops it (at once

@@ -48,6 +48,7 @@ func commands() []command {
 		{name: "queues", synopsis: queuesSynopsis, summary: "list queues with their counts; pause or resume one on every node", run: runQueues},
 		{name: "nodes", synopsis: "nodes [store flags] [--json]", summary: "the engines (nodes) sharing the store", run: runNodes},
 		{name: "purge", synopsis: purgeSynopsis, summary: "delete old finished tasks, audits and logs", run: runPurge},
+		{name: "serve", synopsis: serveSynopsis, summary: "the dashboard and HTTP API over a store (package monitor)", run: runServe},
 		{name: "migrate", synopsis: "migrate --store postgres|sqlite [--dsn DSN] [--schema evertask]",
 			summary: "apply the schema migrations of a store, saying what it applied", run: runMigrate},
 		{name: "bench", synopsis: "bench --store memory|sqlite|postgres|redis --mode burn|steady|latency [flags]",
@@ -65,7 +66,7 @@ func usage() string {
 		}
 	}
 	b.WriteString(`
-The store flags of tasks, queues, nodes and purge:
+The store flags of tasks, queues, nodes, purge and serve:
   --store sqlite|postgres|redis, or a URL: sqlite:FILE, postgres://..., redis://...
           (default $EVERTASK_STORE, else sqlite)
   --dsn   the sqlite file, postgres URL or redis address
