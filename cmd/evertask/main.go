@@ -30,8 +30,8 @@ const usage = `evertask: a persistent background task engine for Go
 
 Usage:
   evertask demo    [--db evertask-demo.db] [--duration 8s]
-  evertask bench   --store memory|sqlite|postgres|redis --mode burn|steady|latency [flags]
-  evertask migrate --store postgres|sqlite --dsn DSN [--schema evertask]
+  evertask bench   --store memory|sqlite|postgres|mysql|redis --mode burn|steady|latency [flags]
+  evertask migrate --store postgres|mysql|sqlite --dsn DSN [--schema evertask]
   evertask tasks   [--store sqlite --dsn evertask-demo.db] [--status Failed] [--limit 20]
   evertask tasks show ID [--store ... --dsn ...]
 
