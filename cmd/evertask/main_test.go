@@ -18,6 +18,7 @@ import (
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -237,6 +238,35 @@ func TestBenchPostgres(t *testing.T) {
 	}
 }
 
+// mysqlDatabaseGone fails the test when the bench left the database it
+// names in stderr.
+func mysqlDatabaseGone(t *testing.T, stderr string) {
+	t.Helper()
+	m := regexp.MustCompile(`mysql database (evertask_bench_[0-9a-f]+)`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("stderr names no database:\n%s", stderr)
+	}
+	db := testenv.MySQLDB(t, 1)
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", m[1]).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("database %s still exists after the bench", m[1])
+	}
+}
+
+func TestBenchMySQL(t *testing.T) {
+	t.Parallel()
+	testenv.MySQLDB(t, 1) // skip without a server
+	for _, mode := range []string{"burn", "latency"} {
+		r := runCLI(t, "bench", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--mode", mode,
+			"--tasks", "100", "--workers", "10", "--audit", "full")
+		checkResult(t, r, mode, "mysql", "100", "full")
+		mysqlDatabaseGone(t, r.stderr)
+	}
+}
+
 func TestBenchRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -321,6 +351,15 @@ func TestBenchNodes(t *testing.T) {
 			},
 		},
 		{
+			name:    "mysql",
+			cluster: implementsCluster(&mysqlstore.Store{}),
+			dsn: func(t *testing.T) string {
+				testenv.MySQLDB(t, 1)
+				return testenv.MySQLDSN()
+			},
+			gone: mysqlDatabaseGone,
+		},
+		{
 			name:    "redis",
 			cluster: implementsCluster(&redisstore.Store{}),
 			dsn: func(t *testing.T) string {
@@ -382,7 +421,7 @@ func TestBenchNodes(t *testing.T) {
 				checkNodesResult(t, r, "steady", tc.name, "2", "", "none")
 				tc.gone(t, r.stderr)
 			})
-			if tc.name == "sqlite" {
+			if tc.name == "sqlite" || tc.name == "mysql" {
 				return // no notifier: a dispatch waits for the other node's poll
 			}
 			t.Run("Latency", func(t *testing.T) {
@@ -433,6 +472,41 @@ func TestMigrate(t *testing.T) {
 			t.Fatalf("schema_migrations: %d rows, err %v", n, err)
 		}
 	})
+}
+
+func TestMigrateAndTasksMySQL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.MySQLDB(t, 2)
+	database := "evertask_clitest_" + randomSuffix()
+	defer db.Exec("DROP DATABASE IF EXISTS `" + database + "`")
+	for range 2 { // the second run finds nothing to do
+		r := runCLI(t, "migrate", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+		r.mustSucceed(t)
+		if !strings.Contains(r.stdout, "mysql database "+database+" is at version") {
+			t.Fatalf("output: %q", r.stdout)
+		}
+	}
+	st, err := mysqlstore.New(ctx, db, &mysqlstore.Config{Database: database, SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	task := &store.Task{ID: uuid.Must(uuid.NewV7()), CreatedAt: time.Now(), Kind: "cli.mysql", Payload: []byte(`{}`),
+		Queue: "default", Status: store.StatusFailed, Error: "it broke", AuditLevel: store.AuditFull}
+	if err := st.Persist(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "tasks", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+	r.mustSucceed(t)
+	if !strings.Contains(r.stdout, task.ID.String()) || !strings.Contains(r.stdout, "it broke") {
+		t.Errorf("tasks --store mysql lacks the task:\n%s", r.stdout)
+	}
+	r = runCLI(t, "tasks", "show", task.ID.String(), "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+	r.mustSucceed(t)
+	if !strings.Contains(r.stdout, "cli.mysql") {
+		t.Errorf("tasks show --store mysql:\n%s", r.stdout)
+	}
 }
 
 func TestTasks(t *testing.T) {
