@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
@@ -58,6 +59,36 @@ func (r result) mustSucceed(t *testing.T) {
 // summaryRow matches a row of the demo's summary table.
 func summaryRow(kind, status string) *regexp.Regexp {
 	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(kind) + `\s+` + status + `\s`)
+}
+
+// TestDemoMySQL runs the demo on a MySQL database of its own: the same
+// tasks end the same way.
+func TestDemoMySQL(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQLDB(t, 1)
+	database := "evertask_demotest_" + randomSuffix()
+	if _, err := db.Exec("CREATE DATABASE `" + database + "`"); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Exec("DROP DATABASE IF EXISTS `" + database + "`")
+	cfg, err := mysql.ParseDSN(testenv.MySQLDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = database
+	r := runCLI(t, "demo", "--store", "mysql", "--dsn", cfg.FormatDSN(), "--duration", "1500ms")
+	r.mustSucceed(t)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`evertask demo on the mysql store`),
+		summaryRow("demo.welcome_email", "Completed"),
+		summaryRow("demo.import_feed", "Failed"),
+		summaryRow("demo.weekly_report", "WaitingQueue"),
+		regexp.MustCompile(`tasks --store mysql --dsn`),
+	} {
+		if !want.MatchString(r.stdout) {
+			t.Errorf("demo output lacks %s:\n%s", want, r.stdout)
+		}
+	}
 }
 
 func TestDemo(t *testing.T) {

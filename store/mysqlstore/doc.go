@@ -43,7 +43,7 @@
 // compound step is one transaction: lock the rows (FOR UPDATE, in primary
 // key order) reading the store's clock with them, decide and apply the
 // change in Go with the rules package store writes down for every store,
-// write the changed rows back in one UPDATE over a derived table, insert the
+// write the changed rows back in one INSERT ... ON DUPLICATE KEY UPDATE, insert the
 // audits in one multi-row INSERT, commit. A batch of a thousand transitions
 // is five round trips, as is one. PersistMany is one multi-row INSERT (a
 // transaction of several when the batch is large).

@@ -60,16 +60,18 @@ WHERE id = ?`
 	sqlLockRows = `SELECT ` + storeClock + `, ` + taskColumns + ` FROM {tasks} WHERE id IN `
 
 	// The write-back of a compound step: the columns a step may change, for
-	// each row, from a derived table of one row per task (UNION ALL of
-	// parameter rows, which both MySQL 8 and MariaDB accept).
-	sqlWriteBack = `UPDATE {tasks} t JOIN (%s) v ON t.id = v.v_id SET
-	t.status = v.v_status, t.last_execution_at = v.v_last, t.execution_time_us = v.v_exec,
-	t.error_text = v.v_error, t.run_count = v.v_runs, t.next_run_at = v.v_next,
-	t.recovery_failures = v.v_recfail, t.owner = v.v_owner, t.lease_until = v.v_lease`
-	writeBackFirst = `SELECT ? AS v_id, ? AS v_status, ? AS v_last, ? AS v_exec, ? AS v_error, ? AS v_runs,
-	? AS v_next, ? AS v_recfail, ? AS v_owner, ? AS v_lease`
-	writeBackNext  = ` UNION ALL SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
-	writeBackWidth = 10
+	// each row, as one multi-row INSERT that meets the existing row (locked
+	// by the step) on its primary key and updates it. Both MySQL 8 and
+	// MariaDB take it; it parses far cheaper than an UPDATE over a derived
+	// table of a SELECT per row. (MySQL 8.0.20+ warns that VALUES() is
+	// deprecated there; it still works, and MariaDB knows no other form.)
+	sqlWriteBack = `INSERT INTO {tasks} (id, created_at, kind, status, last_execution_at, execution_time_us, error_text,
+	run_count, next_run_at, recovery_failures, owner, lease_until) VALUES `
+	sqlWriteBackSet = ` ON DUPLICATE KEY UPDATE status = VALUES(status), last_execution_at = VALUES(last_execution_at),
+	execution_time_us = VALUES(execution_time_us), error_text = VALUES(error_text), run_count = VALUES(run_count),
+	next_run_at = VALUES(next_run_at), recovery_failures = VALUES(recovery_failures), owner = VALUES(owner),
+	lease_until = VALUES(lease_until)`
+	writeBackWidth = 12
 
 	sqlInsertStatusAudits = `INSERT INTO {status_audits} (task_id, at, status, error_text) VALUES `
 	sqlInsertRunsAudits   = `INSERT INTO {runs_audits} (task_id, executed_at, execution_time_us, status, error_text) VALUES `

@@ -20,8 +20,8 @@ import (
 //  2. decide and apply the change in Go, with the rules package store
 //     writes down for every store (TransitionParams.AllowsAt and ApplyAt,
 //     store.StatusAuditRequired, ...), so this store cannot drift from them;
-//  3. write the changed rows back in one UPDATE over a derived table, and
-//     the audits in one multi-row INSERT per audit table;
+//  3. write the changed rows back in one INSERT ... ON DUPLICATE KEY
+//     UPDATE, and the audits in one multi-row INSERT per audit table;
 //  4. commit.
 //
 // MySQL has no UPDATE ... RETURNING and no writable CTE, which is how the
@@ -109,14 +109,11 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, e *edit) error {
 		part := e.changed[start:min(start+writeBackBatch, len(e.changed))]
 		args := make([]any, 0, len(part)*writeBackWidth)
 		for _, t := range part {
-			args = append(args, idArg(t.ID), string(t.Status), ts(t.LastExecutionAt), micros(t.ExecutionTime), t.Error,
-				t.RunCount, ts(t.NextRunAt), t.RecoveryFailures, t.Owner, ts(t.LeaseUntil))
+			args = append(args, idArg(t.ID), ts(t.CreatedAt), t.Kind, string(t.Status), ts(t.LastExecutionAt),
+				micros(t.ExecutionTime), t.Error, t.RunCount, ts(t.NextRunAt), t.RecoveryFailures, t.Owner, ts(t.LeaseUntil))
 		}
-		derived := writeBackFirst
-		for range len(part) - 1 {
-			derived += writeBackNext
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(s.sql.writeBack, derived), args...); err != nil {
+		q := s.sql.writeBack + placeholders(len(part), writeBackWidth) + sqlWriteBackSet
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
 	}
