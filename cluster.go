@@ -419,6 +419,8 @@ func (n *node) listen(notices <-chan store.Notice, cancel context.CancelFunc) {
 				}
 			case store.NoticeCancel:
 				n.e.deliveries.markCancelled(nt.ID)
+			case store.NoticePause:
+				n.e.pokePauses()
 			case store.NoticeJoin:
 				// The rescuer's next read of the registry has the count.
 				if nt.Node != n.info.ID && n.peers.Load() == 0 {

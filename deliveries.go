@@ -179,6 +179,14 @@ func (d *deliveries) settle(j *job) (leased, lost bool) {
 	return j.leased, false
 }
 
+// lease reports whether this node holds j's lease and whether it lost it,
+// in one step, for a fenced write that is not the outcome.
+func (d *deliveries) lease(j *job) (leased, lost bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return j.leased && !j.lost, j.lost
+}
+
 func (d *deliveries) isLost(j *job) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -259,6 +259,11 @@ func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
 			e.node.due(q.cfg.Name, d.due)
 			return nil
 		}
+		if q.paused.Load() {
+			// Stored and claimable: a fetcher takes it once the queue
+			// is resumed.
+			return nil
+		}
 		err := e.enqueueNow(ctx, d.job)
 		if q.load.Load() > int64(q.cfg.Workers) {
 			// No idle worker here: other nodes may take it first.

@@ -51,6 +51,8 @@ type Engine struct {
 	keys       keylock.Map
 	seriesMu   keylock.Map // per series id: a run's accounting vs a re-registration
 	events     events
+	waiters    waiters // Wait calls, woken by emit
+	pauses     pauses
 	recovery   recoveryCounter
 	// node is the cluster side of the engine, when the store implements
 	// store.Cluster (every built-in store does); nil otherwise, and the
@@ -95,6 +97,8 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		e.queues[name] = &queue{cfg: qc, ch: make(chan *job, qc.Capacity), recording: make(chan struct{}, outcomesPerWorker*qc.Workers)}
 	}
 	e.timers = timerheap.New(e.now, e.fireTimed)
+	e.pauses.st, _ = st.(store.QueuePauser)
+	e.pauses.wake = make(chan struct{}, 1)
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
 	}
@@ -138,6 +142,17 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 
+	// Paused queues first: nothing may start on one, from the first claim.
+	if err := e.readPauses(ctx); err != nil {
+		e.mu.Lock()
+		e.started = false
+		e.mu.Unlock()
+		return err
+	}
+	if e.pauses.st != nil {
+		e.background.Add(1)
+		go e.watchPauses(e.cfg.Cluster.PollInterval)
+	}
 	if e.node != nil {
 		if err := e.node.join(ctx); err != nil {
 			e.mu.Lock()
@@ -243,6 +258,7 @@ func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 func (e *Engine) DroppedEvents() int64 { return e.events.dropped.Load() }
 
 func (e *Engine) emit(ev Event) {
+	e.waiters.wake(ev.TaskID)
 	if !e.events.enabled() {
 		return
 	}
@@ -274,6 +290,11 @@ type queue struct {
 	load atomic.Int64
 	// fetch is the queue's fetcher in cluster mode, else nil.
 	fetch *fetcher
+	// paused is set while the queue is paused (pause.go); parked holds,
+	// outside cluster mode, the jobs a worker took meanwhile.
+	paused atomic.Bool
+	parkMu sync.Mutex
+	parked []*job
 }
 
 // job is one delivery of a task to a worker.

@@ -28,6 +28,9 @@ func (e *Engine) work(q *queue) {
 				e.workers.Done()
 				return
 			}
+			if e.holdPaused(j) {
+				continue
+			}
 			if e.execute(j) == abandoned {
 				return // the watchdog carries on in this worker's place
 			}
@@ -63,7 +66,10 @@ type execution struct {
 	started   time.Time
 	runNumber int
 	attempt   atomic.Int32
-	errs      []error
+	// attemptStart is when the current attempt began; written by the
+	// worker before the attempt, read by its watchdog after.
+	attemptStart time.Time
+	errs         []error
 	// owner decides who finishes an attempt: the worker when the handler
 	// returns, or the watchdog when the context ends first.
 	owner atomic.Int32
@@ -216,6 +222,7 @@ func (x *execution) attempts() (outcome, execResult) {
 	policy, timeout := e.policyFor(j)
 	for attempt := 1; ; attempt++ {
 		x.attempt.Store(int32(attempt))
+		x.attemptStart = e.now()
 		res, err := x.runAttempt(timeout)
 		if res == abandoned {
 			return outcome{}, abandoned
@@ -224,6 +231,12 @@ func (x *execution) attempts() (outcome, execResult) {
 			return outcome{status: store.StatusCompleted, event: EventCompleted}, finished
 		}
 		x.errs = append(x.errs, err)
+		if x.Err() == nil {
+			// A failure of the attempt itself (not a cancel or a shutdown,
+			// which the status records): kept before the retry, so it
+			// survives a crash during the backoff.
+			x.recordAttempt(attempt, err)
+		}
 		if out, ended := x.ended(err); ended {
 			return out, finished
 		}
@@ -302,9 +315,50 @@ func (x *execution) watchdog() {
 		err = x.Err()
 	}
 	x.errs = append(x.errs, err)
+	if x.Err() == nil {
+		x.recordAttempt(int(x.attempt.Load()), err)
+	}
 	out, _ := x.ended(err)
 	x.complete(out)
 	x.e.work(x.j.queue)
+}
+
+// attemptWriteTimeout bounds the write of one failed attempt: the history
+// is worth a try, not a stuck worker.
+const attemptWriteTimeout = 10 * time.Second
+
+// recordAttempt keeps one failed attempt in the store when it is a
+// store.AttemptStore and the task's audit level records errors. In a
+// cluster the write is fenced on this node's lease; a delivery whose lease
+// is lost writes nothing. A failed write is logged and the task goes on:
+// the history is not worth the task.
+func (x *execution) recordAttempt(number int, err error) {
+	e, j := x.e, x.j
+	as, ok := e.store.(store.AttemptStore)
+	if !ok || !store.AttemptAuditRequired(j.audit) {
+		return
+	}
+	p := store.AttemptParams{
+		Attempt: store.Attempt{
+			TaskID: j.id, Run: x.runNumber, Number: number, StartedAt: x.attemptStart,
+			Duration: max(0, e.now().Sub(x.attemptStart)), Error: err.Error(),
+		},
+		AuditLevel: j.audit,
+	}
+	if e.node != nil {
+		leased, lost := e.deliveries.lease(j)
+		if lost {
+			return
+		}
+		if leased {
+			p.HeldBy = e.node.info.ID
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), attemptWriteTimeout)
+	defer cancel()
+	if _, werr := as.RecordAttempt(ctx, p); werr != nil {
+		e.log.Warn("record failed attempt", "task_id", j.id, "attempt", number, "err", werr)
+	}
 }
 
 func (x *execution) timeout() time.Duration {

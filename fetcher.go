@@ -89,6 +89,12 @@ func (f *fetcher) run() {
 func (f *fetcher) fetch() time.Duration {
 	n, e := f.n, f.n.e
 	poll := n.cfg.PollInterval
+	if f.q.paused.Load() {
+		// Nothing starts on a paused queue: its rows wait in the store,
+		// and the resume pokes this fetcher.
+		f.backlog.Store(false)
+		return poll
+	}
 	// Not ended by Shutdown: a claim cancelled in flight may still have
 	// applied, and its rows would wait out their lease. One that completes
 	// hands its rows over, and Shutdown releases what it cannot run.

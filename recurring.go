@@ -73,7 +73,12 @@ func (e *Engine) updateSeries(ctx context.Context, old *store.Task, d *dispatch)
 	next := old.NextRunAt
 	switch {
 	case next.IsZero():
-		next = d.row.NextRunAt // ended series: from its new first run
+		// An ended series starts again from its new first run, unless the
+		// new definition's run limit is used up already: the row would
+		// show a next run that never comes.
+		if d.row.MaxRuns == 0 || old.RunCount < d.row.MaxRuns {
+			next = d.row.NextRunAt
+		}
 	case !next.After(now):
 		next = s.Resume(next, now)
 	}

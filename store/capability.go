@@ -145,6 +145,7 @@ const DefaultPurgeBatch = 100
 type PurgeResult struct {
 	StatusAudits int
 	RunsAudits   int
+	Attempts     int
 	Logs         int
 	Tasks        int
 }
@@ -323,6 +324,12 @@ func Capabilities(s Store) []string {
 	}
 	if _, ok := s.(Notifier); ok {
 		out = append(out, "Notifier")
+	}
+	if _, ok := s.(AttemptStore); ok {
+		out = append(out, "AttemptStore")
+	}
+	if _, ok := s.(QueuePauser); ok {
+		out = append(out, "QueuePauser")
 	}
 	return out
 }

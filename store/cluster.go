@@ -120,12 +120,16 @@ const (
 	// NoticeJoin: node Node started: the others know at once they have a
 	// peer to share their backlog with.
 	NoticeJoin NoticeKind = "join"
+	// NoticePause: Queue was paused or resumed (QueuePauser): nodes read
+	// the paused queues again at once instead of at their next poll. Nodes
+	// of a version without it ignore it.
+	NoticePause NoticeKind = "pause"
 )
 
 // Notice is one cluster notice.
 type Notice struct {
 	Kind  NoticeKind `json:"k"`
-	Queue string     `json:"q,omitempty"`
+	Queue string     `json:"q,omitempty"` // NoticeDue, NoticePause
 	ID    uuid.UUID  `json:"id,omitzero"`
 	At    time.Time  `json:"at,omitzero"` // NoticeDue: when the rows are due; zero: now
 	Node  string     `json:"n,omitempty"` // NoticeJoin: the node that joined

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/internal/taskview"
 	"github.com/evertask/evertask/schedule"
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/mysqlstore"
@@ -398,7 +399,7 @@ func demoSummary(ctx context.Context, st store.Store, dsn string, ids []uuid.UUI
 		if t.Recurring {
 			runs = fmt.Sprintf("%d/%d", t.RunCount, t.MaxRuns)
 		}
-		errText := firstLine(t.Error, 50)
+		errText := taskview.FirstLine(t.Error, 50)
 		if n := strings.Count(t.Error, "\n"); n > 0 {
 			errText = fmt.Sprintf("%s (+%d lines)", strings.TrimSuffix(errText, " …"), n)
 		}

@@ -47,9 +47,12 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LogCapture", testLogCapture},
 		{"Events", testEvents},
 		{"AuditLevels", testAuditLevels},
+		{"History", testHistory},
 		{"DispatchMany", testDispatchMany},
 		{"Recurring", testRecurring},
 		{"Cluster", testCluster},
+		{"QueuePause", testQueuePause},
+		{"Inspect", testInspect},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ var (
 	_ store.Retainer        = (*Store)(nil)
 	_ store.Cluster         = (*Store)(nil)
 	_ store.Notifier        = (*Store)(nil)
+	_ store.AttemptStore    = (*Store)(nil)
 )
 
 // Store is the in-memory store. The zero value is not usable; call New.
@@ -33,7 +34,7 @@ type Store struct {
 	pending  btree            // rows open or that may be recoverable (see inPending)
 	queues   map[string]*queueCount
 
-	auditSeq int64 // last StatusAudit/RunsAudit id handed out
+	auditSeq int64 // last StatusAudit/RunsAudit/Attempt id handed out
 
 	// Cluster mode (cluster.go): the claim indexes, built on first use,
 	// and the node registry.
@@ -42,6 +43,8 @@ type Store struct {
 	nodes   map[string]*store.Node
 
 	hub hub // the Notifier's subscriptions
+
+	paused map[string]time.Time // QueuePauser: paused queue -> since
 }
 
 // queueCount counts a queue's rows per status.
@@ -121,7 +124,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.byID, s.byKey, s.queues = nil, nil, nil
 	s.all, s.pending, s.byStatus = btree{}, btree{}, [numStatus]btree{}
-	s.cluster, s.held, s.nodes = false, btree{}, nil
+	s.cluster, s.held, s.nodes, s.paused = false, btree{}, nil, nil
 	s.hub.close()
 	return nil
 }

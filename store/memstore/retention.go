@@ -16,7 +16,7 @@ const purgeScan = 1024
 // few at a time: each lock hold deletes at most BatchSize audits, logs or
 // tasks (like one bounded DELETE statement) and looks at most purgeScan
 // rows, and the lock is released between holds. For each row it deletes
-// its old status audits, runs audits and logs first, then the row itself
+// its old status audits, runs audits, logs and attempts first, then the row itself
 // when a task rule says so; what the row's deletion cascades is not counted
 // again.
 func (s *Store) Purge(ctx context.Context, p store.RetentionPolicy) (store.PurgeResult, error) {
@@ -33,9 +33,10 @@ func (s *Store) Purge(ctx context.Context, p store.RetentionPolicy) (store.Purge
 	pr.runsCut, pr.runs = p.Cutoff(p.RunsAuditAge)
 	pr.errCut, pr.errs = p.Cutoff(p.ErrorAuditAge)
 	pr.logCut, pr.log = p.Cutoff(p.LogAge)
+	pr.attemptCut, pr.attempt = p.AttemptCutoff()
 	pr.doneCut, pr.done = p.Cutoff(p.CompletedTaskAge)
 	pr.failCut, pr.fail = p.Cutoff(p.FailedTaskAge)
-	if !pr.status && !pr.runs && !pr.errs && !pr.log && !pr.done && !pr.fail {
+	if !pr.status && !pr.runs && !pr.errs && !pr.log && !pr.attempt && !pr.done && !pr.fail {
 		return res, nil
 	}
 
@@ -80,8 +81,8 @@ func (s *Store) Purge(ctx context.Context, p store.RetentionPolicy) (store.Purge
 }
 
 type purger struct {
-	statusCut, runsCut, errCut, logCut, doneCut, failCut time.Time
-	status, runs, errs, log, done, fail                  bool
+	statusCut, runsCut, errCut, logCut, attemptCut, doneCut, failCut time.Time
+	status, runs, errs, log, attempt, done, fail                     bool
 }
 
 // auditOld applies the audit rules: an audit with an error follows
@@ -122,6 +123,15 @@ func (pr *purger) row(r *row, budget *int, res *store.PurgeResult) (complete, ki
 			return l.At.Before(pr.logCut)
 		})
 		res.Logs += n
+		if !ok {
+			return false, false
+		}
+	}
+	if pr.attempt {
+		h.attempts, n, ok = purgeSlice(h.attempts, budget, func(a *store.Attempt) bool {
+			return a.StartedAt.Before(pr.attemptCut)
+		})
+		res.Attempts += n
 		if !ok {
 			return false, false
 		}

@@ -45,6 +45,7 @@ type row struct {
 type rowHistory struct {
 	runsAudits []store.RunsAudit
 	logs       []store.ExecutionLog // ordered by (ID, Seq)
+	attempts   []store.Attempt      // ordered by ID
 }
 
 // noTime stands for the zero time.Time ("not set"); no time a store keeps

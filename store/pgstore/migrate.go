@@ -52,16 +52,20 @@ var migrations = func() []migration {
 		out = append(out, migration{version: v, name: m[2], sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			panic(fmt.Sprintf("pgstore: migration versions must be 1..n without gaps, found %d at position %d", m.version, i+1))
+	// Gaps are allowed: branches developed side by side reserve their
+	// numbers and land in any order, and Migrate applies every migration
+	// a schema has not recorded, not only those above its highest version.
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			panic(fmt.Sprintf("pgstore: migrations %s and %s have the same version %d", out[i-1].name, out[i].name, out[i].version))
 		}
 	}
 	return out
 }()
 
-// SchemaVersion is the schema version this package writes and reads.
-var SchemaVersion = len(migrations)
+// SchemaVersion is the schema version this package writes and reads: the
+// number of its last migration.
+var SchemaVersion = migrations[len(migrations)-1].version
 
 // DefaultSchema is the schema used when Opts.Schema is empty.
 const DefaultSchema = "evertask"
@@ -130,14 +134,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 			return fmt.Errorf("migrate %s: %w", schema, mapErr(err))
 		}
 	}
-	current, err := readVersion(ctx, tx, q)
+	applied, err := readVersions(ctx, tx, q)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", schema, err)
 	}
-	if current > SchemaVersion {
-		return fmt.Errorf("migrate %s: %w: database at version %d, this code knows %d", schema, store.ErrSchemaVersion, current, SchemaVersion)
+	if v := unknownVersion(applied); v != 0 {
+		return fmt.Errorf("migrate %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
 	}
-	for _, m := range migrations[current:] {
+	for _, m := range migrations {
+		if applied[m.version] {
+			continue
+		}
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{schema}", q)); err != nil {
 			return fmt.Errorf("migrate %s: apply %03d_%s: %w", schema, m.version, m.name, mapErr(err))
 		}
@@ -152,30 +159,98 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 }
 
 type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func readVersion(ctx context.Context, db querier, q string) (int, error) {
-	var v int
-	err := db.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+q+".schema_migrations").Scan(&v)
-	return v, mapErr(err)
+// readVersions returns the versions recorded in the schema.
+func readVersions(ctx context.Context, db querier, q string) (map[int]bool, error) {
+	rows, err := db.Query(ctx, "SELECT version FROM "+q+".schema_migrations")
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, mapErr(err)
+		}
+		out[v] = true
+	}
+	return out, mapErr(rows.Err())
 }
 
-// checkVersion verifies, without changing anything, that the schema is
-// exactly at SchemaVersion; New uses it when migrations are skipped.
+// unknownVersion returns a recorded version this code has no migration
+// for (written by a newer evertask), or 0.
+func unknownVersion(applied map[int]bool) int {
+	known := map[int]bool{}
+	for _, m := range migrations {
+		known[m.version] = true
+	}
+	for v := range applied {
+		if !known[v] {
+			return v
+		}
+	}
+	return 0
+}
+
+// pending returns the migrations not recorded in applied.
+func pending(applied map[int]bool) []string {
+	var out []string
+	for _, m := range migrations {
+		if !applied[m.version] {
+			out = append(out, fmt.Sprintf("%03d_%s", m.version, m.name))
+		}
+	}
+	return out
+}
+
+// PendingMigrations returns the names (NNN_name) of the migrations Migrate
+// would apply to schema, all of them when the schema or its version table
+// does not exist, without changing anything. A schema written by a newer
+// version of evertask gives an error wrapping store.ErrSchemaVersion. An
+// empty schema means DefaultSchema.
+func PendingMigrations(ctx context.Context, pool *pgxpool.Pool, schema string) ([]string, error) {
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	q, err := quoteSchema(schema)
+	if err != nil {
+		return nil, err
+	}
+	var hasTable bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", q+".schema_migrations").Scan(&hasTable); err != nil {
+		return nil, fmt.Errorf("read schema %s: %w", schema, mapErr(err))
+	}
+	applied := map[int]bool{}
+	if hasTable {
+		if applied, err = readVersions(ctx, pool, q); err != nil {
+			return nil, fmt.Errorf("read schema %s: %w", schema, err)
+		}
+	}
+	if v := unknownVersion(applied); v != 0 {
+		return nil, fmt.Errorf("read schema %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
+	}
+	return pending(applied), nil
+}
+
+// checkVersion verifies, without changing anything, that the schema has
+// every migration of this code and none it does not know; New uses it when
+// migrations are skipped.
 func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema, q string) error {
-	v, err := readVersion(ctx, pool, q)
+	applied, err := readVersions(ctx, pool, q)
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
 			return fmt.Errorf("check schema %s: %w", schema, err)
 		}
 		return fmt.Errorf("check schema %s (run Migrate first): %w", schema, err)
 	}
-	switch {
-	case v > SchemaVersion:
-		return fmt.Errorf("check schema %s: %w: database at version %d, this code knows %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
-	case v < SchemaVersion:
-		return fmt.Errorf("check schema %s: database at version %d, this code needs %d: run Migrate", schema, v, SchemaVersion)
+	if v := unknownVersion(applied); v != 0 {
+		return fmt.Errorf("check schema %s: %w: database has version %d, this code knows up to %d", schema, store.ErrSchemaVersion, v, SchemaVersion)
+	}
+	if p := pending(applied); len(p) > 0 {
+		return fmt.Errorf("check schema %s: database lacks migrations %s: run Migrate", schema, strings.Join(p, ", "))
 	}
 	return nil
 }

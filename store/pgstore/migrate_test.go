@@ -2,8 +2,11 @@ package pgstore_test
 
 import (
 	"errors"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -36,8 +39,9 @@ func TestMigrateConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows != pgstore.SchemaVersion || maxVersion != pgstore.SchemaVersion {
-		t.Errorf("schema_migrations has %d rows up to version %d, want %d rows up to %d", rows, maxVersion, pgstore.SchemaVersion, pgstore.SchemaVersion)
+	files := migrationFiles(t)
+	if rows != files || maxVersion != pgstore.SchemaVersion {
+		t.Errorf("schema_migrations has %d rows up to version %d, want %d rows up to %d", rows, maxVersion, files, pgstore.SchemaVersion)
 	}
 	// Migrating again is a no-op.
 	if err := pgstore.Migrate(t.Context(), pool, schema); err != nil {
@@ -99,5 +103,53 @@ func TestSchemaNameValidated(t *testing.T) {
 		if err := pgstore.Migrate(t.Context(), pool, name); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Migrate(schema %q): %v, want ErrInvalid", name, err)
 		}
+	}
+}
+
+// migrationFiles counts the embedded migrations (their numbers may have
+// gaps, see migrations in migrate.go).
+func migrationFiles(t *testing.T) int {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.up.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migration files: %v", err)
+	}
+	return len(files)
+}
+
+func TestPendingMigrationsAndALateMigration(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	ctx := t.Context()
+	all, err := pgstore.PendingMigrations(ctx, pool, schema)
+	if err != nil || len(all) != migrationFiles(t) || all[0] != "001_init" {
+		t.Fatalf("PendingMigrations of a missing schema = %v, %v; want all %d, from 001_init", all, err, migrationFiles(t))
+	}
+	if err := pgstore.Migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := pgstore.PendingMigrations(ctx, pool, schema); err != nil || len(p) != 0 {
+		t.Fatalf("PendingMigrations after Migrate = %v, %v; want none", p, err)
+	}
+	// A migration that lands after a later one (branches merged in any
+	// order): a schema without it gets it from Migrate, and New without
+	// migrations refuses the schema until then.
+	q := pgx.Identifier{schema}.Sanitize()
+	if _, err := pool.Exec(ctx, "DROP TABLE "+q+".queue_pauses; DELETE FROM "+q+".schema_migrations WHERE name = 'queue_pause'"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := pgstore.PendingMigrations(ctx, pool, schema); err != nil || len(p) != 1 || p[0] != "005_queue_pause" {
+		t.Fatalf("PendingMigrations without 005 = %v, %v; want [005_queue_pause]", p, err)
+	}
+	if _, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema, SkipMigrations: true}); err == nil || !strings.Contains(err.Error(), "005_queue_pause") {
+		t.Errorf("New(SkipMigrations) on a schema without 005 = %v, want an error naming it", err)
+	}
+	s, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema})
+	if err != nil {
+		t.Fatalf("New (migrating) on a schema without 005: %v", err)
+	}
+	if err := s.PauseQueue(ctx, "q", time.Now()); err != nil {
+		t.Errorf("PauseQueue after the late migration: %v", err)
 	}
 }

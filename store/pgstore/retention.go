@@ -116,6 +116,9 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 	if cut, on := policy.Cutoff(policy.LogAge); on {
 		rules = append(rules, rule{s.sql.purgeLogs, ts(cut), &res.Logs})
 	}
+	if cut, on := policy.AttemptCutoff(); on {
+		rules = append(rules, rule{s.sql.attempts.purge, ts(cut), &res.Attempts})
+	}
 	for _, r := range rules {
 		if err := s.purgeLoop(ctx, r.count, r.sql, r.cutoff, batch); err != nil {
 			return res, err

@@ -283,6 +283,7 @@ type statements struct {
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors                                       string
 	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks                      string
 	cluster                                                                                clusterStatements
+	attempts                                                                               attemptStatements
 }
 
 // newStatements fills the templates with the quoted schema identifier q
@@ -314,6 +315,7 @@ func newStatements(q string) statements {
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTasks: f(sqlPurgeTasks),
-		cluster: newClusterStatements(f),
+		cluster:  newClusterStatements(f),
+		attempts: newAttemptStatements(q),
 	}
 }

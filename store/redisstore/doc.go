@@ -45,6 +45,13 @@
 //	P rai, P raie          the same for runs audits
 //	P lg:<id>              zset, scores 0: execution logs ordered by (ID, Seq)
 //	P li                   zset: log retention index by time, "<id>:<log sort key>"
+//	P at:<id>              zset: failed attempts by attempt id (a seq id),
+//	                       "<id>|<run>|<number>|<started µs>|<duration µs>|<error>"
+//	P ati                  zset: attempt retention index by start time,
+//	                       "<id>:<attempt id>" (added without a layout bump:
+//	                       older code never reads these keys)
+//	P am:<call id>         string, expires after 60 s: one RecordAttempt call
+//	                       done, for its replay
 //	P tm:<call id>         string, expires after 60 s: results of one
 //	                       TransitionMany call that moved a row twice, for
 //	                       its replay
@@ -55,6 +62,9 @@
 //	                       start, queues as JSON, heartbeat at the server's
 //	                       clock, run id of the server of its session)
 //	P nodes                set: the registered node ids
+//	P paused               hash: paused queue -> paused at, unix µs
+//	                       (store.QueuePauser; added without a version bump:
+//	                       older code never reads it)
 //	P notices              the pub/sub channel of the Notifier (not a key)
 //
 // The (created, id) indexes keep every score at 0 so Redis orders them by
@@ -93,10 +103,11 @@
 //	update_run         t:<id>, rec, due:, fin:, finb:, seq, ra:<id>, rai|raie
 //	end_series         as transition
 //	update_definition  t:<id>, keys, qs:, rec, due:, fin:, finb:, queues
-//	remove             t:<id> and its sa:, ra:, lg:, and every index above but
+//	remove             t:<id> and its sa:, ra:, lg:, at:, and every index above but
 //	                   fin: (its entry there goes stale)
 //	recovery           t:<id>
 //	save_logs          t:<id> (exists), lg:<id>, li
+//	record_attempt     t:<id> (r), seq, at:<id>, ati, am:
 //	purge              one audit or log retention index and the entries it names
 //	purge_fin          one fin: list, finb:, and the rows it names (as remove)
 //	upgrade_v1         rec and t:<id> (r): one page of the step from layout 1

@@ -43,6 +43,7 @@ func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.Pur
 		{"rai", pol.RunsAuditAge, &res.RunsAudits},
 		{"raie", errAge(pol.RunsAuditAge), &res.RunsAudits},
 		{"li", pol.LogAge, &res.Logs},
+		{"ati", attemptAge(&pol), &res.Attempts},
 	}
 	for _, r := range rules {
 		cut, ok := pol.Cutoff(r.age)
@@ -82,6 +83,15 @@ func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.Pur
 		}
 	}
 	return res, nil
+}
+
+// attemptAge is the age of the attempts rule (see
+// store.RetentionPolicy.AttemptCutoff); 0 disables it.
+func attemptAge(p *store.RetentionPolicy) time.Duration {
+	if p.ErrorAuditAge > 0 {
+		return p.ErrorAuditAge
+	}
+	return p.StatusAuditAge
 }
 
 // purgeRows deletes the finished one-shot rows of a status whose retention

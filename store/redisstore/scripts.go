@@ -38,6 +38,7 @@ var (
 	scriptSaveLogs         = newScript("save_logs.lua")
 	scriptPurge            = newScript("purge.lua")
 	scriptPurgeFin         = newScript("purge_fin.lua")
+	scriptRecordAttempt    = newScript("record_attempt.lua")
 	scriptUpgradeV1        = newScript("upgrade_v1.lua")
 	scriptUpgradeV2        = newScript("upgrade_v2.lua")
 	scriptUpgradeV3        = newScript("upgrade_v3.lua")
@@ -50,7 +51,7 @@ var (
 		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
 		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptPurgeFin,
 		scriptUpgradeV1, scriptUpgradeV2, scriptUpgradeV3, scriptClaim, scriptRenew, scriptRescue, scriptJoin,
-		scriptNow,
+		scriptNow, scriptRecordAttempt,
 	}
 )
 

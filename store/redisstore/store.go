@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -52,7 +53,18 @@ type Opts struct {
 	// page is returned with fewer than Limit rows and a Next cursor to
 	// continue from. Default DefaultListScanLimit.
 	ListScanLimit int
+
+	// ReadOnly makes New write nothing: a prefix with no version key (no
+	// evertask data, or a mistyped prefix) is an error wrapping ErrNoData
+	// instead of a new empty store, and an older layout is an error
+	// instead of an upgrade. For tools that only read, such as the CLI's
+	// read commands. It does not stop the store's write methods.
+	ReadOnly bool
 }
+
+// ErrNoData is returned by New with Opts.ReadOnly when the prefix holds no
+// evertask data (no version key).
+var ErrNoData = errors.New("redisstore: no evertask data under this prefix")
 
 // Store is a store.Store on Redis 7 through go-redis v9. It is safe for
 // concurrent use. It never closes the client it was given.
@@ -61,6 +73,7 @@ type Store struct {
 	p         string   // key prefix, hash tag included
 	routeKey  []string // KEYS of every script call
 	scanLimit int
+	readOnly  bool
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close: ends the subscriptions
 
@@ -101,7 +114,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts *Opts) (*Store,
 	}
 	s := &Store{
 		rdb: client, p: p, routeKey: []string{p + "all"}, scanLimit: o.ListScanLimit,
-		done: make(chan struct{}), live: map[string]*liveConn{},
+		done: make(chan struct{}), live: map[string]*liveConn{}, readOnly: o.ReadOnly,
 	}
 	if err := s.checkVersion(ctx); err != nil {
 		return nil, err
@@ -114,10 +127,15 @@ func New(ctx context.Context, client redis.UniversalClient, opts *Opts) (*Store,
 
 func (s *Store) checkVersion(ctx context.Context) error {
 	k := s.p + "version"
-	if err := s.rdb.SetNX(ctx, k, SchemaVersion, 0).Err(); err != nil {
-		return fmt.Errorf("schema version: %w", mapErr(err))
+	if !s.readOnly {
+		if err := s.rdb.SetNX(ctx, k, SchemaVersion, 0).Err(); err != nil {
+			return fmt.Errorf("schema version: %w", mapErr(err))
+		}
 	}
 	v, err := s.rdb.Get(ctx, k).Result()
+	if s.readOnly && errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w: key %s does not exist", ErrNoData, k)
+	}
 	if err != nil {
 		return fmt.Errorf("schema version: %w", mapErr(err))
 	}
@@ -133,6 +151,9 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	}
 	if n == SchemaVersion {
 		return nil
+	}
+	if s.readOnly {
+		return fmt.Errorf("%w: prefix %s has the older layout %d; open it without ReadOnly once to upgrade it to %d", store.ErrSchemaVersion, s.p, n, SchemaVersion)
 	}
 	// Each step is idempotent: a process that stops half way leaves the
 	// old version, and the next open starts again.

@@ -24,7 +24,10 @@ type migration struct {
 }
 
 // migrations returns the embedded migrations in version order. Their names
-// are NNN_name.up.sql, numbered from 1 without gaps.
+// are NNN_name.up.sql with distinct numbers. Gaps are allowed: branches
+// developed side by side reserve their numbers and land in any order, and
+// migrate applies every migration a file has not recorded, not only those
+// above its highest version.
 func migrations() ([]migration, error) {
 	names, err := fs.Glob(migrationFS, "migrations/*.up.sql")
 	if err != nil {
@@ -45,9 +48,9 @@ func migrations() ([]migration, error) {
 		out = append(out, migration{version: v, name: base, sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have the same version", out[i-1].name, out[i].name)
 		}
 	}
 	return out, nil
@@ -68,8 +71,8 @@ const (
     version    INTEGER NOT NULL PRIMARY KEY,
     applied_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000000 AS INTEGER))
 )`
-	selectVersion = `SELECT coalesce(max(version), 0) FROM schema_version`
-	insertVersion = `INSERT INTO schema_version (version) VALUES (?)`
+	selectVersions = `SELECT version FROM schema_version`
+	insertVersion  = `INSERT INTO schema_version (version) VALUES (?)`
 )
 
 // migrate brings the schema up to date in one transaction. The writer's
@@ -89,15 +92,24 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, createVersionTable); err != nil {
 		return mapErr(err)
 	}
-	var current int
-	if err := tx.QueryRowContext(ctx, selectVersion).Scan(&current); err != nil {
-		return mapErr(err)
+	applied, err := appliedVersions(ctx, tx)
+	if err != nil {
+		return err
 	}
-	if latest := len(ms); current > latest {
-		return fmt.Errorf("%w: the file has schema version %d, this code knows up to %d",
-			store.ErrSchemaVersion, current, latest)
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
 	}
-	for _, m := range ms[current:] {
+	for v := range applied {
+		if !known[v] {
+			return fmt.Errorf("%w: the file has schema version %d, which this code does not know (it knows up to %d)",
+				store.ErrSchemaVersion, v, SchemaVersion())
+		}
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, mapErr(err))
 		}
@@ -106,4 +118,22 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	return mapErr(tx.Commit())
+}
+
+// appliedVersions reads the versions recorded in schema_version.
+func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
+	rows, err := tx.QueryContext(ctx, selectVersions)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, mapErr(err)
+		}
+		out[v] = true
+	}
+	return out, mapErr(rows.Err())
 }

@@ -112,6 +112,16 @@ const (
        AND coalesce(last_execution_at, created_at) < @cut LIMIT @batch)`
 )
 
+// attemptCut is the attempts rule's cutoff in micros, nil when disabled.
+func attemptCut(p *store.RetentionPolicy) *int64 {
+	t, ok := p.AttemptCutoff()
+	if !ok {
+		return nil
+	}
+	v := ceilMicros(t)
+	return &v
+}
+
 // Purge deletes old history in batches of policy.BatchSize rows per
 // statement. Ages of zero or less disable their rule.
 func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
@@ -149,6 +159,7 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 	}
 	rules = append(rules,
 		rule{purgeLogs, at(policy.LogAge), &res.Logs},
+		rule{purgeAttempts, attemptCut(&policy), &res.Attempts},
 		rule{purgeCompleted, at(policy.CompletedTaskAge), &res.Tasks},
 		rule{purgeFailed, at(policy.FailedTaskAge), &res.Tasks})
 

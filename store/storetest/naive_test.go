@@ -29,6 +29,7 @@ type naiveStore struct {
 	statuses map[uuid.UUID][]store.StatusAudit
 	runs     map[uuid.UUID][]store.RunsAudit
 	logs     map[uuid.UUID][]store.ExecutionLog
+	attempts map[uuid.UUID][]store.Attempt
 	auditID  int64
 	inBatch  bool
 	closed   atomic.Bool
@@ -177,6 +178,9 @@ func (s *naiveStore) delete(id uuid.UUID) {
 	delete(s.statuses, id)
 	delete(s.runs, id)
 	delete(s.logs, id)
+	if s.bug != bugRemoveKeepsAttempts {
+		delete(s.attempts, id)
+	}
 }
 
 func (s *naiveStore) Persist(ctx context.Context, task *store.Task) error {
@@ -817,6 +821,7 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		res.Logs += len(list) - len(kept)
 		s.logs[id] = kept
 	}
+	s.purgeAttempts(p, &res)
 	for id, t := range s.rows {
 		age := p.FailedTaskAge
 		switch {

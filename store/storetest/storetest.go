@@ -78,6 +78,11 @@ func groups() []group {
 			checks: retainerChecks(),
 		},
 		{
+			name: "AttemptStore", needs: "AttemptStore",
+			has:    func(s store.Store) bool { _, ok := s.(store.AttemptStore); return ok },
+			checks: attemptChecks(),
+		},
+		{
 			name: "Cluster", needs: "Cluster",
 			has:    func(s store.Store) bool { _, ok := s.(store.Cluster); return ok },
 			checks: clusterChecks(),
@@ -86,6 +91,11 @@ func groups() []group {
 			name: "Notifier", needs: "Notifier",
 			has:    func(s store.Store) bool { _, ok := s.(store.Notifier); return ok },
 			checks: notifierChecks(),
+		},
+		{
+			name: "QueuePauser", needs: "QueuePauser",
+			has:    func(s store.Store) bool { _, ok := s.(store.QueuePauser); return ok },
+			checks: pauseChecks(),
 		},
 		// The engine calls the package functions, which fall back to core
 		// calls for stores without a capability. Hiding the capabilities

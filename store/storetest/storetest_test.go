@@ -131,6 +131,8 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		bugRecoverableLeased, bugRenewRevives, bugRenewKeepsLength, bugRescueLiveLeases, bugRescueIgnoresOwners,
 		bugRescueNeverPoisons, bugRescueNoLimit, bugLeaveKeepsNode, bugHeartbeatKept, bugNoticeToFirstOnly,
 		bugSubscriptionLeaks, bugPublishBlocks,
+		bugAttemptAtNone, bugAttemptFenceIgnored, bugRemoveKeepsAttempts, bugAttemptPurgeInclusive,
+		bugAttemptPurgeNoErrAge, bugAttemptsNewestFirst,
 	}
 	for _, bug := range bugs {
 		name := string(bug)

@@ -425,7 +425,10 @@ local function remove_task(id, x)
   for _, l in ipairs(redis.call('ZRANGE', P .. 'lg:' .. id, 0, -1)) do
     redis.call('ZREM', P .. 'li', id .. ':' .. string.sub(l, 1, 48))
   end
-  redis.call('DEL', k, P .. 'sa:' .. id, P .. 'ra:' .. id, P .. 'lg:' .. id)
+  for _, a in ipairs(redis.call('ZRANGE', P .. 'at:' .. id, 0, -1)) do
+    redis.call('ZREM', P .. 'ati', id .. ':' .. string.match(a, '^(%d+)|'))
+  end
+  redis.call('DEL', k, P .. 'sa:' .. id, P .. 'ra:' .. id, P .. 'lg:' .. id, P .. 'at:' .. id)
   return 1
 end
 

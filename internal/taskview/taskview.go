@@ -1,0 +1,133 @@
+// Package taskview renders one task with its history as text: what
+// `evertask tasks show` prints. It lives apart from the CLI so the engine
+// suite checks the same output on every store.
+package taskview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/store"
+)
+
+// Show writes the task with the id, its failed attempts, status and runs
+// history and logs to w. A missing task is an error that says so.
+func Show(ctx context.Context, st store.Store, id uuid.UUID, w io.Writer) error {
+	info, err := evertask.Describe(ctx, st, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("task %s: not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	t := &info.Task
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	field := func(name string, v any) { fmt.Fprintf(tw, "%s\t%v\n", name, v) }
+	field("id", t.ID)
+	field("kind", t.Kind)
+	field("queue", t.Queue)
+	field("status", t.Status)
+	if t.Key != "" {
+		field("key", t.Key)
+	}
+	field("audit level", t.AuditLevel)
+	field("created", when(t.CreatedAt))
+	field("scheduled", when(t.ScheduledAt))
+	field("last execution", when(t.LastExecutionAt))
+	field("execution time", t.ExecutionTime)
+	field("payload", payload(t.Payload))
+	if t.Recurring {
+		field("schedule", t.ScheduleInfo)
+		runs := fmt.Sprint(t.RunCount)
+		if t.MaxRuns > 0 {
+			runs += fmt.Sprintf(" of %d", t.MaxRuns)
+		}
+		field("runs", runs)
+		field("next run", when(t.NextRunAt))
+	}
+	if t.RecoveryFailures > 0 {
+		field("recovery failures", t.RecoveryFailures)
+	}
+	tw.Flush()
+	if t.Error != "" {
+		fmt.Fprintf(w, "error:\n%s\n", indent(t.Error))
+	}
+
+	if _, ok := st.(store.AttemptStore); ok {
+		fmt.Fprintf(w, "\nfailed attempts (%d, oldest first):\n", len(info.Attempts))
+		for _, a := range info.Attempts {
+			fmt.Fprintf(w, "  run %d attempt %d  %s  %-10v %s\n", a.Run, a.Number, when(a.StartedAt), a.Duration,
+				FirstLine(a.Error, 120))
+		}
+	}
+	audits := info.StatusHistory
+	fmt.Fprintf(w, "\nstatus history (%d, oldest first):\n", len(audits))
+	for i := len(audits) - 1; i >= 0; i-- {
+		a := audits[i]
+		fmt.Fprintf(w, "  %s  %-14s %s\n", when(a.At), a.Status, FirstLine(a.Error, 80))
+	}
+	runs := info.RunsHistory
+	if t.Recurring || len(runs) > 0 {
+		fmt.Fprintf(w, "\nruns (%d, oldest first):\n", len(runs))
+		for i := len(runs) - 1; i >= 0; i-- {
+			r := runs[i]
+			fmt.Fprintf(w, "  %s  %-10s %-10v %s\n", when(r.ExecutedAt), r.Status, r.ExecutionTime, FirstLine(r.Error, 80))
+		}
+	}
+	logs, err := st.Logs(ctx, id)
+	if err != nil {
+		return fmt.Errorf("logs of task %s: %w", id, err)
+	}
+	fmt.Fprintf(w, "\nlogs (%d):\n", len(logs))
+	for _, l := range logs {
+		fmt.Fprintf(w, "  %s  %-5s %s", when(l.At), l.Level, l.Message)
+		if l.ErrorDetails != "" {
+			fmt.Fprintf(w, "  error=%s", FirstLine(l.ErrorDetails, 80))
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05.000000")
+}
+
+// maxPayload is how much of a payload Show prints.
+const maxPayload = 4096
+
+func payload(p []byte) string {
+	if len(p) <= maxPayload {
+		return string(p)
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", strings.ToValidUTF8(string(p[:maxPayload]), ""), len(p))
+}
+
+// FirstLine returns the first line of s, cut to n runes, with a marker
+// when something was left out.
+func FirstLine(s string, n int) string {
+	line, more, _ := strings.Cut(s, "\n")
+	r := []rune(line)
+	if len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	if more != "" {
+		return line + " …"
+	}
+	return line
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

@@ -1,0 +1,92 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+var _ store.AttemptStore = (*Store)(nil)
+
+const (
+	attemptLeaseSQL  = `SELECT status, owner, lease_until FROM tasks WHERE id = ?`
+	insertAttemptSQL = `INSERT INTO attempts (task_id, run, number, started_at, duration_us, error)
+VALUES (?, ?, ?, ?, ?, ?) RETURNING id`
+	selectAttempts = `SELECT id, task_id, run, number, started_at, duration_us, error FROM attempts
+WHERE task_id = ? ORDER BY id`
+	purgeAttempts = `DELETE FROM attempts WHERE id IN
+    (SELECT id FROM attempts WHERE started_at < @cut LIMIT @batch)`
+)
+
+// RecordAttempt appends one failed attempt, in one write transaction with
+// the check of the row (and of its lease, when fenced).
+func (s *Store) RecordAttempt(ctx context.Context, p store.AttemptParams) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	a := &p.Attempt
+	applied := false
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var status, owner string
+		var until sql.NullInt64
+		err := tx.QueryRowContext(ctx, attemptLeaseSQL, a.TaskID[:]).Scan(&status, &owner, &until)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if p.HeldBy != "" {
+			t := store.Task{Status: store.Status(status), Owner: owner}
+			if until.Valid {
+				t.LeaseUntil = time.UnixMicro(until.Int64).UTC()
+			}
+			if !t.Holds(p.HeldBy, s.clock()) {
+				return nil
+			}
+		}
+		applied = true
+		if !store.AttemptAuditRequired(p.AuditLevel) {
+			return nil
+		}
+		return tx.QueryRowContext(ctx, insertAttemptSQL, a.TaskID[:], a.Run, a.Number,
+			a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.Error).Scan(&a.ID)
+	})
+	if err != nil {
+		return false, fmt.Errorf("record attempt of %s: %w", a.TaskID, err)
+	}
+	return applied, nil
+}
+
+// Attempts returns the task's failed attempts, oldest first.
+func (s *Store) Attempts(ctx context.Context, taskID uuid.UUID) ([]store.Attempt, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	out := []store.Attempt{}
+	err := s.queryEach(ctx, selectAttempts, []any{taskID[:]}, func(rows *sql.Rows) error {
+		var a store.Attempt
+		var task []byte
+		var started, durUS int64
+		if err := rows.Scan(&a.ID, &task, &a.Run, &a.Number, &started, &durUS, &a.Error); err != nil {
+			return err
+		}
+		a.TaskID, a.StartedAt = uuid.UUID(task), time.UnixMicro(started).UTC()
+		a.Duration = time.Duration(durUS) * time.Microsecond
+		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attempts of %s: %w", taskID, err)
+	}
+	return out, nil
+}
