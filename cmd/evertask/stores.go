@@ -74,7 +74,7 @@ func openUserStore(ctx context.Context, name, dsn, schema string) (*opened, erro
 	}
 	switch name {
 	case "memory":
-		return nil, usageErr("the memory store keeps nothing between runs: there is nothing to read (use sqlite, postgres or redis)")
+		return nil, usageErr("the memory store keeps nothing between runs: there is nothing to read (use sqlite, postgres, mysql or redis)")
 	case "sqlite":
 		if dsn == "" {
 			dsn = defaultSQLitePath

@@ -50,7 +50,7 @@ var (
 type names struct {
 	database, prefix                                      string
 	tasks, statusAudits, runsAudits, executionLogs, nodes string
-	migrations                                            string
+	attempts, queuePauses, migrations                     string
 }
 
 // newNames validates the configured database and prefix and quotes the
@@ -76,7 +76,8 @@ func newNames(c *Config) (names, error) {
 	return names{
 		database: c.Database, prefix: prefix,
 		tasks: q("tasks"), statusAudits: q("status_audits"), runsAudits: q("runs_audits"),
-		executionLogs: q("execution_logs"), nodes: q("nodes"), migrations: q("schema_migrations"),
+		executionLogs: q("execution_logs"), nodes: q("nodes"), attempts: q("attempts"), queuePauses: q("queue_pauses"),
+		migrations: q("schema_migrations"),
 	}, nil
 }
 
@@ -84,7 +85,8 @@ func newNames(c *Config) (names, error) {
 func (n *names) fill(tmpl string) string {
 	return strings.NewReplacer(
 		"{tasks}", n.tasks, "{status_audits}", n.statusAudits, "{runs_audits}", n.runsAudits,
-		"{execution_logs}", n.executionLogs, "{nodes}", n.nodes, "{schema_migrations}", n.migrations,
+		"{execution_logs}", n.executionLogs, "{nodes}", n.nodes, "{attempts}", n.attempts,
+		"{queue_pauses}", n.queuePauses, "{schema_migrations}", n.migrations,
 	).Replace(tmpl)
 }
 

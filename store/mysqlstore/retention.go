@@ -109,6 +109,9 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 	if cut, on := policy.Cutoff(policy.LogAge); on {
 		rules = append(rules, rule{s.sql.purgeLogs, ts(cut), &res.Logs})
 	}
+	if cut, on := policy.AttemptCutoff(); on {
+		rules = append(rules, rule{s.n.fill(sqlPurgeAttempts), ts(cut), &res.Attempts})
+	}
 	for _, r := range rules {
 		for {
 			if err := ctx.Err(); err != nil {
