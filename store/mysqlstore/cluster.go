@@ -48,10 +48,13 @@ FOR UPDATE SKIP LOCKED`
 	// ? owner, clock, lease µs; the ids follow.
 	sqlClaimed = `UPDATE {tasks} SET status = 'InProgress', owner = ?, lease_until = ? + INTERVAL ? MICROSECOND WHERE id IN `
 
-	// ? owner; the ids follow. The leases this owner still holds.
-	sqlRenewable = `SELECT id FROM {tasks} WHERE status = 'InProgress' AND owner = ? AND lease_until > ` + storeClock + ` AND id IN `
-	// ? lease µs; the ids follow.
-	sqlRenew = `UPDATE {tasks} SET lease_until = ` + storeClock + ` + INTERVAL ? MICROSECOND WHERE id IN `
+	// ? lease µs, owner; the ids follow. The leases this owner still
+	// holds, extended; the new end stays in @evertask_lease for sqlRenewed.
+	sqlRenew = `UPDATE {tasks} SET lease_until = (@evertask_lease := ` + storeClock + ` + INTERVAL ? MICROSECOND)
+WHERE status = 'InProgress' AND owner = ? AND lease_until > ` + storeClock + ` AND id IN `
+	// ? owner; the ids follow. The rows the last sqlRenew of the session
+	// renewed.
+	sqlRenewed = `SELECT id FROM {tasks} WHERE status = 'InProgress' AND owner = ? AND lease_until = @evertask_lease AND id IN `
 
 	// The running rows nobody holds any more, through status_idx, in
 	// creation order; {owners} is empty or an OR over the nodes proven
@@ -77,8 +80,8 @@ FROM {nodes} ORDER BY started_at, id`
 
 // clusterStatements holds the cluster statement texts of one Store.
 type clusterStatements struct {
-	now, claimProbe, claim, claimed, renewable, renew, rescue string
-	joinCluster, leaveCluster, nodes                          string
+	now, claimProbe, claim, claimed, renew, renewed, rescue string
+	joinCluster, leaveCluster, nodes                        string
 }
 
 func newClusterStatements(f func(string) string) clusterStatements {
@@ -87,7 +90,7 @@ func newClusterStatements(f func(string) string) clusterStatements {
 	}
 	return clusterStatements{
 		now: g(sqlNow), claimProbe: g(sqlClaimProbe), claim: g(sqlClaim), claimed: g(sqlClaimed),
-		renewable: g(sqlRenewable), renew: g(sqlRenew), rescue: g(sqlRescue),
+		renew: g(sqlRenew), renewed: g(sqlRenewed), rescue: g(sqlRescue),
 		joinCluster: g(sqlJoinCluster), leaveCluster: g(sqlLeaveCluster), nodes: g(sqlNodes),
 	}
 }
@@ -175,8 +178,13 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	return res, nil
 }
 
-// Renew implements store.Cluster in one transaction: the leases the owner
-// still holds, locked, then extended.
+// Renew implements store.Cluster with one UPDATE per 500 leases, in
+// primary key order, each its own short transaction: the leases renewed
+// are those whose row matched, and the statement leaves the new lease end
+// in a session variable. When every row of a statement matched (the usual
+// case) that is the answer; otherwise a read on the same connection finds
+// which rows carry the new lease end. (A row the owner finished between the
+// two is reported lost: its work has stopped anyway.)
 func (s *Store) Renew(ctx context.Context, p store.RenewParams) ([]uuid.UUID, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -187,45 +195,53 @@ func (s *Store) Renew(ctx context.Context, p store.RenewParams) ([]uuid.UUID, er
 	if len(p.IDs) == 0 {
 		return nil, nil
 	}
-	held := make(map[uuid.UUID]bool, len(p.IDs))
-	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
-		clear(held)
-		for start := 0; start < len(p.IDs); start += lockBatch {
-			part := p.IDs[start:min(start+lockBatch, len(p.IDs))]
-			args := make([]any, 0, len(part)+1)
-			args = append(args, p.Owner)
-			for _, id := range part {
-				args = append(args, idArg(id))
-			}
-			rows, err := tx.QueryContext(ctx, s.sql.cluster.renewable+inList(len(part))+" ORDER BY id FOR UPDATE", args...)
-			if err != nil {
-				return err
-			}
-			var renew []any
-			for rows.Next() {
-				var id uuid.UUID
-				if err := rows.Scan(idDest{&id}); err != nil {
-					rows.Close()
-					return err
-				}
-				held[id] = true
-				renew = append(renew, idArg(id))
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			if len(renew) == 0 {
-				continue
-			}
-			args = append([]any{max(micros(p.LeaseFor), 1)}, renew...)
-			if _, err := tx.ExecContext(ctx, s.sql.cluster.renew+inList(len(renew)), args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	ids := sortedUnique(p.IDs)
+	held := make(map[uuid.UUID]bool, len(ids))
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("renew %d leases: %w", len(p.IDs), mapErr(err))
+	}
+	defer conn.Close()
+	leaseUS := max(micros(p.LeaseFor), 1)
+	for start := 0; start < len(ids); start += lockBatch {
+		part := ids[start:min(start+lockBatch, len(ids))]
+		args := make([]any, 0, len(part)+2)
+		args = append(args, leaseUS, p.Owner)
+		for _, id := range part {
+			args = append(args, idArg(id))
+		}
+		var changed int64
+		err := retry(ctx, func() error {
+			res, err := conn.ExecContext(ctx, s.sql.cluster.renew+inList(len(part)), args...)
+			if err == nil {
+				changed, err = res.RowsAffected()
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("renew %d leases: %w", len(p.IDs), mapErr(err))
+		}
+		if int(changed) == len(part) {
+			for _, id := range part {
+				held[id] = true
+			}
+			continue
+		}
+		rows, err := conn.QueryContext(ctx, s.sql.cluster.renewed+inList(len(part)), args[1:]...)
+		if err != nil {
+			return nil, fmt.Errorf("renew %d leases: %w", len(p.IDs), mapErr(err))
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(idDest{&id}); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("renew %d leases: %w", len(p.IDs), mapErr(err))
+			}
+			held[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("renew %d leases: %w", len(p.IDs), mapErr(err))
+		}
 	}
 	return store.LostLeases(p.IDs, held), nil
 }
