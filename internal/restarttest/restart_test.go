@@ -76,7 +76,13 @@ func TestMySQLRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	defer db.Exec("DROP DATABASE IF EXISTS `" + database + "`")
+	defer func() {
+		// The pool's connections died with the server; Ping dials anew.
+		db.Ping()
+		if _, err := db.Exec("DROP DATABASE IF EXISTS `" + database + "`"); err != nil {
+			t.Errorf("drop database %s: %v", database, err)
+		}
+	}()
 	run(t, st, func() error {
 		if _, err := db.Exec("SHUTDOWN"); err != nil {
 			return err

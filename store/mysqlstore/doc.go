@@ -35,6 +35,15 @@
 //   - A UNIQUE index on a nullable task key: NULL (no key) may repeat.
 //   - Expression defaults (MySQL 8.0.13, MariaDB 10.2) in the migrations
 //     table only.
+//   - INSERT ... ON DUPLICATE KEY UPDATE with VALUES(col), to write a batch
+//     of changed rows back in one statement, and a user variable assigned
+//     in an UPDATE (Renew keeps the new lease end in @evertask_lease). Both
+//     work on MariaDB and MySQL 8; MySQL 8 deprecates both forms (a
+//     warning), and MariaDB has no other.
+//
+// The store is tested on MariaDB 10.11 only (the test machines have no
+// MySQL server); MySQL 8 is supported by the SQL above, not yet by a test
+// run.
 //
 // # Atomicity and round trips
 //
@@ -64,6 +73,10 @@
 // wait. There is no store.Notifier: nodes find work dispatched by others
 // at their next poll. PersistTx writes a row inside the caller's *sql.Tx,
 // so evertask.DispatchTx works with it.
+//
+// Rows are always locked in primary key order, in reads of fewer than 1000
+// ids (MariaDB reads a longer IN list in the list's order), so two steps
+// never wait for each other in a cycle. Renew is one UPDATE per 500 leases.
 //
 // A joined node keeps one connection of the pool for its liveness session
 // until it leaves: size the pool one larger per node.
