@@ -87,6 +87,14 @@ type LogCaptureConfig struct {
 	// MaxPerExecution caps the records stored per execution; past it one
 	// truncation marker is stored. 0 means 1000; negative means no cap.
 	MaxPerExecution int
+	// MaxPerTask caps the records a task keeps over all its executions
+	// (retries of one execution and the runs of a recurring series add
+	// up), as the original's MaxExecutionLogsPerTask. Past it the oldest
+	// records are deleted after each save, so the newest MaxPerTask stay;
+	// with a store that is not a store.LogTrimmer (every built-in store
+	// is one) the newest records of the execution that reaches the cap are
+	// dropped instead. 0 means 1000; negative means no cap.
+	MaxPerTask int
 }
 
 // Config configures an Engine. A nil *Config uses every default.
@@ -129,6 +137,10 @@ type Config struct {
 	// the status writes of concurrent workers are grouped into one
 	// TransitionMany call when the store implements store.BatchStore.
 	DisableBatching bool
+
+	// Retention makes the engine delete old history on its own; off by
+	// default (see RetentionConfig).
+	Retention RetentionConfig
 
 	// Cluster configures how the engine shares its store with other
 	// engines (nodes). It applies when the store implements store.Cluster,
@@ -205,6 +217,9 @@ func resolveConfig(c *Config) (*resolvedConfig, error) {
 	}
 	if cfg.LogCapture.MaxPerExecution == 0 {
 		cfg.LogCapture.MaxPerExecution = 1000
+	}
+	if cfg.LogCapture.MaxPerTask == 0 {
+		cfg.LogCapture.MaxPerTask = 1000
 	}
 	if cfg.RecoveryPageSize <= 0 {
 		cfg.RecoveryPageSize = defaultRecoveryPageSize

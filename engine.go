@@ -54,6 +54,7 @@ type Engine struct {
 	waiters    waiters // Wait calls, woken by emit
 	pauses     pauses
 	recovery   recoveryCounter
+	retention  *retainer
 	// node is the cluster side of the engine, when the store implements
 	// store.Cluster (every built-in store does); nil otherwise, and the
 	// engine then runs as the only process on its store.
@@ -80,6 +81,9 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := resolveRetention(&rc.Retention, st); err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		store:      st,
 		cfg:        rc,
@@ -102,6 +106,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
 	}
+	e.retention = newRetainer(e)
 	return e, nil
 }
 
@@ -171,6 +176,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.live.finish()
 		e.node.start()
+		e.retention.start(&e.background)
 		return nil
 	}
 	for _, q := range e.queues {
@@ -188,11 +194,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.recover(e.runCtx, cutoff)
 		e.live.finish()
 	}()
+	e.retention.start(&e.background)
 	return nil
 }
 
-// Shutdown stops intake (Dispatch returns ErrShutdown), stops the timer heap
-// and recovery, and lets running handlers finish until ctx ends; then it
+// Shutdown stops intake (Dispatch returns ErrShutdown), stops retention (a
+// sweep in flight is cancelled), the timer heap and recovery, and lets running handlers finish until ctx ends; then it
 // cancels their contexts and waits for the workers to record the outcome.
 // Interrupted tasks end ServiceStopped and, with everything not yet run,
 // stay recoverable for the next start. A handler that ignores its context
@@ -210,6 +217,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.stopping = true
 		e.mu.Unlock()
 		close(e.stopIntake)
+		e.retention.halt()
 		e.timers.Stop()
 		if e.node != nil {
 			e.node.halt()

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evertask/evertask/store"
 )
 
@@ -487,9 +489,7 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 		// In a cluster, logs follow an outcome that landed: a refused
 		// outcome's logs are refused with it.
 		if len(captured) > 0 && (heldBy == "" || applied) {
-			if err := e.store.SaveLogs(wctx, j.id, captured); err != nil {
-				e.log.Warn("save execution logs", "task_id", j.id, "err", err)
-			}
+			e.saveLogs(wctx, j.id, captured)
 		}
 	}
 	if err == nil && !run {
@@ -529,6 +529,37 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	}
 	if out.status != store.StatusCancelled { // Cancel announced it already
 		e.emit(ev)
+	}
+}
+
+// saveLogs stores an execution's captured logs and applies the per-task
+// cap (Config.LogCapture.MaxPerTask): with a store.LogTrimmer the oldest
+// logs of the task go, as the original's MaxExecutionLogsPerTask did;
+// without one only what fits under the cap is stored, so the newest of this
+// execution are the ones dropped. A failure is logged: logs are not worth
+// the task.
+func (e *Engine) saveLogs(ctx context.Context, id uuid.UUID, logs []store.ExecutionLog) {
+	limit := e.cfg.LogCapture.MaxPerTask
+	trimmer, canTrim := e.store.(store.LogTrimmer)
+	if limit > 0 && !canTrim {
+		page, err := e.store.LogsPage(ctx, store.LogQuery{TaskID: id, Limit: 1})
+		if err != nil {
+			e.log.Warn("count execution logs", "task_id", id, "err", err)
+			return
+		}
+		logs = logs[:max(0, min(len(logs), limit-page.Total))]
+		if len(logs) == 0 {
+			return
+		}
+	}
+	if err := e.store.SaveLogs(ctx, id, logs); err != nil {
+		e.log.Warn("save execution logs", "task_id", id, "err", err)
+		return
+	}
+	if limit > 0 && canTrim {
+		if _, err := trimmer.TrimLogs(ctx, id, limit); err != nil {
+			e.log.Warn("trim execution logs", "task_id", id, "err", err)
+		}
 	}
 }
 

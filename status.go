@@ -27,3 +27,9 @@ const (
 	AuditErrorsOnly = store.AuditErrorsOnly
 	AuditNone       = store.AuditNone
 )
+
+// LogQuery selects a page of a task's logs for Engine.Logs (store.LogQuery).
+type LogQuery = store.LogQuery
+
+// LogPage is one page of Engine.Logs (store.LogPage).
+type LogPage = store.LogPage

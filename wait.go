@@ -27,7 +27,9 @@ const (
 // final: the task runs again. It works for a task that runs on any node of
 // the store: an outcome this engine writes wakes it at once, one written
 // elsewhere is found by reading the row (every 10 ms at first, then less
-// often, at least every 500 ms). It returns ctx.Err() when ctx ends first,
+// often, at least every 500 ms). When this engine ran the task, Wait returns
+// once its captured logs are stored too; the logs of a task another node
+// ran may land just after. It returns ctx.Err() when ctx ends first,
 // and ErrNotFound when no row has the id (or the row was removed while it
 // waited). A store that is briefly unavailable does not end the wait.
 func (e *Engine) Wait(ctx context.Context, id uuid.UUID) (*store.Task, error) {
@@ -40,6 +42,12 @@ func (e *Engine) Wait(ctx context.Context, id uuid.UUID) (*store.Task, error) {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case err == nil && final(t, e.now()):
+			// The row is written before the execution's logs: when this
+			// engine ran it, wait for the rest of its delivery too, so the
+			// logs are there for a read right after.
+			if !e.deliveries.waitEnd(ctx, id) {
+				return nil, ctx.Err()
+			}
 			return t, nil
 		case err != nil && !errors.Is(err, store.ErrUnavailable):
 			return nil, fmt.Errorf("wait for task %s: %w", id, err)

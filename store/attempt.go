@@ -59,8 +59,9 @@ func AttemptAuditRequired(level AuditLevel) bool { return level != AuditNone }
 // store without it shows only the last error of a task (Task.Error).
 //
 // Attempts are part of a task's history: Remove deletes them with the row,
-// and Purge deletes those older than the error-audit age (ErrorAuditAge when
-// set, else StatusAuditAge), counting them in PurgeResult.Attempts.
+// as do the task rules of Purge, and Purge deletes those that started
+// before RetentionPolicy.AttemptCutoff (ErrorAuditAge when set, else
+// StatusAuditAge), counting them in PurgeResult.Attempts.
 type AttemptStore interface {
 	// RecordAttempt appends one failed attempt when
 	// AttemptAuditRequired(params.AuditLevel), setting Attempt.ID; at
@@ -69,7 +70,10 @@ type AttemptStore interface {
 	// ErrNotFound when the row does not exist.
 	RecordAttempt(ctx context.Context, params AttemptParams) (applied bool, err error)
 
-	// Attempts returns a task's recorded attempts, oldest first (by ID).
+	// Attempts returns a task's recorded attempts, oldest first (by ID),
+	// with StartedAt as NormalizeTime gives it and Duration truncated to
+	// the microsecond. For a task that does not exist it returns either no
+	// attempts or ErrNotFound, as the audit reads do.
 	Attempts(ctx context.Context, taskID uuid.UUID) ([]Attempt, error)
 }
 

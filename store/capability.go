@@ -331,6 +331,9 @@ func Capabilities(s Store) []string {
 	if _, ok := s.(QueuePauser); ok {
 		out = append(out, "QueuePauser")
 	}
+	if _, ok := s.(LogTrimmer); ok {
+		out = append(out, "LogTrimmer")
+	}
 	return out
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/internal/taskview"
+	"github.com/evertask/evertask/schedule"
 	"github.com/evertask/evertask/store"
 	"github.com/google/uuid"
 )
@@ -124,6 +125,43 @@ func testHistory(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
+	t.Run("LogCapKeepsTheNewestPerTask", func(t *testing.T) {
+		t.Parallel()
+		var runs counter
+		rec := newRecorder(func(ctx context.Context, j Job) error {
+			r := runs.inc()
+			for l := 1; l <= 2; l++ {
+				evertask.Logger(ctx).Info(fmt.Sprintf("run %d line %d", r, l))
+			}
+			return nil
+		})
+		cfg := &evertask.Config{LogCapture: evertask.LogCaptureConfig{Enabled: true, MaxPerTask: 3}}
+		f := setup(t, newStore, cfg, rec, nil).start()
+		s := schedule.EverySeconds(1).StartNow().AtMost(3)
+		id := f.dispatch(Job{N: 1}, &evertask.DispatchOpts{Schedule: &s})
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		// Wait covers a series too: it returns once the series ended.
+		row, err := f.eng.Wait(ctx, id)
+		if err != nil || row.RunCount != 3 {
+			t.Fatalf("Wait = %+v, %v; want the series ended after 3 runs", row, err)
+		}
+		page, err := f.eng.Logs(ctx, store.LogQuery{TaskID: id})
+		if err != nil {
+			t.Fatalf("Logs: %v", err)
+		}
+		var got []string
+		for _, l := range page.Logs {
+			got = append(got, l.Message)
+		}
+		want := "run 2 line 2,run 3 line 1,run 3 line 2"
+		if _, trims := f.store.(store.LogTrimmer); !trims {
+			want = "run 1 line 1,run 1 line 2,run 2 line 1" // capped at capture: the newest go
+		}
+		if strings.Join(got, ",") != want || page.Total != 3 {
+			t.Errorf("logs kept = %q (total %d), want %s", got, page.Total, want)
+		}
+	})
 	t.Run("AttemptsAtEveryLevelButNone", func(t *testing.T) {
 		t.Parallel()
 		if _, ok := newStore(t).(store.AttemptStore); !ok {
@@ -175,6 +213,31 @@ func testHistory(t *testing.T, newStore NewStore) {
 		}
 		if len(info.Attempts) != 3 || info.Attempts[2].Error != "failure of attempt 3" {
 			t.Errorf("attempts = %+v, want 3 ending with the last failure", info.Attempts)
+		}
+	})
+	t.Run("TimedOutAttemptIsRecorded", func(t *testing.T) {
+		t.Parallel()
+		rec := newRecorder(func(ctx context.Context, j Job) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		f := setup(t, newStore, &evertask.Config{Timeout: 20 * time.Millisecond}, rec, nil).start()
+		id := f.dispatch(Job{N: 1}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if row, err := f.eng.Wait(ctx, id); err != nil || row.Status != evertask.StatusFailed {
+			t.Fatalf("Wait = %+v, %v; want Failed", row, err)
+		}
+		if _, ok := f.store.(store.AttemptStore); !ok {
+			t.Skipf("%T keeps no attempts", f.store)
+		}
+		info, err := f.eng.Task(ctx, id)
+		if err != nil {
+			t.Fatalf("Task: %v", err)
+		}
+		if len(info.Attempts) != 1 || !strings.Contains(info.Attempts[0].Error, "timed out") ||
+			info.Attempts[0].Duration < 20*time.Millisecond {
+			t.Errorf("attempts = %+v, want one timed out after at least 20ms", info.Attempts)
 		}
 	})
 	t.Run("WaitEndsWithItsContextAndOnUnknownIDs", func(t *testing.T) {

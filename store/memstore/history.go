@@ -154,3 +154,26 @@ func copyOf[T any](xs []T) []T {
 	copy(out, xs)
 	return out
 }
+
+// TrimLogs implements store.LogTrimmer.
+func (s *Store) TrimLogs(ctx context.Context, taskID uuid.UUID, keep int) (int, error) {
+	if err := begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := store.CheckKeep(keep); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	r := s.byID[taskID]
+	if r == nil || r.more == nil || len(r.more.logs) <= keep {
+		return 0, nil
+	}
+	h := r.more
+	n := len(h.logs) - keep
+	h.logs = slices.Clone(h.logs[n:]) // let the dropped records go
+	return n, nil
+}

@@ -20,6 +20,7 @@ var (
 	_ store.Cluster         = (*Store)(nil)
 	_ store.Notifier        = (*Store)(nil)
 	_ store.AttemptStore    = (*Store)(nil)
+	_ store.LogTrimmer      = (*Store)(nil)
 )
 
 // Store is the in-memory store. The zero value is not usable; call New.

@@ -12,7 +12,10 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-var _ store.AttemptStore = (*Store)(nil)
+var (
+	_ store.AttemptStore = (*Store)(nil)
+	_ store.LogTrimmer   = (*Store)(nil)
+)
 
 const (
 	// $1 task, $2 run, $3 number, $4 started, $5 duration µs, $6 error,
@@ -30,15 +33,19 @@ SELECT EXISTS (SELECT 1 FROM t), coalesce((SELECT id FROM a), 0),
 	EXISTS (SELECT 1 FROM {s}.tasks WHERE id = $1::uuid)`
 	sqlAttempts = `SELECT id, task_id, run, number, started_at, duration_us, error FROM {s}.attempts
 WHERE task_id = $1 ORDER BY id`
+	// The newest $2 logs of a task stay, in the order of Logs.
+	sqlTrimLogs = `DELETE FROM {s}.execution_logs WHERE task_id = $1 AND pk <> ALL(ARRAY(
+	SELECT pk FROM {s}.execution_logs WHERE task_id = $1 ORDER BY id DESC, seq DESC, pk DESC LIMIT $2))`
 	sqlPurgeAttempts = `DELETE FROM {s}.attempts WHERE id = ANY(ARRAY(SELECT id FROM {s}.attempts WHERE started_at < $1 LIMIT $2))`
 )
 
-// attemptStatements are the statements of attempt.go, schema filled in.
-type attemptStatements struct{ record, list, purge string }
+// attemptStatements are the statements of attempt.go and TrimLogs, schema
+// filled in.
+type attemptStatements struct{ record, list, purge, trimLogs string }
 
 func newAttemptStatements(q string) attemptStatements {
 	f := strings.NewReplacer("{s}", q, "{holds7}", holds("$7::text", storeClock)).Replace
-	return attemptStatements{record: f(sqlRecordAttempt), list: f(sqlAttempts), purge: f(sqlPurgeAttempts)}
+	return attemptStatements{record: f(sqlRecordAttempt), list: f(sqlAttempts), purge: f(sqlPurgeAttempts), trimLogs: f(sqlTrimLogs)}
 }
 
 // RecordAttempt implements store.AttemptStore in one statement.

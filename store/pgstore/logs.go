@@ -166,3 +166,18 @@ func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsA
 	}
 	return out, nil
 }
+
+// TrimLogs implements store.LogTrimmer in one statement.
+func (s *Store) TrimLogs(ctx context.Context, taskID uuid.UUID, keep int) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckKeep(keep); err != nil {
+		return 0, err
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.attempts.trimLogs, uuidArg(taskID), keep)
+	if err != nil {
+		return 0, fmt.Errorf("trim logs of %s: %w", taskID, mapErr(err))
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -12,7 +12,10 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-var _ store.AttemptStore = (*Store)(nil)
+var (
+	_ store.AttemptStore = (*Store)(nil)
+	_ store.LogTrimmer   = (*Store)(nil)
+)
 
 // RecordAttempt appends one failed attempt in one script: the entry in the
 // task's "at:" set and in the "ati" retention index, after the check of the

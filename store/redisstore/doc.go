@@ -108,6 +108,7 @@
 //	recovery           t:<id>
 //	save_logs          t:<id> (exists), lg:<id>, li
 //	record_attempt     t:<id> (r), seq, at:<id>, ati, am:
+//	trim_logs          lg:<id>, li
 //	purge              one audit or log retention index and the entries it names
 //	purge_fin          one fin: list, finb:, and the rows it names (as remove)
 //	upgrade_v1         rec and t:<id> (r): one page of the step from layout 1

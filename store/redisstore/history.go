@@ -179,3 +179,18 @@ func (s *Store) eachNewest(ctx context.Context, key string, fn func(string) erro
 		max = "(" + strconv.FormatFloat(zs[len(zs)-1].Score, 'f', -1, 64)
 	}
 }
+
+// TrimLogs implements store.LogTrimmer in one script.
+func (s *Store) TrimLogs(ctx context.Context, taskID uuid.UUID, keep int) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckKeep(keep); err != nil {
+		return 0, err
+	}
+	n, err := s.run(ctx, scriptTrimLogs, taskID.String(), keep).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("trim logs of %s: %w", taskID, mapErr(err))
+	}
+	return int(n), nil
+}

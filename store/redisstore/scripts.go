@@ -39,6 +39,7 @@ var (
 	scriptPurge            = newScript("purge.lua")
 	scriptPurgeFin         = newScript("purge_fin.lua")
 	scriptRecordAttempt    = newScript("record_attempt.lua")
+	scriptTrimLogs         = newScript("trim_logs.lua")
 	scriptUpgradeV1        = newScript("upgrade_v1.lua")
 	scriptUpgradeV2        = newScript("upgrade_v2.lua")
 	scriptUpgradeV3        = newScript("upgrade_v3.lua")
@@ -51,7 +52,7 @@ var (
 		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
 		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptPurgeFin,
 		scriptUpgradeV1, scriptUpgradeV2, scriptUpgradeV3, scriptClaim, scriptRenew, scriptRescue, scriptJoin,
-		scriptNow, scriptRecordAttempt,
+		scriptNow, scriptRecordAttempt, scriptTrimLogs,
 	}
 )
 

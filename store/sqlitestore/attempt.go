@@ -12,7 +12,10 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-var _ store.AttemptStore = (*Store)(nil)
+var (
+	_ store.AttemptStore = (*Store)(nil)
+	_ store.LogTrimmer   = (*Store)(nil)
+)
 
 const (
 	attemptLeaseSQL  = `SELECT status, owner, lease_until FROM tasks WHERE id = ?`

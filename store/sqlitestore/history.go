@@ -190,3 +190,26 @@ func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsA
 	}
 	return out, nil
 }
+
+// trimLogsSQL keeps the newest @keep logs of a task in (id, seq) order.
+const trimLogsSQL = `DELETE FROM execution_logs WHERE task_id = @task AND rowid NOT IN
+    (SELECT rowid FROM execution_logs WHERE task_id = @task ORDER BY id DESC, seq DESC LIMIT @keep)`
+
+// TrimLogs implements store.LogTrimmer in one statement.
+func (s *Store) TrimLogs(ctx context.Context, taskID uuid.UUID, keep int) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckKeep(keep); err != nil {
+		return 0, err
+	}
+	res, err := s.writer.ExecContext(ctx, trimLogsSQL, sql.Named("task", taskID[:]), sql.Named("keep", keep))
+	if err != nil {
+		return 0, fmt.Errorf("trim logs of %s: %w", taskID, mapErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("trim logs of %s: %w", taskID, mapErr(err))
+	}
+	return int(n), nil
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"time"
@@ -17,7 +18,41 @@ const (
 	bugAttemptPurgeInclusive naiveBug = "AttemptPurgeCutoffInclusive"
 	bugAttemptPurgeNoErrAge  naiveBug = "AttemptPurgeIgnoresErrorAuditAge"
 	bugAttemptsNewestFirst   naiveBug = "AttemptsNewestFirst"
+	bugTrimKeepsOldest       naiveBug = "TrimLogsKeepsTheOldest"
+	bugTrimBySaveOrder       naiveBug = "TrimLogsBySaveOrder"
 )
+
+var _ store.LogTrimmer = (*naiveStore)(nil)
+
+func (s *naiveStore) TrimLogs(ctx context.Context, id uuid.UUID, keep int) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	if err := store.CheckKeep(keep); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logs := s.logs[id]
+	if len(logs) <= keep {
+		return 0, nil
+	}
+	n := len(logs) - keep
+	switch s.bug {
+	case bugTrimKeepsOldest:
+		sorted := slices.Clone(logs)
+		slices.SortStableFunc(sorted, compareNaiveLogs)
+		s.logs[id] = sorted[:keep]
+	case bugTrimBySaveOrder:
+		// Drops the first saved, not the oldest in log order.
+		s.logs[id] = slices.Clone(logs[n:])
+	default:
+		sorted := slices.Clone(logs)
+		slices.SortStableFunc(sorted, compareNaiveLogs)
+		s.logs[id] = sorted[n:]
+	}
+	return n, nil
+}
 
 var _ store.AttemptStore = (*naiveStore)(nil)
 
@@ -84,4 +119,11 @@ func (s *naiveStore) purgeAttempts(p store.RetentionPolicy, res *store.PurgeResu
 		res.Attempts += len(list) - len(kept)
 		s.attempts[id] = kept
 	}
+}
+
+func compareNaiveLogs(a, b store.ExecutionLog) int {
+	if c := bytes.Compare(a.ID[:], b.ID[:]); c != 0 {
+		return c
+	}
+	return a.Seq - b.Seq
 }

@@ -83,6 +83,11 @@ func groups() []group {
 			checks: attemptChecks(),
 		},
 		{
+			name: "LogTrimmer", needs: "LogTrimmer",
+			has:    func(s store.Store) bool { _, ok := s.(store.LogTrimmer); return ok },
+			checks: logTrimmerChecks(),
+		},
+		{
 			name: "Cluster", needs: "Cluster",
 			has:    func(s store.Store) bool { _, ok := s.(store.Cluster); return ok },
 			checks: clusterChecks(),

@@ -132,7 +132,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		bugRescueNeverPoisons, bugRescueNoLimit, bugLeaveKeepsNode, bugHeartbeatKept, bugNoticeToFirstOnly,
 		bugSubscriptionLeaks, bugPublishBlocks,
 		bugAttemptAtNone, bugAttemptFenceIgnored, bugRemoveKeepsAttempts, bugAttemptPurgeInclusive,
-		bugAttemptPurgeNoErrAge, bugAttemptsNewestFirst,
+		bugAttemptPurgeNoErrAge, bugAttemptsNewestFirst, bugTrimKeepsOldest, bugTrimBySaveOrder,
 	}
 	for _, bug := range bugs {
 		name := string(bug)
