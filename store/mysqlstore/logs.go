@@ -163,3 +163,53 @@ func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsA
 	}
 	return out, nil
 }
+
+const (
+	// The logs of a task, locked with the gaps of their index range, so a
+	// SaveLogs of the task waits until the trim commits.
+	sqlLockLogs = `SELECT pk FROM {execution_logs} WHERE task_id = ? FOR UPDATE`
+	// ? task, how many to delete: the oldest in the order of Logs.
+	sqlTrimLogs = `DELETE FROM {execution_logs} WHERE task_id = ? ORDER BY id, seq, pk LIMIT ?`
+)
+
+// TrimLogs implements store.LogTrimmer in one transaction: the task's logs
+// are counted under a lock of their index range (REPEATABLE READ locks the
+// gaps too, so a concurrent SaveLogs of the task lands after the trim),
+// then the oldest beyond keep are deleted.
+func (s *Store) TrimLogs(ctx context.Context, taskID uuid.UUID, keep int) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckKeep(keep); err != nil {
+		return 0, err
+	}
+	var deleted int
+	err := s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead}, func(tx *sql.Tx) error {
+		deleted = 0
+		rows, err := tx.QueryContext(ctx, s.n.fill(sqlLockLogs), idArg(taskID))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if n <= keep {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, s.n.fill(sqlTrimLogs), idArg(taskID), n-keep)
+		if err != nil {
+			return err
+		}
+		d, err := res.RowsAffected()
+		deleted = int(d)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("trim logs of %s: %w", taskID, mapErr(err))
+	}
+	return deleted, nil
+}
