@@ -150,10 +150,9 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 			return err
 		}
 		e := &edit{}
-		args := make([]any, 0, 3+len(tasks))
-		args = append(args, p.Owner, clock, leaseUS)
+		ids := make([]uuid.UUID, len(tasks))
 		until := store.NormalizeTime(res.StoreNow.Add(time.Duration(leaseUS) * time.Microsecond))
-		for _, t := range tasks {
+		for i, t := range tasks {
 			if t.Status != store.StatusQueued && store.StatusAuditRequired(t.AuditLevel, store.StatusQueued, "") {
 				e.auditStatus(t.ID, p.Now, store.StatusQueued, "")
 			}
@@ -161,10 +160,21 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 				e.auditStatus(t.ID, p.Now, store.StatusInProgress, "")
 			}
 			t.Status, t.Owner, t.LeaseUntil = store.StatusInProgress, p.Owner, until
-			args = append(args, idArg(t.ID))
+			ids[i] = t.ID
 		}
-		if _, err := tx.ExecContext(ctx, s.sql.cluster.claimed+inList(len(tasks)), args...); err != nil {
-			return err
+		// In primary key order and in lists under MariaDB's IN conversion
+		// threshold, as every statement that locks rows (see lockBatch).
+		ids = sortedUnique(ids)
+		for start := 0; start < len(ids); start += lockBatch {
+			part := ids[start:min(start+lockBatch, len(ids))]
+			args := make([]any, 0, 3+len(part))
+			args = append(args, p.Owner, clock, leaseUS)
+			for _, id := range part {
+				args = append(args, idArg(id))
+			}
+			if _, err := tx.ExecContext(ctx, s.sql.cluster.claimed+inList(len(part)), args...); err != nil {
+				return err
+			}
 		}
 		if err := s.write(ctx, tx, e); err != nil {
 			return err
