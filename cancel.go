@@ -35,6 +35,8 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) error {
 	}
 	switch {
 	case t.Status == store.StatusCancelled:
+		// Already cancelled, by an earlier Cancel or by the outcome of the
+		// handler this call stopped: whichever wrote it announced it.
 		return nil
 	case !t.Recurring && (t.Status == store.StatusCompleted || t.Status == store.StatusFailed):
 		return fmt.Errorf("cancel task %s: %w (%s)", id, ErrTaskFinished, t.Status)
@@ -49,7 +51,9 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) error {
 		return fmt.Errorf("cancel task %s: %w", id, err)
 	}
 	if !applied {
-		// It finished between the read and the write.
+		// It finished between the read and the write, or its stopped
+		// handler's outcome wrote Cancelled first: that write made the
+		// transition and announced it (see Event).
 		cur, err := e.store.Get(ctx, id)
 		if err == nil && cur.Status == store.StatusCancelled {
 			return nil
@@ -60,6 +64,7 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) error {
 		// It may run on another node: tell that node to stop it.
 		e.node.cancelled(id)
 	}
+	// This write made the transition: its event is this call's to send.
 	e.emit(Event{Type: EventCancelled, TaskID: id, Kind: t.Kind, Queue: t.Queue})
 	return nil
 }

@@ -366,8 +366,10 @@ func (n *node) rescue() {
 				e.emit(Event{Type: EventPoisoned, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue, Err: errors.New(row.Error)})
 				continue
 			}
+			// EventRecovered is the claim's to send, on the node that picks
+			// the task up (runClaimed): sent here too, a take-over would be
+			// announced twice.
 			e.log.Info("task taken over from a lost node", "task_id", row.ID, "kind", row.Kind, "takeovers", row.RecoveryFailures)
-			e.emit(Event{Type: EventRecovered, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue})
 			n.due(row.Queue, time.Time{})
 		}
 		if len(rows) < rescueBatch {

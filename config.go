@@ -21,25 +21,34 @@ const (
 // tasks/s, 1,000 gave 38k and 5,000 47k; memory grows with it.
 const defaultRecoveryPageSize = 1000
 
+// DefaultMaxPayloadBytes is Config.MaxPayloadBytes's default: 1 MiB.
+const DefaultMaxPayloadBytes = 1 << 20
+
 // FullQueueBehavior says what an immediate dispatch does when its queue's
 // buffer is full. Timed dispatches (delayed, scheduled, recurring) never
-// block: they retry shortly after (Config.FullQueueRetryDelay).
+// block: they retry shortly after (Config.FullQueueRetryDelay). No
+// behaviour makes Dispatch wait after the task's row is written (see
+// Engine.Dispatch).
 type FullQueueBehavior int
 
 const (
 	// FullQueueUnset takes the queue's default: Wait for "default" and
 	// "recurring", FallbackToDefault for other queues.
 	FullQueueUnset FullQueueBehavior = iota
-	// FullQueueWait blocks the dispatch until there is room or its ctx ends.
-	// When ctx ends the task stays persisted (Queued) and is recovered at
-	// the next start.
+	// FullQueueWait lets the task wait for a free worker. In a cluster
+	// (every built-in store) it waits Queued in the store until a fetcher
+	// claims it, and Dispatch does not wait. On a store without
+	// store.Cluster it waits in the queue's in-memory overflow, and
+	// Dispatch, before writing, waits while the buffer and the overflow
+	// hold Capacity tasks each; when ctx ends then, nothing is written.
 	FullQueueWait
 	// FullQueueError returns ErrQueueFull; the task stays persisted
 	// (WaitingQueue) and is recovered at the next start.
 	FullQueueError
 	// FullQueueFallback hands the task to the "default" queue (waiting there
-	// if it is full too). The task keeps its own queue's timeout and retry
-	// policy.
+	// as FullQueueWait does if it is full too; in a cluster, in the store for
+	// a fetcher of its own queue). The task keeps its own queue's timeout
+	// and retry policy.
 	FullQueueFallback
 )
 
@@ -133,6 +142,13 @@ type Config struct {
 	// FullQueueRetryDelay is how long a timed task that found its queue
 	// full waits before the next try; default 2s.
 	FullQueueRetryDelay time.Duration
+	// MaxPayloadBytes is the largest task payload (its JSON) Dispatch
+	// accepts; a larger one is ErrPayloadTooLarge and nothing is written.
+	// Default 1 MiB (DefaultMaxPayloadBytes): a task row is read whole by
+	// recovery, the fetchers and the dashboard, so a big document belongs
+	// in a blob store with its reference in the task. Negative means no
+	// limit but the store's own.
+	MaxPayloadBytes int
 	// DisableBatching makes every store write its own round trip. By default
 	// the status writes of concurrent workers are grouped into one
 	// TransitionMany call when the store implements store.BatchStore.
@@ -217,6 +233,9 @@ func resolveConfig(c *Config) (*resolvedConfig, error) {
 	}
 	if cfg.LogCapture.MaxPerExecution == 0 {
 		cfg.LogCapture.MaxPerExecution = 1000
+	}
+	if cfg.MaxPayloadBytes == 0 {
+		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
 	if cfg.LogCapture.MaxPerTask == 0 {
 		cfg.LogCapture.MaxPerTask = 1000

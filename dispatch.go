@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -42,14 +43,32 @@ type DispatchOpts struct {
 // update that task or do nothing and return its id (the README lists the
 // rules).
 //
-// ctx bounds the dispatch itself (the store writes, and the wait for room in
-// a full queue with FullQueueWait), never the task's execution. When ctx ends
-// during the wait the task stays persisted and recoverable and Dispatch
-// returns ctx's error.
+// A dispatch is durable when Dispatch returns a nil error: the task's row
+// is committed in the store, and Dispatch returns as soon as it is. From
+// then on a crash cannot lose the task: it is recovered at the next start,
+// or claimed by another node. Dispatch never waits for a worker after the
+// write: a task that finds its queue's buffer full waits in the store for a
+// fetcher (every built-in store: the store is the queue) or, on a store
+// without store.Cluster, in the queue's in-memory overflow. On such a store
+// FullQueueWait applies its back-pressure before the write: Dispatch waits
+// while the buffer and the overflow (Capacity tasks each) are full, and if
+// ctx ends then, nothing was written. An error may still leave a task
+// persisted in one case: ErrQueueFull from a FullQueueError queue (the
+// task stays WaitingQueue and is recovered at the next start).
+//
+// ctx bounds the dispatch itself (the wait for room, the store writes),
+// never the task's execution.
 func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (uuid.UUID, error) {
 	d, err := e.prepare(task, opts)
 	if err != nil {
 		return uuid.Nil, err
+	}
+	if d.due.IsZero() {
+		// Back-pressure comes before the write: once the row is committed
+		// Dispatch returns without waiting for a worker.
+		if err := e.backPressure(ctx, d.job.queue); err != nil {
+			return uuid.Nil, err
+		}
 	}
 	if d.row.Key != "" {
 		unlock := e.keys.Lock(d.row.Key)
@@ -80,9 +99,12 @@ func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (u
 }
 
 // DispatchMany persists every task in one store round trip (where the store
-// supports batches) and delivers them; opts apply to all. Keys are not
-// allowed: a keyed dispatch needs its own lookup. It returns the ids in the
-// order of tasks; on an error none of them was delivered.
+// supports batches) and delivers them; opts apply to all. Like Dispatch it
+// returns once the rows are committed; it does not wait for room (what does
+// not fit in a queue's buffer waits in the store or the overflow, see
+// Dispatch). Keys are not allowed: a keyed dispatch needs its own lookup.
+// It returns the ids in the order of tasks; on an error none of them was
+// delivered.
 func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchOpts) ([]uuid.UUID, error) {
 	if opts != nil && strings.TrimSpace(opts.Key) != "" {
 		return nil, fmt.Errorf("%w: DispatchMany takes no key", ErrInvalidDispatch)
@@ -122,6 +144,11 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 	}
 	if task == nil {
 		return nil, fmt.Errorf("%w: nil task", ErrInvalidDispatch)
+	}
+	if isNil(task) {
+		// A typed nil (a nil *T in the Task interface) would be stored as
+		// JSON null and reach the handler as a nil or zero value.
+		return nil, fmt.Errorf("%w: nil %T task", ErrInvalidDispatch, task)
 	}
 	var o DispatchOpts
 	if opts != nil {
@@ -163,6 +190,10 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	if limit := e.cfg.MaxPayloadBytes; limit > 0 && len(payload) > limit {
+		return nil, fmt.Errorf("%w: a %s task's payload is %d bytes, the limit is %d (Config.MaxPayloadBytes)",
+			ErrPayloadTooLarge, k.name, len(payload), limit)
+	}
 	q, err := e.routeQueue(k, o.Queue, recurring)
 	if err != nil {
 		return nil, err
@@ -201,6 +232,17 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 		}
 	}
 	return d, nil
+}
+
+// isNil reports whether task is a typed nil: a nil pointer, map or slice
+// in a non-nil interface.
+func isNil(task Task) bool {
+	v := reflect.ValueOf(task)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // safeKind calls task.Kind, turning a panic (a nil pointer task) into an
@@ -279,7 +321,10 @@ func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
 }
 
 // enqueueNow writes Queued (unless the row was persisted Queued) and puts the
-// job in its queue, honouring the queue's FullQueueBehavior.
+// job in its queue, honouring the queue's FullQueueBehavior. It never waits
+// for room: the row is persisted, and a task that does not fit waits in the
+// store or the queue's overflow (overflow.go). Its only error is
+// ErrQueueFull, for a queue configured with FullQueueError.
 func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 	if !e.deliveries.begin(j) {
 		return nil // already in a queue or running in this process
@@ -301,29 +346,29 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 			if e.node == nil {
 				e.deliveries.end(j)
 			}
-			if err != nil && ctx.Err() == nil {
+			if err != nil {
 				// The task is persisted, so it is accepted: a store hiccup
-				// here must not make the caller dispatch it again. The timer
-				// path queues it once the store answers.
+				// (or the caller's ctx ending) here must not make the
+				// caller dispatch it again. The row is WaitingQueue, which
+				// a fetcher or the timer path queues once the store
+				// answers.
 				e.log.Warn("queue task, will retry", "task_id", j.id, "err", err)
 				if e.node != nil {
 					e.node.due(j.queue.cfg.Name, time.Time{}) // a fetcher takes the row
 				} else {
 					e.schedule(j, e.now().Add(e.cfg.FullQueueRetryDelay))
 				}
-				return nil
 			}
-			if err != nil {
-				return fmt.Errorf("queue task %s (it stays persisted): %w", j.id, err)
-			}
-			return nil // cancelled or taken meanwhile
+			return nil // persisted; cancelled or taken meanwhile, or retried
 		}
 	}
 	q := j.queue
-	select {
-	case q.ch <- j:
-		return nil
-	default:
+	if q.over.n.Load() == 0 {
+		select {
+		case q.ch <- j:
+			return nil
+		default:
+		}
 	}
 	switch q.cfg.WhenFull {
 	case FullQueueError:
@@ -334,16 +379,10 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 		e.log.Warn("queue full, falling back to the default queue", "queue", q.cfg.Name, "task_id", j.id)
 		q = e.queues[DefaultQueue]
 	}
-	select {
-	case q.ch <- j:
-		return nil
-	case <-ctx.Done():
-		e.dropDelivery(j)
-		return fmt.Errorf("wait for room in queue %q (task %s stays persisted): %w", q.cfg.Name, j.id, ctx.Err())
-	case <-e.stopIntake:
-		e.dropDelivery(j)
-		return ErrShutdown
-	}
+	// The row is committed: the dispatch is acknowledged now, and the task
+	// waits for room behind it, never in Dispatch (overflow.go).
+	e.send(q, j)
+	return nil
 }
 
 // dropDelivery ends a delivery that never ran. In a cluster, a claim it

@@ -2,7 +2,6 @@ package evertask
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -137,12 +136,16 @@ func (e *Engine) NodeID() string {
 // Start starts the workers and the timer heap, then recovers the work left
 // by a previous run in the background (workers first, so a backlog larger
 // than the queues cannot deadlock: bug 1 of the reference). Starting twice
-// is an error.
+// is ErrStarted; starting after Shutdown is ErrShutdown.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
-	if e.started || e.stopping {
+	switch {
+	case e.stopping:
 		e.mu.Unlock()
-		return errors.New("evertask: engine already started")
+		return fmt.Errorf("start engine: %w", ErrShutdown)
+	case e.started:
+		e.mu.Unlock()
+		return fmt.Errorf("start engine: %w", ErrStarted)
 	}
 	e.started = true
 	e.mu.Unlock()
@@ -298,6 +301,8 @@ type queue struct {
 	load atomic.Int64
 	// fetch is the queue's fetcher in cluster mode, else nil.
 	fetch *fetcher
+	// over holds persisted tasks waiting for room in ch (overflow.go).
+	over overflow
 	// paused is set while the queue is paused (pause.go); parked holds,
 	// outside cluster mode, the jobs a worker took meanwhile.
 	paused atomic.Bool

@@ -33,8 +33,21 @@ var (
 	// recovered at the next start.
 	ErrQueueFull = errors.New("evertask: queue is full")
 
-	// ErrShutdown is returned by Dispatch after Shutdown began.
+	// ErrShutdown is returned by Dispatch after Shutdown began, and by
+	// Start and Register after Shutdown: an engine does not start again
+	// (make a new one with New).
 	ErrShutdown = errors.New("evertask: engine is shut down")
+
+	// ErrStarted is returned by Start when the engine already started, and
+	// by Register after Start: startup recovery has already run without the
+	// new handler, so tasks of its kind left by an earlier run would wait
+	// for the next start. Register every handler before Start.
+	ErrStarted = errors.New("evertask: engine already started")
+
+	// ErrPayloadTooLarge is returned by Dispatch (wrapped, naming the size
+	// and the limit) when a task's JSON is larger than
+	// Config.MaxPayloadBytes. Nothing is written.
+	ErrPayloadTooLarge = errors.New("evertask: payload too large")
 
 	// ErrTaskFinished is returned by Cancel for a one-shot task that already
 	// Completed or Failed: a cancel never overwrites a result.

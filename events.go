@@ -22,11 +22,26 @@ const (
 	EventTimedOut  EventType = "timed_out" // an attempt hit its timeout; the task failed
 	EventCancelled EventType = "cancelled" // cancelled by the user (before or during execution)
 	EventStopped   EventType = "stopped"   // interrupted by Shutdown; it will be recovered
-	EventRecovered EventType = "recovered" // picked up again after its engine stopped: startup recovery, or in a cluster a claim of a task dispatched before this engine started, or a take-over
+	EventRecovered EventType = "recovered" // picked up again after its engine stopped: startup recovery, or in a cluster the claim of a task dispatched before this engine started or taken over from a lost node (once, by the claiming node)
 	EventPoisoned  EventType = "poisoned"  // recovery gave up on it and marked it Failed
 )
 
 // Event is one lifecycle event of a task.
+//
+// Each transition is announced once, by the engine whose store write made
+// it, and only after that write committed: a write that found the row
+// already moved (a refused compare-and-set, a lost lease) announces
+// nothing. For a cancel that means: the engine whose Cancel wrote the
+// Cancelled status sends EventCancelled; when a running handler's own
+// outcome recorded the cancel first (its context ended and its write
+// landed before the Cancel's), that engine sends it and Cancel does not.
+// With several nodes, a Cancel called on one node for a task running on
+// another is announced on the node that called Cancel; the node whose
+// handler it stopped calls the handler's OnError hook but sends no event.
+// Events of one transition are therefore never duplicated across the
+// engines sharing a store. Started and Retried belong to the execution on
+// the engine that runs it; a subscriber can still lose events to a full
+// buffer (see Engine.Subscribe and DroppedEvents).
 type Event struct {
 	Type     EventType
 	TaskID   uuid.UUID

@@ -24,6 +24,7 @@ func (e *Engine) work(q *queue) {
 			e.workers.Done()
 			return
 		case j := <-q.ch:
+			q.took()
 			if e.acceptingWork() != nil {
 				// Shutting down: leave it Queued for the next start.
 				e.dropDelivery(j)
@@ -507,11 +508,12 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	}
 	ev := Event{Type: out.event, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: now,
 		Attempt: Attempt(ctx), Duration: out.elapsed, Err: out.err, Logs: captured}
-	if !applied && out.status != store.StatusCancelled {
-		// Cancelled while running: the cancel's status stands and the result
-		// is suppressed (bug 37).
-		ev.Type, ev.Err = EventCancelled, nil
-		e.emit(ev)
+	if !applied {
+		// Cancelled while running, and the Cancel's write landed first: its
+		// status stands and the result is suppressed (bug 37). The handler
+		// was stopped by the cancel, so OnError hears of it; the event is
+		// the Cancel's to send, as its write made the transition (see
+		// Event): sending it here too would announce one cancel twice.
 		if j.kind.failed != nil {
 			e.callHook(j, "OnError", func() { j.kind.failed(ctx, j.task, context.Canceled) })
 		}
@@ -527,9 +529,11 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 			e.callHook(j, "OnError", func() { j.kind.failed(ctx, j.task, out.last) })
 		}
 	}
-	if out.status != store.StatusCancelled { // Cancel announced it already
-		e.emit(ev)
-	}
+	// This write made the transition, so this is its one event: a
+	// Cancelled written here (the stopped handler's outcome landed before
+	// the Cancel's own write, which then found nothing to change) is
+	// announced here and not by Cancel.
+	e.emit(ev)
 }
 
 // saveLogs stores an execution's captured logs and applies the per-task

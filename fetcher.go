@@ -183,9 +183,11 @@ func (e *Engine) runClaimed(row *store.Task, q *queue, claimedAt time.Time) {
 		}
 		j.series = &series{sched: s, scheduledAt: next, runCount: row.RunCount}
 	}
-	if row.CreatedAt.Before(e.node.info.StartedAt) {
-		// Dispatched before this engine started: left by an earlier run
-		// (or by another node), and picked up now.
+	if row.CreatedAt.Before(e.node.info.StartedAt) || row.RecoveryFailures > 0 {
+		// Dispatched before this engine started (left by an earlier run or
+		// by another node), or taken over from a node that lost it since
+		// its last finished work: picked up again now. This claim is the
+		// one announcement of it (the rescue that re-queued it sends none).
 		e.emit(Event{Type: EventRecovered, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue})
 	}
 	if !e.deliveries.beginClaimed(j, claimedAt) {
@@ -229,10 +231,12 @@ func (e *Engine) skipTo(row *store.Task, next time.Time) {
 // poisonClaimed ends a claimed row that cannot run as Failed.
 func (e *Engine) poisonClaimed(row *store.Task, reason string) {
 	e.log.Error("gave up on task", "task_id", row.ID, "kind", row.Kind, "reason", reason)
+	var applied bool
 	if row.Recurring {
-		e.endSeries(context.Background(), row, store.StatusFailed, reason)
+		applied = e.endSeries(context.Background(), row, store.StatusFailed, reason)
 	} else {
-		_, err := e.writer.transition(context.Background(), store.TransitionParams{
+		var err error
+		applied, err = e.writer.transition(context.Background(), store.TransitionParams{
 			ID: row.ID, To: store.StatusFailed, From: fromInProgress, HeldBy: e.node.info.ID, Now: e.now(),
 			Error: "poisoned: " + reason, AuditLevel: row.AuditLevel,
 		})
@@ -240,5 +244,7 @@ func (e *Engine) poisonClaimed(row *store.Task, reason string) {
 			e.log.Error("mark poisoned task failed", "task_id", row.ID, "err", err)
 		}
 	}
-	e.emit(Event{Type: EventPoisoned, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue, Err: errors.New(reason)})
+	if applied { // announced only by the write that made it (see Event)
+		e.emit(Event{Type: EventPoisoned, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue, Err: errors.New(reason)})
+	}
 }

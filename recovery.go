@@ -335,10 +335,12 @@ func (e *Engine) recoveryFailed(ctx context.Context, row *store.Task, cause erro
 func (e *Engine) poison(ctx context.Context, row *store.Task, reason string, stats *recoveryStats) {
 	stats.poisoned.Add(1)
 	e.log.Error("recovery gave up on task", "task_id", row.ID, "kind", row.Kind, "reason", reason)
+	var applied bool
 	if row.Recurring {
-		e.endSeries(ctx, row, store.StatusFailed, reason)
+		applied = e.endSeries(ctx, row, store.StatusFailed, reason)
 	} else {
-		_, err := e.writer.transition(ctx, store.TransitionParams{
+		var err error
+		applied, err = e.writer.transition(ctx, store.TransitionParams{
 			ID: row.ID, To: store.StatusFailed, IfRecoverable: true, Now: e.now(),
 			Error: "poisoned: " + reason, AuditLevel: row.AuditLevel,
 		})
@@ -346,17 +348,21 @@ func (e *Engine) poison(ctx context.Context, row *store.Task, reason string, sta
 			e.log.Error("mark poisoned task failed", "task_id", row.ID, "err", err)
 		}
 	}
-	e.emit(Event{Type: EventPoisoned, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue, Err: errors.New(reason)})
+	if applied { // announced only by the write that made it (see Event)
+		e.emit(Event{Type: EventPoisoned, TaskID: row.ID, Kind: row.Kind, Queue: row.Queue, Err: errors.New(reason)})
+	}
 }
 
-func (e *Engine) endSeries(ctx context.Context, row *store.Task, status store.Status, reason string) {
+// endSeries ends a recurring series and reports whether its write applied.
+func (e *Engine) endSeries(ctx context.Context, row *store.Task, status store.Status, reason string) bool {
 	if reason != "" {
 		reason = "poisoned: " + reason
 	}
-	_, err := store.EndSeries(ctx, e.store, store.EndSeriesParams{
+	applied, err := store.EndSeries(ctx, e.store, store.EndSeriesParams{
 		ID: row.ID, Status: status, Error: reason, Now: e.now(), AuditLevel: row.AuditLevel,
 	})
 	if err != nil {
 		e.log.Error("end recurring series", "task_id", row.ID, "err", err)
 	}
+	return applied && err == nil
 }

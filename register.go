@@ -38,7 +38,8 @@ type kind struct {
 
 // Register makes h the handler of tasks of type T (of kind T.Kind()). One
 // handler per kind: registering a second one is ErrDuplicateHandler. Register
-// before Start, so that startup recovery knows every kind.
+// before Start, so that startup recovery knows every kind: after Start it
+// returns ErrStarted, after Shutdown ErrShutdown.
 func Register[T Task](e *Engine, h Handler[T], opts *HandlerOpts) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", ErrConfig)
@@ -100,6 +101,12 @@ func Register[T Task](e *Engine, h Handler[T], opts *HandlerOpts) error {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	switch {
+	case e.stopping:
+		return fmt.Errorf("register handler of %q: %w", name, ErrShutdown)
+	case e.started:
+		return fmt.Errorf("register handler of %q: %w (register every handler before Start: recovery ran without this one)", name, ErrStarted)
+	}
 	if _, ok := e.kinds[name]; ok {
 		return fmt.Errorf("%w: %q", ErrDuplicateHandler, name)
 	}

@@ -246,6 +246,7 @@ func TestBenchSQLiteFile(t *testing.T) {
 func TestBenchPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	testenv.RequirePostgres(t)
 	pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 	if err != nil {
 		testenv.Unavailable(t, "postgres", err)
@@ -301,6 +302,7 @@ func TestBenchMySQL(t *testing.T) {
 func TestBenchRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	testenv.RequireRedis(t)
 	rdb, err := openRedis(ctx, testenv.RedisAddr())
 	if err != nil {
 		testenv.Unavailable(t, "redis", err)
@@ -355,6 +357,7 @@ func TestBenchNodes(t *testing.T) {
 			name:    "postgres",
 			cluster: implementsCluster(&pgstore.Store{}),
 			dsn: func(t *testing.T) string {
+				testenv.RequirePostgres(t)
 				pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 				if err != nil {
 					testenv.Unavailable(t, "postgres", err)
@@ -394,6 +397,7 @@ func TestBenchNodes(t *testing.T) {
 			name:    "redis",
 			cluster: implementsCluster(&redisstore.Store{}),
 			dsn: func(t *testing.T) string {
+				testenv.RequireRedis(t)
 				rdb, err := openRedis(ctx, testenv.RedisAddr())
 				if err != nil {
 					testenv.Unavailable(t, "redis", err)
@@ -484,6 +488,7 @@ func TestMigrate(t *testing.T) {
 	t.Run("Postgres", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
+		testenv.RequirePostgres(t)
 		pool, err := openPool(ctx, testenv.PostgresURL(), 2)
 		if err != nil {
 			testenv.Unavailable(t, "postgres", err)

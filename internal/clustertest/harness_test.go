@@ -149,6 +149,7 @@ func openBackend(t *testing.T, kind string) *backend {
 		})
 		b.st = st
 	case "redis":
+		testenv.RequireRedis(t)
 		client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
 		if err := client.Ping(ctx).Err(); err != nil {
 			client.Close()

@@ -46,6 +46,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Registration", testRegistration},
 		{"LogCapture", testLogCapture},
 		{"Events", testEvents},
+		{"EventsExactlyOnce", testEventsExactlyOnce},
+		{"RecoveredOnce", testRecoveredOnce},
 		{"AuditLevels", testAuditLevels},
 		{"History", testHistory},
 		{"DispatchMany", testDispatchMany},

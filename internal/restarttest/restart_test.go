@@ -117,6 +117,7 @@ func TestMySQLRestart(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	requireRestart(t)
 	ctx := context.Background()
+	testenv.RequireRedis(t)
 	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
 	if err := client.Ping(ctx).Err(); err != nil {
 		testenv.Unavailable(t, "Redis", err)

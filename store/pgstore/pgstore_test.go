@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 // EVERTASK_TEST_REQUIRE_SERVICES=1) when PostgreSQL cannot be reached.
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
+	testenv.RequirePostgres(t)
 	shared.once.Do(func() {
 		cfg, err := pgxpool.ParseConfig(testenv.PostgresURL())
 		if err != nil {

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 // call, or skips (fails in CI) when Redis cannot be reached.
 func client(t testing.TB) *redis.Client {
 	t.Helper()
+	testenv.RequireRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(), PoolSize: 32})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

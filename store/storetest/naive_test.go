@@ -84,6 +84,17 @@ const (
 	bugPendingIgnoresNow  naiveBug = "PendingIgnoresRunUntil"
 )
 
+// Each retention rule's cutoff taken as inclusive (<= instead of <), one
+// rule at a time.
+const (
+	bugStatusCutInclusive    naiveBug = "StatusAuditCutoffInclusive"
+	bugRunsCutInclusive      naiveBug = "RunsAuditCutoffInclusive"
+	bugErrorCutInclusive     naiveBug = "ErrorAuditCutoffInclusive"
+	bugLogCutInclusive       naiveBug = "LogCutoffInclusive"
+	bugCompletedCutInclusive naiveBug = "CompletedTaskCutoffInclusive"
+	bugFailedCutInclusive    naiveBug = "FailedTaskCutoffInclusive"
+)
+
 var (
 	_ store.Store           = (*naiveStore)(nil)
 	_ store.RecurringStore  = (*naiveStore)(nil)
@@ -799,36 +810,45 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		}
 		return p.Cutoff(age)
 	}
-	old := func(at time.Time, errText string, age time.Duration) bool {
+	// before is the cutoff comparison; rule names the bug that makes it
+	// inclusive.
+	before := func(at, cut time.Time, rule naiveBug) bool {
+		return at.Before(cut) || s.bug == rule && at.Equal(cut)
+	}
+	old := func(at time.Time, errText string, age time.Duration, rule naiveBug) bool {
 		if errText != "" && p.ErrorAuditAge > 0 && s.bug != bugErrorAgeIgnored {
-			age = p.ErrorAuditAge
+			age, rule = p.ErrorAuditAge, bugErrorCutInclusive
 		}
 		cut, ok := cutoff(age)
-		return ok && at.Before(cut)
+		return ok && before(at, cut, rule)
 	}
 	for id, list := range s.statuses {
-		kept := slices.DeleteFunc(list, func(a store.StatusAudit) bool { return old(a.At, a.Error, p.StatusAuditAge) })
+		kept := slices.DeleteFunc(list, func(a store.StatusAudit) bool {
+			return old(a.At, a.Error, p.StatusAuditAge, bugStatusCutInclusive)
+		})
 		res.StatusAudits += len(list) - len(kept)
 		s.statuses[id] = kept
 	}
 	for id, list := range s.runs {
-		kept := slices.DeleteFunc(list, func(a store.RunsAudit) bool { return old(a.ExecutedAt, a.Error, p.RunsAuditAge) })
+		kept := slices.DeleteFunc(list, func(a store.RunsAudit) bool {
+			return old(a.ExecutedAt, a.Error, p.RunsAuditAge, bugRunsCutInclusive)
+		})
 		res.RunsAudits += len(list) - len(kept)
 		s.runs[id] = kept
 	}
 	for id, list := range s.logs {
-		kept := slices.DeleteFunc(list, func(l store.ExecutionLog) bool { return old(l.At, "", p.LogAge) })
+		kept := slices.DeleteFunc(list, func(l store.ExecutionLog) bool { return old(l.At, "", p.LogAge, bugLogCutInclusive) })
 		res.Logs += len(list) - len(kept)
 		s.logs[id] = kept
 	}
 	s.purgeAttempts(p, &res)
 	for id, t := range s.rows {
-		age := p.FailedTaskAge
+		age, rule := p.FailedTaskAge, bugFailedCutInclusive
 		switch {
 		case t.Recurring && s.bug != bugPurgeRecurring:
 			continue
 		case t.Status == store.StatusCompleted:
-			age = p.CompletedTaskAge
+			age, rule = p.CompletedTaskAge, bugCompletedCutInclusive
 		case t.Status != store.StatusFailed && t.Status != store.StatusCancelled:
 			continue
 		}
@@ -836,7 +856,7 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		if ref.IsZero() {
 			ref = t.CreatedAt
 		}
-		if cut, ok := cutoff(age); ok && ref.Before(cut) {
+		if cut, ok := cutoff(age); ok && before(ref, cut, rule) {
 			s.delete(id)
 			res.Tasks++
 		}

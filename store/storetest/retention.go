@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/evertask/evertask/store"
@@ -260,6 +261,149 @@ func retainerChecks() []check {
 				t.Errorf("the row cancelled after an old completion survived")
 			}
 			wantRowCount(t, s, 3)
+		}},
+		{"EveryAuditRuleCutsAtTheMicrosecond", func(t tb, s store.Store) {
+			// Each history rule alone, over entries a microsecond before, at
+			// and a microsecond after its cutoff: only the first goes (a
+			// rule deletes what is older than its cutoff, never what is at
+			// it).
+			cut := ago(24)
+			times := []time.Time{cut.Add(-time.Microsecond), cut, cut.Add(time.Microsecond)}
+			plain, failing := recurringTask(1), recurringTask(2)
+			plain.CreatedAt, failing.CreatedAt, failing.Error = ago(1000), ago(1000), "boom"
+			persist(t, s, plain, failing)
+			for i, at := range times {
+				transition(t, s, store.TransitionParams{ID: plain.ID, To: store.StatusInProgress, Now: at})
+				transition(t, s, store.TransitionParams{ID: failing.ID, To: store.StatusFailed, Now: at, Error: "boom"})
+				for _, p := range []store.RunParams{
+					{ID: plain.ID, Now: at, NextRunAt: purgeNow},
+					{ID: failing.ID, Now: at, NextRunAt: purgeNow, Error: "boom"},
+				} {
+					if err := s.UpdateCurrentRun(t.Context(), p); err != nil {
+						t.Fatalf("UpdateCurrentRun: %v", err)
+					}
+				}
+				l := logRecord(plain.ID, i, 0, "Information", fmt.Sprint("run ", i))
+				l.At = at
+				if err := s.SaveLogs(t.Context(), plain.ID, []store.ExecutionLog{l}); err != nil {
+					t.Fatalf("SaveLogs: %v", err)
+				}
+			}
+			for _, a := range statusAudits(t, s, failing.ID) {
+				if a.Error == "" {
+					t.Fatalf("setup: a status audit of the failing series has no error: %v", a)
+				}
+			}
+			for _, a := range runsAudits(t, s, failing.ID) {
+				if a.Error == "" {
+					t.Fatalf("setup: a runs audit of the failing series has no error: %v", a)
+				}
+			}
+			// at lists the times of one kind of history of a task, newest
+			// first.
+			at := func(kind string, id uuid.UUID) []time.Time {
+				var out []time.Time
+				switch kind {
+				case "status":
+					for _, a := range statusAudits(t, s, id) {
+						out = append(out, a.At)
+					}
+				case "runs":
+					for _, a := range runsAudits(t, s, id) {
+						out = append(out, a.ExecutedAt)
+					}
+				case "logs":
+					for _, l := range logsOf(t, s, id) {
+						out = append(out, l.At)
+					}
+					slices.Reverse(out) // logs come oldest first
+				}
+				return out
+			}
+			all, kept := []time.Time{times[2], times[1], times[0]}, []time.Time{times[2], times[1]}
+			want := func(rule, kind string, id uuid.UUID, times []time.Time) {
+				t.Helper()
+				got := at(kind, id)
+				ok := len(got) == len(times)
+				for i := 0; ok && i < len(got); i++ {
+					ok = sameTime(got[i], times[i])
+				}
+				if !ok {
+					var g []string
+					for _, x := range got {
+						g = append(g, fmtTime(x))
+					}
+					t.Errorf("after the %s rule at cutoff %s: %s of task %d at %v, want %d (cutoff-1µs gone, cutoff and cutoff+1µs kept)",
+						rule, fmtTime(cut), kind, map[uuid.UUID]int{plain.ID: 1, failing.ID: 2}[id], g, len(times))
+				}
+			}
+			rules := []struct {
+				name string
+				p    store.RetentionPolicy
+				res  store.PurgeResult
+				// which history each task should have left afterwards
+				status, runs [2][]time.Time
+				logs         []time.Time
+			}{
+				{"ErrorAuditAge", store.RetentionPolicy{ErrorAuditAge: 24 * time.Hour}, store.PurgeResult{StatusAudits: 1, RunsAudits: 1},
+					[2][]time.Time{all, kept}, [2][]time.Time{all, kept}, all},
+				{"StatusAuditAge", store.RetentionPolicy{StatusAuditAge: 24 * time.Hour}, store.PurgeResult{StatusAudits: 1},
+					[2][]time.Time{kept, kept}, [2][]time.Time{all, kept}, all},
+				{"RunsAuditAge", store.RetentionPolicy{RunsAuditAge: 24 * time.Hour}, store.PurgeResult{RunsAudits: 1},
+					[2][]time.Time{kept, kept}, [2][]time.Time{kept, kept}, all},
+				{"LogAge", store.RetentionPolicy{LogAge: 24 * time.Hour}, store.PurgeResult{Logs: 1},
+					[2][]time.Time{kept, kept}, [2][]time.Time{kept, kept}, kept},
+			}
+			for _, r := range rules {
+				if res := purge(t, s, r.p); res != r.res {
+					t.Errorf("Purge(%s) at cutoff %s = %+v, want %+v", r.name, fmtTime(cut), res, r.res)
+				}
+				for i, id := range []uuid.UUID{plain.ID, failing.ID} {
+					want(r.name, "status", id, r.status[i])
+					want(r.name, "runs", id, r.runs[i])
+				}
+				want(r.name, "logs", plain.ID, r.logs)
+			}
+		}},
+		{"EveryTaskRuleCutsAtTheMicrosecond", func(t tb, s store.Store) {
+			// Completed, Failed and Cancelled one-shot rows whose time
+			// (last execution, else creation) is a microsecond before, at
+			// and a microsecond after the cutoff: only the first goes.
+			cut := ago(24)
+			times := []time.Time{cut.Add(-time.Microsecond), cut, cut.Add(time.Microsecond)}
+			var rows [3][3]*store.Task // [completed, failed, cancelled][time]
+			for i, at := range times {
+				for k, st := range []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusCancelled} {
+					task := newTask(10*(k+1) + i)
+					task.Status, task.CreatedAt, task.LastExecutionAt = st, at.Add(-time.Hour), at
+					if st == store.StatusCancelled {
+						task.CreatedAt, task.LastExecutionAt = at, time.Time{} // judged by its creation
+					}
+					persist(t, s, task)
+					rows[k][i] = task
+				}
+			}
+			present := func(rule string, goneUpTo int) {
+				t.Helper()
+				for k, name := range []string{"Completed", "Failed", "Cancelled"} {
+					for i, task := range rows[k] {
+						_, err := s.Get(t.Context(), task.ID)
+						gone := i == 0 && k <= goneUpTo
+						if (err == nil) == gone {
+							t.Errorf("after the %s rule: the %s row at cutoff%+dµs present %v, want %v",
+								rule, name, i-1, err == nil, !gone)
+						}
+					}
+				}
+			}
+			if res := purge(t, s, store.RetentionPolicy{CompletedTaskAge: 24 * time.Hour}); res.Tasks != 1 {
+				t.Errorf("Purge(CompletedTaskAge) at the cutoff deleted %d tasks, want 1", res.Tasks)
+			}
+			present("CompletedTaskAge", 0)
+			if res := purge(t, s, store.RetentionPolicy{FailedTaskAge: 24 * time.Hour}); res.Tasks != 2 {
+				t.Errorf("Purge(FailedTaskAge) at the cutoff deleted %d tasks, want 2", res.Tasks)
+			}
+			present("FailedTaskAge", 2)
 		}},
 		{"SmallBatchesStillDeleteEverything", func(t tb, s store.Store) {
 			hours := []int{300, 290, 280, 270, 260, 250, 240, 230, 220, 210, 1}

@@ -133,6 +133,8 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		bugSubscriptionLeaks, bugPublishBlocks,
 		bugAttemptAtNone, bugAttemptFenceIgnored, bugRemoveKeepsAttempts, bugAttemptPurgeInclusive,
 		bugAttemptPurgeNoErrAge, bugAttemptsNewestFirst, bugTrimKeepsOldest, bugTrimBySaveOrder,
+		bugStatusCutInclusive, bugRunsCutInclusive, bugErrorCutInclusive, bugLogCutInclusive,
+		bugCompletedCutInclusive, bugFailedCutInclusive,
 	}
 	for _, bug := range bugs {
 		name := string(bug)
