@@ -1,6 +1,7 @@
 package evertask_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,14 +11,22 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/evertask/evertask/internal/enginetest"
+	"github.com/evertask/evertask/metrics"
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/memstore"
+	"github.com/evertask/evertask/tracing"
 )
 
 // BenchmarkEngine measures the whole engine (dispatch, run a no-op,
 // complete) on the embedded stores; see enginetest.BenchmarkThroughput.
-// EVERTASK_BENCH_WORKERS, _PRODUCERS and _NOBATCH=1 override the setup.
+// EVERTASK_BENCH_WORKERS, _PRODUCERS and _NOBATCH=1 override the setup;
+// EVERTASK_BENCH_METRICS=1 turns on package metrics (a fresh registry) and
+// EVERTASK_BENCH_TRACING=1 package tracing (an SDK provider that records
+// every span and exports none), to measure what they cost.
 func BenchmarkEngine(b *testing.B) {
 	stores := map[string]func(b *testing.B) store.Store{
 		"memory": func(*testing.B) store.Store { return memstore.New() },
@@ -30,10 +39,23 @@ func BenchmarkEngine(b *testing.B) {
 		for _, level := range []store.AuditLevel{store.AuditNone, store.AuditFull} {
 			w := envInt("EVERTASK_BENCH_WORKERS", workers[name])
 			b.Run(fmt.Sprintf("store=%s/audit=%s/workers=%d", name, level, w), func(b *testing.B) {
-				enginetest.BenchmarkThroughput(b, stores[name](b), enginetest.BenchOpts{
+				o := enginetest.BenchOpts{
 					Audit: level, Workers: w, Producers: envInt("EVERTASK_BENCH_PRODUCERS", 8),
 					NoBatch: os.Getenv("EVERTASK_BENCH_NOBATCH") == "1",
-				})
+				}
+				if os.Getenv("EVERTASK_BENCH_METRICS") == "1" {
+					m, err := metrics.New(&metrics.Config{Registerer: prometheus.NewRegistry()})
+					if err != nil {
+						b.Fatal(err)
+					}
+					o.Observer = m.Observer()
+				}
+				if os.Getenv("EVERTASK_BENCH_TRACING") == "1" {
+					tp := sdktrace.NewTracerProvider()
+					b.Cleanup(func() { tp.Shutdown(context.Background()) })
+					o.Middleware = append(o.Middleware, tracing.Middleware(&tracing.Config{TracerProvider: tp}))
+				}
+				enginetest.BenchmarkThroughput(b, stores[name](b), o)
 			})
 		}
 	}

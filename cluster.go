@@ -234,6 +234,7 @@ func (n *node) keep() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseDuration/2)
 		n.renew(ctx)
 		if err := n.st.JoinCluster(ctx, n.info); err != nil {
+			n.e.storeErr("heartbeat", err)
 			n.e.log.Warn("cluster heartbeat", "node", n.info.ID, "err", err)
 		}
 		cancel()
@@ -267,6 +268,7 @@ func (n *node) renew(ctx context.Context) {
 	}
 	lost, err := n.st.Renew(ctx, store.RenewParams{Owner: n.info.ID, IDs: ids, LeaseFor: n.cfg.LeaseDuration})
 	if err != nil {
+		e.storeErr("renew", err)
 		e.log.Warn("renew leases", "tasks", len(ids), "err", err)
 		return
 	}
@@ -356,6 +358,7 @@ func (n *node) rescue() {
 		})
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
+				e.storeErr("rescue", err)
 				e.log.Warn("rescue expired leases", "err", err)
 			}
 			return
@@ -370,6 +373,9 @@ func (n *node) rescue() {
 			// the task up (runClaimed): sent here too, a take-over would be
 			// announced twice.
 			e.log.Info("task taken over from a lost node", "task_id", row.ID, "kind", row.Kind, "takeovers", row.RecoveryFailures)
+			if f := e.cfg.Observer.TakeOver; f != nil {
+				f(row.ID, row.Kind, row.Queue)
+			}
 			n.due(row.Queue, time.Time{})
 		}
 		if len(rows) < rescueBatch {

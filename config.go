@@ -158,6 +158,13 @@ type Config struct {
 	// default (see RetentionConfig).
 	Retention RetentionConfig
 
+	// Observer receives lifecycle events, store errors and take-overs
+	// synchronously (package metrics uses it). Default: none.
+	Observer Observer
+	// Middleware hooks into dispatches and handler attempts (package
+	// tracing uses it), the first outermost. Default: none.
+	Middleware []Middleware
+
 	// Cluster configures how the engine shares its store with other
 	// engines (nodes). It applies when the store implements store.Cluster,
 	// as every built-in store does; see the README's "Several processes".

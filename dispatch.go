@@ -31,6 +31,10 @@ type DispatchOpts struct {
 	Queue string
 	// AuditLevel overrides the kind's and the engine's level.
 	AuditLevel *store.AuditLevel
+	// Metadata is stored with the task (store.Task.Metadata) and reaches
+	// Middleware.Attempt; the map is copied. At most
+	// store.MaxMetadataEntries entries and store.MaxMetadataBytes bytes.
+	Metadata map[string]string
 	// Schedule makes the task a recurring series (see package schedule).
 	// Its first run follows the schedule's start options, so Delay and RunAt
 	// must be unset. A series goes to the "recurring" queue unless the kind
@@ -63,6 +67,22 @@ func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (u
 	if err != nil {
 		return uuid.Nil, err
 	}
+	if len(e.dispatchMW) == 0 {
+		return e.dispatch(ctx, d)
+	}
+	dones := e.beginDispatch(ctx, d)
+	if err := store.ValidateMetadata(d.row.Metadata); err != nil {
+		err = fmt.Errorf("%w: metadata after the dispatch middleware: %v", ErrInvalidDispatch, err)
+		endDispatch(dones, err)
+		return uuid.Nil, err
+	}
+	id, err := e.dispatch(ctx, d)
+	endDispatch(dones, err)
+	return id, err
+}
+
+// dispatch waits for room, persists and delivers a prepared dispatch.
+func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 	if d.due.IsZero() {
 		// Back-pressure comes before the write: once the row is committed
 		// Dispatch returns without waiting for a worker.
@@ -85,10 +105,11 @@ func (e *Engine) Dispatch(ctx context.Context, task Task, opts *DispatchOpts) (u
 				return winner.ID, nil
 			}
 		}
+		e.storeErr("persist", err)
 		return uuid.Nil, fmt.Errorf("persist task %s: %w", d.row.ID, err)
 	}
 	id := d.row.ID
-	err = e.deliver(ctx, d)
+	err := e.deliver(ctx, d)
 	if d.row.Key == "" && !d.row.Recurring {
 		// The write committed and nothing kept the dispatch: it is reused.
 		// (Not on a failed write: a leader may still hold its row.)
@@ -119,13 +140,44 @@ func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchO
 		}
 		ds[i], rows[i], ids[i] = d, &d.row, d.row.ID
 	}
+	var dones [][]func(error)
+	if len(e.dispatchMW) > 0 {
+		dones = make([][]func(error), len(ds))
+		for i, d := range ds {
+			dones[i] = e.beginDispatch(ctx, d)
+		}
+	}
+	end := func(i int, err error) {
+		if dones != nil {
+			endDispatch(dones[i], err)
+		}
+	}
+	for i, d := range ds {
+		if err := store.ValidateMetadata(d.row.Metadata); err != nil {
+			err = fmt.Errorf("%w: task %d: metadata after the dispatch middleware: %v", ErrInvalidDispatch, i, err)
+			for i := range ds {
+				end(i, err)
+			}
+			return nil, err
+		}
+	}
 	if err := store.PersistMany(ctx, e.store, rows); err != nil {
-		return nil, fmt.Errorf("persist %d tasks: %w", len(rows), err)
+		e.storeErr("persist", err)
+		err = fmt.Errorf("persist %d tasks: %w", len(rows), err)
+		for i := range ds {
+			end(i, err)
+		}
+		return nil, err
 	}
 	for i, d := range ds {
 		if err := e.deliver(ctx, d); err != nil {
-			return ids, fmt.Errorf("deliver task %d (%s): %w", i, d.row.ID, err)
+			err = fmt.Errorf("deliver task %d (%s): %w", i, d.row.ID, err)
+			for k := i; k < len(ds); k++ {
+				end(k, err)
+			}
+			return ids, err
 		}
+		end(i, nil)
 	}
 	return ids, nil
 }
@@ -186,6 +238,9 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 		}
 		level = *o.AuditLevel
 	}
+	if err := store.ValidateMetadata(o.Metadata); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDispatch, err)
+	}
 	payload, value, err := encodePayload(k, task)
 	if err != nil {
 		return nil, err
@@ -215,10 +270,13 @@ func (e *Engine) prepare(task Task, opts *DispatchOpts) (*dispatch, error) {
 	d.due, d.row = due, store.Task{
 		ID: id, CreatedAt: now, Kind: k.name, Payload: payload, Handler: k.handlerName,
 		Queue: q.cfg.Name, Key: key, Status: store.StatusWaitingQueue, AuditLevel: level,
-		ScheduledAt: due,
+		ScheduledAt: due, Metadata: cloneMetadata(o.Metadata),
 	}
 	row := &d.row
-	j := &job{id: id, kind: k, task: value, queue: q, audit: level}
+	j := &job{id: id, kind: k, task: value, queue: q, audit: level, meta: row.Metadata, readyAt: unixNano(now)}
+	if !due.IsZero() {
+		j.readyAt = unixNano(due)
+	}
 	d.job = j
 	// An immediate task whose Queued status would not be audited is
 	// persisted Queued at once: one write less, same recoverability.
@@ -352,6 +410,9 @@ func (e *Engine) enqueueNow(ctx context.Context, j *job) error {
 				// caller dispatch it again. The row is WaitingQueue, which
 				// a fetcher or the timer path queues once the store
 				// answers.
+				if ctx.Err() == nil {
+					e.storeErr("transition", err)
+				}
 				e.log.Warn("queue task, will retry", "task_id", j.id, "err", err)
 				if e.node != nil {
 					e.node.due(j.queue.cfg.Name, time.Time{}) // a fetcher takes the row
@@ -442,6 +503,7 @@ func (e *Engine) promote(j *job) {
 		return
 	case err != nil:
 		e.deliveries.end(j)
+		e.storeErr("transition", err)
 		e.log.Warn("queue timed task, will retry", "task_id", j.id, "err", err)
 		retry(e.cfg.FullQueueRetryDelay)
 		return

@@ -32,12 +32,25 @@ func DispatchTx[Tx any](ctx context.Context, e *Engine, tx Tx, task Task, opts *
 	if err != nil {
 		return uuid.Nil, err
 	}
+	// The dispatch middleware sees the write into the transaction: its
+	// result is that of the write, not of the caller's commit.
+	dones := e.beginDispatch(ctx, d)
+	id, err := persistTx(ctx, e, tp, tx, d)
+	endDispatch(dones, err)
+	return id, err
+}
+
+func persistTx[Tx any](ctx context.Context, e *Engine, tp store.TxPersister[Tx], tx Tx, d *dispatch) (uuid.UUID, error) {
+	if err := store.ValidateMetadata(d.row.Metadata); err != nil {
+		return uuid.Nil, fmt.Errorf("%w: metadata after the dispatch middleware: %v", ErrInvalidDispatch, err)
+	}
 	if err := tp.PersistTx(ctx, tx, &d.row); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
 			if winner, gerr := e.store.GetByKey(ctx, d.row.Key); gerr == nil {
 				return winner.ID, nil
 			}
 		}
+		e.storeErr("persist", err)
 		return uuid.Nil, fmt.Errorf("persist task %s in the caller's transaction: %w", d.row.ID, err)
 	}
 	return d.row.ID, nil

@@ -50,7 +50,10 @@ type Engine struct {
 	keys       keylock.Map
 	seriesMu   keylock.Map // per series id: a run's accounting vs a re-registration
 	events     events
-	waiters    waiters // Wait calls, woken by emit
+	observe    func(Event) // Config.Observer.Event
+	dispatchMW []func(context.Context, *DispatchInfo) func(error)
+	attempt    AttemptFunc // the attempt middleware around the handler; nil: none
+	waiters    waiters     // Wait calls, woken by emit
 	pauses     pauses
 	recovery   recoveryCounter
 	retention  *retainer
@@ -93,6 +96,13 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		stopIntake: make(chan struct{}),
 		stopped:    make(chan struct{}),
 	}
+	e.observe = rc.Observer.Event
+	for _, mw := range rc.Middleware {
+		if mw.Dispatch != nil {
+			e.dispatchMW = append(e.dispatchMW, mw.Dispatch)
+		}
+	}
+	e.attempt = buildAttempt(rc.Middleware)
 	e.runCtx, e.cancelRun = context.WithCancel(context.Background())
 	e.writer = newWriter(st, !rc.DisableBatching)
 	_, e.overlapOutcomes = st.(store.WriteConcurrency)
@@ -270,13 +280,19 @@ func (e *Engine) DroppedEvents() int64 { return e.events.dropped.Load() }
 
 func (e *Engine) emit(ev Event) {
 	e.waiters.wake(ev.TaskID)
-	if !e.events.enabled() {
+	subscribed := e.events.enabled()
+	if !subscribed && e.observe == nil {
 		return
 	}
 	if ev.At.IsZero() {
 		ev.At = e.now()
 	}
-	e.events.publish(ev)
+	if e.observe != nil {
+		e.observe(ev)
+	}
+	if subscribed {
+		e.events.publish(ev)
+	}
 }
 
 // outcomesPerWorker bounds the outcomes of a queue being written at once,
@@ -301,6 +317,8 @@ type queue struct {
 	load atomic.Int64
 	// fetch is the queue's fetcher in cluster mode, else nil.
 	fetch *fetcher
+	// busy counts the workers running a handler (QueueStats).
+	busy atomic.Int64
 	// over holds persisted tasks waiting for room in ch (overflow.go).
 	over overflow
 	// paused is set while the queue is paused (pause.go); parked holds,
@@ -318,6 +336,12 @@ type job struct {
 	queue  *queue
 	audit  store.AuditLevel
 	series *series // nil for one-shot tasks
+	// meta is the row's metadata (Middleware.Attempt reads it); readyAt is
+	// when the task became due, in unix nanoseconds (0: unknown), for
+	// Event.Waited; a series uses its occurrence instead. (Nanoseconds: a
+	// time.Time would take the job to the next size class.)
+	meta    map[string]string
+	readyAt int64
 
 	// persistedQueued tells the enqueue that the row is already Queued.
 	persistedQueued bool
@@ -344,7 +368,7 @@ type job struct {
 // them while the outcome of this delivery is recorded.
 func (j *job) successor() *job {
 	return &job{id: j.id, kind: j.kind, task: j.task, queue: j.queue, audit: j.audit, series: j.series,
-		persistedQueued: j.persistedQueued}
+		persistedQueued: j.persistedQueued, meta: j.meta}
 }
 
 // recoveryCounter is the fallback poison counter for stores without

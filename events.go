@@ -50,8 +50,11 @@ type Event struct {
 	At       time.Time
 	Attempt  int           // for started, retried, failed, timed_out
 	Duration time.Duration // execution time for completed and failed; retry delay for retried
-	Err      error
-	Logs     []store.ExecutionLog // captured logs, on completed and failed when capture is on
+	// Waited is, for started, how long the task waited between being due
+	// (dispatched, or its scheduled time or occurrence) and its start.
+	Waited time.Duration
+	Err    error
+	Logs   []store.ExecutionLog // captured logs, on completed and failed when capture is on
 }
 
 // events fans events out to subscribers without ever blocking the engine: a

@@ -69,6 +69,9 @@ type execution struct {
 	started   time.Time
 	runNumber int
 	attempt   atomic.Int32
+	// idle is set once the execution left its queue's busy count. (Beside
+	// attempt, in what would be padding.)
+	idle atomic.Bool
 	// attemptStart is when the current attempt began; written by the
 	// worker before the attempt, read by its watchdog after.
 	attemptStart time.Time
@@ -130,6 +133,7 @@ func (e *Engine) execute(j *job) execResult {
 			if e.node == nil {
 				e.deliveries.end(j)
 			}
+			e.storeErr("transition", err)
 			e.log.Warn("claim task, will retry", "task_id", j.id, "err", err)
 			if e.node != nil {
 				// The row is in the store: a fetcher takes it.
@@ -161,7 +165,16 @@ func (e *Engine) execute(j *job) execResult {
 		x.cancel()
 	}
 
-	e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1})
+	j.queue.busy.Add(1)
+	ready := j.readyAt
+	if j.series != nil {
+		ready = unixNano(j.series.scheduledAt)
+	}
+	var waited time.Duration
+	if now := started.UnixNano(); ready != 0 && now > ready {
+		waited = time.Duration(now - ready)
+	}
+	e.emit(Event{Type: EventStarted, TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name, At: started, Attempt: 1, Waited: waited})
 	if j.kind.started != nil {
 		e.callHook(j, "OnStarted", func() { j.kind.started(x, j.task) })
 	}
@@ -169,8 +182,17 @@ func (e *Engine) execute(j *job) execResult {
 	if res == abandoned {
 		return abandoned
 	}
+	x.leaveBusy()
 	x.complete(out)
 	return finished
+}
+
+// leaveBusy takes the execution out of its queue's busy count, once: the
+// worker or the watchdog, whichever finishes it.
+func (x *execution) leaveBusy() {
+	if x.idle.CompareAndSwap(false, true) {
+		x.j.queue.busy.Add(-1)
+	}
 }
 
 // complete records the outcome and ends the delivery.
@@ -322,6 +344,7 @@ func (x *execution) watchdog() {
 		x.recordAttempt(int(x.attempt.Load()), err)
 	}
 	out, _ := x.ended(err)
+	x.leaveBusy()
 	x.complete(out)
 	x.e.work(x.j.queue)
 }
@@ -377,7 +400,12 @@ func (x *execution) callHandler(ctx context.Context) (err error) {
 			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 		}
 	}()
-	return x.j.kind.handle(ctx, x.j.task)
+	if x.e.attempt == nil {
+		return x.j.kind.handle(ctx, x.j.task)
+	}
+	j := x.j
+	return x.e.attempt(ctx, &AttemptInfo{TaskID: j.id, Kind: j.kind.name, Queue: j.queue.cfg.Name,
+		Attempt: int(x.attempt.Load()), RunNumber: x.runNumber, Metadata: j.meta, x: x})
 }
 
 // Status sets shared by every execution, so a transition allocates no slice.
@@ -503,6 +531,7 @@ func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffe
 	if err != nil {
 		// The row stays InProgress and is recovered (re-run) at the next
 		// start: at least once, never lost.
+		e.storeErr("transition", err)
 		e.log.Error("record task outcome", "task_id", j.id, "status", out.status, "err", err)
 		return
 	}
@@ -557,6 +586,7 @@ func (e *Engine) saveLogs(ctx context.Context, id uuid.UUID, logs []store.Execut
 		}
 	}
 	if err := e.store.SaveLogs(ctx, id, logs); err != nil {
+		e.storeErr("save logs", err)
 		e.log.Warn("save execution logs", "task_id", id, "err", err)
 		return
 	}

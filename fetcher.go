@@ -115,6 +115,7 @@ func (f *fetcher) fetch() time.Duration {
 		Owner: n.info.ID, Queue: f.q.cfg.Name, Limit: limit, LeaseFor: n.cfg.LeaseDuration, Now: began,
 	})
 	if err != nil {
+		e.storeErr("claim", err)
 		e.log.Warn("claim due tasks", "queue", f.q.cfg.Name, "err", err)
 		return poll
 	}
@@ -154,7 +155,8 @@ func (e *Engine) runClaimed(row *store.Task, q *queue, claimedAt time.Time) {
 		e.log.Warn("claimed task's payload does not decode; it is retried when its lease expires", "task_id", row.ID, "err", err)
 		return
 	}
-	j := &job{id: row.ID, kind: k, task: value, queue: q, audit: row.AuditLevel, claimed: true}
+	j := &job{id: row.ID, kind: k, task: value, queue: q, audit: row.AuditLevel, claimed: true,
+		meta: row.Metadata, readyAt: unixNano(row.DueAt())}
 	if row.Recurring {
 		s, err := schedule.Decode(row.Schedule)
 		if err != nil {

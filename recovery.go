@@ -59,6 +59,7 @@ func (e *Engine) recover(ctx context.Context, cutoff time.Time) {
 	for e.acceptingWork() == nil {
 		page, err := e.pendingPage(ctx, after, cutoff, pageSize)
 		if err != nil {
+			e.storeErr("recover", err)
 			e.log.Error("recovery stopped: cannot read pending tasks", "err", err)
 			break
 		}
@@ -129,6 +130,7 @@ func (e *Engine) recoverQueue(ctx context.Context, name string, after store.Curs
 	for e.acceptingWork() == nil {
 		page, err := e.pendingPage(ctx, after, cutoff, pageSize)
 		if err != nil {
+			e.storeErr("recover", err)
 			e.log.Error("recovery of queue stopped: cannot read pending tasks", "queue", name, "err", err)
 			return
 		}
@@ -287,7 +289,8 @@ func (e *Engine) recoveredJob(ctx context.Context, row *store.Task, stats *recov
 		e.recoveryFailed(ctx, row, fmt.Errorf("decode payload: %w", err), stats)
 		return nil, time.Time{}, false
 	}
-	j = &job{id: row.ID, kind: k, task: value, queue: e.queues[e.recoveryQueue(row)], audit: row.AuditLevel}
+	j = &job{id: row.ID, kind: k, task: value, queue: e.queues[e.recoveryQueue(row)], audit: row.AuditLevel,
+		meta: row.Metadata, readyAt: unixNano(row.DueAt())}
 	due = row.ScheduledAt
 	if row.Recurring {
 		var end bool

@@ -95,10 +95,10 @@ type Store interface {
 }
 
 // DefinitionFields names what UpdateDefinition overwrites: Kind, Payload,
-// Handler, Queue, Key, AuditLevel, ScheduledAt, Recurring, Schedule,
+// Handler, Queue, Key, Metadata, AuditLevel, ScheduledAt, Recurring, Schedule,
 // ScheduleInfo, MaxRuns, RunUntil and NextRunAt. (Unlike the original, the
 // audit level of a re-dispatch is kept: it is part of the definition.)
-const DefinitionFields = "Kind Payload Handler Queue Key AuditLevel ScheduledAt Recurring Schedule ScheduleInfo MaxRuns RunUntil NextRunAt"
+const DefinitionFields = "Kind Payload Handler Queue Key Metadata AuditLevel ScheduledAt Recurring Schedule ScheduleInfo MaxRuns RunUntil NextRunAt"
 
 // ApplyDefinition copies the definition fields of src onto dst; stores
 // without SQL use it so they agree with DefinitionFields.
@@ -108,6 +108,7 @@ func ApplyDefinition(dst, src *Task) {
 	dst.Handler = src.Handler
 	dst.Queue = src.Queue
 	dst.Key = src.Key
+	dst.Metadata = cloneMetadata(src.Metadata)
 	dst.AuditLevel = src.AuditLevel
 	dst.ScheduledAt = NormalizeTime(src.ScheduledAt)
 	dst.Recurring = src.Recurring

@@ -98,6 +98,13 @@ type Task struct {
 	Handler string // handler type name, informational
 	Queue   string // target queue, always set by the engine
 	Key     string // optional unique task key, at most MaxKeyLength bytes
+	// Metadata is free-form string pairs that travel with the task: the
+	// engine's propagation hook stores a trace context here at dispatch and
+	// reads it back before each execution, on whichever node runs it. A
+	// definition field (UpdateDefinition overwrites it); nil and an empty
+	// map are the same, and stores return nil for no entries. Limits:
+	// ValidateMetadata.
+	Metadata map[string]string
 
 	Status     Status
 	AuditLevel AuditLevel
@@ -136,6 +143,7 @@ func (t *Task) Clone() *Task {
 	c := *t
 	c.Payload = cloneBytes(t.Payload)
 	c.Schedule = cloneBytes(t.Schedule)
+	c.Metadata = cloneMetadata(t.Metadata)
 	return &c
 }
 
@@ -227,7 +235,13 @@ func (t *Task) ValidateDefinition() error {
 	case t.MaxRuns < 0 || t.MaxRuns > MaxRunCount:
 		return fmt.Errorf("%w: task %s has max runs %d", ErrInvalid, t.ID, t.MaxRuns)
 	}
-	return ValidateKey(t.Key)
+	if err := ValidateKey(t.Key); err != nil {
+		return err
+	}
+	if err := ValidateMetadata(t.Metadata); err != nil {
+		return fmt.Errorf("task %s: %w", t.ID, err)
+	}
+	return nil
 }
 
 // ValidateKey checks a task key: at most MaxKeyLength bytes of valid UTF-8.
@@ -262,6 +276,7 @@ func (t *Task) Normalize() *Task {
 	c.NextRunAt = NormalizeTime(c.NextRunAt)
 	c.LeaseUntil = NormalizeTime(c.LeaseUntil)
 	c.ExecutionTime = c.ExecutionTime.Truncate(time.Microsecond)
+	// Clone already turned an empty map into nil, as stores return it.
 	return c
 }
 

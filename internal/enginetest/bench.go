@@ -21,6 +21,10 @@ type BenchOpts struct {
 	Workers   int  // default queue workers; 0: the engine's default
 	Producers int  // goroutines dispatching; 0: 8
 	NoBatch   bool // Config.DisableBatching
+	// Observer and Middleware go to the engine's Config (the cost of
+	// metrics and tracing).
+	Observer   evertask.Observer
+	Middleware []evertask.Middleware
 }
 
 // BenchmarkThroughput measures the whole engine on st: producers dispatch
@@ -34,6 +38,7 @@ func BenchmarkThroughput(b *testing.B, st store.Store, o BenchOpts) {
 	target := int64(b.N)
 	eng := benchEngine(b, st, &evertask.Config{
 		AuditLevel: o.Audit, Workers: o.Workers, Capacity: 10_000, DisableBatching: o.NoBatch,
+		Observer: o.Observer, Middleware: o.Middleware,
 	}, func() {
 		if done.Add(1) == target {
 			close(finished)

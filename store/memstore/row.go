@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"encoding/binary"
+	"maps"
 	"math"
 	"sync"
 	"time"
@@ -41,8 +42,10 @@ type row struct {
 	inDue, inHeld                                               bool // in queueCount.due, in Store.held (see cluster.go)
 }
 
-// rowHistory holds the collections one-shot tasks rarely have.
+// rowHistory holds the collections one-shot tasks rarely have, and the
+// metadata, which most tasks have not either.
 type rowHistory struct {
+	metadata   map[string]string // never empty: nil for no entries
 	runsAudits []store.RunsAudit
 	logs       []store.ExecutionLog // ordered by (ID, Seq)
 	attempts   []store.Attempt      // ordered by ID
@@ -110,6 +113,9 @@ func newRow(t *store.Task) *row {
 	r.assign(t)
 	r.Payload = appendBytes(payload, t.Payload)
 	r.Schedule = cloneBytes(t.Schedule)
+	if r.more != nil {
+		r.more.metadata = maps.Clone(r.more.metadata)
+	}
 	r.statusAudits = audits
 	return r
 }
@@ -147,8 +153,8 @@ func cloneBytes(b []byte) []byte {
 }
 
 // assign copies every field of t onto r, normalizing as Task.Normalize
-// does; the byte slices are shared, so callers clone them when t is not
-// theirs.
+// does; the byte slices and the metadata map are shared, so callers clone
+// them when t is not theirs.
 func (r *row) assign(t *store.Task) {
 	r.Kind, r.Handler, r.Queue, r.Key = t.Kind, t.Handler, t.Queue, t.Key
 	r.Error, r.ScheduleInfo, r.Owner = t.Error, t.ScheduleInfo, t.Owner
@@ -161,6 +167,12 @@ func (r *row) assign(t *store.Task) {
 	r.st = uint8(statusIndex(t.Status))
 	r.AuditLevel = t.AuditLevel
 	r.Recurring = t.Recurring
+	switch {
+	case len(t.Metadata) > 0:
+		r.history().metadata = t.Metadata
+	case r.more != nil:
+		r.more.metadata = nil
+	}
 }
 
 // fill writes every field of r onto t, sharing the byte slices.
@@ -175,6 +187,9 @@ func (r *row) fill(t *store.Task) {
 		RunCount: r.RunCount, MaxRuns: r.MaxRuns, RunUntil: at(r.runUntil), NextRunAt: at(r.nextRun),
 		RecoveryFailures: r.RecoveryFailures, Owner: r.Owner, LeaseUntil: at(r.leaseUntil),
 	}
+	if r.more != nil {
+		t.Metadata = r.more.metadata
+	}
 }
 
 // task returns a copy of the row for a caller.
@@ -183,6 +198,9 @@ func (r *row) task() *store.Task {
 	r.fill(t)
 	t.Payload = cloneBytes(t.Payload)
 	t.Schedule = cloneBytes(t.Schedule)
+	if t.Metadata != nil {
+		t.Metadata = maps.Clone(t.Metadata)
+	}
 	return t
 }
 

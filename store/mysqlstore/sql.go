@@ -19,10 +19,10 @@ import (
 // taskColumns is the column order of every task read and write.
 const taskColumns = `id, created_at, kind, payload, handler, queue, task_key, status, audit_level,
 	scheduled_at, last_execution_at, execution_time_us, error_text, recurring, schedule_json, schedule_info,
-	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until`
+	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until, metadata`
 
 // taskColumnCount is the number of columns in taskColumns.
-const taskColumnCount = 23
+const taskColumnCount = 24
 
 // storeClock is the store's clock of the cluster contract: the server's UTC
 // time, whatever the session time zone. It is the time the statement
@@ -46,7 +46,7 @@ const (
 
 	sqlUpdateDefinition = `UPDATE {tasks} SET kind = ?, payload = ?, handler = ?, queue = ?, task_key = ?,
 	audit_level = ?, scheduled_at = ?, recurring = ?, schedule_json = ?, schedule_info = ?,
-	max_runs = ?, run_until = ?, next_run_at = ?
+	max_runs = ?, run_until = ?, next_run_at = ?, metadata = ?
 WHERE id = ?`
 
 	sqlRemove             = `DELETE FROM {tasks} WHERE id = ?`
@@ -317,16 +317,21 @@ type scanner interface{ Scan(dest ...any) error }
 // scans into.
 func scanTask(row scanner, prefix ...any) (*store.Task, error) {
 	var (
-		t      store.Task
-		status string
-		level  int8
-		execUS int64
+		t        store.Task
+		status   string
+		level    int8
+		execUS   int64
+		metadata []byte
 	)
 	err := row.Scan(append(prefix, idDest{&t.ID}, timeDest{&t.CreatedAt}, &t.Kind, bytesDest{&t.Payload}, &t.Handler,
 		&t.Queue, textDest{&t.Key}, &status, &level, timeDest{&t.ScheduledAt}, timeDest{&t.LastExecutionAt}, &execUS,
 		textDest{&t.Error}, &t.Recurring, bytesDest{&t.Schedule}, textDest{&t.ScheduleInfo}, &t.RunCount, &t.MaxRuns,
-		timeDest{&t.RunUntil}, timeDest{&t.NextRunAt}, &t.RecoveryFailures, &t.Owner, timeDest{&t.LeaseUntil})...)
+		timeDest{&t.RunUntil}, timeDest{&t.NextRunAt}, &t.RecoveryFailures, &t.Owner, timeDest{&t.LeaseUntil},
+		bytesDest{&metadata})...)
 	if err != nil {
+		return nil, err
+	}
+	if t.Metadata, err = store.DecodeMetadata(metadata); err != nil {
 		return nil, err
 	}
 	t.Status = store.Status(status)
@@ -342,5 +347,5 @@ func taskArgs(args []any, t *store.Task) []any {
 		string(t.Status), int8(t.AuditLevel), ts(t.ScheduledAt), ts(t.LastExecutionAt),
 		micros(t.ExecutionTime), t.Error, t.Recurring, blobArg(t.Schedule), t.ScheduleInfo,
 		t.RunCount, t.MaxRuns, ts(t.RunUntil), ts(t.NextRunAt),
-		t.RecoveryFailures, t.Owner, ts(t.LeaseUntil))
+		t.RecoveryFailures, t.Owner, ts(t.LeaseUntil), blobArg(store.EncodeMetadata(t.Metadata)))
 }

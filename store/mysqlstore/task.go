@@ -134,7 +134,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
 	err := retry(ctx, func() error {
 		res, err := s.db.ExecContext(ctx, s.sql.updateDefinition, t.Kind, blobArg(t.Payload), t.Handler, t.Queue,
 			keyArg(t.Key), int8(t.AuditLevel), ts(t.ScheduledAt), t.Recurring, blobArg(t.Schedule), t.ScheduleInfo,
-			t.MaxRuns, ts(t.RunUntil), ts(t.NextRunAt), idArg(t.ID))
+			t.MaxRuns, ts(t.RunUntil), ts(t.NextRunAt), blobArg(store.EncodeMetadata(t.Metadata)), idArg(t.ID))
 		if err != nil {
 			return err
 		}

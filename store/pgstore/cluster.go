@@ -152,17 +152,17 @@ ORDER BY n.started_at, n.id`
 
 	// PersistTx: the insert of sqlInsert that yields to a held key or id
 	// instead of failing (which would abort the caller's transaction), and
-	// the notice of the new row ($24 channel, $25 payload, empty: none),
+	// the notice of the new row ($25 channel, $26 payload, empty: none),
 	// sent only if the row was written and delivered only if the caller
 	// commits. The third column tells a held id (visible before the
 	// statement) from a held key.
 	sqlInsertTx = `WITH i AS (
 	INSERT INTO {s}.tasks (` + taskColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 	ON CONFLICT DO NOTHING
 	RETURNING id
 ), n AS (
-	SELECT pg_notify($24::text, $25::text) FROM i WHERE $25::text <> ''
+	SELECT pg_notify($25::text, $26::text) FROM i WHERE $26::text <> ''
 )
 SELECT EXISTS (SELECT 1 FROM i), (SELECT count(*) FROM n), EXISTS (SELECT 1 FROM {s}.tasks WHERE id = $1::uuid)`
 )

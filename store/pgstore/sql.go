@@ -9,7 +9,7 @@ import "strings"
 // taskColumns is the column order of every task read and write.
 const taskColumns = `id, created_at, kind, payload, handler, queue, key, status, audit_level,
 	scheduled_at, last_execution_at, execution_time_us, error, recurring, schedule, schedule_info,
-	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until`
+	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until, metadata`
 
 // recoverableStatus is the status part of store.Recoverable, on the phase
 // column (migration 002): written exactly as the predicate of
@@ -101,17 +101,17 @@ const saturatedRunCount = `CASE WHEN run_count >= 2147483647 THEN 2147483647 ELS
 
 const (
 	sqlInsert = `INSERT INTO {s}.tasks (` + taskColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`
 
 	sqlInsertMany = `INSERT INTO {s}.tasks (` + taskColumns + `)
 SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[], $6::text[],
 	$7::text[], $8::text[], $9::smallint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[],
 	$13::text[], $14::boolean[], $15::bytea[], $16::text[], $17::integer[], $18::integer[],
-	$19::timestamptz[], $20::timestamptz[], $21::integer[], $22::text[], $23::timestamptz[])`
+	$19::timestamptz[], $20::timestamptz[], $21::integer[], $22::text[], $23::timestamptz[], $24::jsonb[])`
 
 	sqlUpdateDefinition = `UPDATE {s}.tasks SET kind = $2, payload = $3, handler = $4, queue = $5, key = $6,
 	audit_level = $7, scheduled_at = $8, recurring = $9, schedule = $10, schedule_info = $11,
-	max_runs = $12, run_until = $13, next_run_at = $14
+	max_runs = $12, run_until = $13, next_run_at = $14, metadata = $15
 WHERE id = $1`
 
 	sqlRemove             = `DELETE FROM {s}.tasks WHERE id = $1`

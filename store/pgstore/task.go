@@ -68,34 +68,53 @@ func taskArgs(t *store.Task) []any {
 		string(t.Status), int16(t.AuditLevel), ts(t.ScheduledAt), ts(t.LastExecutionAt),
 		micros(t.ExecutionTime), t.Error, t.Recurring, t.Schedule, t.ScheduleInfo,
 		int32(t.RunCount), int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt),
-		int32(t.RecoveryFailures), t.Owner, ts(t.LeaseUntil),
+		int32(t.RecoveryFailures), t.Owner, ts(t.LeaseUntil), metadataArg(t.Metadata),
 	}
+}
+
+// metadataArg is the metadata column: no entries is NULL, else the JSON
+// object as text (pgx sends a string to a jsonb column as its text form).
+func metadataArg(md map[string]string) *string {
+	b := store.EncodeMetadata(md)
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
 }
 
 // scanTask reads one row in taskColumns order.
 func scanTask(row pgx.Row) (*store.Task, error) { return scanTaskAfter(row) }
 
 // taskColumnCount is the number of columns in taskColumns.
-const taskColumnCount = 23
+const taskColumnCount = 24
 
 // scanTaskAfter reads one row whose taskColumns follow the columns that
 // prefix scans into.
 func scanTaskAfter(row pgx.Row, prefix ...any) (*store.Task, error) {
-	var (
+	// Every scan target lives in the task's own allocation: each variable
+	// whose address goes to Scan would otherwise escape on its own, an
+	// allocation per column and row.
+	var rec struct {
 		t                                     store.Task
+		metadata                              []byte
 		key                                   *string
 		status                                string
 		level                                 int16
 		sched, last, until, next, lease, crea pgtype.Timestamptz
 		execUS                                int64
 		runCount, maxRuns, recFail            int32
-	)
-	err := row.Scan(append(prefix, uuidDest(&t.ID), &crea, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &key, &status, &level,
-		&sched, &last, &execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
-		&runCount, &maxRuns, &until, &next, &recFail, &t.Owner, &lease)...)
+	}
+	t := &rec.t
+	err := row.Scan(append(prefix, uuidDest(&t.ID), &rec.crea, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &rec.key, &rec.status, &rec.level,
+		&rec.sched, &rec.last, &rec.execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
+		&rec.runCount, &rec.maxRuns, &rec.until, &rec.next, &rec.recFail, &t.Owner, &rec.lease, &rec.metadata)...)
 	if err != nil {
 		return nil, err
 	}
+	key, status, level := rec.key, rec.status, rec.level
+	crea, sched, last, until, next, lease := rec.crea, rec.sched, rec.last, rec.until, rec.next, rec.lease
+	execUS, runCount, maxRuns, recFail := rec.execUS, rec.runCount, rec.maxRuns, rec.recFail
 	if key != nil {
 		t.Key = *key
 	}
@@ -118,7 +137,11 @@ func scanTaskAfter(row pgx.Row, prefix ...any) (*store.Task, error) {
 	t.NextRunAt = fromTS(next)
 	t.RecoveryFailures = int(recFail)
 	t.LeaseUntil = fromTS(lease)
-	return &t, nil
+	if t.Metadata, err = store.DecodeMetadata(rec.metadata); err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
+	}
+	rec.metadata, rec.key = nil, nil // the task keeps the allocation alive
+	return t, nil
 }
 
 func scanTasks(rows pgx.Rows, capacity int) ([]*store.Task, error) {
@@ -191,6 +214,7 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 		created, sched, last, until, next, leases = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		kinds, handlers, queues, statuses, errs   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		infos, owners                             = make([]string, n), make([]string, n)
+		metadata                                  = make([]*string, n)
 		keys                                      = make([]*string, n)
 		payloads, schedules                       = make([][]byte, n), make([][]byte, n)
 		levels                                    = make([]int16, n)
@@ -204,10 +228,11 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 		execs[i], errs[i], recurring[i], schedules[i], infos[i] = micros(t.ExecutionTime), t.Error, t.Recurring, t.Schedule, t.ScheduleInfo
 		runCounts[i], maxRuns[i], until[i], next[i] = int32(t.RunCount), int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt)
 		recFails[i], owners[i], leases[i] = int32(t.RecoveryFailures), t.Owner, ts(t.LeaseUntil)
+		metadata[i] = metadataArg(t.Metadata)
 	}
 	_, err := s.pool.Exec(ctx, s.sql.insertMany, ids, created, kinds, payloads, handlers, queues, keys,
 		statuses, levels, sched, last, execs, errs, recurring, schedules, infos, runCounts, maxRuns,
-		until, next, recFails, owners, leases)
+		until, next, recFails, owners, leases, metadata)
 	if err != nil {
 		return fmt.Errorf("persist %d tasks: %w", n, mapErr(err))
 	}
@@ -231,7 +256,7 @@ func (s *Store) persistCopy(ctx context.Context, tasks []*store.Task) error {
 var copyColumns = []string{
 	"id", "created_at", "kind", "payload", "handler", "queue", "key", "status", "audit_level",
 	"scheduled_at", "last_execution_at", "execution_time_us", "error", "recurring", "schedule", "schedule_info",
-	"run_count", "max_runs", "run_until", "next_run_at", "recovery_failures", "owner", "lease_until",
+	"run_count", "max_runs", "run_until", "next_run_at", "recovery_failures", "owner", "lease_until", "metadata",
 }
 
 // UpdateDefinition implements store.Store.
@@ -244,7 +269,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
 	}
 	tag, err := s.pool.Exec(ctx, s.sql.updateDefinition, uuidArg(t.ID), t.Kind, t.Payload, t.Handler, t.Queue,
 		keyArg(t.Key), int16(t.AuditLevel), ts(t.ScheduledAt), t.Recurring, t.Schedule, t.ScheduleInfo,
-		int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt))
+		int32(t.MaxRuns), ts(t.RunUntil), ts(t.NextRunAt), metadataArg(t.Metadata))
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", t.ID, mapErr(err))
 	}

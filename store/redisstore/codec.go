@@ -91,6 +91,7 @@ func definitionArgs(t *store.Task) []any {
 		"mr", strconv.Itoa(t.MaxRuns),
 		"ru", micros(t.RunUntil),
 		"nr", micros(t.NextRunAt),
+		"md", store.EncodeMetadata(t.Metadata),
 	}
 }
 
@@ -124,6 +125,7 @@ func rowArgs(t *store.Task) []any {
 		"si", t.ScheduleInfo,
 		"o", t.Owner,
 		"lu", micros(t.LeaseUntil),
+		"md", store.EncodeMetadata(t.Metadata), // read by no script; older code ignores it
 		"p", t.Payload,
 	}
 }
@@ -216,6 +218,9 @@ func decodeTask(h map[string]string) (*store.Task, error) {
 	}
 	if v := h["sc"]; v != "" {
 		t.Schedule = []byte(v)
+	}
+	if t.Metadata, err = store.DecodeMetadata([]byte(h["md"])); err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
 	}
 	return t, nil
 }

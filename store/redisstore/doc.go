@@ -15,7 +15,9 @@
 //
 //	P version              string: the layout version (SchemaVersion)
 //	P t:<id>               hash: the row; times as integer unix µs, "" = unset;
-//	                       a new row leaves its empty and zero fields out
+//	                       a new row leaves its empty and zero fields out;
+//	                       "md" is Task.Metadata as a JSON object (added
+//	                       without a layout bump: older code ignores it)
 //	P keys                 hash: task key -> id (the unique key claim)
 //	P all                  zset, all scores 0: <m> of every row
 //	P qs:<status>:<queue>  zset, scores 0: <m> of the rows in a status and queue

@@ -93,7 +93,7 @@ func repeatRows(row string, n int) string {
 
 func insertTasksSQL(n int) string {
 	return `INSERT INTO tasks (` + taskColumns + `) VALUES ` +
-		repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n)
+		repeatRows(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n)
 }
 
 // The transition statement in two parts around the FROM of the batch form.
@@ -159,7 +159,7 @@ func insertStatusAuditsSQL(n int) string {
 
 // persistMany inserts the tasks in chunked multi-row statements on tx.
 func (s *Store) persistMany(ctx context.Context, tx *sql.Tx, tasks []*store.Task) error {
-	args := make([]any, 0, 23*min(len(tasks), chunkSizes[0]))
+	args := make([]any, 0, 24*min(len(tasks), chunkSizes[0]))
 	for _, size := range chunks(len(tasks)) {
 		args = args[:0]
 		for _, t := range tasks[:size] {

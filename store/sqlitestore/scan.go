@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,41 +14,48 @@ import (
 // reads, in this order.
 const taskColumns = `id, created_at, kind, payload, handler, queue, task_key, status, audit_level,
 	scheduled_at, last_execution_at, execution_time_us, error, recurring, schedule, schedule_info,
-	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until`
+	run_count, max_runs, run_until, next_run_at, recovery_failures, owner, lease_until, metadata`
 
 type scanner interface{ Scan(dest ...any) error }
 
 // scanTask reads one row of taskColumns.
 func scanTask(r scanner) (*store.Task, error) {
-	var (
+	// Every scan target lives in the task's own allocation: each variable
+	// whose address goes to Scan would otherwise escape on its own, an
+	// allocation per column and row.
+	var rec struct {
 		t                                         store.Task
-		id                                        []byte
-		created                                   int64
+		id, metadata                              []byte
+		created, execUS                           int64
 		key                                       sql.NullString
 		scheduled, lastExec, until, next, leaseAt sql.NullInt64
-		execUS                                    int64
 		status                                    string
-	)
-	err := r.Scan(&id, &created, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &key, &status, &t.AuditLevel,
-		&scheduled, &lastExec, &execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
-		&t.RunCount, &t.MaxRuns, &until, &next, &t.RecoveryFailures, &t.Owner, &leaseAt)
+	}
+	t := &rec.t
+	err := r.Scan(&rec.id, &rec.created, &t.Kind, &t.Payload, &t.Handler, &t.Queue, &rec.key, &rec.status, &t.AuditLevel,
+		&rec.scheduled, &rec.lastExec, &rec.execUS, &t.Error, &t.Recurring, &t.Schedule, &t.ScheduleInfo,
+		&t.RunCount, &t.MaxRuns, &rec.until, &rec.next, &t.RecoveryFailures, &t.Owner, &rec.leaseAt, &rec.metadata)
 	if err != nil {
 		return nil, err
 	}
-	t.ID, err = uuid.FromBytes(id)
+	t.ID, err = uuid.FromBytes(rec.id)
 	if err != nil {
 		return nil, err
 	}
-	t.CreatedAt = time.UnixMicro(created).UTC()
-	t.Key = key.String
-	t.Status = store.Status(status)
-	t.ScheduledAt = fromMicros(scheduled)
-	t.LastExecutionAt = fromMicros(lastExec)
-	t.ExecutionTime = time.Duration(execUS) * time.Microsecond
-	t.RunUntil = fromMicros(until)
-	t.NextRunAt = fromMicros(next)
-	t.LeaseUntil = fromMicros(leaseAt)
-	return &t, nil
+	t.CreatedAt = time.UnixMicro(rec.created).UTC()
+	t.Key = rec.key.String
+	t.Status = store.Status(rec.status)
+	t.ScheduledAt = fromMicros(rec.scheduled)
+	t.LastExecutionAt = fromMicros(rec.lastExec)
+	t.ExecutionTime = time.Duration(rec.execUS) * time.Microsecond
+	t.RunUntil = fromMicros(rec.until)
+	t.NextRunAt = fromMicros(rec.next)
+	t.LeaseUntil = fromMicros(rec.leaseAt)
+	if t.Metadata, err = store.DecodeMetadata(rec.metadata); err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
+	}
+	rec.id, rec.metadata, rec.status = nil, nil, "" // the task keeps the allocation alive
+	return t, nil
 }
 
 // scanTasks reads every row of rows and closes it.

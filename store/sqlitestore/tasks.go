@@ -18,7 +18,7 @@ const (
 	selectRunsSQL       = `SELECT run_count FROM tasks WHERE id = ?`
 	updateDefinitionSQL = `UPDATE tasks SET kind = ?, payload = ?, handler = ?, queue = ?, task_key = ?,
 	audit_level = ?, scheduled_at = ?, recurring = ?, schedule = ?, schedule_info = ?, max_runs = ?,
-	run_until = ?, next_run_at = ?
+	run_until = ?, next_run_at = ?, metadata = ?
 WHERE id = ?`
 )
 
@@ -30,7 +30,7 @@ func insertArgs(t *store.Task) []any {
 		string(t.Status), int(t.AuditLevel), micros(t.ScheduledAt), micros(t.LastExecutionAt),
 		t.ExecutionTime.Microseconds(), t.Error, boolInt(t.Recurring), t.Schedule, t.ScheduleInfo,
 		t.RunCount, t.MaxRuns, micros(t.RunUntil), micros(t.NextRunAt), t.RecoveryFailures,
-		t.Owner, micros(t.LeaseUntil),
+		t.Owner, micros(t.LeaseUntil), metadataArg(t.Metadata),
 	}
 }
 
@@ -76,7 +76,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, t *store.Task) error {
 	res, err := s.writer.ExecContext(ctx, updateDefinitionSQL,
 		t.Kind, t.Payload, t.Handler, t.Queue, keyArg(t.Key), int(t.AuditLevel), micros(t.ScheduledAt),
 		boolInt(t.Recurring), t.Schedule, t.ScheduleInfo, t.MaxRuns, micros(t.RunUntil), micros(t.NextRunAt),
-		t.ID[:])
+		metadataArg(t.Metadata), t.ID[:])
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("update task %s: %w", t.ID, err)
 	}
@@ -147,4 +147,12 @@ func (s *Store) RunCount(ctx context.Context, id uuid.UUID) (int, error) {
 		return 0, fmt.Errorf("run count of %s: %w", id, mapErr(err))
 	}
 	return n, nil
+}
+
+// metadataArg stores no metadata as NULL, else its JSON text.
+func metadataArg(md map[string]string) any {
+	if b := store.EncodeMetadata(md); b != nil {
+		return string(b)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -199,6 +200,10 @@ func diffTask(got, want *store.Task) []string {
 	eq("Handler", got.Handler, want.Handler)
 	eq("Queue", got.Queue, want.Queue)
 	eq("Key", got.Key, want.Key)
+	if !maps.Equal(got.Metadata, want.Metadata) || (got.Metadata != nil && len(got.Metadata) == 0) {
+		// An empty map comes back nil (store.Task.Metadata).
+		add("Metadata", got.Metadata, want.Metadata)
+	}
 	eq("Status", got.Status, want.Status)
 	eq("AuditLevel", got.AuditLevel, want.AuditLevel)
 	tm("ScheduledAt", got.ScheduledAt, want.ScheduledAt)

@@ -244,6 +244,9 @@ func validateDefinition(t *store.Task) error {
 	if t.Kind == "" || !t.AuditLevel.Valid() || t.MaxRuns < 0 {
 		return fmt.Errorf("%w: bad definition", store.ErrInvalid)
 	}
+	if err := store.ValidateMetadata(t.Metadata); err != nil {
+		return err
+	}
 	return store.ValidateKey(t.Key)
 }
 

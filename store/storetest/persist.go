@@ -22,6 +22,7 @@ func fullTask(n int) *store.Task {
 		Handler:          "storetest.FullHandler",
 		Queue:            "mail",
 		Key:              "full-key",
+		Metadata:         map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "é ñ": "quote \" backslash \\ nul-free"},
 		Status:           store.StatusServiceStopped,
 		AuditLevel:       store.AuditErrorsOnly,
 		ScheduledAt:      time.Date(2026, 1, 3, 0, 0, 0, 999, elsewhere),
@@ -293,6 +294,7 @@ func updateDefinitionChecks() []check {
 				Handler:          "storetest.ChangedHandler",
 				Queue:            "other",
 				Key:              "new-key",
+				Metadata:         map[string]string{"changed": "yes"},
 				Status:           store.StatusCancelled,
 				AuditLevel:       store.AuditNone,
 				ScheduledAt:      time.Date(2026, 2, 1, 0, 0, 0, 1, elsewhere),
@@ -435,6 +437,11 @@ func invalidTasks() map[string]*store.Task {
 		"negative run count":    mod(func(t *store.Task) { t.RunCount = -1 }),
 		"negative max runs":     mod(func(t *store.Task) { t.MaxRuns = -1 }),
 		"no creation time":      mod(func(t *store.Task) { t.CreatedAt = time.Time{} }),
+		"metadata empty key":    mod(func(t *store.Task) { t.Metadata = map[string]string{"": "v"} }),
+		"metadata not UTF-8":    mod(func(t *store.Task) { t.Metadata = map[string]string{"k": "bad\xff"} }),
+		"metadata too large": mod(func(t *store.Task) {
+			t.Metadata = map[string]string{"k": strings.Repeat("v", store.MaxMetadataBytes)}
+		}),
 	}
 }
 

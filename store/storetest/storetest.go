@@ -42,6 +42,7 @@ func groups() []group {
 	return []group{
 		{name: "Persist", checks: persistChecks()},
 		{name: "UpdateDefinition", checks: updateDefinitionChecks()},
+		{name: "Metadata", checks: metadataChecks()},
 		{name: "Remove", checks: removeChecks()},
 		{name: "Invalid", checks: invalidChecks()},
 		{name: "Transition", checks: transitionChecks()},
