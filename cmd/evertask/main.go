@@ -29,9 +29,9 @@ const (
 const usage = `evertask: a persistent background task engine for Go
 
 Usage:
-  evertask demo    [--db evertask-demo.db] [--duration 8s]
-  evertask bench   --store memory|sqlite|postgres|redis --mode burn|steady|latency [flags]
-  evertask migrate --store postgres|sqlite --dsn DSN [--schema evertask]
+  evertask demo    [--db evertask-demo.db | --store postgres|mysql|redis --dsn DSN] [--duration 8s]
+  evertask bench   --store memory|sqlite|postgres|mysql|redis --mode burn|steady|latency [flags]
+  evertask migrate --store postgres|mysql|sqlite --dsn DSN [--schema evertask]
   evertask tasks   [--store sqlite --dsn evertask-demo.db] [--status Failed] [--limit 20]
   evertask tasks show ID [--store ... --dsn ...]
 

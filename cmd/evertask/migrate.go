@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/sqlitestore"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate --store postgres|sqlite --dsn DSN [--schema evertask]", stderr)
-	name := fs.String("store", "", "store to migrate: postgres or sqlite (required)")
-	dsn := fs.String("dsn", "", "postgres URL (default "+defaultPostgresDSN+") or sqlite file (required for sqlite)")
-	schema := fs.String("schema", pgstore.DefaultSchema, "postgres schema holding the tables")
+	fs := newFlagSet("migrate", "migrate --store postgres|mysql|sqlite --dsn DSN [--schema evertask]", stderr)
+	name := fs.String("store", "", "store to migrate: postgres, mysql or sqlite (required)")
+	dsn := fs.String("dsn", "", "postgres URL (default "+defaultPostgresDSN+"), mysql DSN (default "+defaultMySQLDSN+") or sqlite file (required for sqlite)")
+	schema := fs.String("schema", "", "postgres schema holding the tables (default "+pgstore.DefaultSchema+"), or mysql database (default the DSN's)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -28,10 +29,26 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		defer pool.Close()
+		if *schema == "" {
+			*schema = pgstore.DefaultSchema
+		}
 		if err := pgstore.Migrate(ctx, pool, *schema); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "postgres schema %s is at version %d\n", *schema, pgstore.SchemaVersion)
+		return nil
+	case "mysql":
+		// Open applies the migrations.
+		st, err := openMySQL(ctx, *dsn, &mysqlstore.Config{Database: *schema, MaxConns: 2})
+		if err != nil {
+			return err
+		}
+		where := st.Database()
+		st.Close()
+		if where == "" {
+			where = "of the DSN"
+		}
+		fmt.Fprintf(stdout, "mysql database %s is at version %d\n", where, mysqlstore.SchemaVersion)
 		return nil
 	case "sqlite":
 		if *dsn == "" {
@@ -46,10 +63,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "sqlite database %s is at version %d\n", *dsn, sqlitestore.SchemaVersion())
 		return nil
 	case "redis", "memory":
-		return usageErr("the %s store has no migrations (want postgres or sqlite)", *name)
+		return usageErr("the %s store has no migrations (want postgres, mysql or sqlite)", *name)
 	}
 	if err := checkStoreName(*name); err != nil {
 		return err
 	}
-	return usageErr("unknown store %q (want postgres or sqlite)", *name)
+	return usageErr("unknown store %q (want postgres, mysql or sqlite)", *name)
 }

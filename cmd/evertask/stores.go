@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,12 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/memstore"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -27,15 +30,13 @@ import (
 // internal/testenv).
 const (
 	defaultPostgresDSN = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
+	defaultMySQLDSN    = "root@tcp(127.0.0.1:3306)/test"
 	defaultRedisAddr   = "127.0.0.1:6379"
 	defaultSQLitePath  = "evertask-demo.db"
 )
 
 // storeNames lists what --store accepts.
 const storeNames = "memory, sqlite, postgres, redis or mysql"
-
-// errMySQL is a usage error: the store is planned but not built yet.
-var errMySQL = usageErr("the MySQL store is not implemented yet (use sqlite, postgres, redis or memory)")
 
 // opened is a store with whatever must be released after it. Hand the
 // engine and the store package opened.Store, never the *opened itself: the
@@ -54,10 +55,10 @@ type opened struct {
 // connection is tried.
 func checkStoreName(name string) error {
 	switch name {
-	case "memory", "sqlite", "postgres", "redis":
+	case "memory", "sqlite", "postgres", "redis", "mysql":
 		return nil
-	case "mysql", "mariadb":
-		return errMySQL
+	case "mariadb":
+		return usageErr("the MySQL store serves MariaDB too: use --store mysql")
 	case "":
 		return usageErr("--store is required (%s)", storeNames)
 	}
@@ -73,7 +74,7 @@ func openUserStore(ctx context.Context, name, dsn, schema string) (*opened, erro
 	}
 	switch name {
 	case "memory":
-		return nil, usageErr("the memory store keeps nothing between runs: there is nothing to read (use sqlite, postgres or redis)")
+		return nil, usageErr("the memory store keeps nothing between runs: there is nothing to read (use sqlite, postgres, mysql or redis)")
 	case "sqlite":
 		if dsn == "" {
 			dsn = defaultSQLitePath
@@ -98,6 +99,14 @@ func openUserStore(ctx context.Context, name, dsn, schema string) (*opened, erro
 			return nil, err
 		}
 		return &opened{Store: st, close: func() { st.Close(); pool.Close() }}, nil
+	case "mysql":
+		// A MySQL schema is a database: --schema names the one holding the
+		// tables, by default the DSN's.
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: schema, SkipMigrations: true, MaxConns: 4})
+		if err != nil {
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close() }}, nil
 	default: // redis
 		rdb, err := openRedis(ctx, dsn)
 		if err != nil {
@@ -136,6 +145,24 @@ func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, err
 		return nil, fmt.Errorf("connect to postgres %s: %w", cfg.ConnConfig.Host, err)
 	}
 	return pool, nil
+}
+
+// openMySQL opens a MySQL store on dsn (the default when empty), with the
+// DSN checked first so a typo is a usage error.
+func openMySQL(ctx context.Context, dsn string, cfg *mysqlstore.Config) (*mysqlstore.Store, error) {
+	if dsn == "" {
+		dsn = defaultMySQLDSN
+	}
+	if _, err := mysql.ParseDSN(dsn); err != nil {
+		return nil, usageErr("bad mysql --dsn: %v", err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := mysqlstore.Open(octx, dsn, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to mysql: %w", err)
+	}
+	return st, nil
 }
 
 // openRedis connects to dsn: host:port or a redis:// URL.
@@ -216,6 +243,30 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			return nil, err
 		}
 		return &opened{Store: st, at: schema, close: func() { st.Close(); drop() }}, nil
+	case "mysql":
+		if dsn == "" {
+			dsn = defaultMySQLDSN
+		}
+		database := "evertask_bench_" + suffix
+		fmt.Fprintf(stderr, "bench: using mysql database %s (dropped at the end), pool of %d connections\n", database, conns)
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: database, MaxConns: conns})
+		drop := func() {
+			db, err := sql.Open("mysql", dsn)
+			if err != nil {
+				return
+			}
+			defer db.Close()
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+			defer cancel()
+			if _, err := db.ExecContext(dctx, "DROP DATABASE IF EXISTS `"+database+"`"); err != nil {
+				fmt.Fprintf(stderr, "evertask: drop database %s: %v\n", database, err)
+			}
+		}
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		return &opened{Store: st, at: database, close: func() { st.Close(); drop() }}, nil
 	default: // redis
 		rdb, err := openRedis(ctx, dsn)
 		if err != nil {
@@ -265,6 +316,12 @@ func openBenchNodeStore(ctx context.Context, name, dsn, at string, conns int) (*
 			return nil, err
 		}
 		return &opened{Store: st, at: at, close: func() { st.Close(); pool.Close() }}, nil
+	case "mysql":
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: at, SkipMigrations: true, MaxConns: conns})
+		if err != nil {
+			return nil, err
+		}
+		return &opened{Store: st, at: at, close: func() { st.Close() }}, nil
 	case "redis":
 		rdb, err := openRedis(ctx, dsn)
 		if err != nil {
@@ -277,7 +334,7 @@ func openBenchNodeStore(ctx context.Context, name, dsn, at string, conns int) (*
 		}
 		return &opened{Store: st, at: at, close: func() { st.Close(); rdb.Close() }}, nil
 	}
-	return nil, usageErr("store %q cannot be shared by node processes (use sqlite, postgres or redis)", name)
+	return nil, usageErr("store %q cannot be shared by node processes (use sqlite, postgres, mysql or redis)", name)
 }
 
 // deleteKeys deletes the keys matching pattern with SCAN (COUNT 1000 a

@@ -15,10 +15,10 @@ import (
 )
 
 func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tasks", "tasks [show ID] [--store sqlite|postgres|redis] [--dsn DSN] [--status Failed] [--limit 20]", stderr)
-	name := fs.String("store", "sqlite", "store to read: sqlite, postgres or redis")
-	dsn := fs.String("dsn", "", "sqlite file (default "+defaultSQLitePath+"), postgres URL (default "+defaultPostgresDSN+") or redis address (default "+defaultRedisAddr+")")
-	schema := fs.String("schema", "", "postgres schema or redis key prefix (default: the store's, evertask / evertask:)")
+	fs := newFlagSet("tasks", "tasks [show ID] [--store sqlite|postgres|mysql|redis] [--dsn DSN] [--status Failed] [--limit 20]", stderr)
+	name := fs.String("store", "sqlite", "store to read: sqlite, postgres, mysql or redis")
+	dsn := fs.String("dsn", "", "sqlite file (default "+defaultSQLitePath+"), postgres URL (default "+defaultPostgresDSN+"), mysql DSN (default "+defaultMySQLDSN+") or redis address (default "+defaultRedisAddr+")")
+	schema := fs.String("schema", "", "postgres schema, mysql database or redis key prefix (default: the store's, evertask / the DSN's / evertask:)")
 	status := fs.String("status", "", "only tasks in these statuses, comma separated (e.g. Failed,Cancelled)")
 	limit := fs.Int("limit", 20, "how many tasks to list, newest first (at most 1000)")
 	rest, err := parseFlags(fs, args)
