@@ -11,9 +11,10 @@ import (
 )
 
 // DispatchTx dispatches task inside tx, a transaction of the caller's on
-// the engine's store (a pgx.Tx for pgstore): the task exists only if tx
-// commits, and a node picks it up right after the commit (the store's
-// notice is part of the transaction). It returns the task's id, or the id
+// the engine's store (a pgx.Tx for pgstore, a *sql.Tx for mysqlstore): the
+// task exists only if tx commits. A node picks it up right after the
+// commit where the store sends a notice in the transaction (pgstore), else
+// at the nodes' next poll (mysqlstore). It returns the task's id, or the id
 // of the task already holding its key.
 //
 // The store must implement store.TxPersister[Tx] (ErrInvalidDispatch

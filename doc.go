@@ -11,7 +11,7 @@
 //
 // # Basics
 //
-//	st := memstore.New() // or sqlitestore.Open, pgstore.New, redisstore.New
+//	st := memstore.New() // or sqlitestore.Open, pgstore.New, mysqlstore.New, redisstore.New
 //	eng, err := evertask.New(st, nil)
 //	err = evertask.Register[SendEmail](eng, emailHandler, nil)
 //	err = eng.Start(ctx)

@@ -10,13 +10,18 @@
 # clients (--clients) on PostgreSQL at River's settings, 2 and 4 engines on
 # Redis, and latency from a dispatch on one node to the handler on another
 # (next to the latency within one process).
+# ONLY=mysql runs the MySQL/MariaDB rows beside PostgreSQL's at the same
+# settings (evertask's defaults, 100 workers), interleaved: burn at audit none
+# and full, steady, latency, and burn with 2 node processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/evertask" ./cmd/evertask
-(cd bench/peers && go build -o "$bin/peers" .)
+if [[ ${ONLY:-} != mysql ]]; then
+  (cd bench/peers && go build -o "$bin/peers" .)
+fi
 E=$bin/evertask
 P=$bin/peers
 run() {
@@ -54,6 +59,22 @@ if [[ ${ONLY:-} == cluster ]]; then
     run pg-latency $E bench --store postgres --mode latency --progress 0
     run redis-latency $E bench --store redis --mode latency --progress 0
     echo "# end of round $r $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
+  done
+  exit 0
+fi
+if [[ ${ONLY:-} == mysql ]]; then
+  for r in $(seq "$rounds"); do
+    echo "# round $r $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"
+    run mysql-none $E bench --store mysql --mode burn --tasks 50000 --audit none --progress 0
+    run pg-none $E bench --store postgres --mode burn --tasks 50000 --audit none --progress 0
+    run mysql-full $E bench --store mysql --mode burn --tasks 50000 --audit full --progress 0
+    run pg-full $E bench --store postgres --mode burn --tasks 50000 --audit full --progress 0
+    run mysql-steady $E bench --store mysql --mode steady --duration 5s --progress 0
+    run pg-steady $E bench --store postgres --mode steady --duration 5s --progress 0
+    run mysql-latency $E bench --store mysql --mode latency --progress 0
+    run pg-latency $E bench --store postgres --mode latency --progress 0
+    run mysql-2nodes $E bench --store mysql --mode burn --nodes 2 --tasks 50000 --audit none --progress 0
+    run pg-2nodes $E bench --store postgres --mode burn --nodes 2 --tasks 50000 --audit none --progress 0
   done
   exit 0
 fi

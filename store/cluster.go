@@ -290,8 +290,9 @@ func (t *Task) Holds(owner string, now time.Time) bool {
 }
 
 // TxPersister writes a new row inside a transaction of the caller's (a
-// pgx.Tx for pgstore): the row exists only if that transaction commits, and
-// the store wakes the nodes when it does. Tx is the store's transaction type.
+// pgx.Tx for pgstore, a *sql.Tx for mysqlstore): the row exists only if that
+// transaction commits, and a store with a notifier wakes the nodes when it
+// does. Tx is the store's transaction type.
 // It follows Persist's rules, except that a held key returns
 // ErrDuplicateKey without spoiling the caller's transaction.
 type TxPersister[Tx any] interface {

@@ -3,7 +3,7 @@
 // contract every storage provider implements.
 //
 // The package holds no driver. Providers live in sub-packages (memstore,
-// sqlitestore, pgstore, redisstore) and prove themselves with the
+// sqlitestore, pgstore, mysqlstore, redisstore) and prove themselves with the
 // conformance suite in storetest.
 //
 // # Contract in brief

@@ -65,18 +65,18 @@ func (c *benchConfig) startProfile() (stop func(), err error) {
 const persistBatch = 1000
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "bench --store memory|sqlite|postgres|redis --mode burn|steady|latency [flags]", stderr)
+	fs := newFlagSet("bench", "bench --store memory|sqlite|postgres|mysql|redis --mode burn|steady|latency [flags]", stderr)
 	var c benchConfig
 	var audit string
 	fs.StringVar(&c.store, "store", "", "store to measure: "+storeNames+" (required)")
 	fs.StringVar(&c.mode, "mode", "burn", "burn (insert N tasks, then time working them off), steady (producers and workers together for --duration), latency (dispatch to handler start, one task at a time)")
-	fs.StringVar(&c.dsn, "dsn", "", "connection: postgres URL (default "+defaultPostgresDSN+"), redis host:port or URL (default "+defaultRedisAddr+"), sqlite file (default a temporary file). The bench uses its own schema, key prefix or file and removes it at the end. The postgres pool has workers/4 connections (4 to 32) unless the URL sets pool_max_conns")
-	fs.IntVar(&c.tasks, "tasks", 0, "tasks to run (burn default: memory 100000, sqlite 20000, postgres and redis 50000; latency default 2000)")
-	fs.IntVar(&c.workers, "workers", 0, "workers of the default queue (default: postgres and redis 100, sqlite 4, memory 4)")
-	fs.IntVar(&c.producers, "producers", 0, "steady mode: goroutines dispatching (default: 4, postgres and redis 25)")
+	fs.StringVar(&c.dsn, "dsn", "", "connection: postgres URL (default "+defaultPostgresDSN+"), mysql DSN (default "+defaultMySQLDSN+"), redis host:port or URL (default "+defaultRedisAddr+"), sqlite file (default a temporary file). The bench uses its own schema, database, key prefix or file and removes it at the end. The postgres and mysql pools have workers/4 connections (4 to 32) unless the postgres URL sets pool_max_conns")
+	fs.IntVar(&c.tasks, "tasks", 0, "tasks to run (burn default: memory 100000, sqlite 20000, postgres, mysql and redis 50000; latency default 2000)")
+	fs.IntVar(&c.workers, "workers", 0, "workers of the default queue (default: postgres, mysql and redis 100, sqlite 4, memory 4)")
+	fs.IntVar(&c.producers, "producers", 0, "steady mode: goroutines dispatching (default: 4, postgres, mysql and redis 25)")
 	fs.StringVar(&audit, "audit", "none", "audit level of the tasks: none, errors-only, minimal or full")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "steady mode: how long to run")
-	fs.IntVar(&c.nodes, "nodes", 1, "engines (OS processes of this command) sharing the store: with more than 1, burn and steady run one engine per node process and count their sum; latency dispatches from this process, whose workers are busy, to the handler on another node. Needs a store shared between processes (sqlite, postgres, redis)")
+	fs.IntVar(&c.nodes, "nodes", 1, "engines (OS processes of this command) sharing the store: with more than 1, burn and steady run one engine per node process and count their sum; latency dispatches from this process, whose workers are busy, to the handler on another node. Needs a store shared between processes (sqlite, postgres, mysql, redis)")
 	fs.IntVar(&c.pageSize, "recovery-page", 0, "burn mode: engine RecoveryPageSize (default: the engine's)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase to this file (go tool pprof)")
 	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
@@ -149,7 +149,7 @@ func (c *benchConfig) resolve(audit string) error {
 		return usageErr("bad --audit %q (want none, errors-only, minimal or full)", audit)
 	}
 	c.audit = level
-	server := c.store == "postgres" || c.store == "redis"
+	server := c.store == "postgres" || c.store == "mysql" || c.store == "redis"
 	switch {
 	case c.tasks < 0 || c.workers < 0 || c.producers < 0 || c.pageSize < 0:
 		return usageErr("--tasks, --workers, --producers and --recovery-page must not be negative")
@@ -158,7 +158,7 @@ func (c *benchConfig) resolve(audit string) error {
 	case c.nodes < 1 || c.nodes > maxNodes:
 		return usageErr("--nodes must be between 1 and %d, got %d", maxNodes, c.nodes)
 	case c.nodes > 1 && c.store == "memory":
-		return usageErr("--nodes %d: the memory store lives in one process (use sqlite, postgres or redis)", c.nodes)
+		return usageErr("--nodes %d: the memory store lives in one process (use sqlite, postgres, mysql or redis)", c.nodes)
 	case c.nodes > 1 && c.cpuProfile != "":
 		return usageErr("--cpuprofile profiles one process: use it without --nodes")
 	}

@@ -331,7 +331,7 @@ func startNodes(ctx context.Context, c *benchConfig, at string, count int, stder
 		"--audit", c.audit.String(), "--duration", c.duration.String(),
 		"--recovery-page", strconv.Itoa(c.pageSize), "--conns", strconv.Itoa(conns),
 	}
-	if c.store == "postgres" {
+	if c.store == "postgres" || c.store == "mysql" {
 		fmt.Fprintf(stderr, "bench: %d node processes, pools of %d connections\n", count, conns)
 	}
 	s := &nodeSet{msgs: make(chan nodeMsg, 1024), ran: make([]int64, count)}

@@ -19,6 +19,9 @@ import (
 	"github.com/evertask/evertask/internal/taskview"
 	"github.com/evertask/evertask/schedule"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/mysqlstore"
+	"github.com/evertask/evertask/store/pgstore"
+	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
 )
 
@@ -56,8 +59,10 @@ const (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [--db evertask-demo.db] [--duration 8s]", stderr)
+	fs := newFlagSet("demo", "demo [--db evertask-demo.db | --store postgres|mysql|redis [--dsn DSN]] [--duration 8s]", stderr)
 	path := fs.String("db", defaultSQLitePath, "SQLite file the demo keeps its tasks in; run the demo twice on it to see recovery")
+	name := fs.String("store", "sqlite", "store to keep the tasks in: sqlite (the --db file), postgres, mysql or redis")
+	dsn := fs.String("dsn", "", "postgres URL (default "+defaultPostgresDSN+"), mysql DSN (default "+defaultMySQLDSN+") or redis address (default "+defaultRedisAddr+"), for --store other than sqlite")
 	duration := fs.Duration("duration", 8*time.Second, "how long the engine runs before the graceful shutdown")
 	verbose := fs.Bool("v", false, "also print the engine's and the handlers' logs on stderr")
 	rest, err := parseFlags(fs, args)
@@ -73,13 +78,37 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	// Events print from their own goroutine.
 	stdout = &lockedWriter{w: stdout}
-	_, statErr := os.Stat(*path)
-	st, err := sqlitestore.Open(ctx, *path, nil)
-	if err != nil {
-		return err
+	var (
+		st      store.Store
+		statErr error
+		where   = "SQLite file " + *path
+		again   = "" // the flags that name the store again, for the hint at the end
+	)
+	if *path != defaultSQLitePath {
+		again = " --dsn " + *path
 	}
-	defer st.Close()
-	fmt.Fprintf(stdout, "evertask demo on SQLite file %s, running for %v\n", *path, *duration)
+	if *name == "sqlite" {
+		_, statErr = os.Stat(*path)
+		sq, err := sqlitestore.Open(ctx, *path, nil)
+		if err != nil {
+			return err
+		}
+		defer sq.Close()
+		st = sq
+	} else {
+		o, err := openDemoStore(ctx, *name, *dsn)
+		if err != nil {
+			return err
+		}
+		defer o.close()
+		st = o.Store
+		where = *name + " store"
+		again = " --store " + *name
+		if *dsn != "" {
+			again += " --dsn '" + *dsn + "'"
+		}
+	}
+	fmt.Fprintf(stdout, "evertask demo on the %s, running for %v\n", where, *duration)
 
 	before, err := store.CountByStatus(ctx, st, store.CountParams{})
 	if err != nil {
@@ -169,7 +198,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if recovered > 0 {
 		fmt.Fprintf(stdout, "Recovery: %d task(s) left by an earlier run were picked up again from the store.\n", recovered)
 	}
-	return demoSummary(context.WithoutCancel(ctx), st, *path, tracked.ids(), stdout)
+	return demoSummary(context.WithoutCancel(ctx), st, again, tracked.ids(), stdout)
 }
 
 func registerDemoHandlers(eng *evertask.Engine) error {
@@ -297,8 +326,47 @@ func lastErr(err error) error {
 	return err
 }
 
+// openDemoStore opens a server store for the demo, migrating it (the
+// tasks command expects a migrated store and never migrates).
+func openDemoStore(ctx context.Context, name, dsn string) (*opened, error) {
+	switch name {
+	case "postgres":
+		pool, err := openPool(ctx, dsn, 8)
+		if err != nil {
+			return nil, err
+		}
+		st, err := pgstore.New(ctx, pool, nil)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close(); pool.Close() }}, nil
+	case "mysql":
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{MaxConns: 8})
+		if err != nil {
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close() }}, nil
+	case "redis":
+		rdb, err := openRedis(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		st, err := redisstore.New(ctx, rdb, nil)
+		if err != nil {
+			rdb.Close()
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close(); rdb.Close() }}, nil
+	}
+	if err := checkStoreName(name); err != nil {
+		return nil, err
+	}
+	return nil, usageErr("the demo runs on sqlite, postgres, mysql or redis, not %q", name)
+}
+
 // demoSummary reads back what the store holds.
-func demoSummary(ctx context.Context, st store.Store, path string, ids []uuid.UUID, w io.Writer) error {
+func demoSummary(ctx context.Context, st store.Store, dsn string, ids []uuid.UUID, w io.Writer) error {
 	counts, err := store.CountByStatus(ctx, st, store.CountParams{})
 	if err != nil {
 		return fmt.Errorf("count tasks: %w", err)
@@ -346,10 +414,6 @@ func demoSummary(ctx context.Context, st store.Store, path string, ids []uuid.UU
 		}
 	}
 	fmt.Fprintln(w)
-	dsn := ""
-	if path != defaultSQLitePath {
-		dsn = " --dsn " + path
-	}
 	fmt.Fprintln(w, "\nNext: run the demo again to see recovery, or list the tasks with")
 	fmt.Fprintf(w, "  go run ./cmd/evertask tasks%s\n", dsn)
 	for _, t := range rows {

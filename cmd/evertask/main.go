@@ -42,16 +42,16 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "demo", synopsis: "demo [--db evertask-demo.db] [--duration 8s]",
+		{name: "demo", synopsis: "demo [--db evertask-demo.db | --store postgres|mysql|redis --dsn DSN] [--duration 8s]",
 			summary: "a guided run of the engine on SQLite", run: runDemo},
 		{name: "tasks", synopsis: tasksSynopsis, summary: "list, show, cancel, retry, run or delete tasks", run: runTasks},
 		{name: "queues", synopsis: queuesSynopsis, summary: "list queues with their counts; pause or resume one on every node", run: runQueues},
 		{name: "nodes", synopsis: "nodes [store flags] [--json]", summary: "the engines (nodes) sharing the store", run: runNodes},
 		{name: "purge", synopsis: purgeSynopsis, summary: "delete old finished tasks, audits and logs", run: runPurge},
 		{name: "serve", synopsis: serveSynopsis, summary: "the dashboard and HTTP API over a store (package monitor)", run: runServe},
-		{name: "migrate", synopsis: "migrate --store postgres|sqlite [--dsn DSN] [--schema evertask]",
+		{name: "migrate", synopsis: "migrate --store postgres|mysql|sqlite [--dsn DSN] [--schema evertask]",
 			summary: "apply the schema migrations of a store, saying what it applied", run: runMigrate},
-		{name: "bench", synopsis: "bench --store memory|sqlite|postgres|redis --mode burn|steady|latency [flags]",
+		{name: "bench", synopsis: "bench --store memory|sqlite|postgres|mysql|redis --mode burn|steady|latency [flags]",
 			summary: "throughput and latency of a store", run: runBench},
 		{name: benchNodeCmd, run: runBenchNode, hidden: true}, // bench --nodes starts it
 	}
@@ -67,7 +67,7 @@ func usage() string {
 	}
 	b.WriteString(`
 The store flags of tasks, queues, nodes, purge and serve:
-  --store sqlite|postgres|redis, or a URL: sqlite:FILE, postgres://..., redis://...
+  --store sqlite|postgres|mysql|redis, or a URL: sqlite:FILE, postgres://..., mysql://..., redis://...
           (default $EVERTASK_STORE, else sqlite)
   --dsn   the sqlite file, postgres URL or redis address
   --schema the postgres schema or redis key prefix

@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -62,6 +64,36 @@ func (r result) mustSucceed(t *testing.T) {
 // summaryRow matches a row of the demo's summary table.
 func summaryRow(kind, status string) *regexp.Regexp {
 	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(kind) + `\s+` + status + `\s`)
+}
+
+// TestDemoMySQL runs the demo on a MySQL database of its own: the same
+// tasks end the same way.
+func TestDemoMySQL(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQLDB(t, 1)
+	database := "evertask_demotest_" + randomSuffix()
+	if _, err := db.Exec("CREATE DATABASE `" + database + "`"); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Exec("DROP DATABASE IF EXISTS `" + database + "`")
+	cfg, err := mysql.ParseDSN(testenv.MySQLDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = database
+	r := runCLI(t, "demo", "--store", "mysql", "--dsn", cfg.FormatDSN(), "--duration", "1500ms")
+	r.mustSucceed(t)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`evertask demo on the mysql store`),
+		summaryRow("demo.welcome_email", "Completed"),
+		summaryRow("demo.import_feed", "Failed"),
+		summaryRow("demo.weekly_report", "WaitingQueue"),
+		regexp.MustCompile(`tasks --store mysql --dsn`),
+	} {
+		if !want.MatchString(r.stdout) {
+			t.Errorf("demo output lacks %s:\n%s", want, r.stdout)
+		}
+	}
 }
 
 func TestDemo(t *testing.T) {
@@ -253,6 +285,35 @@ func TestBenchPostgres(t *testing.T) {
 	}
 }
 
+// mysqlDatabaseGone fails the test when the bench left the database it
+// names in stderr.
+func mysqlDatabaseGone(t *testing.T, stderr string) {
+	t.Helper()
+	m := regexp.MustCompile(`mysql database (evertask_bench_[0-9a-f]+)`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("stderr names no database:\n%s", stderr)
+	}
+	db := testenv.MySQLDB(t, 1)
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", m[1]).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("database %s still exists after the bench", m[1])
+	}
+}
+
+func TestBenchMySQL(t *testing.T) {
+	t.Parallel()
+	testenv.MySQLDB(t, 1) // skip without a server
+	for _, mode := range []string{"burn", "latency"} {
+		r := runCLI(t, "bench", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--mode", mode,
+			"--tasks", "100", "--workers", "10", "--audit", "full")
+		checkResult(t, r, mode, "mysql", "100", "full")
+		mysqlDatabaseGone(t, r.stderr)
+	}
+}
+
 func TestBenchRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -339,6 +400,15 @@ func TestBenchNodes(t *testing.T) {
 			},
 		},
 		{
+			name:    "mysql",
+			cluster: implementsCluster(&mysqlstore.Store{}),
+			dsn: func(t *testing.T) string {
+				testenv.MySQLDB(t, 1)
+				return testenv.MySQLDSN()
+			},
+			gone: mysqlDatabaseGone,
+		},
+		{
 			name:    "redis",
 			cluster: implementsCluster(&redisstore.Store{}),
 			dsn: func(t *testing.T) string {
@@ -401,7 +471,7 @@ func TestBenchNodes(t *testing.T) {
 				checkNodesResult(t, r, "steady", tc.name, "2", "", "none")
 				tc.gone(t, r.stderr)
 			})
-			if tc.name == "sqlite" {
+			if tc.name == "sqlite" || tc.name == "mysql" {
 				return // no notifier: a dispatch waits for the other node's poll
 			}
 			t.Run("Latency", func(t *testing.T) {
@@ -462,6 +532,41 @@ func TestMigrate(t *testing.T) {
 			t.Fatalf("schema_migrations: %d rows, err %v", n, err)
 		}
 	})
+}
+
+func TestMigrateAndTasksMySQL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.MySQLDB(t, 2)
+	database := "evertask_clitest_" + randomSuffix()
+	defer db.Exec("DROP DATABASE IF EXISTS `" + database + "`")
+	for range 2 { // the second run finds nothing to do
+		r := runCLI(t, "migrate", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+		r.mustSucceed(t)
+		if !strings.Contains(r.stdout, "mysql database "+database+" is at version") {
+			t.Fatalf("output: %q", r.stdout)
+		}
+	}
+	st, err := mysqlstore.New(ctx, db, &mysqlstore.Config{Database: database, SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	task := &store.Task{ID: uuid.Must(uuid.NewV7()), CreatedAt: time.Now(), Kind: "cli.mysql", Payload: []byte(`{}`),
+		Queue: "default", Status: store.StatusFailed, Error: "it broke", AuditLevel: store.AuditFull}
+	if err := st.Persist(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "tasks", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+	r.mustSucceed(t)
+	if !strings.Contains(r.stdout, task.ID.String()) || !strings.Contains(r.stdout, "it broke") {
+		t.Errorf("tasks --store mysql lacks the task:\n%s", r.stdout)
+	}
+	r = runCLI(t, "tasks", "show", task.ID.String(), "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+	r.mustSucceed(t)
+	if !strings.Contains(r.stdout, "cli.mysql") {
+		t.Errorf("tasks show --store mysql:\n%s", r.stdout)
+	}
 }
 
 func TestTasks(t *testing.T) {
@@ -551,7 +656,7 @@ func TestBadInput(t *testing.T) {
 		{"UnknownCommand", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"BenchNoStore", []string{"bench"}, "--store is required"},
 		{"BenchUnknownStore", []string{"bench", "--store", "oracle"}, `unknown store "oracle"`},
-		{"BenchMySQL", []string{"bench", "--store", "mysql"}, "MySQL store is not implemented yet"},
+		{"BenchMariaDB", []string{"bench", "--store", "mariadb"}, "use --store mysql"},
 		{"BenchBadMode", []string{"bench", "--store", "memory", "--mode", "sprint"}, `unknown mode "sprint"`},
 		{"BenchBadAudit", []string{"bench", "--store", "memory", "--audit", "loud"}, `bad --audit "loud"`},
 		{"BenchNegativeTasks", []string{"bench", "--store", "memory", "--tasks", "-5"}, "must not be negative"},
@@ -565,7 +670,7 @@ func TestBadInput(t *testing.T) {
 		{"BenchNodesProfile", []string{"bench", "--store", "sqlite", "--nodes", "2", "--cpuprofile", "x"}, "--cpuprofile profiles one process"},
 		{"DemoBadDuration", []string{"demo", "--duration", "-1s"}, "--duration must be positive"},
 		{"MigrateMemory", []string{"migrate", "--store", "memory"}, "has no migrations"},
-		{"MigrateMySQL", []string{"migrate", "--store", "mysql"}, "not implemented yet"},
+		{"MySQLBadDSN", []string{"migrate", "--store", "mysql", "--dsn", "root@tcp(127.0.0.1:3306"}, "bad mysql DSN"},
 		{"MigrateSQLiteNoDSN", []string{"migrate", "--store", "sqlite"}, "--dsn names the sqlite file"},
 		{"TasksShowNoID", []string{"tasks", "show"}, "one task id"},
 		{"TasksShowBadID", []string{"tasks", "show", "42"}, `bad task id "42"`},

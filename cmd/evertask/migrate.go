@@ -6,12 +6,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/sqlitestore"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate --store postgres|sqlite [--dsn DSN] [--schema evertask]", stderr)
+	fs := newFlagSet("migrate", "migrate --store postgres|mysql|sqlite [--dsn DSN] [--schema evertask]", stderr)
 	var sf storeFlags
 	sf.add(fs)
 	fs.Lookup("store").DefValue, sf.store = "", "" // required here: migrating the wrong store is worse than a usage error
@@ -46,6 +47,19 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		report(stdout, "postgres schema "+schema, pending, pgstore.SchemaVersion)
 		return nil
+	case "mysql":
+		// Open applies the migrations.
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: sf.schema, MaxConns: 2})
+		if err != nil {
+			return err
+		}
+		where := st.Database()
+		st.Close()
+		if where == "" {
+			where = "of the DSN"
+		}
+		fmt.Fprintf(stdout, "mysql database %s is at version %d\n", where, mysqlstore.SchemaVersion)
+		return nil
 	case "sqlite":
 		if dsn == "" {
 			return usageErr("--dsn names the sqlite file to migrate")
@@ -63,12 +77,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		report(stdout, "sqlite database "+dsn, pending, sqlitestore.SchemaVersion())
 		return nil
 	case "redis", "memory":
-		return usageErr("the %s store has no migrations (want postgres or sqlite)", name)
+		return usageErr("the %s store has no migrations (want postgres, mysql or sqlite)", name)
 	}
 	if err := checkStoreName(name); err != nil {
 		return err
 	}
-	return usageErr("unknown store %q (want postgres or sqlite)", name)
+	return usageErr("unknown store %q (want postgres, mysql or sqlite)", name)
 }
 
 // report says what migrate did: the migrations it applied, or that there

@@ -15,6 +15,7 @@ import (
 
 	"github.com/evertask/evertask/inspect"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -31,7 +32,7 @@ func (sf *storeFlags) add(fs *flag.FlagSet) {
 	if def == "" {
 		def = "sqlite"
 	}
-	fs.StringVar(&sf.store, "store", def, "store: sqlite, postgres or redis, or a URL (sqlite:FILE, postgres://..., redis://...); default $EVERTASK_STORE, else sqlite")
+	fs.StringVar(&sf.store, "store", def, "store: sqlite, postgres, mysql or redis, or a URL (sqlite:FILE, postgres://..., mysql://..., redis://...); default $EVERTASK_STORE, else sqlite")
 	fs.StringVar(&sf.dsn, "dsn", "", "sqlite file (default "+defaultSQLitePath+"), postgres URL (default "+defaultPostgresDSN+") or redis address (default "+defaultRedisAddr+")")
 	fs.StringVar(&sf.schema, "schema", "", "postgres schema or redis key prefix (default: the store's, evertask / evertask:)")
 }
@@ -45,7 +46,7 @@ func (sf *storeFlags) resolve() (name, dsn string, err error) {
 	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
 		name, dsn = "redis", s
 	case strings.HasPrefix(s, "mysql://"):
-		return "", "", errMySQL
+		name, dsn = "mysql", mysqlDSN(s)
 	case strings.HasPrefix(s, "sqlite:"):
 		name, dsn = "sqlite", strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
 		if dsn == "" {
@@ -113,6 +114,14 @@ func (sf *storeFlags) open(ctx context.Context) (*opened, error) {
 			return nil, explainPostgres(sf.schema, dsn, err)
 		}
 		return &opened{Store: st, close: func() { st.Close(); pool.Close() }}, nil
+	case "mysql":
+		// A MySQL schema is a database: --schema names the one holding the
+		// tables, by default the DSN's.
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: sf.schema, SkipMigrations: true, MaxConns: 4})
+		if err != nil {
+			return nil, err
+		}
+		return &opened{Store: st, close: func() { st.Close() }}, nil
 	default: // redis
 		rdb, err := openRedis(ctx, dsn)
 		if err != nil {
@@ -176,6 +185,22 @@ func unreachable(what, addr string, err error) error {
 		cause = "no answer within 5s"
 	}
 	return fmt.Errorf("cannot reach %s at %s (%s): is the server running? check --dsn", what, addr, cause)
+}
+
+// mysqlDSN turns mysql://USER:PASS@HOST:PORT/DB into the driver's
+// USER:PASS@tcp(HOST:PORT)/DB.
+func mysqlDSN(u string) string {
+	rest := strings.TrimPrefix(u, "mysql://")
+	auth, hostDB, ok := strings.Cut(rest, "@")
+	if !ok {
+		auth, hostDB = "", rest
+	}
+	host, db, _ := strings.Cut(hostDB, "/")
+	out := "tcp(" + host + ")/" + db
+	if auth != "" {
+		out = auth + "@" + out
+	}
+	return out
 }
 
 // quietDrivers silences the client libraries' own loggers: the CLI reports

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/memstore"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -28,15 +31,13 @@ import (
 // internal/testenv).
 const (
 	defaultPostgresDSN = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
+	defaultMySQLDSN    = "root@tcp(127.0.0.1:3306)/test"
 	defaultRedisAddr   = "127.0.0.1:6379"
 	defaultSQLitePath  = "evertask-demo.db"
 )
 
 // storeNames lists what --store accepts.
 const storeNames = "memory, sqlite, postgres, redis or mysql"
-
-// errMySQL is a usage error: the store is planned but not built yet.
-var errMySQL = usageErr("the MySQL store is not implemented yet (use sqlite, postgres, redis or memory)")
 
 // opened is a store with whatever must be released after it. Hand the
 // engine and the store package opened.Store, never the *opened itself: the
@@ -55,10 +56,10 @@ type opened struct {
 // connection is tried.
 func checkStoreName(name string) error {
 	switch name {
-	case "memory", "sqlite", "postgres", "redis":
+	case "memory", "sqlite", "postgres", "redis", "mysql":
 		return nil
-	case "mysql", "mariadb":
-		return errMySQL
+	case "mariadb":
+		return usageErr("the MySQL store serves MariaDB too: use --store mysql")
 	case "":
 		return usageErr("--store is required (%s)", storeNames)
 	}
@@ -105,6 +106,24 @@ func pgCause(err error) string {
 	return msg
 }
 
+// openMySQL opens a MySQL store on dsn (the default when empty), with the
+// DSN checked first so a typo is a usage error.
+func openMySQL(ctx context.Context, dsn string, cfg *mysqlstore.Config) (*mysqlstore.Store, error) {
+	if dsn == "" {
+		dsn = defaultMySQLDSN
+	}
+	if _, err := mysql.ParseDSN(dsn); err != nil {
+		return nil, valueErr("bad mysql DSN %q: %v (want USER@tcp(HOST:3306)/DB)", dsn, err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := mysqlstore.Open(octx, dsn, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to mysql: %w", err)
+	}
+	return st, nil
+}
+
 // openRedis connects to dsn: host:port or a redis:// URL.
 func openRedis(ctx context.Context, dsn string) (*redis.Client, error) {
 	if dsn == "" {
@@ -120,7 +139,6 @@ func openRedis(ctx context.Context, dsn string) (*redis.Client, error) {
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	// One attempt: a server that is down is reported at once, in one line.
 	if err := rdb.Do(pctx, "PING").Err(); err != nil {
 		rdb.Close()
 		if strings.Contains(err.Error(), "NOAUTH") || strings.Contains(err.Error(), "WRONGPASS") {
@@ -187,6 +205,30 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			return nil, err
 		}
 		return &opened{Store: st, at: schema, close: func() { st.Close(); drop() }}, nil
+	case "mysql":
+		if dsn == "" {
+			dsn = defaultMySQLDSN
+		}
+		database := "evertask_bench_" + suffix
+		fmt.Fprintf(stderr, "bench: using mysql database %s (dropped at the end), pool of %d connections\n", database, conns)
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: database, MaxConns: conns})
+		drop := func() {
+			db, err := sql.Open("mysql", dsn)
+			if err != nil {
+				return
+			}
+			defer db.Close()
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+			defer cancel()
+			if _, err := db.ExecContext(dctx, "DROP DATABASE IF EXISTS `"+database+"`"); err != nil {
+				fmt.Fprintf(stderr, "evertask: drop database %s: %v\n", database, err)
+			}
+		}
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		return &opened{Store: st, at: database, close: func() { st.Close(); drop() }}, nil
 	default: // redis
 		rdb, err := openRedis(ctx, dsn)
 		if err != nil {
@@ -236,6 +278,12 @@ func openBenchNodeStore(ctx context.Context, name, dsn, at string, conns int) (*
 			return nil, err
 		}
 		return &opened{Store: st, at: at, close: func() { st.Close(); pool.Close() }}, nil
+	case "mysql":
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: at, SkipMigrations: true, MaxConns: conns})
+		if err != nil {
+			return nil, err
+		}
+		return &opened{Store: st, at: at, close: func() { st.Close() }}, nil
 	case "redis":
 		rdb, err := openRedis(ctx, dsn)
 		if err != nil {
@@ -248,7 +296,7 @@ func openBenchNodeStore(ctx context.Context, name, dsn, at string, conns int) (*
 		}
 		return &opened{Store: st, at: at, close: func() { st.Close(); rdb.Close() }}, nil
 	}
-	return nil, usageErr("store %q cannot be shared by node processes (use sqlite, postgres or redis)", name)
+	return nil, usageErr("store %q cannot be shared by node processes (use sqlite, postgres, mysql or redis)", name)
 }
 
 // deleteKeys deletes the keys matching pattern with SCAN (COUNT 1000 a

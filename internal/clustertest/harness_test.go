@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -55,7 +57,7 @@ func logLevel() string {
 }
 
 // kinds are the stores every scenario runs on.
-var kinds = []string{"postgres", "redis", "sqlite"}
+var kinds = []string{"postgres", "mysql", "redis", "sqlite"}
 
 var (
 	buildOnce sync.Once
@@ -102,9 +104,10 @@ func nodeBinary(t *testing.T) string {
 type backend struct {
 	kind   string // the node's -store
 	dsn    string
-	schema string // PostgreSQL schema or Redis prefix
+	schema string // PostgreSQL schema, MySQL database or Redis prefix
 	st     store.Store
 	pool   *pgxpool.Pool // PostgreSQL only
+	mysql  *sql.DB       // MySQL only
 	redis  *redis.Client // Redis only
 }
 
@@ -127,6 +130,21 @@ func openBackend(t *testing.T, kind string) *backend {
 			st.Close()
 			if _, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+b.schema+" CASCADE"); err != nil {
 				t.Logf("drop schema %s: %v", b.schema, err)
+			}
+		})
+		b.st = st
+	case "mysql":
+		db := testenv.MySQLDB(t, 4)
+		b.mysql = db
+		b.dsn, b.schema = testenv.MySQLDSN(), "et_cluster_"+randomHex()
+		st, err := mysqlstore.New(ctx, db, &mysqlstore.Config{Database: b.schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			st.Close()
+			if _, err := db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+b.schema+"`"); err != nil {
+				t.Logf("drop database %s: %v", b.schema, err)
 			}
 		})
 		b.st = st

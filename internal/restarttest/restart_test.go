@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 )
@@ -58,6 +60,53 @@ func TestPostgresRestart(t *testing.T) {
 			t.Logf("pg_ctlcluster: %s", out)
 		}
 		return err
+	})
+}
+
+// TestMySQLRestart does the same with MariaDB (or MySQL): a SHUTDOWN
+// statement, then the server started again as scripts/services.sh starts
+// it.
+func TestMySQLRestart(t *testing.T) {
+	requireRestart(t)
+	ctx := context.Background()
+	db := testenv.MySQLDB(t, 2)
+	database := "et_restart_" + randomHex()
+	st, err := mysqlstore.Open(ctx, testenv.MySQLDSN(), &mysqlstore.Config{Database: database, MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	defer func() {
+		// The pool's connections died with the server; Ping dials anew.
+		db.Ping()
+		if _, err := db.Exec("DROP DATABASE IF EXISTS `" + database + "`"); err != nil {
+			t.Errorf("drop database %s: %v", database, err)
+		}
+	}()
+	run(t, st, func() error {
+		if _, err := db.Exec("SHUTDOWN"); err != nil {
+			return err
+		}
+		// The old server may still be shutting down: start-stop-daemon
+		// starts nothing while it runs (--oknodo), so try until one answers.
+		// Its output is not captured: the server it starts would inherit
+		// the pipe and keep it open.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if err := exec.Command("start-stop-daemon", "--start", "--oknodo", "--background", "--quiet", "--exec", "/usr/sbin/mariadbd").Run(); err != nil {
+				t.Logf("start-stop-daemon: %v", err)
+			}
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err = db.PingContext(pctx)
+			cancel()
+			if err == nil {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("MariaDB did not come back within a minute: %w", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	})
 }
 

@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -27,6 +29,46 @@ func PostgresURL() string {
 // MySQLDSN is a go-sql-driver/mysql DSN.
 func MySQLDSN() string {
 	return env("EVERTASK_TEST_MYSQL_URL", "root@tcp(127.0.0.1:3306)/test?parseTime=true&loc=UTC")
+}
+
+// MySQLDB opens a pool on the test MySQL/MariaDB server (MySQLDSN, with
+// interpolateParams on unless the DSN sets it) of at most conns
+// connections, and checks it answers, or calls Unavailable. The pool
+// closes when the test ends.
+func MySQLDB(t testing.TB, conns int) *sql.DB {
+	t.Helper()
+	db, err := OpenMySQL(MySQLDSN(), conns)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+	}
+	if err != nil {
+		if db != nil {
+			db.Close()
+		}
+		Unavailable(t, "MySQL", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// OpenMySQL opens a pool on dsn as the tests use it: interpolateParams on
+// unless the DSN sets it, conns connections open and idle at most.
+func OpenMySQL(dsn string, conns int) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.InterpolateParams = true
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(c)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	return db, nil
 }
 
 // RedisAddr is host:port of the Redis server.

@@ -53,6 +53,7 @@ import (
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/schedule"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/redisstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -84,9 +85,9 @@ type options struct {
 
 func run() error {
 	var o options
-	flag.StringVar(&o.store, "store", "", "postgres, redis or sqlite")
-	flag.StringVar(&o.dsn, "dsn", "", "PostgreSQL URL, Redis host:port or SQLite file")
-	flag.StringVar(&o.schema, "schema", "", "PostgreSQL schema or Redis key prefix")
+	flag.StringVar(&o.store, "store", "", "postgres, mysql, redis or sqlite")
+	flag.StringVar(&o.dsn, "dsn", "", "PostgreSQL URL, MySQL DSN, Redis host:port or SQLite file")
+	flag.StringVar(&o.schema, "schema", "", "PostgreSQL schema, MySQL database or Redis key prefix")
 	flag.StringVar(&o.id, "id", "", "node id (also names the records file)")
 	flag.StringVar(&o.records, "records", "", "directory of the records files")
 	flag.IntVar(&o.workers, "workers", 4, "workers of each queue")
@@ -194,6 +195,12 @@ func openStore(ctx context.Context, o options) (store.Store, func(), error) {
 			return nil, nil, err
 		}
 		return st, func() { st.Close(); rdb.Close() }, nil
+	case "mysql":
+		st, err := mysqlstore.Open(ctx, o.dsn, &mysqlstore.Config{Database: o.schema, SkipMigrations: true, MaxConns: 8})
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func() { st.Close() }, nil
 	case "sqlite":
 		st, err := sqlitestore.Open(ctx, o.dsn, nil)
 		if err != nil {

@@ -1,0 +1,215 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// SaveLogs implements store.Store with one multi-row insert per thousand
+// logs, in one transaction when there are more; the foreign key turns a
+// missing task into store.ErrNotFound.
+func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.ExecutionLog) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if len(logs) == 0 {
+		return nil
+	}
+	insert := func(db execer, part []store.ExecutionLog) error {
+		args := make([]any, 0, len(part)*7)
+		for i := range part {
+			l := &part[i]
+			args = append(args, idArg(l.ID), idArg(taskID), ts(l.At), l.Level, l.Message, l.ErrorDetails, l.Seq)
+		}
+		_, err := db.ExecContext(ctx, s.sql.saveLogs+placeholders(len(part), 7), args...)
+		return err
+	}
+	var err error
+	if len(logs) <= auditBatch {
+		err = retry(ctx, func() error { return insert(s.db, logs) })
+	} else {
+		err = s.inTx(ctx, nil, func(tx *sql.Tx) error {
+			for start := 0; start < len(logs); start += auditBatch {
+				if err := insert(tx, logs[start:min(start+auditBatch, len(logs))]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("save %d logs of %s: %w", len(logs), taskID, mapErr(err))
+	}
+	return nil
+}
+
+func scanLogs(rows *sql.Rows) ([]store.ExecutionLog, error) {
+	defer rows.Close()
+	var out []store.ExecutionLog
+	for rows.Next() {
+		var l store.ExecutionLog
+		if err := rows.Scan(idDest{&l.ID}, idDest{&l.TaskID}, timeDest{&l.At}, &l.Level, textDest{&l.Message},
+			textDest{&l.ErrorDetails}, &l.Seq); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Logs implements store.Store.
+func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.sql.logs, idArg(taskID))
+	if err != nil {
+		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
+	}
+	logs, err := scanLogs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
+	}
+	return logs, nil
+}
+
+// LogsPage implements store.Store: the page and the total are two
+// statements, each consistent with itself.
+func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, error) {
+	if err := s.check(); err != nil {
+		return store.LogPage{}, err
+	}
+	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
+	if err != nil {
+		return store.LogPage{}, err
+	}
+	if q.Offset < 0 {
+		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
+	}
+	rows, err := s.db.QueryContext(ctx, s.sql.logsPage, idArg(q.TaskID), q.Level, q.Level, limit, q.Offset)
+	if err != nil {
+		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
+	}
+	logs, err := scanLogs(rows)
+	if err != nil {
+		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, s.sql.logsCount, idArg(q.TaskID), q.Level, q.Level).Scan(&total); err != nil {
+		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
+	}
+	return store.LogPage{Logs: logs, Total: total}, nil
+}
+
+// StatusAudits implements store.Store.
+func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.sql.statusAudits, idArg(taskID))
+	if err != nil {
+		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.StatusAudit
+	for rows.Next() {
+		var (
+			a      store.StatusAudit
+			status string
+		)
+		if err := rows.Scan(&a.ID, idDest{&a.TaskID}, timeDest{&a.At}, &status, textDest{&a.Error}); err != nil {
+			return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
+		}
+		a.Status = store.Status(status)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
+	}
+	return out, nil
+}
+
+// RunsAudits implements store.Store.
+func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.sql.runsAudits, idArg(taskID))
+	if err != nil {
+		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.RunsAudit
+	for rows.Next() {
+		var (
+			a      store.RunsAudit
+			execUS int64
+			status string
+		)
+		if err := rows.Scan(&a.ID, idDest{&a.TaskID}, timeDest{&a.ExecutedAt}, &execUS, &status, textDest{&a.Error}); err != nil {
+			return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
+		}
+		a.ExecutionTime, a.Status = time.Duration(execUS)*time.Microsecond, store.Status(status)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
+	}
+	return out, nil
+}
+
+const (
+	// The logs of a task, locked with the gaps of their index range, so a
+	// SaveLogs of the task waits until the trim commits.
+	sqlLockLogs = `SELECT pk FROM {execution_logs} WHERE task_id = ? FOR UPDATE`
+	// ? task, how many to delete: the oldest in the order of Logs.
+	sqlTrimLogs = `DELETE FROM {execution_logs} WHERE task_id = ? ORDER BY id, seq, pk LIMIT ?`
+)
+
+// TrimLogs implements store.LogTrimmer in one transaction: the task's logs
+// are counted under a lock of their index range (REPEATABLE READ locks the
+// gaps too, so a concurrent SaveLogs of the task lands after the trim),
+// then the oldest beyond keep are deleted.
+func (s *Store) TrimLogs(ctx context.Context, taskID uuid.UUID, keep int) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckKeep(keep); err != nil {
+		return 0, err
+	}
+	var deleted int
+	err := s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead}, func(tx *sql.Tx) error {
+		deleted = 0
+		rows, err := tx.QueryContext(ctx, s.n.fill(sqlLockLogs), idArg(taskID))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if n <= keep {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, s.n.fill(sqlTrimLogs), idArg(taskID), n-keep)
+		if err != nil {
+			return err
+		}
+		d, err := res.RowsAffected()
+		deleted = int(d)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("trim logs of %s: %w", taskID, mapErr(err))
+	}
+	return deleted, nil
+}

@@ -1,0 +1,208 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
+)
+
+// CountByStatus implements store.Counter.
+func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[store.Status]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.sql.countByStatus, lowerBound(p.CreatedFrom))
+	if err != nil {
+		return nil, fmt.Errorf("count by status: %w", mapErr(err))
+	}
+	defer rows.Close()
+	out := map[store.Status]int{}
+	for rows.Next() {
+		var (
+			status string
+			n      int
+		)
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("count by status: %w", mapErr(err))
+		}
+		out[store.Status(status)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count by status: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// CountByQueue implements store.Counter.
+func (s *Store) CountByQueue(ctx context.Context, p store.CountParams) (map[string]map[store.Status]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.sql.countByQueue, lowerBound(p.CreatedFrom))
+	if err != nil {
+		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]map[store.Status]int{}
+	for rows.Next() {
+		var (
+			queue, status string
+			n             int
+		)
+		if err := rows.Scan(&queue, &status, &n); err != nil {
+			return nil, fmt.Errorf("count by queue: %w", mapErr(err))
+		}
+		if out[queue] == nil {
+			out[queue] = map[store.Status]int{}
+		}
+		out[queue][store.Status(status)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// Purge implements store.Retainer. Each statement deletes at most
+// policy.BatchSize rows (DELETE ... ORDER BY ... LIMIT n), so locks stay
+// short; it loops until a statement deletes fewer rows than the batch or
+// ctx ends, returning what was deleted so far.
+func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	var res store.PurgeResult
+	if err := s.check(); err != nil {
+		return res, err
+	}
+	batch, err := store.NormalizeLimit(policy.BatchSize, store.DefaultPurgeBatch, 0)
+	if err != nil {
+		return res, err
+	}
+	errCut, errRule := policy.Cutoff(policy.ErrorAuditAge)
+	type rule struct {
+		sql    string
+		cutoff any
+		count  *int
+	}
+	var rules []rule
+	if cut, on := policy.Cutoff(policy.StatusAuditAge); on {
+		q := s.sql.purgeStatusAll
+		if errRule {
+			q = s.sql.purgeStatusOK
+		}
+		rules = append(rules, rule{q, ts(cut), &res.StatusAudits})
+	}
+	if cut, on := policy.Cutoff(policy.RunsAuditAge); on {
+		q := s.sql.purgeRunsAll
+		if errRule {
+			q = s.sql.purgeRunsOK
+		}
+		rules = append(rules, rule{q, ts(cut), &res.RunsAudits})
+	}
+	if errRule {
+		rules = append(rules, rule{s.sql.purgeStatusErrors, ts(errCut), &res.StatusAudits},
+			rule{s.sql.purgeRunsErrors, ts(errCut), &res.RunsAudits})
+	}
+	if cut, on := policy.Cutoff(policy.LogAge); on {
+		rules = append(rules, rule{s.sql.purgeLogs, ts(cut), &res.Logs})
+	}
+	if cut, on := policy.AttemptCutoff(); on {
+		rules = append(rules, rule{s.n.fill(sqlPurgeAttempts), ts(cut), &res.Attempts})
+	}
+	for _, r := range rules {
+		for {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			var n int64
+			err := retry(ctx, func() error {
+				r, err := s.db.ExecContext(ctx, r.sql, r.cutoff, batch)
+				if err == nil {
+					n, err = r.RowsAffected()
+				}
+				return err
+			})
+			if err != nil {
+				return res, fmt.Errorf("purge: %w", mapErr(err))
+			}
+			*r.count += int(n)
+			if int(n) < batch {
+				break
+			}
+		}
+	}
+	if cut, on := policy.Cutoff(policy.CompletedTaskAge); on {
+		if err := s.purgeTasks(ctx, &res.Tasks, store.StatusCompleted, store.StatusCompleted, ts(cut), batch); err != nil {
+			return res, err
+		}
+	}
+	if cut, on := policy.Cutoff(policy.FailedTaskAge); on {
+		if err := s.purgeTasks(ctx, &res.Tasks, store.StatusFailed, store.StatusCancelled, ts(cut), batch); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// purgeTasks deletes finished one-shot rows of two statuses older than
+// cutoff, batch rows per transaction, with their audits (their logs go
+// through the foreign key). A finished one-shot gets no new audit, so none
+// can slip in behind the delete.
+func (s *Store) purgeTasks(ctx context.Context, count *int, a, b store.Status, cutoff any, batch int) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var n int
+		err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, s.sql.purgeTaskIDs, string(a), string(b), cutoff, batch)
+			if err != nil {
+				return err
+			}
+			var args []any
+			for rows.Next() {
+				var id uuid.UUID
+				if err := rows.Scan(idDest{&id}); err != nil {
+					rows.Close()
+					return err
+				}
+				args = append(args, idArg(id))
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if n = len(args); n == 0 {
+				return nil
+			}
+			in := inList(n)
+			for _, q := range []string{
+				"DELETE FROM " + s.n.tasks + " WHERE id IN " + in,
+				"DELETE FROM " + s.n.statusAudits + " WHERE task_id IN " + in,
+				"DELETE FROM " + s.n.runsAudits + " WHERE task_id IN " + in,
+			} {
+				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("purge: %w", mapErr(err))
+		}
+		*count += n
+		if n < batch {
+			return nil
+		}
+	}
+}
+
+// lowerBound is a creation bound where zero means none.
+func lowerBound(t time.Time) any {
+	if t.IsZero() {
+		return minTime
+	}
+	return ts(t)
+}
