@@ -21,7 +21,10 @@
 // task of each kind (a retry that succeeds, one that fails for good, a
 // recurring series, a delayed task, an idempotent keyed dispatch), prints
 // every lifecycle event and reads the outcome back from the store. Run it
-// twice: the second run recovers what the first left in the file.
+// twice: the second run recovers what the first left in the file. While it
+// runs it serves the dashboard on 127.0.0.1:8080 (a free port when that one
+// is taken) and prints the login; --stay keeps the dashboard up after the
+// demo until Ctrl-C, --addr off serves none.
 //
 // # Operating a store
 //

@@ -44,11 +44,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	password, printed := os.Getenv(*pwEnv), false
 	if password == "" {
-		b := make([]byte, 18)
-		if _, err := rand.Read(b); err != nil {
+		if password, err = randomPassword(); err != nil {
 			return err
 		}
-		password, printed = base64.RawURLEncoding.EncodeToString(b), true
+		printed = true
 	}
 	st, err := sf.open(ctx)
 	if err != nil {
@@ -70,13 +69,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %v: choose another --addr", *addr, errors.Unwrap(err))
 	}
-	mux := http.NewServeMux()
-	if *prefix == "" {
-		mux.Handle("/", h)
-	} else {
-		mux.Handle(*prefix+"/", h)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := dashboardServer(h, *prefix)
 	fmt.Fprintf(stdout, "evertask dashboard on http://%s%s/\n", ln.Addr(), *prefix)
 	if printed {
 		fmt.Fprintf(stdout, "log in as %s with password %s (set $%s to choose it)\n", *user, password, *pwEnv)
@@ -93,9 +86,38 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	stopServer(srv, served)
+	return nil
+}
+
+// dashboardServer serves the monitor's handler under prefix ("" for the
+// root).
+func dashboardServer(h http.Handler, prefix string) *http.Server {
+	mux := http.NewServeMux()
+	if prefix == "" {
+		mux.Handle("/", h)
+	} else {
+		mux.Handle(prefix+"/", h)
+	}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// stopServer shuts srv down, giving open requests (a live event stream
+// holds one) five seconds, and waits for Serve to return on served.
+func stopServer(srv *http.Server, served <-chan error) {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	if srv.Shutdown(sctx) != nil {
+		srv.Close()
+	}
 	<-served
-	return nil
+}
+
+// randomPassword makes a password for a dashboard whose user chose none.
+func randomPassword() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }

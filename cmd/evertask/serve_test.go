@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -133,5 +134,72 @@ func TestServeBadInput(t *testing.T) {
 		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
+	}
+}
+
+// TestDemoServesTheDashboard: the demo serves the monitor over its own
+// store and engine, prints where and the login, and with --stay keeps it up
+// after the demo until its context ends.
+func TestDemoServesTheDashboard(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "demo.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"demo", "--db", db, "--duration", "1s", "--addr", "127.0.0.1:0", "--stay"}, &out, &errOut)
+	}()
+	line := regexp.MustCompile(`Dashboard: (http://127\.0\.0\.1:\d+)/  \(log in as admin, password (\S+)\)`)
+	var m []string
+	deadline := time.Now().Add(30 * time.Second)
+	for m == nil {
+		// The dashboard is up while the demo runs; wait for the demo's end
+		// so the store holds its outcomes.
+		if strings.Contains(out.String(), "stays up") {
+			m = line.FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("no dashboard line:\n%s", out.String())
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the demo did not finish:\nstdout %s\nstderr %s", out.String(), errOut.String())
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	base, password := m[1], m[2]
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	login, err := browser.Post(base+"/api/login", "application/json",
+		strings.NewReader(`{"user":"admin","password":"`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	if login.StatusCode != 200 {
+		t.Fatalf("POST /api/login with the printed password: %d, want 200", login.StatusCode)
+	}
+	resp, err := browser.Get(base + "/api/tasks?status=Failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Tasks []struct {
+			Kind string `json:"kind"`
+		} `json:"tasks"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || len(page.Tasks) != 1 || page.Tasks[0].Kind != "demo.import_feed" {
+		t.Errorf("GET /api/tasks?status=Failed: %d %+v %v; want the demo's failed feed import", resp.StatusCode, page, err)
+	}
+	cancel()
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Errorf("demo ended with %d, want 0\nstderr %s", c, errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the demo did not stop when its context ended")
 	}
 }
