@@ -18,7 +18,8 @@ const sqlOverview = `SELECT TIMESTAMPDIFF(MICROSECOND, CAST(? AS DATETIME(6)), l
        outcome, kind, COUNT(*), CAST(SUM(execution_time_us) AS SIGNED)
 FROM {tasks} FORCE INDEX (overview_idx)
 WHERE last_execution_at >= ? AND last_execution_at < ? AND outcome IS NOT NULL
-GROUP BY 1, 2, 3`
+GROUP BY 1, 2, 3
+ORDER BY NULL`
 
 // Overview aggregates the executions that finished in the window with one
 // GROUP BY over an index (see store.Stats).
