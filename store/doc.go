@@ -4,7 +4,8 @@
 //
 // The package holds no driver. Providers live in sub-packages (memstore,
 // sqlitestore, pgstore, mysqlstore, redisstore) and prove themselves with the
-// conformance suite in storetest.
+// conformance suite in storetest and the engine suite in enginetest
+// (docs/custom-store.md shows both on a store outside the module).
 //
 // # Contract in brief
 //
@@ -23,6 +24,19 @@
 // Every time a store keeps is UTC at microsecond precision: a store gives
 // back exactly NormalizeTime(t) for a time t it was given. The zero
 // time.Time means "not set" (NULL).
+//
+// # Input rules
+//
+// Each read method's params type has a Normalize method ([Filter.Normalize],
+// [PendingParams.Normalize], [LogQuery.Normalize], [RetentionPolicy.Normalize],
+// [RescueParams.Normalize]) that rejects bad input with a wrapped ErrInvalid
+// and fills in the defaults; the write params have Validate. A store calls
+// it first, after its closed check, and reads the normalized fields, so
+// every store refuses the same input with the same error. [CountParams] has
+// no rule to apply. Filter.Search is matched by [Fold] (for a backend that
+// compares stored or computed folds) or [ContainsFold] (for one that
+// matches in Go); pgstore and mysqlstore fold in the database, which their
+// package docs describe.
 //
 // # Errors
 //

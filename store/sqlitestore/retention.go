@@ -145,10 +145,10 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 	if err := s.check(); err != nil {
 		return res, err
 	}
-	batch, err := store.NormalizeLimit(policy.BatchSize, store.DefaultPurgeBatch, 0)
-	if err != nil {
+	if err := policy.Normalize(); err != nil {
 		return res, err
 	}
+	batch := policy.BatchSize
 	type rule struct {
 		query string
 		age   *int64 // nil: disabled

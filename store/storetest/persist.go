@@ -523,5 +523,12 @@ func invalidChecks() []check {
 			_, err = s.LogsPage(t.Context(), store.LogQuery{TaskID: task.ID, Offset: -1})
 			wantErr(t, "LogsPage(Offset -1)", err, store.ErrInvalid)
 		}},
+		{"UnknownStatusInFilter", func(t tb, s store.Store) {
+			// Matching nothing would hide a caller's typo; the filter is
+			// rejected as store.Filter.Normalize says.
+			persist(t, s, newTask(1))
+			_, err := s.List(t.Context(), store.Filter{Statuses: []store.Status{store.StatusQueued, "Queud"}})
+			wantErr(t, "List(unknown status)", err, store.ErrInvalid)
+		}},
 	}
 }
