@@ -38,6 +38,36 @@
 // matches in Go); pgstore and mysqlstore fold in the database, which their
 // package docs describe.
 //
+// # Provider file layout
+//
+// Every built-in store keeps the same method in the same-named file, so a
+// reader who knows one store finds anything in another:
+//
+//	<backend>store.go  New, Config, Close, accessors, MaxConcurrentWrites
+//	task.go            Persist, PersistMany, UpdateDefinition, Remove, Get,
+//	                   GetByKey, RunCount
+//	transition.go      Transition, TransitionMany, UpdateCurrentRun,
+//	                   CompleteRecurringRun, EndSeries,
+//	                   IncrementRecoveryFailures, ClearRecoveryFailures
+//	list.go            List, RetrievePending
+//	history.go         SaveLogs, Logs, LogsPage, StatusAudits, RunsAudits,
+//	                   TrimLogs
+//	attempt.go         RecordAttempt, Attempts
+//	count.go           CountByStatus, CountByQueue
+//	retention.go       Purge
+//	stats.go           Overview
+//	pause.go           PauseQueue, ResumeQueue, PausedQueues
+//	cluster.go         Now, Claim, Renew, Rescue, JoinCluster, LeaveCluster,
+//	                   Nodes, Publish, Subscribe, PersistTx
+//	errors.go          the mapping of driver errors to the sentinels
+//	migrate.go         schema migrations
+//
+// A file a store does not need is absent (memstore has no errors.go or
+// migrate.go). The rest is the backend's own: memstore's btree.go and
+// row.go, sqlitestore's statements.go, scan.go, fold.go and liveness_*.go,
+// the SQL text of pgstore and mysqlstore in sql.go, redisstore's codec.go
+// and scripts.go.
+//
 // # Errors
 //
 // Providers map driver errors to the sentinels of this package at their
