@@ -145,7 +145,9 @@ func (e *Engine) NodeID() string {
 
 // Start starts the workers and the timer heap, then recovers the work left
 // by a previous run in the background (workers first, so a backlog larger
-// than the queues cannot deadlock: bug 1 of the reference). Starting twice
+// than the queues cannot deadlock: bug 1 of the reference). Before any of
+// it, it reads the store's paused queues (store.QueuePauser), so nothing
+// starts on a paused queue; a store error there fails Start. Starting twice
 // is ErrStarted; starting after Shutdown is ErrShutdown.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
@@ -167,10 +169,6 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.mu.Unlock()
 		return err
 	}
-	if e.pauses.st != nil {
-		e.background.Add(1)
-		go e.watchPauses(e.cfg.Cluster.PollInterval)
-	}
 	if e.node != nil {
 		if err := e.node.join(ctx); err != nil {
 			e.mu.Lock()
@@ -178,6 +176,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			e.mu.Unlock()
 			return err
 		}
+		e.watchPausesStart()
 		// Cluster mode: the store is the queue. The fetchers claim due work,
 		// the first rescue takes back what a crashed run left: no separate
 		// recovery pass.
@@ -192,6 +191,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.retention.start(&e.background)
 		return nil
 	}
+	e.watchPausesStart()
 	for _, q := range e.queues {
 		for range q.cfg.Workers {
 			e.workers.Add(1)

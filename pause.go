@@ -97,6 +97,14 @@ func (e *Engine) pokePauses() {
 	}
 }
 
+// watchPausesStart starts the watcher when the store keeps pauses.
+func (e *Engine) watchPausesStart() {
+	if e.pauses.st != nil {
+		e.background.Add(1)
+		go e.watchPauses(e.cfg.Cluster.PollInterval)
+	}
+}
+
 // watchPauses reads the pause set every interval and when poked, until
 // Shutdown begins.
 func (e *Engine) watchPauses(interval time.Duration) {

@@ -3,6 +3,7 @@ package inspect
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,29 +43,23 @@ const MinSuffixLength = 6
 // looked up by reading every task id: fine for a small store, slow on a
 // big one.
 func (in *Inspector) Find(ctx context.Context, s string) (*store.Task, error) {
-	s = strings.TrimSpace(s)
-	if id, err := uuid.Parse(s); err == nil && (len(s) == 32 || len(s) == 36) {
-		return in.Get(ctx, id)
+	id, digits, suffix, err := parseID(s)
+	if err != nil {
+		return nil, err
 	}
-	rest, suffix := strings.CutPrefix(s, "…")
-	if !suffix {
-		rest, suffix = strings.CutPrefix(s, "...")
-	}
-	digits := strings.ToLower(strings.ReplaceAll(rest, "-", ""))
-	if !isHex(digits) || digits == "" || len(digits) >= 32 {
-		return nil, fmt.Errorf("%w %q: want a task id, its first %d or more hexadecimal digits, or …and its last %d or more",
-			ErrBadID, s, MinPrefixLength, MinSuffixLength)
+	if id != uuid.Nil {
+		t, err := in.st.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("no task has id %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find task %s: %w", id, err)
+		}
+		return t, nil
 	}
 	f := store.Filter{Limit: store.MaxListLimit, Oldest: true}
 	match := func(hexID string) bool { return strings.HasSuffix(hexID, digits) }
-	if suffix {
-		if len(digits) < MinSuffixLength {
-			return nil, fmt.Errorf("%w %q: a suffix needs at least %d hexadecimal digits", ErrBadID, s, MinSuffixLength)
-		}
-	} else {
-		if len(digits) < MinPrefixLength {
-			return nil, fmt.Errorf("%w %q: a prefix needs at least %d hexadecimal digits", ErrBadID, s, MinPrefixLength)
-		}
+	if !suffix {
 		lo := idTime(digits + strings.Repeat("0", 32-len(digits)))
 		hi := idTime(digits + strings.Repeat("f", 32-len(digits)))
 		f.CreatedFrom, f.CreatedBefore = lo.Add(-idSlack), hi.Add(time.Millisecond)
@@ -91,9 +86,40 @@ func (in *Inspector) Find(ctx context.Context, s string) (*store.Task, error) {
 		f.After = *page.Next
 	}
 	if found == nil {
-		return nil, fmt.Errorf("find task %s: %w", s, ErrNotFound)
+		return nil, fmt.Errorf("no task id matches %q: %w", s, ErrNotFound)
 	}
 	return found, nil
+}
+
+// CheckID reports, without a store, whether Find accepts s: a task id, a
+// prefix or a suffix of one. The error wraps ErrBadID.
+func CheckID(s string) error {
+	_, _, _, err := parseID(s)
+	return err
+}
+
+// parseID reads the argument of Find: a whole id, or the lowercase digits
+// of a prefix or (suffix set) a suffix.
+func parseID(s string) (id uuid.UUID, digits string, suffix bool, err error) {
+	s = strings.TrimSpace(s)
+	if id, err := uuid.Parse(s); err == nil && (len(s) == 32 || len(s) == 36) {
+		return id, "", false, nil
+	}
+	rest, suffix := strings.CutPrefix(s, "…")
+	if !suffix {
+		rest, suffix = strings.CutPrefix(s, "...")
+	}
+	digits = strings.ToLower(strings.ReplaceAll(rest, "-", ""))
+	switch {
+	case !isHex(digits) || digits == "" || len(digits) >= 32:
+		return uuid.Nil, "", false, fmt.Errorf("%w %q: want a task id, its first %d or more hexadecimal digits, or …and its last %d or more",
+			ErrBadID, s, MinPrefixLength, MinSuffixLength)
+	case suffix && len(digits) < MinSuffixLength:
+		return uuid.Nil, "", false, fmt.Errorf("%w %q: a suffix needs at least %d hexadecimal digits", ErrBadID, s, MinSuffixLength)
+	case !suffix && len(digits) < MinPrefixLength:
+		return uuid.Nil, "", false, fmt.Errorf("%w %q: a prefix needs at least %d hexadecimal digits", ErrBadID, s, MinPrefixLength)
+	}
+	return uuid.Nil, digits, suffix, nil
 }
 
 func isHex(s string) bool {

@@ -187,14 +187,16 @@ func (in *Inspector) RunNow(ctx context.Context, id uuid.UUID) error {
 			return fmt.Errorf("run task %s now: %w", id, err)
 		}
 		if !applied {
+			// It moved since the read: once it was made due, a node may
+			// have claimed it, and even run it, before this write. Only a
+			// cancel meanwhile means it will not run.
 			cur, err := in.st.Get(ctx, id)
 			if err != nil {
 				return fmt.Errorf("run task %s now: %w", id, err)
 			}
-			if cur.Status != store.StatusInProgress && !cur.Claimable(now) {
-				return fmt.Errorf("run task %s now: %w: it changed meanwhile (%s)", id, ErrStatus, cur.Status)
+			if cur.Status == store.StatusCancelled {
+				return fmt.Errorf("run task %s now: %w: it was cancelled meanwhile", id, ErrStatus)
 			}
-			// A node claimed it as soon as it was due: it runs.
 		}
 	}
 	in.notify(ctx, store.Notice{Kind: store.NoticeDue, Queue: t.Queue})

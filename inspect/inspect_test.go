@@ -22,7 +22,7 @@ func row(status store.Status, queue string) *store.Task {
 	return &store.Task{ID: uuid.Must(uuid.NewV7()), CreatedAt: t0, Kind: "k", Queue: queue, Status: status}
 }
 
-func setup(t *testing.T, rows ...*store.Task) (*memstore.Store, *inspect.Inspector) {
+func setup(t testing.TB, rows ...*store.Task) (*memstore.Store, *inspect.Inspector) {
 	t.Helper()
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/internal/taskview"
+	"github.com/evertask/evertask/monitor"
 	"github.com/evertask/evertask/schedule"
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/mysqlstore"
@@ -53,6 +56,10 @@ func (sendInvoice) Kind() string   { return "demo.send_invoice" }
 func (weeklyReport) Kind() string  { return "demo.weekly_report" }
 
 const (
+	// defaultDemoAddr is where the demo serves its dashboard; when the port
+	// is taken it takes a free one.
+	defaultDemoAddr = "127.0.0.1:8080"
+
 	heartbeatKey  = "demo-heartbeat"
 	heartbeatRuns = 3
 	invoiceKey    = "invoice-1042"
@@ -65,6 +72,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dsn := fs.String("dsn", "", "postgres URL (default "+defaultPostgresDSN+"), mysql DSN (default "+defaultMySQLDSN+") or redis address (default "+defaultRedisAddr+"), for --store other than sqlite")
 	duration := fs.Duration("duration", 8*time.Second, "how long the engine runs before the graceful shutdown")
 	verbose := fs.Bool("v", false, "also print the engine's and the handlers' logs on stderr")
+	addr := fs.String("addr", defaultDemoAddr, "address of the dashboard during the demo (log in as admin with the printed password, or $EVERTASK_PASSWORD); \"off\" serves none")
+	stay := fs.Bool("stay", false, "keep the dashboard up after the demo's shutdown, until Ctrl-C")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -150,6 +159,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := registerDemoHandlers(eng); err != nil {
 		return err
 	}
+	dash, err := startDemoDashboard(st, eng, *addr, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer dash.stop()
 
 	// Subscribe before Start, so the recovery events are seen too.
 	events, _ := eng.Subscribe(256)
@@ -194,6 +208,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if dispatchErr != nil {
 		return dispatchErr
+	}
+	if *stay && dash != nil && ctx.Err() == nil {
+		fmt.Fprintf(stdout, "The dashboard stays up at %s until Ctrl-C.\n", dash.url)
+		<-ctx.Done()
 	}
 	if recovered > 0 {
 		fmt.Fprintf(stdout, "Recovery: %d task(s) left by an earlier run were picked up again from the store.\n", recovered)
@@ -415,7 +433,17 @@ func demoSummary(ctx context.Context, st store.Store, dsn string, ids []uuid.UUI
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "\nNext: run the demo again to see recovery, or list the tasks with")
-	fmt.Fprintf(w, "  go run ./cmd/evertask tasks%s        (and: tasks show ID%s)\n", dsn, dsn)
+	fmt.Fprintf(w, "  go run ./cmd/evertask tasks%s\n", dsn)
+	for _, t := range rows {
+		if t.Status == store.StatusFailed {
+			// The short id the events print is accepted as it is.
+			s := t.ID.String()
+			fmt.Fprintf(w, "and retry the task that failed, by the short id the events show:\n")
+			fmt.Fprintf(w, "  go run ./cmd/evertask tasks show …%s%s\n", s[len(s)-6:], dsn)
+			fmt.Fprintf(w, "  go run ./cmd/evertask tasks retry …%s%s\n", s[len(s)-6:], dsn)
+			break
+		}
+	}
 	return nil
 }
 
@@ -469,5 +497,57 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// demoDashboard is the monitor the demo serves while it runs.
+type demoDashboard struct {
+	url    string
+	srv    *http.Server
+	served chan error
+}
+
+// startDemoDashboard serves the monitor over the demo's store and engine on
+// addr (on a free port of the same host when addr's port is taken) and
+// prints where and how to log in. "off" serves nothing (nil, nil).
+func startDemoDashboard(st store.Store, eng *evertask.Engine, addr string, stdout, stderr io.Writer) (*demoDashboard, error) {
+	if addr == "off" || addr == "" {
+		return nil, nil
+	}
+	password := os.Getenv("EVERTASK_PASSWORD")
+	printed := password == ""
+	if printed {
+		var err error
+		if password, err = randomPassword(); err != nil {
+			return nil, err
+		}
+	}
+	h, err := monitor.New(&monitor.Config{
+		Store: st, Events: eng, Users: map[string]string{"admin": password},
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil && addr == defaultDemoAddr {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %v: choose another --addr, or --addr off", addr, errors.Unwrap(err))
+	}
+	d := &demoDashboard{url: "http://" + ln.Addr().String() + "/", srv: dashboardServer(h, ""), served: make(chan error, 1)}
+	go func() { d.served <- d.srv.Serve(ln) }()
+	if printed {
+		fmt.Fprintf(stdout, "Dashboard: %s  (log in as admin, password %s)\n", d.url, password)
+	} else {
+		fmt.Fprintf(stdout, "Dashboard: %s  (log in as admin with the password in $EVERTASK_PASSWORD)\n", d.url)
+	}
+	return d, nil
+}
+
+func (d *demoDashboard) stop() {
+	if d != nil {
+		stopServer(d.srv, d.served)
 	}
 }

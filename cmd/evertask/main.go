@@ -10,6 +10,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/evertask/evertask/inspect"
+	"github.com/evertask/evertask/store"
 )
 
 func main() {
@@ -19,51 +22,92 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes.
+// Exit codes, documented in doc.go: scripts may rely on them.
 const (
-	exitOK    = 0
-	exitFail  = 1 // the command ran and failed: a server down, a task error
-	exitUsage = 2 // bad command line
+	exitOK       = 0
+	exitFail     = 1 // the command ran and failed: a server down, a store error
+	exitUsage    = 2 // bad command line: unknown command or flag, bad value
+	exitNotFound = 3 // no task has the id (or several match an id prefix)
+	exitRefused  = 4 // the action is not allowed: the task's status, or the store lacks the capability
 )
 
-const usage = `evertask: a persistent background task engine for Go
+// command is one subcommand of the CLI.
+type command struct {
+	name     string
+	synopsis string // the usage lines, without "evertask "
+	summary  string
+	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	hidden   bool
+}
 
-Usage:
-  evertask demo    [--db evertask-demo.db | --store postgres|mysql|redis --dsn DSN] [--duration 8s]
-  evertask bench   --store memory|sqlite|postgres|mysql|redis --mode burn|steady|latency [flags]
-  evertask migrate --store postgres|mysql|sqlite --dsn DSN [--schema evertask]
-  evertask tasks   [--store sqlite --dsn evertask-demo.db] [--status Failed] [--limit 20]
-  evertask tasks show ID [--store ... --dsn ...]
+func commands() []command {
+	return []command{
+		{name: "demo", synopsis: "demo [--db evertask-demo.db | --store postgres|mysql|redis --dsn DSN] [--duration 8s]",
+			summary: "a guided run of the engine on SQLite", run: runDemo},
+		{name: "tasks", synopsis: tasksSynopsis, summary: "list, show, cancel, retry, run or delete tasks", run: runTasks},
+		{name: "queues", synopsis: queuesSynopsis, summary: "list queues with their counts; pause or resume one on every node", run: runQueues},
+		{name: "nodes", synopsis: "nodes [store flags] [--json]", summary: "the engines (nodes) sharing the store", run: runNodes},
+		{name: "purge", synopsis: purgeSynopsis, summary: "delete old finished tasks, audits and logs", run: runPurge},
+		{name: "serve", synopsis: serveSynopsis, summary: "the dashboard and HTTP API over a store (package monitor)", run: runServe},
+		{name: "migrate", synopsis: "migrate --store postgres|mysql|sqlite [--dsn DSN] [--schema evertask]",
+			summary: "apply the schema migrations of a store, saying what it applied", run: runMigrate},
+		{name: "bench", synopsis: "bench --store memory|sqlite|postgres|mysql|redis --mode burn|steady|latency [flags]",
+			summary: "throughput and latency of a store", run: runBench},
+		{name: benchNodeCmd, run: runBenchNode, hidden: true}, // bench --nodes starts it
+	}
+}
 
-Run "evertask <command> -h" for the flags of a command.
-`
+func usage() string {
+	var b strings.Builder
+	b.WriteString("evertask: a persistent background task engine for Go\n\nUsage:\n")
+	for _, c := range commands() {
+		if !c.hidden {
+			fmt.Fprintf(&b, "  evertask %-8s %s\n", c.name, c.summary)
+		}
+	}
+	b.WriteString(`
+The store flags of tasks, queues, nodes, purge and serve:
+  --store sqlite|postgres|mysql|redis, or a URL: sqlite:FILE, postgres://..., mysql://..., redis://...
+          (default $EVERTASK_STORE, else sqlite)
+  --dsn   the sqlite file, postgres URL or redis address
+  --schema the postgres schema or redis key prefix
+
+Exit codes: 0 done, 1 failed (store unreachable, store error), 2 bad usage,
+3 task not found (or an id prefix matching several), 4 not allowed (the
+task's status, or the store lacks the capability).
+
+Run "evertask <command> --help" for the flags of a command.
+`)
+	return b.String()
+}
 
 // run is the whole command line, in-process so tests can call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	quietDrivers()
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitUsage
 	}
-	var cmd func(context.Context, []string, io.Writer, io.Writer) error
-	switch args[0] {
-	case "demo":
-		cmd = runDemo
-	case "bench":
-		cmd = runBench
-	case benchNodeCmd: // not in the usage: bench --nodes starts it
-		cmd = runBenchNode
-	case "migrate":
-		cmd = runMigrate
-	case "tasks":
-		cmd = runTasks
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+	var cmd *command
+	for _, c := range commands() {
+		if c.name == args[0] {
+			cmd = &c
+			break
+		}
+	}
+	switch {
+	case cmd != nil:
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		if len(args) > 1 {
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage())
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "evertask: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "evertask: unknown command %q\n\n%s", args[0], usage())
 		return exitUsage
 	}
-	err := cmd(ctx, args[1:], stdout, stderr)
+	err := cmd.run(ctx, args[1:], stdout, stderr)
 	switch {
 	case err == nil:
 		return exitOK
@@ -72,12 +116,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errFlags):
 		// The flag package already printed the problem and the usage.
 		return exitUsage
+	case isOneLine(err):
+		fmt.Fprintf(stderr, "evertask %s: %v\n", cmd.name, err)
+		return exitUsage
 	case isUsage(err):
-		fmt.Fprintf(stderr, "evertask %s: %v\n\n%s", args[0], err, usage)
+		// Only this command's usage: the whole list would bury the line
+		// that matters.
+		fmt.Fprintf(stderr, "evertask %s: %v\n\nUsage:\n%s\nRun \"evertask %s --help\" for its flags.\n",
+			cmd.name, err, indentLines("evertask ", cmd.synopsis), cmd.name)
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "evertask %s: %v\n", args[0], err)
+	fmt.Fprintf(stderr, "evertask %s: %v\n", cmd.name, err)
+	return exitCode(err)
+}
+
+// exitCode maps a command's error to its documented exit code.
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, inspect.ErrNotFound), errors.Is(err, inspect.ErrAmbiguous):
+		return exitNotFound
+	case errors.Is(err, inspect.ErrStatus), errors.Is(err, store.ErrUnsupported):
+		return exitRefused
+	}
 	return exitFail
+}
+
+func indentLines(prefix, lines string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(lines, "\n") {
+		fmt.Fprintf(&b, "  %s%s\n", prefix, l)
+	}
+	return b.String()
 }
 
 // errFlags marks a flag error the flag package has reported already.
@@ -88,7 +157,7 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("evertask "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: evertask %s\n\nFlags:\n", synopsis)
+		fmt.Fprintf(stderr, "Usage:\n%s\nFlags:\n", indentLines("evertask ", synopsis))
 		fs.PrintDefaults()
 	}
 	return fs

@@ -31,6 +31,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == benchNodeCmd {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
+	// The process tests run this binary as the command itself, to see
+	// everything it writes to the real stderr (client libraries log there).
+	if os.Getenv(asCLIEnv) == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -120,6 +125,16 @@ func TestDemo(t *testing.T) {
 	// The hint it prints works on its file.
 	if !strings.Contains(first.stdout, "tasks --dsn "+db) {
 		t.Errorf("no tasks hint for %s:\n%s", db, first.stdout)
+	}
+	// The short id it prints for the failed task works as it is.
+	short := regexp.MustCompile(`tasks show (…[0-9a-f]{6})`).FindStringSubmatch(first.stdout)
+	if short == nil {
+		t.Fatalf("no short id in the hints:\n%s", first.stdout)
+	}
+	shown := runCLI(t, "tasks", "show", short[1], "--dsn", db)
+	shown.mustSucceed(t)
+	if !strings.Contains(shown.stdout, "demo.import_feed") {
+		t.Errorf("tasks show %s is not the failed import:\n%s", short[1], shown.stdout)
 	}
 	failed := runCLI(t, "tasks", "--dsn", db, "--status", "Failed")
 	failed.mustSucceed(t)
@@ -481,8 +496,14 @@ func TestMigrate(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "m.db")
 		r := runCLI(t, "migrate", "--store", "sqlite", "--dsn", db)
 		r.mustSucceed(t)
-		if want := fmt.Sprintf("at version %d", sqlitestore.SchemaVersion()); !strings.Contains(r.stdout, want) {
-			t.Fatalf("output %q lacks %q", r.stdout, want)
+		if want := fmt.Sprintf("applied %d migration(s): 001_init", migrationCount(t, "sqlitestore")); !strings.Contains(r.stdout, want) {
+			t.Fatalf("first migrate: output %q lacks %q", r.stdout, want)
+		}
+		// The second run says it had nothing to do.
+		r = runCLI(t, "migrate", "--store", "sqlite:"+db)
+		r.mustSucceed(t)
+		if want := fmt.Sprintf("is up to date at version %d: nothing to apply", sqlitestore.SchemaVersion()); !strings.Contains(r.stdout, want) {
+			t.Fatalf("second migrate: output %q lacks %q", r.stdout, want)
 		}
 	})
 	t.Run("Postgres", func(t *testing.T) {
@@ -496,11 +517,14 @@ func TestMigrate(t *testing.T) {
 		defer pool.Close()
 		schema := "evertask_clitest_" + randomSuffix()
 		defer pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		for range 2 { // the second run finds nothing to do
+		for i, want := range []string{
+			fmt.Sprintf("postgres schema %s: applied %d migration(s): 001_init", schema, migrationCount(t, "pgstore")),
+			fmt.Sprintf("postgres schema %s is up to date at version %d: nothing to apply", schema, pgstore.SchemaVersion),
+		} {
 			r := runCLI(t, "migrate", "--store", "postgres", "--dsn", testenv.PostgresURL(), "--schema", schema)
 			r.mustSucceed(t)
-			if !strings.Contains(r.stdout, "postgres schema "+schema+" is at version") {
-				t.Fatalf("output: %q", r.stdout)
+			if !strings.Contains(r.stdout, want) {
+				t.Fatalf("run %d: output %q lacks %q", i+1, r.stdout, want)
 			}
 		}
 		var n int
@@ -607,8 +631,8 @@ func TestTasks(t *testing.T) {
 	t.Run("ShowUnknown", func(t *testing.T) {
 		t.Parallel()
 		r := runCLI(t, "tasks", "--dsn", db, "show", uuid.NewString())
-		if r.code != exitFail || !strings.Contains(r.stderr, "not found") {
-			t.Fatalf("exit %d, stderr %q; want 1 and not found", r.code, r.stderr)
+		if r.code != exitNotFound || !strings.Contains(r.stderr, "not found") {
+			t.Fatalf("exit %d, stderr %q; want 3 and not found", r.code, r.stderr)
 		}
 	})
 	t.Run("MissingFile", func(t *testing.T) {
@@ -646,15 +670,29 @@ func TestBadInput(t *testing.T) {
 		{"BenchNodesProfile", []string{"bench", "--store", "sqlite", "--nodes", "2", "--cpuprofile", "x"}, "--cpuprofile profiles one process"},
 		{"DemoBadDuration", []string{"demo", "--duration", "-1s"}, "--duration must be positive"},
 		{"MigrateMemory", []string{"migrate", "--store", "memory"}, "has no migrations"},
-		{"MySQLBadDSN", []string{"migrate", "--store", "mysql", "--dsn", "root@tcp(127.0.0.1:3306"}, "bad mysql --dsn"},
+		{"MySQLBadDSN", []string{"migrate", "--store", "mysql", "--dsn", "root@tcp(127.0.0.1:3306"}, "bad mysql DSN"},
 		{"MigrateSQLiteNoDSN", []string{"migrate", "--store", "sqlite"}, "--dsn names the sqlite file"},
 		{"TasksShowNoID", []string{"tasks", "show"}, "one task id"},
 		{"TasksShowBadID", []string{"tasks", "show", "42"}, `bad task id "42"`},
 		{"TasksBadStatus", []string{"tasks", "--status", "Done"}, `unknown status "Done"`},
 		{"TasksBadLimit", []string{"tasks", "--limit", "0"}, "--limit must be between 1 and"},
 		{"TasksMemory", []string{"tasks", "--store", "memory"}, "keeps nothing between runs"},
-		{"TasksStray", []string{"tasks", "list"}, `unexpected argument "list"`},
-		{"PostgresBadDSN", []string{"migrate", "--store", "postgres", "--dsn", "postgres://%zz"}, "bad postgres --dsn"},
+		{"TasksStray", []string{"tasks", "list", "extra"}, `unexpected argument "extra"`},
+		{"TasksUnknownSub", []string{"tasks", "shw"}, `unknown tasks subcommand "shw"`},
+		{"TasksShortPrefix", []string{"tasks", "show", "01a2"}, `bad task id "01a2"`},
+		{"TasksRetryNoID", []string{"tasks", "retry"}, "one task id"},
+		{"QueuesPauseNoName", []string{"queues", "pause"}, "one queue name"},
+		{"QueuesUnknownSub", []string{"queues", "stop", "x"}, `unknown queues subcommand "stop"`},
+		{"NodesStray", []string{"nodes", "x"}, `unexpected argument "x"`},
+		{"PurgeNothing", []string{"purge"}, "say what to purge"},
+		{"PurgeBadAge", []string{"purge", "--completed", "soon"}, `bad --completed "soon"`},
+		{"PurgeNegativeAge", []string{"purge", "--logs", "-3d"}, "must be positive"},
+		{"PurgeBadBatch", []string{"purge", "--logs", "3d", "--batch", "0"}, "--batch must be at least 1"},
+		{"StoreBadURL", []string{"tasks", "--store", "oracle://x"}, `unknown store URL "oracle://x"`},
+		{"StoreURLAndDSN", []string{"tasks", "--store", "redis://127.0.0.1:6379", "--dsn", "x"}, "leave out --dsn"},
+		{"MigrateNoStore", []string{"migrate"}, "--store is required"},
+		{"PostgresBadDSN", []string{"migrate", "--store", "postgres", "--dsn", "postgres://%zz"}, `bad postgres URL "postgres://%zz": invalid percent-encoded token`},
+		{"PostgresBadURL", []string{"tasks", "--store", "postgres://%zz"}, "(want postgres://USER@HOST:5432/DB)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -669,15 +707,31 @@ func TestBadInput(t *testing.T) {
 			if r.stdout != "" {
 				t.Errorf("stdout should be empty on bad input, got %q", r.stdout)
 			}
+			// A bad URL is one line saying what to write instead.
+			if strings.Contains(tc.name, "URL") || strings.Contains(tc.name, "BadDSN") {
+				if n := strings.Count(r.stderr, "\n"); n != 1 {
+					t.Errorf("a bad URL printed %d lines, want 1:\n%s", n, r.stderr)
+				}
+			}
+			// A command's usage error shows that command's usage, not the
+			// list of every command.
+			if len(tc.args) > 0 && tc.args[0] != "frobnicate" && strings.Contains(r.stderr, "a guided run of the engine") {
+				t.Errorf("the usage error of %q printed the whole command list:\n%s", tc.args[0], r.stderr)
+			}
 		})
 	}
 }
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"bench", "-h"}, {"demo", "--help"}, {"tasks", "-h"}, {"migrate", "-h"}} {
-		if r := runCLI(t, args...); r.code != exitOK {
+	for _, args := range [][]string{{"help"}, {"bench", "-h"}, {"demo", "--help"}, {"tasks", "-h"}, {"migrate", "-h"},
+		{"queues", "--help"}, {"nodes", "--help"}, {"purge", "--help"}, {"tasks", "show", "--help"}, {"help", "queues"}} {
+		r := runCLI(t, args...)
+		if r.code != exitOK {
 			t.Errorf("%v: exit %d, want 0", args, r.code)
+		}
+		if !strings.Contains(r.stdout+r.stderr, "Usage") {
+			t.Errorf("%v: no usage printed:\n%s%s", args, r.stdout, r.stderr)
 		}
 	}
 }
@@ -700,4 +754,14 @@ func TestPercentile(t *testing.T) {
 	if p := percentile(nil, 50); p != 0 {
 		t.Errorf("p50 of nothing = %d, want 0", p)
 	}
+}
+
+// migrationCount counts the embedded migrations of a store package.
+func migrationCount(t *testing.T, pkg string) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "store", pkg, "migrations", "*.up.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations of %s: %v", pkg, err)
+	}
+	return len(files)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
@@ -11,10 +12,10 @@ import (
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate --store postgres|mysql|sqlite --dsn DSN [--schema evertask]", stderr)
-	name := fs.String("store", "", "store to migrate: postgres, mysql or sqlite (required)")
-	dsn := fs.String("dsn", "", "postgres URL (default "+defaultPostgresDSN+"), mysql DSN (default "+defaultMySQLDSN+") or sqlite file (required for sqlite)")
-	schema := fs.String("schema", "", "postgres schema holding the tables (default "+pgstore.DefaultSchema+"), or mysql database (default the DSN's)")
+	fs := newFlagSet("migrate", "migrate --store postgres|mysql|sqlite [--dsn DSN] [--schema evertask]", stderr)
+	var sf storeFlags
+	sf.add(fs)
+	fs.Lookup("store").DefValue, sf.store = "", "" // required here: migrating the wrong store is worse than a usage error
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -22,24 +23,33 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := noPositional(rest); err != nil {
 		return err
 	}
-	switch *name {
+	name, dsn, err := sf.resolve()
+	if err != nil {
+		return err
+	}
+	switch name {
 	case "postgres":
-		pool, err := openPool(ctx, *dsn, 2)
+		schema := sf.schema
+		if schema == "" {
+			schema = pgstore.DefaultSchema
+		}
+		pool, err := openPool(ctx, dsn, 2)
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
-		if *schema == "" {
-			*schema = pgstore.DefaultSchema
+		pending, err := pgstore.PendingMigrations(ctx, pool, schema)
+		if err != nil {
+			return explainPostgres(schema, dsn, err)
 		}
-		if err := pgstore.Migrate(ctx, pool, *schema); err != nil {
-			return err
+		if err := pgstore.Migrate(ctx, pool, schema); err != nil {
+			return explainPostgres(schema, dsn, err)
 		}
-		fmt.Fprintf(stdout, "postgres schema %s is at version %d\n", *schema, pgstore.SchemaVersion)
+		report(stdout, "postgres schema "+schema, pending, pgstore.SchemaVersion)
 		return nil
 	case "mysql":
 		// Open applies the migrations.
-		st, err := openMySQL(ctx, *dsn, &mysqlstore.Config{Database: *schema, MaxConns: 2})
+		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: sf.schema, MaxConns: 2})
 		if err != nil {
 			return err
 		}
@@ -51,22 +61,36 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "mysql database %s is at version %d\n", where, mysqlstore.SchemaVersion)
 		return nil
 	case "sqlite":
-		if *dsn == "" {
+		if dsn == "" {
 			return usageErr("--dsn names the sqlite file to migrate")
 		}
-		// Open applies the migrations.
-		st, err := sqlitestore.Open(ctx, *dsn, nil)
+		pending, err := sqlitestore.PendingMigrations(ctx, dsn)
 		if err != nil {
-			return err
+			return explainSQLite(dsn, err)
+		}
+		// Open applies the migrations.
+		st, err := sqlitestore.Open(ctx, dsn, nil)
+		if err != nil {
+			return explainSQLite(dsn, err)
 		}
 		st.Close()
-		fmt.Fprintf(stdout, "sqlite database %s is at version %d\n", *dsn, sqlitestore.SchemaVersion())
+		report(stdout, "sqlite database "+dsn, pending, sqlitestore.SchemaVersion())
 		return nil
 	case "redis", "memory":
-		return usageErr("the %s store has no migrations (want postgres, mysql or sqlite)", *name)
+		return usageErr("the %s store has no migrations (want postgres, mysql or sqlite)", name)
 	}
-	if err := checkStoreName(*name); err != nil {
+	if err := checkStoreName(name); err != nil {
 		return err
 	}
-	return usageErr("unknown store %q (want postgres, mysql or sqlite)", *name)
+	return usageErr("unknown store %q (want postgres, mysql or sqlite)", name)
+}
+
+// report says what migrate did: the migrations it applied, or that there
+// was nothing to apply.
+func report(w io.Writer, what string, applied []string, version int) {
+	if len(applied) == 0 {
+		fmt.Fprintf(w, "%s is up to date at version %d: nothing to apply\n", what, version)
+		return
+	}
+	fmt.Fprintf(w, "%s: applied %d migration(s): %s; now at version %d\n", what, len(applied), strings.Join(applied, ", "), version)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -65,62 +66,6 @@ func checkStoreName(name string) error {
 	return usageErr("unknown store %q (want %s)", name, storeNames)
 }
 
-// openUserStore opens a store on the user's data: the default schema or key
-// prefix unless schema names another. The CLI is the one place that turns
-// connection strings into pools (STYLE.md).
-func openUserStore(ctx context.Context, name, dsn, schema string) (*opened, error) {
-	if err := checkStoreName(name); err != nil {
-		return nil, err
-	}
-	switch name {
-	case "memory":
-		return nil, usageErr("the memory store keeps nothing between runs: there is nothing to read (use sqlite, postgres, mysql or redis)")
-	case "sqlite":
-		if dsn == "" {
-			dsn = defaultSQLitePath
-		}
-		if _, err := os.Stat(dsn); err != nil {
-			// Opening would create an empty database: almost surely a typo.
-			return nil, fmt.Errorf("sqlite database %s: %w", dsn, err)
-		}
-		st, err := sqlitestore.Open(ctx, dsn, nil)
-		if err != nil {
-			return nil, err
-		}
-		return &opened{Store: st, close: func() { st.Close() }}, nil
-	case "postgres":
-		pool, err := openPool(ctx, dsn, 4)
-		if err != nil {
-			return nil, err
-		}
-		st, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema, SkipMigrations: true})
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		return &opened{Store: st, close: func() { st.Close(); pool.Close() }}, nil
-	case "mysql":
-		// A MySQL schema is a database: --schema names the one holding the
-		// tables, by default the DSN's.
-		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: schema, SkipMigrations: true, MaxConns: 4})
-		if err != nil {
-			return nil, err
-		}
-		return &opened{Store: st, close: func() { st.Close() }}, nil
-	default: // redis
-		rdb, err := openRedis(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
-		st, err := redisstore.New(ctx, rdb, &redisstore.Opts{Prefix: schema})
-		if err != nil {
-			rdb.Close()
-			return nil, err
-		}
-		return &opened{Store: st, close: func() { st.Close(); rdb.Close() }}, nil
-	}
-}
-
 // openPool opens a pgx pool on dsn (the default when empty) with at least
 // minConns connections allowed, unless the DSN sets pool_max_conns itself.
 func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
@@ -129,7 +74,7 @@ func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, err
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, usageErr("bad postgres --dsn: %v", err)
+		return nil, valueErr("bad postgres URL %q: %v (want postgres://USER@HOST:5432/DB)", dsn, pgCause(err))
 	}
 	if !strings.Contains(dsn, "pool_max_conns") && maxConns > 0 {
 		cfg.MaxConns = int32(maxConns)
@@ -142,9 +87,23 @@ func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, err
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to postgres %s: %w", cfg.ConnConfig.Host, err)
+		addr := fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return nil, fmt.Errorf("postgres at %s refused the connection: %s: check --dsn", addr, pgErr.Message)
+		}
+		return nil, unreachable("postgres", addr, err)
 	}
 	return pool, nil
+}
+
+// pgCause is the last part of a pgx parse error, which repeats the URL.
+func pgCause(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "("); i >= 0 && strings.HasSuffix(msg, ")") {
+		return msg[i+1 : len(msg)-1]
+	}
+	return msg
 }
 
 // openMySQL opens a MySQL store on dsn (the default when empty), with the
@@ -154,7 +113,7 @@ func openMySQL(ctx context.Context, dsn string, cfg *mysqlstore.Config) (*mysqls
 		dsn = defaultMySQLDSN
 	}
 	if _, err := mysql.ParseDSN(dsn); err != nil {
-		return nil, usageErr("bad mysql --dsn: %v", err)
+		return nil, valueErr("bad mysql DSN %q: %v (want USER@tcp(HOST:3306)/DB)", dsn, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -174,15 +133,18 @@ func openRedis(ctx context.Context, dsn string) (*redis.Client, error) {
 	if strings.Contains(dsn, "://") {
 		var err error
 		if opts, err = redis.ParseURL(dsn); err != nil {
-			return nil, usageErr("bad redis --dsn: %v", err)
+			return nil, valueErr("bad redis URL %q: %v (want HOST:6379 or redis://HOST:6379/0)", dsn, err)
 		}
 	}
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
+	if err := rdb.Do(pctx, "PING").Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("connect to redis %s: %w", opts.Addr, err)
+		if strings.Contains(err.Error(), "NOAUTH") || strings.Contains(err.Error(), "WRONGPASS") {
+			return nil, fmt.Errorf("redis at %s refused the connection: %v: check --dsn", opts.Addr, err)
+		}
+		return nil, unreachable("redis", opts.Addr, err)
 	}
 	return rdb, nil
 }
@@ -367,12 +329,26 @@ func randomSuffix() string {
 }
 
 // usageError is bad user input: run prints it with the usage and exits 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg     string
+	oneLine bool // the message says it all: no usage after it
+}
 
 func (e *usageError) Error() string { return e.msg }
 
 func usageErr(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// valueErr is a bad flag value whose message says what to write instead:
+// exit 2 like any usage error, in one line.
+func valueErr(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), oneLine: true}
+}
+
+func isOneLine(err error) bool {
+	var u *usageError
+	return errors.As(err, &u) && u.oneLine
 }
 
 func isUsage(err error) bool {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -18,9 +19,47 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
+// Options tune ShowOpts. A nil *Options means the defaults.
+type Options struct {
+	// Payload is the most payload bytes printed: 0 means DefaultPayload,
+	// negative means all of it.
+	Payload int
+	// Logs is the most execution logs printed (the first ones): 0 means
+	// DefaultLogs, negative means none.
+	Logs int
+	// Now is when a series' next run is judged still to come. Default
+	// time.Now.
+	Now time.Time
+}
+
+// The defaults of Options.
+const (
+	DefaultPayload = 2048
+	DefaultLogs    = 100
+)
+
 // Show writes the task with the id, its failed attempts, status and runs
-// history and logs to w. A missing task is an error that says so.
+// history and logs to w, with the default options. A missing task is an
+// error that says so.
 func Show(ctx context.Context, st store.Store, id uuid.UUID, w io.Writer) error {
+	return ShowOpts(ctx, st, id, nil, w)
+}
+
+// ShowOpts is Show with options.
+func ShowOpts(ctx context.Context, st store.Store, id uuid.UUID, o *Options, w io.Writer) error {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.Payload == 0 {
+		opts.Payload = DefaultPayload
+	}
+	if opts.Logs == 0 {
+		opts.Logs = DefaultLogs
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
 	info, err := evertask.Describe(ctx, st, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("task %s: not found", id)
@@ -43,15 +82,28 @@ func Show(ctx context.Context, st store.Store, id uuid.UUID, w io.Writer) error 
 	field("scheduled", when(t.ScheduledAt))
 	field("last execution", when(t.LastExecutionAt))
 	field("execution time", t.ExecutionTime)
-	field("payload", payload(t.Payload))
+	shown, cut := BoundPayload(t.Payload, opts.Payload)
+	if cut {
+		shown += fmt.Sprintf(" … (%d of %d bytes; --full-payload prints it all)", len(shown), len(t.Payload))
+	}
+	field("payload", shown)
 	if t.Recurring {
 		field("schedule", t.ScheduleInfo)
 		runs := fmt.Sprint(t.RunCount)
 		if t.MaxRuns > 0 {
 			runs += fmt.Sprintf(" of %d", t.MaxRuns)
 		}
+		next := when(t.NextRunAt)
+		if !t.Recoverable(opts.Now) {
+			// A series that ran out, passed its end or was cancelled: a
+			// next run on the row (left by an older version) never comes.
+			next = "- (the series has ended)"
+		}
 		field("runs", runs)
-		field("next run", when(t.NextRunAt))
+		field("next run", next)
+	}
+	if t.Owner != "" {
+		field("running on", fmt.Sprintf("%s (lease until %s)", t.Owner, when(t.LeaseUntil)))
 	}
 	if t.RecoveryFailures > 0 {
 		field("recovery failures", t.RecoveryFailures)
@@ -82,17 +134,23 @@ func Show(ctx context.Context, st store.Store, id uuid.UUID, w io.Writer) error 
 			fmt.Fprintf(w, "  %s  %-10s %-10v %s\n", when(r.ExecutedAt), r.Status, r.ExecutionTime, FirstLine(r.Error, 80))
 		}
 	}
-	logs, err := st.Logs(ctx, id)
+	page, err := st.LogsPage(ctx, store.LogQuery{TaskID: id, Limit: max(opts.Logs, 1)})
 	if err != nil {
 		return fmt.Errorf("logs of task %s: %w", id, err)
 	}
-	fmt.Fprintf(w, "\nlogs (%d):\n", len(logs))
-	for _, l := range logs {
+	if opts.Logs < 0 {
+		page.Logs = nil
+	}
+	fmt.Fprintf(w, "\nlogs (%d):\n", page.Total)
+	for _, l := range page.Logs {
 		fmt.Fprintf(w, "  %s  %-5s %s", when(l.At), l.Level, l.Message)
 		if l.ErrorDetails != "" {
 			fmt.Fprintf(w, "  error=%s", FirstLine(l.ErrorDetails, 80))
 		}
 		fmt.Fprintln(w)
+	}
+	if len(page.Logs) < page.Total {
+		fmt.Fprintf(w, "  (%d more: --logs %d shows them)\n", page.Total-len(page.Logs), page.Total)
 	}
 	return nil
 }
@@ -104,14 +162,17 @@ func when(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05.000000")
 }
 
-// maxPayload is how much of a payload Show prints.
-const maxPayload = 4096
-
-func payload(p []byte) string {
-	if len(p) <= maxPayload {
-		return string(p)
+// BoundPayload returns at most limit bytes of p (all of it for a negative
+// limit), cut at a rune boundary, and whether it was cut.
+func BoundPayload(p []byte, limit int) (string, bool) {
+	if limit < 0 || len(p) <= limit {
+		return string(p), false
 	}
-	return fmt.Sprintf("%s… (%d bytes in all)", strings.ToValidUTF8(string(p[:maxPayload]), ""), len(p))
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return string(p[:cut]), true
 }
 
 // FirstLine returns the first line of s, cut to n runes, with a marker

@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/evertask/evertask/store/sqlitestore"
 )
@@ -21,5 +22,20 @@ func TestPendingMigrations(t *testing.T) {
 	s.Close()
 	if p, err := sqlitestore.PendingMigrations(t.Context(), path); err != nil || len(p) != 0 {
 		t.Fatalf("PendingMigrations after Open = %v, %v; want none", p, err)
+	}
+}
+
+func TestPauseSurvivesReopen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "pause.db")
+	s := open(t, path)
+	if err := s.PauseQueue(t.Context(), "mail", time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	p, err := s.PausedQueues(t.Context())
+	if err != nil || len(p) != 1 || p[0].Queue != "mail" || !p[0].PausedAt.Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("PausedQueues after reopen = %v, %v; want mail paused at its time", p, err)
 	}
 }
