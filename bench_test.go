@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/evertask/evertask/internal/enginetest"
 	"github.com/evertask/evertask/metrics"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/enginetest"
 	"github.com/evertask/evertask/store/memstore"
 	"github.com/evertask/evertask/tracing"
 )

@@ -137,7 +137,8 @@ type Config struct {
 	// larger one recovers a big backlog faster (fewer round trips).
 	RecoveryPageSize int
 	// MaxRecoveryFailures is how many failed re-dispatches of one row
-	// recovery tolerates before it marks the row Failed; default 5.
+	// recovery tolerates before it marks the row Failed; default 5. The
+	// count outlives a restart only on a store.RecoveryCounter.
 	MaxRecoveryFailures int
 	// FullQueueRetryDelay is how long a timed task that found its queue
 	// full waits before the next try; default 2s.

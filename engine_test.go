@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/evertask/evertask/internal/enginetest"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/enginetest"
 	"github.com/evertask/evertask/store/memstore"
 	"github.com/evertask/evertask/store/sqlitestore"
 )
@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// Handlers that ignore their context are left running on purpose
 		// by the timeout tests until the test releases them.
-		goleak.IgnoreTopFunction("github.com/evertask/evertask/internal/enginetest.testTimeout.func2"),
+		goleak.IgnoreTopFunction("github.com/evertask/evertask/store/enginetest.testTimeout.func2"),
 	)
 }
 

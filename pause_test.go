@@ -3,8 +3,8 @@ package evertask_test
 import (
 	"testing"
 
-	"github.com/evertask/evertask/internal/enginetest"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/enginetest"
 	"github.com/evertask/evertask/store/memstore"
 )
 

@@ -13,7 +13,7 @@ import (
 )
 
 // The actions against live engines on every store are in
-// internal/enginetest (Inspect, QueuePause); these are the reads and the
+// store/enginetest (Inspect, QueuePause); these are the reads and the
 // refusals, on the memory store.
 
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)

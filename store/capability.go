@@ -83,6 +83,9 @@ type WriteConcurrency interface {
 }
 
 // RecoveryCounter keeps the poison counter of startup recovery on the row.
+// Without it the engine counts in its own memory, so the count starts again
+// at 0 with each process: failures in successive starts do not add up to
+// Config.MaxRecoveryFailures.
 type RecoveryCounter interface {
 	// IncrementRecoveryFailures adds one to RecoveryFailures and returns the
 	// new value, atomically. ErrNotFound when the row does not exist.

@@ -234,13 +234,10 @@ func (s *Store) Rescue(ctx context.Context, p store.RescueParams) ([]*store.Task
 	if err := begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
-		return nil, err
-	}
+	limit := p.Limit
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -70,13 +69,10 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	if err := begin(ctx); err != nil {
 		return store.LogPage{}, err
 	}
-	if q.Offset < 0 {
-		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
-	}
-	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
-	if err != nil {
+	if err := q.Normalize(); err != nil {
 		return store.LogPage{}, err
 	}
+	limit := q.Limit
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	r, err := s.lookup(q.TaskID)

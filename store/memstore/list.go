@@ -2,11 +2,8 @@ package memstore
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/evertask/evertask/store"
 )
@@ -20,15 +17,12 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := begin(ctx); err != nil {
 		return store.Page{}, err
 	}
-	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
-	if err != nil {
+	if err := f.Normalize(); err != nil {
 		return store.Page{}, err
 	}
+	limit := f.Limit
 	var statuses [numStatus]bool
 	for _, st := range f.Statuses {
-		if !st.Valid() {
-			return store.Page{}, fmt.Errorf("%w: unknown status %q in filter", store.ErrInvalid, st)
-		}
 		statuses[statusIndex(st)] = true
 	}
 	sc := newScan(&f)
@@ -113,10 +107,10 @@ func compareKeys(a, b ikey) int {
 // scan holds the bounds of a keyset walk: rows strictly after the cursor in
 // the walk's direction and inside [lo, hi).
 type scan struct {
-	lo, hi int64 // CreatedAt bounds in microseconds, hi exclusive
-	from   ikey  // start position
-	incl   bool  // whether from itself is included
-	fold   []rune
+	lo, hi int64  // CreatedAt bounds in microseconds, hi exclusive
+	from   ikey   // start position
+	incl   bool   // whether from itself is included
+	search string // Filter.Search
 	// statuses, when set, are the statuses a row must have: an index may
 	// hold several (see statusTree).
 	statuses *[numStatus]bool
@@ -148,9 +142,7 @@ func newScan(f *store.Filter) *scan {
 			}
 		}
 	}
-	if f.Search != "" {
-		sc.fold = []rune(f.Search)
-	}
+	sc.search = f.Search
 	return sc
 }
 
@@ -224,52 +216,11 @@ func (sc *scan) match(f *store.Filter, r *row) bool {
 		f.Recurring != nil && r.Recurring != *f.Recurring:
 		return false
 	}
-	if sc.fold != nil {
-		return containsFold(r.Kind, sc.fold) || containsFold(r.Handler, sc.fold) || containsFold(r.Key, sc.fold)
+	if sc.search != "" {
+		return store.ContainsFold(r.Kind, sc.search) || store.ContainsFold(r.Handler, sc.search) ||
+			store.ContainsFold(r.Key, sc.search)
 	}
 	return true
-}
-
-// containsFold reports whether sub occurs in s under simple Unicode case
-// folding, the rule Filter.Search documents.
-func containsFold(s string, sub []rune) bool {
-	for i := 0; i < len(s); {
-		if hasPrefixFold(s[i:], sub) {
-			return true
-		}
-		_, n := utf8.DecodeRuneInString(s[i:])
-		i += n
-	}
-	return len(sub) == 0
-}
-
-func hasPrefixFold(s string, prefix []rune) bool {
-	for _, want := range prefix {
-		if s == "" {
-			return false
-		}
-		r, n := utf8.DecodeRuneInString(s)
-		if !equalFoldRune(r, want) {
-			return false
-		}
-		s = s[n:]
-	}
-	return true
-}
-
-func equalFoldRune(a, b rune) bool {
-	if a == b {
-		return true
-	}
-	if a < utf8.RuneSelf && b < utf8.RuneSelf {
-		return 'A' <= a && a <= 'Z' && a+'a'-'A' == b || 'A' <= b && b <= 'Z' && b+'a'-'A' == a
-	}
-	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
-		if r == b {
-			return true
-		}
-	}
-	return false
 }
 
 // RetrievePending implements store.Store. It walks only the pending index,
@@ -279,10 +230,10 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	if err := begin(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
+	limit := p.Limit
 	from, incl := minKey, true
 	if !p.After.IsZero() {
 		from, incl = afterKey(p.After)

@@ -98,23 +98,6 @@ func TestConcurrentLifecycles(t *testing.T) {
 	}
 }
 
-func TestClosed(t *testing.T) {
-	t.Parallel()
-	s := memstore.New()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second close: %v", err)
-	}
-	if err := s.Persist(context.Background(), newTask(t, "")); !errors.Is(err, store.ErrClosed) {
-		t.Fatalf("persist after close: %v", err)
-	}
-	if _, err := s.Get(context.Background(), uuid.Must(uuid.NewV7())); !errors.Is(err, store.ErrClosed) {
-		t.Fatalf("get after close: %v", err)
-	}
-}
-
 // TestRecycledRowsShareNothing removes rows (which the store recycles) and
 // persists new ones, then checks that what callers got earlier is intact.
 func TestRecycledRowsShareNothing(t *testing.T) {

@@ -24,10 +24,10 @@ func (s *Store) Purge(ctx context.Context, p store.RetentionPolicy) (store.Purge
 	if err := begin(ctx); err != nil {
 		return res, err
 	}
-	batch, err := store.NormalizeLimit(p.BatchSize, store.DefaultPurgeBatch, 0)
-	if err != nil {
+	if err := p.Normalize(); err != nil {
 		return res, err
 	}
+	batch := p.BatchSize
 	var pr purger
 	pr.statusCut, pr.status = p.Cutoff(p.StatusAuditAge)
 	pr.runsCut, pr.runs = p.Cutoff(p.RunsAuditAge)

@@ -15,10 +15,10 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
+	limit := p.Limit
 	if p.Now.IsZero() {
 		return nil, fmt.Errorf("%w: retrieve pending without a time", store.ErrInvalid)
 	}
@@ -44,10 +44,10 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := s.check(); err != nil {
 		return store.Page{}, err
 	}
-	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
-	if err != nil {
+	if err := f.Normalize(); err != nil {
 		return store.Page{}, err
 	}
+	limit := f.Limit
 	var (
 		where []string
 		args  []any

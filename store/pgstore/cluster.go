@@ -290,13 +290,10 @@ func (s *Store) Rescue(ctx context.Context, p store.RescueParams) ([]*store.Task
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
-		return nil, err
-	}
+	limit := p.Limit
 	owners := p.Owners
 	if owners == nil {
 		owners = []string{}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/evertask/evertask"
 
-	"github.com/evertask/evertask/internal/enginetest"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/enginetest"
 )
 
 // TestEngine runs the engine's behaviour suite (lifecycle, retries,

@@ -179,13 +179,10 @@ func (s *Store) Rescue(ctx context.Context, p store.RescueParams) ([]*store.Task
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
-		return nil, err
-	}
+	limit := p.Limit
 	owners := slices.DeleteFunc(slices.Clone(p.Owners), func(o string) bool { return o == "" })
 	rows, now, unleased, err := s.rescue(ctx, &p, limit, owners, nil)
 	if err != nil || len(rows) >= limit || (unleased <= 0 && len(owners) == 0) {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/google/uuid"
 
@@ -323,19 +322,4 @@ func decodeLog(taskID uuid.UUID, s string) (store.ExecutionLog, error) {
 	}
 	copy(l.ID[:], idb)
 	return l, nil
-}
-
-// fold maps every rune to the smallest rune of its simple case folding
-// orbit, so two strings are equal ignoring case exactly when their folds
-// are equal.
-func fold(s string) string {
-	return strings.Map(func(r rune) rune {
-		m := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			if f < m {
-				m = f
-			}
-		}
-		return m
-	}, s)
 }

@@ -3,8 +3,8 @@ package redisstore_test
 import (
 	"testing"
 
-	"github.com/evertask/evertask/internal/enginetest"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/enginetest"
 )
 
 // TestEngine runs the engine's behaviour suite (lifecycle, retries,

@@ -85,13 +85,11 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	if err := s.check(); err != nil {
 		return store.LogPage{}, err
 	}
-	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
+	err := q.Normalize()
 	if err != nil {
 		return store.LogPage{}, err
 	}
-	if q.Offset < 0 {
-		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
-	}
+	limit := q.Limit
 	page := store.LogPage{Logs: []store.ExecutionLog{}}
 	if q.Level == "" {
 		key := s.p + "lg:" + q.TaskID.String()

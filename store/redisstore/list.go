@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -231,15 +230,11 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := s.check(); err != nil {
 		return store.Page{}, err
 	}
-	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
+	err := f.Normalize()
 	if err != nil {
 		return store.Page{}, err
 	}
-	for _, st := range f.Statuses {
-		if !st.Valid() {
-			return store.Page{}, fmt.Errorf("%w: unknown status %q", store.ErrInvalid, st)
-		}
-	}
+	limit := f.Limit
 	match := filterMatch(&f)
 	if f.Key != "" {
 		t, err := s.GetByKey(ctx, f.Key)
@@ -357,7 +352,6 @@ func minBound(a, b string) string {
 // filterMatch checks every filter on a row (or a partial row holding the
 // filter fields).
 func filterMatch(f *store.Filter) func(*store.Task) bool {
-	search := fold(f.Search)
 	return func(t *store.Task) bool {
 		if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, t.Status) {
 			return false
@@ -380,11 +374,7 @@ func filterMatch(f *store.Filter) func(*store.Task) bool {
 		if !f.CreatedBefore.IsZero() && !t.CreatedAt.Before(f.CreatedBefore) {
 			return false
 		}
-		if search != "" && !strings.Contains(fold(t.Kind), search) &&
-			!strings.Contains(fold(t.Handler), search) && !strings.Contains(fold(t.Key), search) {
-			return false
-		}
-		return true
+		return f.Matches(t)
 	}
 }
 
@@ -415,10 +405,11 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
+	err := p.Normalize()
 	if err != nil {
 		return nil, err
 	}
+	limit := p.Limit
 	queues, err := s.queues(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("retrieve pending: %w", err)

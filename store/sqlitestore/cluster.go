@@ -221,13 +221,11 @@ func (s *Store) Rescue(ctx context.Context, p store.RescueParams) ([]*store.Task
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
+	err := p.Normalize()
 	if err != nil {
 		return nil, err
 	}
+	limit := p.Limit
 	owners := []byte("[]")
 	if len(p.Owners) > 0 {
 		if owners, err = json.Marshal(p.Owners); err != nil {

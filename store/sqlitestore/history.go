@@ -82,13 +82,11 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	if err := s.check(); err != nil {
 		return store.LogPage{}, err
 	}
-	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
+	err := q.Normalize()
 	if err != nil {
 		return store.LogPage{}, err
 	}
-	if q.Offset < 0 {
-		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
-	}
+	limit := q.Limit
 	var page store.LogPage
 	err = func() error {
 		tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -96,7 +94,7 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 			return err
 		}
 		defer tx.Rollback()
-		task, level := sql.Named("task", q.TaskID[:]), sql.Named("level", fold(q.Level))
+		task, level := sql.Named("task", q.TaskID[:]), sql.Named("level", store.Fold(q.Level))
 		if err := tx.QueryRowContext(ctx, logsCountSQL, task, level).Scan(&page.Total); err != nil {
 			return err
 		}

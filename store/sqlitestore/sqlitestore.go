@@ -254,3 +254,17 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 func (c connector) Driver() driver.Driver { return drv }
+
+func (s *Store) queryEach(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := s.readers.QueryContext(ctx, query, args...)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return mapErr(err)
+		}
+	}
+	return mapErr(rows.Err())
+}

@@ -1,7 +1,6 @@
 package sqlitestore_test
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"os"
@@ -82,50 +81,6 @@ func mustPersist(t *testing.T, s store.Store, tasks ...*store.Task) {
 		if err := s.Persist(t.Context(), task); err != nil {
 			t.Fatalf("Persist: %v", err)
 		}
-	}
-}
-
-func TestRoundTripEveryField(t *testing.T) {
-	t.Parallel()
-	s, _ := setup(t)
-	ns := 123_456_789 // sub-microsecond digits the store must truncate
-	local := time.FixedZone("CEST", 2*3600)
-	in := &store.Task{
-		ID:               uuid.Must(uuid.NewV7()),
-		CreatedAt:        time.Date(2026, 1, 2, 3, 4, 5, ns, local),
-		Kind:             "report",
-		Payload:          []byte(`{"ü":"日本"}`),
-		Handler:          "main.ReportHandler",
-		Queue:            "reports",
-		Key:              "nightly-ключ",
-		Status:           store.StatusServiceStopped,
-		AuditLevel:       store.AuditErrorsOnly,
-		ScheduledAt:      time.Date(2026, 1, 3, 0, 0, 0, ns, time.UTC),
-		LastExecutionAt:  time.Date(1969, 7, 20, 20, 17, 40, ns, time.UTC), // before 1970
-		ExecutionTime:    1500*time.Millisecond + 999*time.Nanosecond,
-		Error:            "boom",
-		Recurring:        true,
-		Schedule:         []byte(`{"every":"5m"}`),
-		ScheduleInfo:     "every 5 minutes",
-		RunCount:         7,
-		MaxRuns:          10,
-		RunUntil:         time.Date(2027, 1, 1, 0, 0, 0, ns, time.UTC),
-		NextRunAt:        time.Date(2026, 1, 2, 3, 9, 5, ns, time.UTC),
-		RecoveryFailures: 2,
-		Owner:            "node-1",
-		LeaseUntil:       time.Date(2026, 1, 2, 3, 5, 0, ns, time.UTC),
-	}
-	mustPersist(t, s, in)
-	got, err := s.Get(t.Context(), in.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := in.Normalize(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
-	}
-	byKey, err := s.GetByKey(t.Context(), in.Key)
-	if err != nil || byKey.ID != in.ID {
-		t.Fatalf("GetByKey = %v, %v", byKey, err)
 	}
 }
 
@@ -273,35 +228,6 @@ func TestOpenRejectsMemory(t *testing.T) {
 	}
 }
 
-func TestDuplicateKey(t *testing.T) {
-	t.Parallel()
-	s, _ := setup(t)
-	a, b := newTask(t), newTask(t)
-	a.Key, b.Key = "only-one", "only-one"
-	mustPersist(t, s, a)
-	if err := s.Persist(t.Context(), b); !errors.Is(err, store.ErrDuplicateKey) {
-		t.Fatalf("Persist duplicate key: %v", err)
-	}
-	// Empty keys are "no key": any number of rows may have one.
-	c, d := newTask(t), newTask(t)
-	mustPersist(t, s, c, d)
-
-	// PersistMany is all or none.
-	e, f := newTask(t), newTask(t)
-	f.Key = "only-one"
-	if err := s.PersistMany(t.Context(), []*store.Task{e, f}); !errors.Is(err, store.ErrDuplicateKey) {
-		t.Fatalf("PersistMany with a held key: %v", err)
-	}
-	if _, err := s.Get(t.Context(), e.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("PersistMany left the first row behind: %v", err)
-	}
-	// UpdateDefinition to a held key.
-	c.Key = "only-one"
-	if err := s.UpdateDefinition(t.Context(), c); !errors.Is(err, store.ErrDuplicateKey) {
-		t.Fatalf("UpdateDefinition to a held key: %v", err)
-	}
-}
-
 // TestRecoverableAgreesWithGo checks the SQL predicate against
 // store.Recoverable on the boundaries: RetrievePending and a conditional
 // transition must pick exactly the rows the Go predicate accepts.
@@ -366,60 +292,6 @@ func TestRecoverableAgreesWithGo(t *testing.T) {
 		if applied[i] != want[task.ID] {
 			t.Errorf("conditional requeue of %+v applied=%v, Go predicate says %v", task, applied[i], want[task.ID])
 		}
-	}
-}
-
-func TestSearchIsLiteralAndFoldsUnicode(t *testing.T) {
-	t.Parallel()
-	s, _ := setup(t)
-	kinds := []string{"100%_done", "100xxdone", `back\slash`, "ÄRGER-Straße", "plain"}
-	for _, k := range kinds {
-		task := newTask(t)
-		task.Kind = k
-		mustPersist(t, s, task)
-	}
-	for search, want := range map[string][]string{
-		"%_":      {"100%_done"},
-		"%":       {"100%_done"},
-		`\s`:      {`back\slash`},
-		"ärger":   {"ÄRGER-Straße"},
-		"STRASSE": nil, // simple folding: ß is not ss
-		"STRAßE":  {"ÄRGER-Straße"},
-		"PLAIN":   {"plain"},
-	} {
-		page, err := s.List(t.Context(), store.Filter{Search: search})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, task := range page.Tasks {
-			got = append(got, task.Kind)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("Search %q = %q, want %q", search, got, want)
-		}
-	}
-}
-
-func TestClosedStore(t *testing.T) {
-	t.Parallel()
-	s, _ := setup(t)
-	s.Close()
-	if err := s.Persist(t.Context(), newTask(t)); !errors.Is(err, store.ErrClosed) {
-		t.Fatalf("Persist after Close: %v", err)
-	}
-	if _, err := s.Get(t.Context(), uuid.Must(uuid.NewV7())); !errors.Is(err, store.ErrClosed) {
-		t.Fatalf("Get after Close: %v", err)
-	}
-}
-
-func TestCancelledContext(t *testing.T) {
-	t.Parallel()
-	s, _ := setup(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := s.Persist(ctx, newTask(t)); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Persist with a cancelled context: %v", err)
 	}
 }
 

@@ -27,6 +27,12 @@
 // needs a server should skip (or, in CI, fail) when the server cannot be
 // reached, before calling Run.
 //
+// Run store/enginetest's Run with the same function too: it runs real
+// engines over the store and catches what a direct call cannot (the order
+// and concurrency in which the engine uses the methods). docs/custom-store.md
+// and the module in examples/customstore show both suites on a store
+// written outside this module.
+//
 // Run with the race detector, since several checks race 32 goroutines
 // against one row:
 //

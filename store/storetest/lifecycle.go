@@ -96,6 +96,10 @@ func lifecycleChecks() []check {
 			if err := c.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
+			// Closing twice is safe, as stopping twice is everywhere else.
+			if err := c.Close(); err != nil {
+				t.Errorf("second Close: %v, want nil", err)
+			}
 			for name, err := range calls(t.Context(), s, task) {
 				if !errors.Is(err, store.ErrClosed) {
 					t.Errorf("%s on a closed store: err = %v, want ErrClosed", name, err)

@@ -138,6 +138,11 @@ func listChecks() []check {
 				got := listAll(t, s, store.Filter{Search: q})
 				wantSameIDs(t, fmt.Sprintf("List(Search %q)", q), ids(got), []uuid.UUID{rows[7].ID})
 			}
+			// Simple folding maps rune to rune: ß is not ss, as a database's
+			// full folding or a collation would have it.
+			if got := listAll(t, s, store.Filter{Search: "STRASSE"}); len(got) != 0 {
+				t.Errorf("List(Search \"STRASSE\") found %d rows, want none (ß is not ss)", len(got))
+			}
 		}},
 		{"KeysetPagesCoverEveryRowOnce", func(t tb, s store.Store) {
 			// 400 rows over 20 creation times: pages of 13 split the ties.

@@ -172,10 +172,10 @@ func (s *naiveStore) Rescue(ctx context.Context, p store.RescueParams) ([]*store
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
+	limit := p.Limit
 	if s.bug == bugRescueNoLimit {
 		limit = len(s.rows) + 1
 	}

@@ -402,10 +402,10 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 	if err := s.check(ctx); err != nil {
 		return store.Page{}, err
 	}
-	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
-	if err != nil {
+	if err := f.Normalize(); err != nil {
 		return store.Page{}, err
 	}
+	limit := f.Limit
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*store.Task
@@ -450,10 +450,10 @@ func (s *naiveStore) RetrievePending(ctx context.Context, p store.PendingParams)
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
+	limit := p.Limit
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := 0
@@ -697,10 +697,10 @@ func (s *naiveStore) LogsPage(ctx context.Context, q store.LogQuery) (store.LogP
 	if err := s.check(ctx); err != nil {
 		return store.LogPage{}, err
 	}
-	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
-	if err != nil {
+	if err := q.Normalize(); err != nil {
 		return store.LogPage{}, err
 	}
+	limit := q.Limit
 	if q.Offset < 0 {
 		return store.LogPage{}, fmt.Errorf("%w: negative offset", store.ErrInvalid)
 	}

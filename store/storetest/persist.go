@@ -96,10 +96,13 @@ func persistChecks() []check {
 			want.CreatedAt = time.Date(2026, 6, 30, 23, 59, 59, 999999999, elsewhere)
 			want.ScheduledAt = time.Date(1999, 12, 31, 23, 59, 59, 1, elsewhere)
 			want.NextRunAt = time.Date(2100, 1, 1, 0, 0, 0, 500, time.UTC)
+			// Before 1970 the microseconds since the epoch are negative: a
+			// store that truncates them toward zero rounds up, not down.
+			want.LastExecutionAt = time.Date(1969, 7, 20, 20, 17, 40, 123456789, elsewhere)
 			persist(t, s, want)
 			got := get(t, s, want.ID)
 			wantTask(t, "Get", got, want)
-			for name, tm := range map[string]time.Time{"CreatedAt": got.CreatedAt, "ScheduledAt": got.ScheduledAt, "NextRunAt": got.NextRunAt} {
+			for name, tm := range map[string]time.Time{"CreatedAt": got.CreatedAt, "ScheduledAt": got.ScheduledAt, "NextRunAt": got.NextRunAt, "LastExecutionAt": got.LastExecutionAt} {
 				if tm.Location() != time.UTC {
 					t.Errorf("%s comes back in %s, want UTC", name, tm.Location())
 				}
@@ -118,7 +121,9 @@ func persistChecks() []check {
 			want := newTask(1)
 			want.Key = "ключ-🔑-鍵-ǅ"
 			want.Kind = "storetest.Ünïcödé"
-			want.Payload = []byte(`{"msg":"こんにちは 🌍","q":"\"quoted\" \\ back"}`)
+			// \u0000 is valid JSON that PostgreSQL's jsonb refuses: payloads
+			// are bytes, kept exactly.
+			want.Payload = []byte(`{"msg":"こんにちは 🌍","q":"\"quoted\" \\ back","nul":"\u0000"}`)
 			want.Error = "ошибка: 💥"
 			persist(t, s, want)
 			got, err := s.GetByKey(t.Context(), want.Key)
@@ -522,6 +527,13 @@ func invalidChecks() []check {
 			wantErr(t, "LogsPage(Limit -1)", err, store.ErrInvalid)
 			_, err = s.LogsPage(t.Context(), store.LogQuery{TaskID: task.ID, Offset: -1})
 			wantErr(t, "LogsPage(Offset -1)", err, store.ErrInvalid)
+		}},
+		{"UnknownStatusInFilter", func(t tb, s store.Store) {
+			// Matching nothing would hide a caller's typo; the filter is
+			// rejected as store.Filter.Normalize says.
+			persist(t, s, newTask(1))
+			_, err := s.List(t.Context(), store.Filter{Statuses: []store.Status{store.StatusQueued, "Queud"}})
+			wantErr(t, "List(unknown status)", err, store.ErrInvalid)
 		}},
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -119,11 +118,3 @@ func ReportThroughput(b *testing.B, cpu0 time.Duration) {
 
 // CPUTime returns the process's user and system CPU time.
 func CPUTime() time.Duration { return cpuTime() }
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

@@ -8,6 +8,71 @@ import (
 	"github.com/google/uuid"
 )
 
+// Transition implements store.Store.
+func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if err := begin(ctx); err != nil {
+		return false, err
+	}
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(p.ID)
+	if err != nil {
+		return false, err
+	}
+	return s.transition(r, &p), nil
+}
+
+// UpdateCurrentRun implements store.Store.
+func (s *Store) UpdateCurrentRun(ctx context.Context, p store.RunParams) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(p.ID)
+	if err != nil {
+		return err
+	}
+	r.RunCount = store.IncRunCount(r.RunCount)
+	r.nextRun = micros(p.NextRunAt)
+	s.reindexPending(r)
+	if st := r.status(); store.RunsAuditRequired(p.AuditLevel, st, r.Error) {
+		s.addRunsAudit(r, p.Now, p.ExecutionTime, st, r.Error)
+	}
+	return nil
+}
+
+// TransitionMany implements store.BatchStore. Every params is validated
+// first; then all apply under one lock hold, each exactly as Transition.
+func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionParams) ([]bool, error) {
+	if err := begin(ctx); err != nil {
+		return nil, err
+	}
+	for i := range params {
+		if err := params[i].Validate(); err != nil {
+			return nil, err
+		}
+	}
+	applied := make([]bool, len(params))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	for i := range params {
+		if r := s.byID[params[i].ID]; r != nil {
+			applied[i] = s.transition(r, &params[i])
+		}
+	}
+	return applied, nil
+}
+
 // CompleteRecurringRun implements store.RecurringStore: the transition, the
 // run count, the next run and both audits change under one lock hold.
 func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {

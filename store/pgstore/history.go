@@ -78,13 +78,10 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	if err := s.check(); err != nil {
 		return store.LogPage{}, err
 	}
-	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
-	if err != nil {
+	if err := q.Normalize(); err != nil {
 		return store.LogPage{}, err
 	}
-	if q.Offset < 0 {
-		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
-	}
+	limit := q.Limit
 	batch := &pgx.Batch{}
 	batch.Queue(s.sql.logsPage, uuidArg(q.TaskID), q.Level, q.Offset, limit)
 	batch.Queue(s.sql.logsCount, uuidArg(q.TaskID), q.Level)

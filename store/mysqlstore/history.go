@@ -85,13 +85,10 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	if err := s.check(); err != nil {
 		return store.LogPage{}, err
 	}
-	limit, err := store.NormalizeLimit(q.Limit, store.DefaultLogLimit, 0)
-	if err != nil {
+	if err := q.Normalize(); err != nil {
 		return store.LogPage{}, err
 	}
-	if q.Offset < 0 {
-		return store.LogPage{}, fmt.Errorf("%w: negative offset %d", store.ErrInvalid, q.Offset)
-	}
+	limit := q.Limit
 	rows, err := s.db.QueryContext(ctx, s.sql.logsPage, idArg(q.TaskID), q.Level, q.Level, limit, q.Offset)
 	if err != nil {
 		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))

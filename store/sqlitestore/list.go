@@ -48,10 +48,10 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := s.check(); err != nil {
 		return store.Page{}, err
 	}
-	limit, err := store.NormalizeLimit(f.Limit, store.DefaultListLimit, store.MaxListLimit)
-	if err != nil {
+	if err := f.Normalize(); err != nil {
 		return store.Page{}, err
 	}
+	limit := f.Limit
 	var q strings.Builder
 	args := make([]any, 0, 16)
 	q.WriteString(listFrom)
@@ -65,9 +65,6 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if len(f.Statuses) > 0 {
 		q.WriteString(listStatusHead)
 		for i, st := range f.Statuses {
-			if !st.Valid() {
-				return store.Page{}, fmt.Errorf("%w: unknown status %q in filter", store.ErrInvalid, st)
-			}
 			if i > 0 {
 				q.WriteString(`, ?`)
 			}
@@ -98,7 +95,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		add(listBefore, ceilMicros(f.CreatedBefore))
 	}
 	if f.Search != "" {
-		needle := fold(f.Search)
+		needle := store.Fold(f.Search)
 		q.WriteString(listSearch)
 		args = append(args, needle, needle, needle)
 	}
@@ -156,10 +153,10 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	limit, err := store.NormalizeLimit(p.Limit, store.DefaultPendingLimit, 0)
-	if err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
+	limit := p.Limit
 	before := int64(math.MaxInt64)
 	if !p.CreatedBefore.IsZero() {
 		before = ceilMicros(p.CreatedBefore)

@@ -1,7 +1,3 @@
-// Package enginetest is the engine's behaviour suite, run against every
-// store: the memory and SQLite stores in the root package's tests, and each
-// server-backed store in its own package. A behaviour that holds on one
-// store and not on another is a store bug the conformance suite missed.
 package enginetest
 
 import (
@@ -21,12 +17,16 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// NewStore returns a fresh, empty store for one test. reopen, when not nil,
-// returns a second handle on the same data (a restart); stores that cannot
-// do that return nil and the restart tests reuse the first handle.
+// NewStore returns a fresh, empty store for one test, isolated from every
+// other store it returns (its own schema, database, key prefix or file),
+// released with t.Cleanup. Tests that model a restart or several nodes reuse
+// one store across engines; they never need a second handle on its data.
 type NewStore func(t *testing.T) store.Store
 
-// Run runs every engine behaviour test against stores made by newStore.
+// Run runs every engine behaviour test, in parallel subtests, against stores
+// made by newStore. Groups that need an optional capability the store lacks
+// (store.Cluster, store.AttemptStore, store.QueuePauser) are skipped with the
+// reason.
 func Run(t *testing.T, newStore NewStore) {
 	tests := []struct {
 		name string
