@@ -9,15 +9,12 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// Without CreatedFrom the counts are read from task_counts, which triggers
-// keep (migration 006). With it they are covering scans of tasks_status,
-// which holds status, created_at and queue; INDEXED BY because the planner,
-// without statistics, takes tasks_queue for the GROUP BY queue and then
-// reads every row.
+// The counts are covering scans of tasks_status, which holds status,
+// created_at and queue. INDEXED BY because the planner, without statistics,
+// takes tasks_queue for the GROUP BY queue and then reads every row. (Counter
+// rows kept by triggers were tried in 006 and dropped in 007: they slowed
+// every status change.)
 const (
-	countAllByStatusSQL = `SELECT status, sum(n) FROM task_counts WHERE n > 0 GROUP BY status`
-	countAllByQueueSQL  = `SELECT queue, status, n FROM task_counts WHERE n > 0`
-
 	countByStatusSQL = `SELECT status, count(*) FROM tasks INDEXED BY tasks_status WHERE created_at >= ? GROUP BY status`
 	countByQueueSQL  = `SELECT queue, status, count(*) FROM tasks INDEXED BY tasks_status WHERE created_at >= ? GROUP BY queue, status`
 )
@@ -35,11 +32,7 @@ func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[sto
 		return nil, err
 	}
 	out := map[store.Status]int{}
-	query, args := countByStatusSQL, []any{countFrom(p)}
-	if p.CreatedFrom.IsZero() {
-		query, args = countAllByStatusSQL, nil
-	}
-	err := s.queryEach(ctx, query, args, func(rows *sql.Rows) error {
+	err := s.queryEach(ctx, countByStatusSQL, []any{countFrom(p)}, func(rows *sql.Rows) error {
 		var st string
 		var n int
 		if err := rows.Scan(&st, &n); err != nil {
@@ -60,11 +53,7 @@ func (s *Store) CountByQueue(ctx context.Context, p store.CountParams) (map[stri
 		return nil, err
 	}
 	out := map[string]map[store.Status]int{}
-	query, args := countByQueueSQL, []any{countFrom(p)}
-	if p.CreatedFrom.IsZero() {
-		query, args = countAllByQueueSQL, nil
-	}
-	err := s.queryEach(ctx, query, args, func(rows *sql.Rows) error {
+	err := s.queryEach(ctx, countByQueueSQL, []any{countFrom(p)}, func(rows *sql.Rows) error {
 		var queue, st string
 		var n int
 		if err := rows.Scan(&queue, &st, &n); err != nil {
