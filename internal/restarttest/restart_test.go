@@ -84,8 +84,11 @@ func TestMySQLRestart(t *testing.T) {
 		}
 	}()
 	run(t, st, func() error {
+		// The server may drop the connection before it answers: that is
+		// the point, so an error here is only logged, and the loop below
+		// starts the server whatever it says.
 		if _, err := db.Exec("SHUTDOWN"); err != nil {
-			return err
+			t.Logf("SHUTDOWN: %v", err)
 		}
 		// The old server may still be shutting down: start-stop-daemon
 		// starts nothing while it runs (--oknodo), so try until one answers.
