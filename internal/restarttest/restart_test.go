@@ -3,6 +3,7 @@ package restarttest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -84,12 +85,23 @@ func TestMySQLRestart(t *testing.T) {
 		}
 	}()
 	run(t, st, func() error {
-		// The server may drop the connection before it answers: that is
-		// the point, so an error here is only logged, and the loop below
-		// starts the server whatever it says.
-		if _, err := db.Exec("SHUTDOWN"); err != nil {
+		// On one connection with a deadline: through the pool, a dropped
+		// connection makes database/sql retry the statement on a new one,
+		// which can hang on a server halfway down. The server may drop the
+		// connection before it answers (that is the point), so an error is
+		// only logged, and the loop below starts the server whatever it says.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := db.Conn(sctx)
+		if err != nil {
+			cancel()
+			return err
+		}
+		if _, err := conn.ExecContext(sctx, "SHUTDOWN"); err != nil {
 			t.Logf("SHUTDOWN: %v", err)
 		}
+		conn.Raw(func(any) error { return driver.ErrBadConn }) // never back to the pool
+		conn.Close()
+		cancel()
 		// The old server may still be shutting down: start-stop-daemon
 		// starts nothing while it runs (--oknodo), so try until one answers.
 		// Its output is not captured: the server it starts would inherit
