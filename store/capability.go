@@ -346,3 +346,63 @@ func Capabilities(s Store) []string {
 func errInvalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
+
+// History names a table of a task's history that Purge trims by age.
+type History int
+
+// The history tables.
+const (
+	StatusAuditHistory History = iota
+	RunsAuditHistory
+	LogHistory
+	AttemptHistory
+)
+
+// Rows says which rows of an audit table a HistoryRule deletes.
+type Rows int
+
+// The row filters: with an ErrorAuditAge, audits with an error follow that
+// age and the other ages cover only the audits without one.
+const (
+	AllRows Rows = iota
+	RowsWithoutError
+	RowsWithError
+)
+
+// HistoryRule is one delete of Purge over a history table: its rows
+// (filtered by Rows) older than Cutoff.
+type HistoryRule struct {
+	Table  History
+	Rows   Rows
+	Cutoff time.Time
+}
+
+// HistoryRules lists the deletes the policy asks of the history tables, in
+// the order SQL stores run them; the row rules (CompletedTaskAge,
+// FailedTaskAge) are not in it. Stores that purge with one statement per
+// rule map each to theirs, so they agree on how the ages combine.
+func (p *RetentionPolicy) HistoryRules() []HistoryRule {
+	var out []HistoryRule
+	errCut, errRule := p.Cutoff(p.ErrorAuditAge)
+	ageRows := AllRows
+	if errRule {
+		ageRows = RowsWithoutError
+	}
+	if cut, on := p.Cutoff(p.StatusAuditAge); on {
+		out = append(out, HistoryRule{StatusAuditHistory, ageRows, cut})
+	}
+	if cut, on := p.Cutoff(p.RunsAuditAge); on {
+		out = append(out, HistoryRule{RunsAuditHistory, ageRows, cut})
+	}
+	if errRule {
+		out = append(out, HistoryRule{StatusAuditHistory, RowsWithError, errCut},
+			HistoryRule{RunsAuditHistory, RowsWithError, errCut})
+	}
+	if cut, on := p.Cutoff(p.LogAge); on {
+		out = append(out, HistoryRule{LogHistory, AllRows, cut})
+	}
+	if cut, on := p.AttemptCutoff(); on {
+		out = append(out, HistoryRule{AttemptHistory, AllRows, cut})
+	}
+	return out
+}

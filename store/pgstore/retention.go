@@ -20,39 +20,26 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 		return res, err
 	}
 	batch := policy.BatchSize
-	errCut, errRule := policy.Cutoff(policy.ErrorAuditAge)
-
-	// Audits: with an error rule, rows with an error follow it and the
-	// age rule covers only rows without one.
 	type rule struct {
 		sql    string
 		cutoff any
 		count  *int
 	}
 	var rules []rule
-	if cut, on := policy.Cutoff(policy.StatusAuditAge); on {
-		q := s.sql.purgeStatusAll
-		if errRule {
-			q = s.sql.purgeStatusOK
+	for _, hr := range policy.HistoryRules() {
+		var q string
+		var count *int
+		switch hr.Table {
+		case store.StatusAuditHistory:
+			q, count = pick(hr.Rows, s.sql.purgeStatusAll, s.sql.purgeStatusOK, s.sql.purgeStatusErrors), &res.StatusAudits
+		case store.RunsAuditHistory:
+			q, count = pick(hr.Rows, s.sql.purgeRunsAll, s.sql.purgeRunsOK, s.sql.purgeRunsErrors), &res.RunsAudits
+		case store.LogHistory:
+			q, count = s.sql.purgeLogs, &res.Logs
+		case store.AttemptHistory:
+			q, count = s.sql.attempts.purge, &res.Attempts
 		}
-		rules = append(rules, rule{q, ts(cut), &res.StatusAudits})
-	}
-	if cut, on := policy.Cutoff(policy.RunsAuditAge); on {
-		q := s.sql.purgeRunsAll
-		if errRule {
-			q = s.sql.purgeRunsOK
-		}
-		rules = append(rules, rule{q, ts(cut), &res.RunsAudits})
-	}
-	if errRule {
-		rules = append(rules, rule{s.sql.purgeStatusErrors, ts(errCut), &res.StatusAudits},
-			rule{s.sql.purgeRunsErrors, ts(errCut), &res.RunsAudits})
-	}
-	if cut, on := policy.Cutoff(policy.LogAge); on {
-		rules = append(rules, rule{s.sql.purgeLogs, ts(cut), &res.Logs})
-	}
-	if cut, on := policy.AttemptCutoff(); on {
-		rules = append(rules, rule{s.sql.attempts.purge, ts(cut), &res.Attempts})
+		rules = append(rules, rule{q, ts(hr.Cutoff), count})
 	}
 	for _, r := range rules {
 		if err := s.purgeLoop(ctx, r.count, r.sql, r.cutoff, batch); err != nil {
@@ -103,4 +90,15 @@ func (s *Store) purgeOnce(ctx context.Context, q string, args []any) (int, error
 	}
 	tag, err := s.pool.Exec(ctx, q, args...)
 	return int(tag.RowsAffected()), err
+}
+
+// pick returns the statement of an audit delete for its row filter.
+func pick(rows store.Rows, all, withoutError, withError string) string {
+	switch rows {
+	case store.RowsWithoutError:
+		return withoutError
+	case store.RowsWithError:
+		return withError
+	}
+	return all
 }
