@@ -135,6 +135,9 @@ type RetentionPolicy struct {
 	CompletedTaskAge time.Duration
 	// FailedTaskAge does the same for Failed and Cancelled one-shot rows.
 	FailedTaskAge time.Duration
+	// StatsAge deletes the counters of a Stats store whose minute is older
+	// than it: overviews of older windows then count nothing.
+	StatsAge time.Duration
 
 	// BatchSize is the most rows one delete statement touches: 0 means
 	// DefaultPurgeBatch.
@@ -151,6 +154,9 @@ type PurgeResult struct {
 	Attempts     int
 	Logs         int
 	Tasks        int
+	// Stats counts deleted counter rows of a Stats store, in the store's
+	// own granularity (a row per minute and kind, or finer).
+	Stats int
 }
 
 // Cutoff returns Now-age, and false when the age disables the rule.

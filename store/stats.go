@@ -5,18 +5,40 @@ import (
 	"time"
 )
 
-// Stats gives the aggregates of a monitoring overview without loading rows:
-// SQL stores answer with one GROUP BY over an index of LastExecutionAt. It is
-// optional; the package function Overview falls back to a bounded scan.
+// Stats gives the aggregates of a monitoring overview without loading rows.
+// A Stats store counts outcomes as it writes them: every write that ends an
+// execution Completed or Failed adds one to a counter of its minute (see
+// StatsResolution), its task kind and its status, with its execution time,
+// in the same atomic step as the write itself. Reading an overview then sums
+// a few counter rows, whatever the number of tasks; and the completion path
+// needs no index over LastExecutionAt, which every completion would write.
+// It is optional; the package function GetOverview falls back to a bounded
+// scan of the rows.
 type Stats interface {
-	// Overview aggregates the executions that finished in
-	// [params.From, params.To): rows whose LastExecutionAt is in the window
-	// and whose status is Completed or Failed, grouped into buckets of
-	// params.Bucket from params.From. A row counts once, for its last
-	// execution: earlier runs of a recurring series are in its runs audits,
-	// not here. params must pass Validate (else ErrInvalid).
+	// Overview aggregates the executions that ended in
+	// [params.From, params.To), grouped into buckets of params.Bucket from
+	// params.From, and per task kind.
+	//
+	// An execution ends when one of these writes applies: Transition or
+	// TransitionMany to Completed or Failed, or CompleteRecurringRun. It is
+	// counted at the write's params.Now (the LastExecutionAt it writes),
+	// once per applied write: every run of a recurring series counts, a
+	// write that does not apply (a condition or a fence refused it) does
+	// not, and the count stays when the row is later retried, cancelled or
+	// deleted: the counters are a log of outcomes, not a view of the rows.
+	// Rows written with an outcome already in them (Persist, PersistMany,
+	// UpdateDefinition) count nothing. params must pass Validate (else
+	// ErrInvalid).
 	Overview(ctx context.Context, params OverviewParams) (Overview, error)
 }
+
+// StatsResolution is the width of one counter of a Stats store: an
+// overview's window and buckets are whole multiples of it.
+const StatsResolution = time.Minute
+
+// StatsMinute returns the start of the counter of an execution that ended at
+// t: t in UTC, truncated to StatsResolution.
+func StatsMinute(t time.Time) time.Time { return NormalizeTime(t).Truncate(StatsResolution) }
 
 // OverviewParams selects the window of Overview.
 type OverviewParams struct {
@@ -39,8 +61,10 @@ func (p *OverviewParams) Validate() error {
 		return errInvalid("overview window needs both ends")
 	case !p.From.Before(p.To):
 		return errInvalid("overview window from %s is not before to %s", p.From, p.To)
-	case p.Bucket < time.Second:
-		return errInvalid("overview bucket %s is shorter than a second", p.Bucket)
+	case p.Bucket < StatsResolution || p.Bucket%StatsResolution != 0:
+		return errInvalid("overview bucket %s is not a whole number of %s", p.Bucket, StatsResolution)
+	case !StatsMinute(p.From).Equal(NormalizeTime(p.From)) || !StatsMinute(p.To).Equal(NormalizeTime(p.To)):
+		return errInvalid("overview window %s to %s does not start and end on whole %ss", p.From, p.To, StatsResolution)
 	case p.To.Sub(p.From)/p.Bucket >= MaxOverviewBuckets:
 		return errInvalid("overview window holds more than %d buckets of %s", MaxOverviewBuckets, p.Bucket)
 	}

@@ -101,7 +101,7 @@ func groups() []group {
 		{
 			name: "Stats", needs: "Stats",
 			has:    func(s store.Store) bool { _, ok := s.(store.Stats); return ok },
-			checks: statsChecks(directOverview),
+			checks: append(statsChecks(directOverview), statsOwnChecks()...),
 		},
 		{
 			name: "QueuePauser", needs: "QueuePauser",
