@@ -47,6 +47,9 @@ type Store struct {
 	hub hub // the Notifier's subscriptions
 
 	paused map[string]time.Time // QueuePauser: paused queue -> since
+
+	// stats holds the counters of store.Stats (stats.go) by Unix minute.
+	stats map[int64]map[statsKey]statsCount
 }
 
 // queueCount counts a queue's rows per status.
@@ -127,6 +130,7 @@ func (s *Store) Close() error {
 	s.byID, s.byKey, s.queues = nil, nil, nil
 	s.all, s.pending, s.byStatus = btree{}, btree{}, [numStatus]btree{}
 	s.cluster, s.held, s.nodes, s.paused = false, btree{}, nil, nil
+	s.stats = nil
 	s.hub.close()
 	return nil
 }
@@ -289,6 +293,7 @@ func (s *Store) transition(r *row, p *store.TransitionParams) bool {
 	p.ApplyAt(&t, now)
 	r.applyState(&t)
 	s.statusChanged(r, old)
+	s.countEnd(r.Kind, p.To, p.Now, p.ExecutionTime)
 	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
 		s.addStatusAudit(r, p.Now, p.To, p.Error)
 	}

@@ -18,7 +18,8 @@ const purgeScan = 1024
 // rows, and the lock is released between holds. For each row it deletes
 // its old status audits, runs audits, logs and attempts first, then the row itself
 // when a task rule says so; what the row's deletion cascades is not counted
-// again.
+// again. The old counters of store.Stats go first, in one lock hold (there
+// is one map entry per minute).
 func (s *Store) Purge(ctx context.Context, p store.RetentionPolicy) (store.PurgeResult, error) {
 	var res store.PurgeResult
 	if err := begin(ctx); err != nil {
@@ -26,6 +27,15 @@ func (s *Store) Purge(ctx context.Context, p store.RetentionPolicy) (store.Purge
 	}
 	if err := p.Normalize(); err != nil {
 		return res, err
+	}
+	if cut, ok := p.Cutoff(p.StatsAge); ok {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return res, store.ErrClosed
+		}
+		res.Stats = s.purgeStats(cut)
+		s.mu.Unlock()
 	}
 	batch := p.BatchSize
 	var pr purger

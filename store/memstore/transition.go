@@ -109,6 +109,7 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	r.RunCount = store.IncRunCount(r.RunCount)
 	r.nextRun = micros(p.NextRunAt)
 	s.statusChanged(r, old)
+	s.countEnd(r.Kind, p.Status, p.Now, p.ExecutionTime)
 	if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
 		s.addStatusAudit(r, p.Now, p.Status, p.Error)
 	}
