@@ -67,6 +67,14 @@
 //	P paused               hash: paused queue -> paused at, unix µs
 //	                       (store.QueuePauser; added without a version bump:
 //	                       older code never reads it)
+//	P st:<minute>          hash: the counters of store.Stats for one unix
+//	                       minute: "cn<kind>", "cu<kind>" the Completed ends
+//	                       of that kind and the sum of their execution times
+//	                       in µs, "fn<kind>", "fu<kind>" the Failed ones
+//	P stm                  zset: the minutes that have an st: hash, scored
+//	                       by minute (added without a layout bump: older
+//	                       code neither reads nor writes them, so its ends
+//	                       are not counted)
 //	P notices              the pub/sub channel of the Notifier (not a key)
 //
 // The (created, id) indexes keep every score at 0 so Redis orders them by
@@ -99,7 +107,7 @@
 //	persist            t:<id>, keys, all, qs:, rec, due:, lease, fin:, finb:,
 //	                   queues (a whole batch)
 //	transition         t:<id>, qs:, rec, due:, lease, fin:, finb:, seq,
-//	                   sa:<id>, sai|saie
+//	                   sa:<id>, sai|saie, and st:, stm for an end
 //	transition_many    the same for every row of a batch
 //	complete_run       as transition, plus ra:<id>, rai|raie
 //	update_run         t:<id>, rec, due:, fin:, finb:, seq, ra:<id>, rai|raie
@@ -113,6 +121,7 @@
 //	trim_logs          lg:<id>, li
 //	purge              one audit or log retention index and the entries it names
 //	purge_fin          one fin: list, finb:, and the rows it names (as remove)
+//	purge_stats        stm and the st: hashes of its oldest minutes
 //	upgrade_v1         rec and t:<id> (r): one page of the step from layout 1
 //	upgrade_v2         fin:<status> (zset) to fin: lists: one page of the step
 //	                   from layout 2
@@ -180,6 +189,13 @@
 // bounds the work of filters no index answers; RetrievePending walks rec
 // with the open (status, queue) sets.
 // Counts are ZCARD or ZLEXCOUNT of the index sets, never a row read.
+// Overview (store.Stats) reads the counters the scripts that end an
+// execution (transition, transition_many, complete_run) add to in the same
+// script: a batch adds up its ends per (minute, kind, status) and sends two
+// HINCRBY per counter, so a batch of completions of one kind in one minute
+// pays two calls, not two per row (a completion reads its row's kind in the
+// HMGET it does anyway). Overview reads stm for the window's minutes, then
+// their hashes in one pipeline.
 //
 // There is no index by status alone: the (status, queue) sets answer the
 // status questions as a union over the queues (a handful in practice), and

@@ -64,6 +64,13 @@ func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.Pur
 			}
 		}
 	}
+	if cut, ok := pol.Cutoff(pol.StatsAge); ok {
+		n, err := s.purgeStats(ctx, cut, batch)
+		res.Stats += n
+		if err != nil {
+			return res, err
+		}
+	}
 	for _, r := range []struct {
 		status store.Status
 		age    time.Duration

@@ -38,6 +38,7 @@ var (
 	scriptSaveLogs         = newScript("save_logs.lua")
 	scriptPurge            = newScript("purge.lua")
 	scriptPurgeFin         = newScript("purge_fin.lua")
+	scriptPurgeStats       = newScript("purge_stats.lua")
 	scriptRecordAttempt    = newScript("record_attempt.lua")
 	scriptTrimLogs         = newScript("trim_logs.lua")
 	scriptUpgradeV1        = newScript("upgrade_v1.lua")
@@ -50,7 +51,7 @@ var (
 
 	allScripts = []*redis.Script{
 		scriptPersist, scriptTransition, scriptTransitionMany, scriptCompleteRun, scriptUpdateRun, scriptEndSeries,
-		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptPurgeFin,
+		scriptUpdateDefinition, scriptRemove, scriptRecovery, scriptSaveLogs, scriptPurge, scriptPurgeFin, scriptPurgeStats,
 		scriptUpgradeV1, scriptUpgradeV2, scriptUpgradeV3, scriptClaim, scriptRenew, scriptRescue, scriptJoin,
 		scriptNow, scriptRecordAttempt, scriptTrimLogs,
 	}

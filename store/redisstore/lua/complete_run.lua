@@ -24,6 +24,7 @@ if x.o ~= '' then a[#a + 1] = 'o' a[#a + 1] = '' a[#a + 1] = 'lu' a[#a + 1] = ''
 if rf and rf ~= '0' then a[#a + 1] = 'rf' a[#a + 1] = '0' end
 redis.call('HSET', k, unpack(a))
 reindex(id, x, y)
+st_add(now, redis.call('HGET', k, 'k'), st, et)
 if ARGV[9] == '1' then audit_status(id, now, st, err) end
 if ARGV[10] == '1' then audit_runs(id, now, et, st, err) end
 flush_seq()
