@@ -105,32 +105,41 @@ end
 -- Overview's window and Purge). A script adds up its ends per (minute,
 -- kind, status) and sends two HINCRBY per counter at the end, so a batch of
 -- completions of one kind in one minute pays two calls, not two per row.
-local COUNTED = { Completed = 'c', Failed = 'f' }
+local COUNTED = { Completed = 1, Failed = 3 } -- slot of the count in a counter
 local MINUTE = 60000000 -- µs
+-- STATS[unix minute][kind] = { completed, completed µs, failed, failed µs }:
+-- a row's end costs arithmetic only; the field names are built at flush.
 local STATS = {}
 local function st_add(now, kind, st, et)
   local c = COUNTED[st]
   if not c or now == '' then return end
-  local m = string.format('%d', math.floor(tonumber(now) / MINUTE))
+  local m = math.floor(tonumber(now) / MINUTE)
   local t = STATS[m]
   if not t then t = {} STATS[m] = t end
   kind = kind or ''
-  local e = t[c .. kind]
-  if not e then e = { 0, 0, c .. 'n' .. kind, c .. 'u' .. kind } t[c .. kind] = e end
-  e[1] = e[1] + 1
-  e[2] = e[2] + (tonumber(et) or 0)
+  local e = t[kind]
+  if not e then e = { 0, 0, 0, 0 } t[kind] = e end
+  e[c] = e[c] + 1
+  e[c + 1] = e[c + 1] + (tonumber(et) or 0)
 end
+local ST_FIELDS = { 'cn', 'cu', 'fn', 'fu' }
 local function st_flush()
   for m, t in pairs(STATS) do
-    local k = P .. 'st:' .. m
+    local ms = string.format('%d', m)
+    local k = P .. 'st:' .. ms
     local new = false
-    for _, e in pairs(t) do
-      -- A count field that holds exactly this call's ends is new, and so
-      -- may be the minute's hash: only then is the minute added to stm.
-      if redis.call('HINCRBY', k, e[3], e[1]) == e[1] then new = true end
-      redis.call('HINCRBY', k, e[4], string.format('%d', e[2]))
+    for kind, e in pairs(t) do
+      for c = 1, 3, 2 do
+        if e[c] > 0 then
+          -- A count field that holds exactly this call's ends is new, and
+          -- so may be the minute's hash: only then is the minute added to
+          -- stm.
+          if redis.call('HINCRBY', k, ST_FIELDS[c] .. kind, e[c]) == e[c] then new = true end
+          redis.call('HINCRBY', k, ST_FIELDS[c + 1] .. kind, string.format('%d', e[c + 1]))
+        end
+      end
     end
-    if new then redis.call('ZADD', P .. 'stm', 'NX', m, m) end
+    if new then redis.call('ZADD', P .. 'stm', 'NX', ms, ms) end
   end
   STATS = {}
 end
