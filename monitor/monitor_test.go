@@ -69,10 +69,13 @@ func setup(t *testing.T, mod func(*monitor.Config)) *bundle {
 }
 
 // seed persists n tasks: kinds a/b/c, queues default/mail, statuses cycling
-// through Completed, Failed, Queued, one created per minute before now.
+// through Completed, Failed, Queued, one created per minute before now. The
+// finished ones end through TransitionMany a second after their creation,
+// so store.Stats counts them; it returns the rows as stored.
 func (b *bundle) seed(t testing.TB, n int) []*store.Task {
 	t.Helper()
 	var rows []*store.Task
+	var ends []store.TransitionParams
 	statuses := []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusQueued, store.StatusCompleted}
 	for i := range n {
 		created := b.now.Add(-time.Duration(n-i) * time.Minute)
@@ -82,16 +85,37 @@ func (b *bundle) seed(t testing.TB, n int) []*store.Task {
 			Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)), Status: statuses[i%len(statuses)], Handler: "H",
 		}
 		if task.Status.Terminal() {
-			task.LastExecutionAt = created.Add(time.Second)
-			task.ExecutionTime = time.Duration(i+1) * time.Millisecond
-		}
-		if task.Status == store.StatusFailed {
-			task.Error = fmt.Sprint("boom ", i)
+			// Persisted InProgress and ended below, as an engine ends
+			// it: the overview counts executions that end, not rows
+			// written finished.
+			task.Status = store.StatusInProgress
+			end := store.TransitionParams{ID: id, To: statuses[i%len(statuses)], From: []store.Status{store.StatusInProgress},
+				Now: created.Add(time.Second), ExecutionTime: time.Duration(i+1) * time.Millisecond, AuditLevel: store.AuditNone}
+			if end.To == store.StatusFailed {
+				end.Error = fmt.Sprint("boom ", i)
+			}
+			ends = append(ends, end)
 		}
 		rows = append(rows, task)
 	}
 	if err := store.PersistMany(context.Background(), b.st, rows); err != nil {
 		t.Fatal(err)
+	}
+	applied, err := store.TransitionMany(context.Background(), b.st, ends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range applied {
+		if !ok {
+			t.Fatalf("ending seeded task %s did not apply", ends[i].ID)
+		}
+	}
+	for i, task := range rows {
+		if got, err := b.st.Get(context.Background(), task.ID); err != nil {
+			t.Fatal(err)
+		} else {
+			rows[i] = got
+		}
 	}
 	return rows
 }
