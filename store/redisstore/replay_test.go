@@ -199,6 +199,17 @@ func TestReplayAfterLostReply(t *testing.T) {
 		t.Errorf("batch row has %d status audits, want 3", len(sa0))
 	}
 
+	// Two executions ended (batch[0] and the recurring run), each counted
+	// once however many times its script ran.
+	minute := store.StatsMinute(t0)
+	ov, err := su.s.Overview(ctx, store.OverviewParams{From: minute, To: minute.Add(time.Minute), Bucket: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ov.Totals(); got.Completed != 2 || got.Failed != 0 {
+		t.Errorf("overview after replays = %+v, want 2 completed", got)
+	}
+
 	lost("Remove", func() error { return s.Remove(ctx, tk.ID) })
 	if _, err := su.s.Get(ctx, tk.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("removed row: %v", err)
