@@ -13,7 +13,9 @@ import (
 // Audits and logs are read with ZRANGEBYSCORE ... LIMIT from retention
 // indexes scored by time, so no call scans keys; they go first. Finished
 // one-shot rows go last, each with what is left of its audits and logs:
-// their retention entries are lists per second (see purgeRows).
+// their retention entries are lists per second (see purgeRows). The
+// counters of store.Stats go between, a batch of minutes per call (see
+// purgeStats); PurgeResult.Stats counts (minute, kind, status) counters.
 func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.PurgeResult, error) {
 	var res store.PurgeResult
 	if err := s.check(); err != nil {
