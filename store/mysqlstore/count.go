@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // CountByStatus implements store.Counter.
@@ -12,23 +13,8 @@ func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[sto
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.sql.countByStatus, lowerBound(p.CreatedFrom))
+	out, err := s.sql.read.CountByStatus(ctx, sqlread.DB(s.db), s.sql.read.Tables.Tasks, p)
 	if err != nil {
-		return nil, fmt.Errorf("count by status: %w", mapErr(err))
-	}
-	defer rows.Close()
-	out := map[store.Status]int{}
-	for rows.Next() {
-		var (
-			status string
-			n      int
-		)
-		if err := rows.Scan(&status, &n); err != nil {
-			return nil, fmt.Errorf("count by status: %w", mapErr(err))
-		}
-		out[store.Status(status)] = n
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("count by status: %w", mapErr(err))
 	}
 	return out, nil
@@ -39,26 +25,8 @@ func (s *Store) CountByQueue(ctx context.Context, p store.CountParams) (map[stri
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.sql.countByQueue, lowerBound(p.CreatedFrom))
+	out, err := s.sql.read.CountByQueue(ctx, sqlread.DB(s.db), s.sql.read.Tables.Tasks, p)
 	if err != nil {
-		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
-	}
-	defer rows.Close()
-	out := map[string]map[store.Status]int{}
-	for rows.Next() {
-		var (
-			queue, status string
-			n             int
-		)
-		if err := rows.Scan(&queue, &status, &n); err != nil {
-			return nil, fmt.Errorf("count by queue: %w", mapErr(err))
-		}
-		if out[queue] == nil {
-			out[queue] = map[store.Status]int{}
-		}
-		out[queue][store.Status(status)] = n
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
 	}
 	return out, nil
