@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 var (
@@ -21,8 +22,6 @@ const (
 	attemptLeaseSQL  = `SELECT status, owner, lease_until FROM tasks WHERE id = ?`
 	insertAttemptSQL = `INSERT INTO attempts (task_id, run, number, started_at, duration_us, error)
 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`
-	selectAttempts = `SELECT id, task_id, run, number, started_at, duration_us, error FROM attempts
-WHERE task_id = ? ORDER BY id`
 	purgeAttempts = `DELETE FROM attempts WHERE id IN
     (SELECT id FROM attempts WHERE started_at < @cut LIMIT @batch)`
 )
@@ -75,21 +74,9 @@ func (s *Store) Attempts(ctx context.Context, taskID uuid.UUID) ([]store.Attempt
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	out := []store.Attempt{}
-	err := s.queryEach(ctx, selectAttempts, []any{taskID[:]}, func(rows *sql.Rows) error {
-		var a store.Attempt
-		var task []byte
-		var started, durUS int64
-		if err := rows.Scan(&a.ID, &task, &a.Run, &a.Number, &started, &durUS, &a.Error); err != nil {
-			return err
-		}
-		a.TaskID, a.StartedAt = uuid.UUID(task), time.UnixMicro(started).UTC()
-		a.Duration = time.Duration(durUS) * time.Microsecond
-		out = append(out, a)
-		return nil
-	})
+	out, err := dialect.Attempts(ctx, sqlread.DB(s.readers), taskID)
 	if err != nil {
-		return nil, fmt.Errorf("attempts of %s: %w", taskID, err)
+		return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
 	}
 	return out, nil
 }
