@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/store"
-	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // SaveLogs implements store.Store with one multi-row insert per thousand
@@ -51,54 +50,23 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 
 // Logs implements store.Store.
 func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := s.sql.read.Logs(ctx, sqlread.DB(s.db), taskID)
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.Logs(ctx, taskID)
 }
 
 // LogsPage implements store.Store: the page and the total are two
 // statements, each consistent with itself.
 func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, error) {
-	if err := s.check(); err != nil {
-		return store.LogPage{}, err
-	}
-	if err := q.Normalize(); err != nil {
-		return store.LogPage{}, err
-	}
-	page, err := s.sql.read.LogsPage(ctx, sqlread.DB(s.db), q)
-	if err != nil {
-		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
-	}
-	return page, nil
+	return s.read.LogsPage(ctx, q)
 }
 
 // StatusAudits implements store.Store.
 func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := s.sql.read.StatusAudits(ctx, sqlread.DB(s.db), taskID)
-	if err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.StatusAudits(ctx, taskID)
 }
 
 // RunsAudits implements store.Store.
 func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := s.sql.read.RunsAudits(ctx, sqlread.DB(s.db), taskID)
-	if err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.RunsAudits(ctx, taskID)
 }
 
 const (

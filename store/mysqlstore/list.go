@@ -40,20 +40,5 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 // List implements store.Store with the statement sqlread builds: every
 // filter value is a parameter.
 func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
-	if err := s.check(); err != nil {
-		return store.Page{}, err
-	}
-	if err := f.Normalize(); err != nil {
-		return store.Page{}, err
-	}
-	q := s.sql.read.ListQuery(&f)
-	rows, err := s.db.QueryContext(ctx, q.Text, q.Args...)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	tasks, err := scanTasks(rows, f.Limit+1)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	return f.Page(tasks), nil
+	return s.read.List(ctx, f)
 }

@@ -112,7 +112,6 @@ type statements struct {
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors, purgeRunsAll, purgeRunsOK                   string
 	purgeRunsErrors, purgeLogs, purgeTaskIDs                                                      string
 	cluster                                                                                       clusterStatements
-	read                                                                                          sqlread.Dialect
 }
 
 func newStatements(n *names) statements {
@@ -131,7 +130,6 @@ func newStatements(n *names) statements {
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTaskIDs: f(sqlPurgeTaskIDs),
 		cluster: newClusterStatements(f),
-		read:    newDialect(n),
 	}
 }
 

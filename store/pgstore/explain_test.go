@@ -160,7 +160,7 @@ func TestExplain(t *testing.T) {
 		if err := f.Normalize(); err != nil {
 			t.Fatal(err)
 		}
-		return s.sql.read.ListQuery(&f)
+		return s.read.ListQuery(&f)
 	}
 	explainRead("List newest page", list(store.Filter{}))
 	explainRead("List by status Failed", list(store.Filter{Statuses: []store.Status{store.StatusFailed}}))
@@ -185,7 +185,7 @@ func TestExplain(t *testing.T) {
 	explain("Claim of a queue with nothing due", s.sql.cluster.claim, "nothing", int64(100), "n1", int64(60_000_000), ts(now))
 	explain("Renew 100 leases", s.sql.cluster.renew, args[1], "n1", int64(60_000_000))
 	explain("Rescue with nothing to rescue", s.sql.cluster.rescue, []string{"gone"}, int64(100), int32(3), "poisoned", ts(now))
-	explainRead("CountByStatus", s.sql.read.CountByStatusQuery(s.sql.read.Tables.Tasks, store.CountParams{}))
+	explainRead("CountByStatus", s.read.CountByStatusQuery(store.CountParams{}))
 	explain("Purge completed tasks, one batch", s.sql.purgeTasks, []string{"Completed"}, ts(base.Add(time.Minute)), 100)
 	fmt.Fprintln(os.Stderr, "explain done")
 }

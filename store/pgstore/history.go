@@ -39,14 +39,7 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 
 // Logs implements store.Store.
 func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := s.sql.read.Logs(ctx, s.run, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.Logs(ctx, taskID)
 }
 
 // LogsPage implements store.Store: the page and the total go in one round
@@ -58,7 +51,7 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	if err := q.Normalize(); err != nil {
 		return store.LogPage{}, err
 	}
-	page, total := s.sql.read.LogsPageQueries(q)
+	page, total := s.read.LogsPageQueries(q)
 	batch := &pgx.Batch{}
 	batch.Queue(page.Text, page.Args...)
 	batch.Queue(total.Text, total.Args...)
@@ -71,7 +64,7 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 			return err
 		}
 		defer rows.Close()
-		if out.Logs, err = s.sql.read.ScanLogs(rows); err != nil {
+		if out.Logs, err = s.read.ScanLogs(rows); err != nil {
 			return err
 		}
 		rows.Close()
@@ -88,26 +81,12 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 
 // StatusAudits implements store.Store.
 func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := s.sql.read.StatusAudits(ctx, s.run, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.StatusAudits(ctx, taskID)
 }
 
 // RunsAudits implements store.Store.
 func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := s.sql.read.RunsAudits(ctx, s.run, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.RunsAudits(ctx, taskID)
 }
 
 // TrimLogs implements store.LogTrimmer in one statement.

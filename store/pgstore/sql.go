@@ -277,7 +277,6 @@ type statements struct {
 	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks                      string
 	cluster                                                                                clusterStatements
 	attempts                                                                               attemptStatements
-	read                                                                                   sqlread.Dialect
 }
 
 // newStatements fills the templates with the quoted schema identifier q
@@ -307,7 +306,6 @@ func newStatements(q string) statements {
 		purgeLogs: f(sqlPurgeLogs), purgeTasks: f(sqlPurgeTasks),
 		cluster:  newClusterStatements(f),
 		attempts: newAttemptStatements(q),
-		read:     newDialect(q),
 	}
 }
 

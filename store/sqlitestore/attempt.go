@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/store"
-	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 var (
@@ -71,12 +70,5 @@ func (s *Store) RecordAttempt(ctx context.Context, p store.AttemptParams) (bool,
 
 // Attempts returns the task's failed attempts, oldest first.
 func (s *Store) Attempts(ctx context.Context, taskID uuid.UUID) ([]store.Attempt, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := dialect.Attempts(ctx, sqlread.DB(s.readers), taskID)
-	if err != nil {
-		return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.Attempts(ctx, taskID)
 }

@@ -2,10 +2,8 @@ package sqlitestore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/evertask/evertask/store"
-	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // countTasks is what the counts read: covering scans of tasks_status, which
@@ -17,24 +15,10 @@ const countTasks = `tasks INDEXED BY tasks_status`
 
 // CountByStatus counts rows per status.
 func (s *Store) CountByStatus(ctx context.Context, p store.CountParams) (map[store.Status]int, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := dialect.CountByStatus(ctx, sqlread.DB(s.readers), countTasks, p)
-	if err != nil {
-		return nil, fmt.Errorf("count by status: %w", mapErr(err))
-	}
-	return out, nil
+	return s.read.CountByStatus(ctx, p)
 }
 
 // CountByQueue counts rows per queue and status.
 func (s *Store) CountByQueue(ctx context.Context, p store.CountParams) (map[string]map[store.Status]int, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := dialect.CountByQueue(ctx, sqlread.DB(s.readers), countTasks, p)
-	if err != nil {
-		return nil, fmt.Errorf("count by queue: %w", mapErr(err))
-	}
-	return out, nil
+	return s.read.CountByQueue(ctx, p)
 }

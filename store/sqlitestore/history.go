@@ -48,61 +48,33 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 
 // Logs returns every log of the task, ordered by (ID, Seq).
 func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := dialect.Logs(ctx, sqlread.DB(s.readers), taskID)
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.Logs(ctx, taskID)
 }
 
 // LogsPage returns one page of the task's logs and the matching total, read
-// in one snapshot so the two agree.
+// in one read-only transaction, one snapshot, so the two agree.
 func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, error) {
 	if err := s.check(); err != nil {
 		return store.LogPage{}, err
 	}
-	if err := q.Normalize(); err != nil {
-		return store.LogPage{}, err
-	}
-	page, err := func() (store.LogPage, error) {
-		tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			return store.LogPage{}, err
-		}
-		defer tx.Rollback()
-		return dialect.LogsPage(ctx, sqlread.DB(tx), q)
-	}()
+	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
 	}
-	return page, nil
+	defer tx.Rollback()
+	r := s.read
+	r.Run = sqlread.DB(tx)
+	return r.LogsPage(ctx, q)
 }
 
 // StatusAudits returns the task's status audits, newest first.
 func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := dialect.StatusAudits(ctx, sqlread.DB(s.readers), taskID)
-	if err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.StatusAudits(ctx, taskID)
 }
 
 // RunsAudits returns the task's runs audits, newest first.
 func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out, err := dialect.RunsAudits(ctx, sqlread.DB(s.readers), taskID)
-	if err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.RunsAudits(ctx, taskID)
 }
 
 // trimLogsSQL keeps the newest @keep logs of a task in (id, seq) order.

@@ -19,7 +19,7 @@ var dialect = sqlread.Dialect{
 	Tables: sqlread.Tables{Tasks: "tasks", StatusAudits: "status_audits", RunsAudits: "runs_audits",
 		Logs: "execution_logs", Attempts: "attempts"},
 	TaskColumns: taskColumns,
-	Key:         "task_key", Error: "error", LogOrder: "id, seq",
+	Key:         "task_key", Error: "error", LogOrder: "id, seq", CountFrom: countTasks,
 	// Search folds both sides with Go's Unicode case folding (fold.go) and
 	// matches with instr, a plain substring test, so % _ and \ in the
 	// search text are literal characters with nothing to escape.
@@ -58,22 +58,7 @@ func listPlan(f *store.Filter) (hint, cond string) {
 
 // List returns one page of the matching rows in keyset order.
 func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
-	if err := s.check(); err != nil {
-		return store.Page{}, err
-	}
-	if err := f.Normalize(); err != nil {
-		return store.Page{}, err
-	}
-	q := dialect.ListQuery(&f)
-	rows, err := s.readers.QueryContext(ctx, q.Text, q.Args...)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	tasks, err := scanTasks(rows, f.Limit+1)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	return f.Page(tasks), nil
+	return s.read.List(ctx, f)
 }
 
 // cursorMicros is a cursor's time as stored. Cursors come from rows, so

@@ -1,34 +1,22 @@
 package sqlread
 
-import (
-	"context"
-
-	"github.com/evertask/evertask/store"
-)
-
-// CountByStatus reads the counts of store.Counter.CountByStatus; tasks is
-// the table with any index hint.
-func (d *Dialect) CountByStatus(ctx context.Context, run Runner, tasks string, p store.CountParams) (out map[store.Status]int, err error) {
-	q := d.CountByStatusQuery(tasks, p)
-	err = read(ctx, run, q, func(rows Rows) error { out, err = scanCountByStatus(rows); return err })
-	return out, err
-}
-
-// CountByQueue reads the counts of store.Counter.CountByQueue.
-func (d *Dialect) CountByQueue(ctx context.Context, run Runner, tasks string, p store.CountParams) (out map[string]map[store.Status]int, err error) {
-	q := d.CountByQueueQuery(tasks, p)
-	err = read(ctx, run, q, func(rows Rows) error { out, err = scanCountByQueue(rows); return err })
-	return out, err
-}
+import "github.com/evertask/evertask/store"
 
 // CountByStatusQuery is the statement of CountByStatus.
-func (d *Dialect) CountByStatusQuery(tasks string, p store.CountParams) Query {
-	return d.count(`SELECT status, count(*) FROM `+tasks, ` GROUP BY status`, p)
+func (d *Dialect) CountByStatusQuery(p store.CountParams) Query {
+	return d.count(`SELECT status, count(*) FROM `+d.countFrom(), ` GROUP BY status`, p)
 }
 
 // CountByQueueQuery is the statement of CountByQueue.
-func (d *Dialect) CountByQueueQuery(tasks string, p store.CountParams) Query {
-	return d.count(`SELECT queue, status, count(*) FROM `+tasks, ` GROUP BY queue, status`, p)
+func (d *Dialect) CountByQueueQuery(p store.CountParams) Query {
+	return d.count(`SELECT queue, status, count(*) FROM `+d.countFrom(), ` GROUP BY queue, status`, p)
+}
+
+func (d *Dialect) countFrom() string {
+	if d.CountFrom != "" {
+		return d.CountFrom
+	}
+	return d.Tables.Tasks
 }
 
 func (d *Dialect) count(head, group string, p store.CountParams) Query {

@@ -44,6 +44,9 @@ type Dialect struct {
 	Key, Error string
 	// LogOrder is the order of a task's logs: (ID, Seq) and a tie-break.
 	LogOrder string
+	// CountFrom, when set, is what the counts read instead of Tables.Tasks:
+	// the table with an index hint.
+	CountFrom string
 
 	// StatusArray, when set, matches two or more statuses with one array
 	// parameter {statuses} (their names as a []string); otherwise they are

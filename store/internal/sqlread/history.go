@@ -1,36 +1,12 @@
 package sqlread
 
 import (
-	"context"
-	"database/sql"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/store"
 )
-
-// Rows is what the drivers' result sets have in common: pgx.Rows, and
-// *sql.Rows but for Close's result (a store wraps it).
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close()
-}
-
-// A Runner runs a read statement on a store's driver.
-type Runner func(ctx context.Context, q Query) (Rows, error)
-
-// read runs q and scans its rows, closing them.
-func read(ctx context.Context, run Runner, q Query, scan func(Rows) error) error {
-	rows, err := run(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	return scan(rows)
-}
 
 func (d *Dialect) byTask(tmpl string, taskID uuid.UUID) Query {
 	b := builder{d: d}
@@ -40,30 +16,9 @@ func (d *Dialect) byTask(tmpl string, taskID uuid.UUID) Query {
 
 const logColumns = `id, task_id, at, level, message, error_details, seq`
 
-// Logs reads the logs of a task for store.Store.Logs.
-func (d *Dialect) Logs(ctx context.Context, run Runner, taskID uuid.UUID) (logs []store.ExecutionLog, err error) {
-	q := d.byTask(`SELECT `+logColumns+` FROM `+d.Tables.Logs+` WHERE task_id = {task} ORDER BY `+d.LogOrder, taskID)
-	err = read(ctx, run, q, func(rows Rows) error { logs, err = d.ScanLogs(rows); return err })
-	return logs, err
-}
-
-// LogsPage reads a page of logs and the total for store.Store.LogsPage, in
-// two statements; q has been normalized.
-func (d *Dialect) LogsPage(ctx context.Context, run Runner, q store.LogQuery) (page store.LogPage, err error) {
-	pageQ, totalQ := d.LogsPageQueries(q)
-	err = read(ctx, run, pageQ, func(rows Rows) error { page.Logs, err = d.ScanLogs(rows); return err })
-	if err != nil {
-		return store.LogPage{}, err
-	}
-	err = read(ctx, run, totalQ, func(rows Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(&page.Total); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
-	return page, err
+// LogsQuery is the statement of Logs; ScanLogs reads it.
+func (d *Dialect) LogsQuery(taskID uuid.UUID) Query {
+	return d.byTask(`SELECT `+logColumns+` FROM `+d.Tables.Logs+` WHERE task_id = {task} ORDER BY `+d.LogOrder, taskID)
 }
 
 // LogsPageQueries are the statements of store.Store.LogsPage for q, which
@@ -81,7 +36,7 @@ func (d *Dialect) LogsPageQueries(q store.LogQuery) (page, total Query) {
 	return page, b.query()
 }
 
-// ScanLogs reads the rows of Logs or of a LogsPage page.
+// ScanLogs reads the rows of LogsQuery or of a LogsPageQueries page.
 func (d *Dialect) ScanLogs(rows Rows) ([]store.ExecutionLog, error) {
 	var out []store.ExecutionLog
 	for rows.Next() {
@@ -95,16 +50,13 @@ func (d *Dialect) ScanLogs(rows Rows) ([]store.ExecutionLog, error) {
 	return out, rows.Err()
 }
 
-// StatusAudits reads the status audits of a task, newest first.
-func (d *Dialect) StatusAudits(ctx context.Context, run Runner, taskID uuid.UUID) (out []store.StatusAudit, err error) {
-	q := d.byTask(`SELECT id, task_id, at, status, `+d.Error+` FROM `+d.Tables.StatusAudits+
+// statusAuditsQuery is the statement of StatusAudits, newest first.
+func (d *Dialect) statusAuditsQuery(taskID uuid.UUID) Query {
+	return d.byTask(`SELECT id, task_id, at, status, `+d.Error+` FROM `+d.Tables.StatusAudits+
 		` WHERE task_id = {task} ORDER BY id DESC`, taskID)
-	err = read(ctx, run, q, func(rows Rows) error { out, err = d.ScanStatusAudits(rows); return err })
-	return out, err
 }
 
-// ScanStatusAudits reads the rows of StatusAudits.
-func (d *Dialect) ScanStatusAudits(rows Rows) ([]store.StatusAudit, error) {
+func (d *Dialect) scanStatusAudits(rows Rows) ([]store.StatusAudit, error) {
 	var out []store.StatusAudit
 	for rows.Next() {
 		var (
@@ -120,16 +72,13 @@ func (d *Dialect) ScanStatusAudits(rows Rows) ([]store.StatusAudit, error) {
 	return out, rows.Err()
 }
 
-// RunsAudits reads the runs audits of a task, newest first.
-func (d *Dialect) RunsAudits(ctx context.Context, run Runner, taskID uuid.UUID) (out []store.RunsAudit, err error) {
-	q := d.byTask(`SELECT id, task_id, executed_at, execution_time_us, status, `+d.Error+` FROM `+d.Tables.RunsAudits+
+// runsAuditsQuery is the statement of RunsAudits, newest first.
+func (d *Dialect) runsAuditsQuery(taskID uuid.UUID) Query {
+	return d.byTask(`SELECT id, task_id, executed_at, execution_time_us, status, `+d.Error+` FROM `+d.Tables.RunsAudits+
 		` WHERE task_id = {task} ORDER BY id DESC`, taskID)
-	err = read(ctx, run, q, func(rows Rows) error { out, err = d.ScanRunsAudits(rows); return err })
-	return out, err
 }
 
-// ScanRunsAudits reads the rows of RunsAudits.
-func (d *Dialect) ScanRunsAudits(rows Rows) ([]store.RunsAudit, error) {
+func (d *Dialect) scanRunsAudits(rows Rows) ([]store.RunsAudit, error) {
 	var out []store.RunsAudit
 	for rows.Next() {
 		var (
@@ -146,17 +95,13 @@ func (d *Dialect) ScanRunsAudits(rows Rows) ([]store.RunsAudit, error) {
 	return out, rows.Err()
 }
 
-// Attempts reads the attempts of a task, oldest first; none is an empty
-// slice, not nil.
-func (d *Dialect) Attempts(ctx context.Context, run Runner, taskID uuid.UUID) (out []store.Attempt, err error) {
-	q := d.byTask(`SELECT id, task_id, run, number, started_at, duration_us, `+d.Error+` FROM `+d.Tables.Attempts+
+// attemptsQuery is the statement of Attempts, oldest first.
+func (d *Dialect) attemptsQuery(taskID uuid.UUID) Query {
+	return d.byTask(`SELECT id, task_id, run, number, started_at, duration_us, `+d.Error+` FROM `+d.Tables.Attempts+
 		` WHERE task_id = {task} ORDER BY id`, taskID)
-	err = read(ctx, run, q, func(rows Rows) error { out, err = d.ScanAttempts(rows); return err })
-	return out, err
 }
 
-// ScanAttempts reads the rows of Attempts.
-func (d *Dialect) ScanAttempts(rows Rows) ([]store.Attempt, error) {
+func (d *Dialect) scanAttempts(rows Rows) ([]store.Attempt, error) {
 	out := []store.Attempt{}
 	for rows.Next() {
 		var (
@@ -179,25 +124,3 @@ func (d *Dialect) textDest(s *string) any {
 	}
 	return s
 }
-
-// Queryer is a database/sql pool, connection or transaction.
-type Queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// DB is the Runner of a database/sql Queryer.
-func DB(db Queryer) Runner {
-	return func(ctx context.Context, q Query) (Rows, error) {
-		rows, err := db.QueryContext(ctx, q.Text, q.Args...)
-		if err != nil {
-			return nil, err
-		}
-		return sqlRows{rows}, nil
-	}
-}
-
-// sqlRows is a *sql.Rows as Rows. Its Close has no result: a scan ends on
-// Err, which reports what went wrong while reading.
-type sqlRows struct{ *sql.Rows }
-
-func (r sqlRows) Close() { r.Rows.Close() }

@@ -209,17 +209,17 @@ func TestLogsPageQueries(t *testing.T) {
 
 func TestCountFloor(t *testing.T) {
 	d := dialects()["question marks"]
-	all := d.CountByStatusQuery("t", store.CountParams{})
+	all := d.CountByStatusQuery(store.CountParams{})
 	if all.Text != "SELECT status, count(*) FROM t GROUP BY status" || len(all.Args) != 0 {
 		t.Fatalf("no floor and no MinTime: %s %v", all.Text, all.Args)
 	}
 	d.MinTime = int64(-1)
-	all = d.CountByQueueQuery("t", store.CountParams{})
+	all = d.CountByQueueQuery(store.CountParams{})
 	if all.Text != "SELECT queue, status, count(*) FROM t WHERE created_at >= ? GROUP BY queue, status" || all.Args[0] != int64(-1) {
 		t.Fatalf("no floor, a MinTime: %s %v", all.Text, all.Args)
 	}
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if q := d.CountByStatusQuery("t", store.CountParams{CreatedFrom: from}); q.Args[0] != from.UnixMicro() {
+	if q := d.CountByStatusQuery(store.CountParams{CreatedFrom: from}); q.Args[0] != from.UnixMicro() {
 		t.Fatalf("a floor: %s %v", q.Text, q.Args)
 	}
 }
