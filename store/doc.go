@@ -68,6 +68,15 @@
 // the SQL text of pgstore and mysqlstore in sql.go, redisstore's codec.go
 // and scripts.go.
 //
+// The three SQL stores answer List, the counts and the history reads (Logs,
+// LogsPage, StatusAudits, RunsAudits, Attempts) with one builder,
+// store/internal/sqlread: each describes its SQL in a Dialect (parameter
+// style, column names, the search, level and keyset expressions, how times
+// and ids travel) and its methods in those files hand the call to a
+// sqlread.Reader. What a database does better its own way stays in the
+// store (pgstore sends LogsPage's two statements in one batch, sqlitestore
+// reads them in one snapshot).
+//
 // # Errors
 //
 // Providers map driver errors to the sentinels of this package at their

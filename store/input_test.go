@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evertask/evertask/store"
 )
 
@@ -104,5 +106,21 @@ func TestNormalize(t *testing.T) {
 		p.Limit != store.DefaultPendingLimit || q.Limit != store.DefaultLogLimit ||
 		rp.BatchSize != store.DefaultPurgeBatch || rs.Limit != store.DefaultPendingLimit {
 		t.Errorf("defaults: pending %d, logs %d, purge %d, rescue %d", p.Limit, q.Limit, rp.BatchSize, rs.Limit)
+	}
+}
+
+func TestFilterPage(t *testing.T) {
+	f := store.Filter{Limit: 2}
+	if err := f.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tasks := []*store.Task{{ID: uuid.New(), CreatedAt: at}, {ID: uuid.New(), CreatedAt: at.Add(time.Second)}, {ID: uuid.New()}}
+	if p := f.Page(tasks[:2]); len(p.Tasks) != 2 || p.Next != nil {
+		t.Fatalf("a read of Limit rows is the last page: %d rows, next %v", len(p.Tasks), p.Next)
+	}
+	p := f.Page(tasks)
+	if len(p.Tasks) != 2 || p.Next == nil || *p.Next != store.CursorOf(tasks[1]) {
+		t.Fatalf("a read of Limit+1 rows: %d rows, next %v, want the cursor of the second", len(p.Tasks), p.Next)
 	}
 }

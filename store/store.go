@@ -355,6 +355,18 @@ type Page struct {
 	Next *Cursor
 }
 
+// Page is the page of a List read that asked for f.Limit+1 rows in f's
+// order, after Normalize: the first Limit rows, and a Next cursor at the
+// last of them when the row more came (so a next page exists).
+func (f *Filter) Page(tasks []*Task) Page {
+	if len(tasks) <= f.Limit {
+		return Page{Tasks: tasks}
+	}
+	tasks = tasks[:f.Limit]
+	next := CursorOf(tasks[len(tasks)-1])
+	return Page{Tasks: tasks, Next: &next}
+}
+
 // PendingParams selects a page for RetrievePending.
 type PendingParams struct {
 	After         Cursor    // start after this position; zero: from the start

@@ -20,13 +20,8 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := f.Normalize(); err != nil {
 		return store.Page{}, err
 	}
-	limit := f.Limit
-	var statuses [numStatus]bool
-	for _, st := range f.Statuses {
-		statuses[statusIndex(st)] = true
-	}
 	sc := newScan(&f)
-	want := limit + 1 // one more tells whether a next page exists
+	want := f.Limit + 1 // one more tells whether a next page exists
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -36,62 +31,78 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	var found []*row
 	switch {
 	case f.Key != "":
-		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.key(), f.Oldest) && (len(f.Statuses) == 0 || statuses[r.st]) && sc.match(&f, r) {
+		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.key(), f.Oldest) && statusSet(&f)[r.st] && sc.match(&f, r) {
 			found = append(found, r)
 		}
 	case len(f.Statuses) > 0:
-		// The pending index also holds recurring rows of final statuses
-		// (their own trees list those): walk it for the open statuses only.
-		var open, final [numStatus]bool
-		for i, on := range statuses {
-			if openStatus(uint8(i)) {
-				open[i] = on
-			} else {
-				final[i] = on
-			}
-		}
-		walkedPending := false
-		n := 0
-		for i, on := range statuses {
-			if !on {
-				continue
-			}
-			sc.statuses = &final
-			if openStatus(uint8(i)) {
-				if walkedPending {
-					continue
-				}
-				walkedPending = true
-				sc.statuses = &open
-			}
-			found = sc.walk(s.statusTree(uint8(i)), &f, want, found)
-			n++
-		}
-		if n > 1 {
-			slices.SortFunc(found, func(a, b *row) int {
-				c := compareKeys(a.key(), b.key())
-				if !f.Oldest {
-					c = -c
-				}
-				return c
-			})
-			found = found[:min(len(found), want)]
-		}
+		found = s.walkStatuses(sc, &f, want)
 	default:
 		found = sc.walk(&s.all, &f, want, nil)
 	}
-
-	var page store.Page
-	if len(found) > limit {
-		found = found[:limit]
-		last := found[limit-1]
-		page.Next = &store.Cursor{CreatedAt: last.createdAt(), ID: last.ID}
-	}
-	page.Tasks = make([]*store.Task, len(found))
+	tasks := make([]*store.Task, len(found))
 	for i, r := range found {
-		page.Tasks[i] = r.task()
+		tasks[i] = r.task()
 	}
-	return page, nil
+	return f.Page(tasks), nil
+}
+
+// statusSet is f.Statuses by status index; every status when there are
+// none.
+func statusSet(f *store.Filter) (set [numStatus]bool) {
+	for _, st := range f.Statuses {
+		set[statusIndex(st)] = true
+	}
+	if len(f.Statuses) == 0 {
+		for i := range set {
+			set[i] = true
+		}
+	}
+	return set
+}
+
+// walkStatuses walks the per-status indexes of f.Statuses from the cursor
+// and merges them: up to want rows in f's order.
+func (s *Store) walkStatuses(sc *scan, f *store.Filter, want int) []*row {
+	statuses := statusSet(f)
+	// The pending index also holds recurring rows of final statuses (their
+	// own trees list those): walk it for the open statuses only.
+	var open, final [numStatus]bool
+	for i, on := range statuses {
+		if openStatus(uint8(i)) {
+			open[i] = on
+		} else {
+			final[i] = on
+		}
+	}
+	var found []*row
+	walkedPending := false
+	n := 0
+	for i, on := range statuses {
+		if !on {
+			continue
+		}
+		sc.statuses = &final
+		if openStatus(uint8(i)) {
+			if walkedPending {
+				continue
+			}
+			walkedPending = true
+			sc.statuses = &open
+		}
+		found = sc.walk(s.statusTree(uint8(i)), f, want, found)
+		n++
+	}
+	if n > 1 {
+		slices.SortFunc(found, func(a, b *row) int {
+			c := compareKeys(a.key(), b.key())
+			if !f.Oldest {
+				c = -c
+			}
+			return c
+		})
+		found = found[:min(len(found), want)]
+	}
+	return found
 }
 
 func compareKeys(a, b ikey) int {

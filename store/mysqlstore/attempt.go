@@ -15,10 +15,8 @@ const (
 	// The row of an attempt's task with the store's clock, share-locked, so
 	// the fence waits for a transition of the row in flight and judges the
 	// lease it committed.
-	sqlAttemptRow = `SELECT ` + storeClock + `, status, owner, lease_until FROM {tasks} WHERE id = ? LOCK IN SHARE MODE`
-	sqlAttemptAdd = `INSERT INTO {attempts} (task_id, run, number, started_at, duration_us, error_text) VALUES (?, ?, ?, ?, ?, ?)`
-	sqlAttempts   = `SELECT id, task_id, run, number, started_at, duration_us, error_text FROM {attempts}
-WHERE task_id = ? ORDER BY id`
+	sqlAttemptRow    = `SELECT ` + storeClock + `, status, owner, lease_until FROM {tasks} WHERE id = ? LOCK IN SHARE MODE`
+	sqlAttemptAdd    = `INSERT INTO {attempts} (task_id, run, number, started_at, duration_us, error_text) VALUES (?, ?, ?, ?, ?, ?)`
 	sqlPurgeAttempts = `DELETE FROM {attempts} WHERE started_at < ? ORDER BY started_at LIMIT ?`
 )
 
@@ -72,28 +70,5 @@ func (s *Store) RecordAttempt(ctx context.Context, p store.AttemptParams) (bool,
 
 // Attempts implements store.AttemptStore.
 func (s *Store) Attempts(ctx context.Context, taskID uuid.UUID) ([]store.Attempt, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, s.n.fill(sqlAttempts), idArg(taskID))
-	if err != nil {
-		return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
-	}
-	defer rows.Close()
-	out := []store.Attempt{}
-	for rows.Next() {
-		var (
-			a          store.Attempt
-			durationUS int64
-		)
-		if err := rows.Scan(&a.ID, idDest{&a.TaskID}, &a.Run, &a.Number, timeDest{&a.StartedAt}, &durationUS, textDest{&a.Error}); err != nil {
-			return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
-		}
-		a.Duration = time.Duration(durationUS) * time.Microsecond
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.Attempts(ctx, taskID)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -49,116 +48,25 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 	return nil
 }
 
-func scanLogs(rows *sql.Rows) ([]store.ExecutionLog, error) {
-	defer rows.Close()
-	var out []store.ExecutionLog
-	for rows.Next() {
-		var l store.ExecutionLog
-		if err := rows.Scan(idDest{&l.ID}, idDest{&l.TaskID}, timeDest{&l.At}, &l.Level, textDest{&l.Message},
-			textDest{&l.ErrorDetails}, &l.Seq); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
-}
-
 // Logs implements store.Store.
 func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, s.sql.logs, idArg(taskID))
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
-	}
-	logs, err := scanLogs(rows)
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
-	}
-	return logs, nil
+	return s.read.Logs(ctx, taskID)
 }
 
 // LogsPage implements store.Store: the page and the total are two
 // statements, each consistent with itself.
 func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, error) {
-	if err := s.check(); err != nil {
-		return store.LogPage{}, err
-	}
-	if err := q.Normalize(); err != nil {
-		return store.LogPage{}, err
-	}
-	limit := q.Limit
-	rows, err := s.db.QueryContext(ctx, s.sql.logsPage, idArg(q.TaskID), q.Level, q.Level, limit, q.Offset)
-	if err != nil {
-		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
-	}
-	logs, err := scanLogs(rows)
-	if err != nil {
-		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
-	}
-	var total int
-	if err := s.db.QueryRowContext(ctx, s.sql.logsCount, idArg(q.TaskID), q.Level, q.Level).Scan(&total); err != nil {
-		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
-	}
-	return store.LogPage{Logs: logs, Total: total}, nil
+	return s.read.LogsPage(ctx, q)
 }
 
 // StatusAudits implements store.Store.
 func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, s.sql.statusAudits, idArg(taskID))
-	if err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.StatusAudit
-	for rows.Next() {
-		var (
-			a      store.StatusAudit
-			status string
-		)
-		if err := rows.Scan(&a.ID, idDest{&a.TaskID}, timeDest{&a.At}, &status, textDest{&a.Error}); err != nil {
-			return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-		}
-		a.Status = store.Status(status)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.StatusAudits(ctx, taskID)
 }
 
 // RunsAudits implements store.Store.
 func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, s.sql.runsAudits, idArg(taskID))
-	if err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.RunsAudit
-	for rows.Next() {
-		var (
-			a      store.RunsAudit
-			execUS int64
-			status string
-		)
-		if err := rows.Scan(&a.ID, idDest{&a.TaskID}, timeDest{&a.ExecutedAt}, &execUS, &status, textDest{&a.Error}); err != nil {
-			return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-		}
-		a.ExecutionTime, a.Status = time.Duration(execUS)*time.Microsecond, store.Status(status)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.RunsAudits(ctx, taskID)
 }
 
 const (

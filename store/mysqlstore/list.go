@@ -3,7 +3,6 @@ package mysqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/evertask/evertask/store"
 )
@@ -38,83 +37,8 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	return tasks, nil
 }
 
-// List implements store.Store. The WHERE clause is assembled from fixed
-// fragments; every filter value is a parameter.
+// List implements store.Store with the statement sqlread builds: every
+// filter value is a parameter.
 func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
-	if err := s.check(); err != nil {
-		return store.Page{}, err
-	}
-	if err := f.Normalize(); err != nil {
-		return store.Page{}, err
-	}
-	limit := f.Limit
-	var (
-		where []string
-		args  []any
-	)
-	if len(f.Statuses) > 0 {
-		where = append(where, "status IN "+inList(len(f.Statuses)))
-		for _, st := range f.Statuses {
-			args = append(args, string(st))
-		}
-	}
-	if f.Queue != "" {
-		where, args = append(where, "queue = ?"), append(args, f.Queue)
-	}
-	if f.Kind != "" {
-		where, args = append(where, "kind = ?"), append(args, f.Kind)
-	}
-	if f.Key != "" {
-		where, args = append(where, "task_key = ?"), append(args, f.Key)
-	}
-	if f.Recurring != nil {
-		where, args = append(where, "recurring = ?"), append(args, *f.Recurring)
-	}
-	if !f.CreatedFrom.IsZero() {
-		where, args = append(where, "created_at >= ?"), append(args, ts(f.CreatedFrom))
-	}
-	if !f.CreatedBefore.IsZero() {
-		where, args = append(where, "created_at < ?"), append(args, ts(f.CreatedBefore))
-	}
-	if f.Search != "" {
-		// LOCATE matches plain text, so % _ and \ in the search are
-		// literal; LOWER folds case by the Unicode rules of utf8mb4, once
-		// the byte columns are read as utf8mb4.
-		where = append(where, "(LOCATE(LOWER(?), LOWER(CONVERT(kind USING utf8mb4))) > 0 OR LOCATE(LOWER(?), LOWER(handler)) > 0"+
-			" OR LOCATE(LOWER(?), LOWER(CONVERT(COALESCE(task_key, '') USING utf8mb4))) > 0)")
-		args = append(args, f.Search, f.Search, f.Search)
-	}
-	order, cmp := "DESC", "<"
-	if f.Oldest {
-		order, cmp = "ASC", ">"
-	}
-	if !f.After.IsZero() {
-		c := ts(f.After.CreatedAt)
-		where = append(where, "(created_at "+cmp+" ? OR (created_at = ? AND id "+cmp+" ?))")
-		args = append(args, c, c, idArg(f.After.ID))
-	}
-	var b strings.Builder
-	b.WriteString(s.sql.list)
-	if len(where) > 0 {
-		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(where, " AND "))
-	}
-	b.WriteString(" ORDER BY created_at " + order + ", id " + order + " LIMIT ?")
-	args = append(args, limit+1)
-	rows, err := s.db.QueryContext(ctx, b.String(), args...)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	tasks, err := scanTasks(rows, limit+1)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	var page store.Page
-	if len(tasks) > limit {
-		tasks = tasks[:limit]
-		next := store.CursorOf(tasks[limit-1])
-		page.Next = &next
-	}
-	page.Tasks = tasks
-	return page, nil
+	return s.read.List(ctx, f)
 }

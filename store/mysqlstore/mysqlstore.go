@@ -14,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // Config configures a Store. A nil *Config means every default.
@@ -99,6 +100,7 @@ type Store struct {
 	n     names
 	scope string // the database the tables live in, resolved: the scope of lock names
 	sql   statements
+	read  sqlread.Reader // List, the counts, the history
 
 	closed atomic.Bool
 
@@ -161,7 +163,10 @@ func New(ctx context.Context, db *sql.DB, cfg *Config) (*Store, error) {
 		}
 		scope = cur.String
 	}
-	return &Store{db: db, n: n, scope: scope, sql: newStatements(&n), sessions: map[string]*session{}}, nil
+	s := &Store{db: db, n: n, scope: scope, sql: newStatements(&n), sessions: map[string]*session{}}
+	s.read = sqlread.Reader{Dialect: newDialect(&s.n), Run: sqlread.DB(db), Check: s.check, MapErr: mapErr,
+		ScanTask: func(row sqlread.Row) (*store.Task, error) { return scanTask(row) }}
+	return s, nil
 }
 
 // Open connects to the server of dsn (a go-sql-driver/mysql DSN, such as

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -130,14 +129,6 @@ func (s *Store) purgeTasks(ctx context.Context, count *int, a, b store.Status, c
 			return nil
 		}
 	}
-}
-
-// lowerBound is a creation bound where zero means none.
-func lowerBound(t time.Time) any {
-	if t.IsZero() {
-		return minTime
-	}
-	return ts(t)
 }
 
 // pick returns the statement of an audit delete for its row filter.

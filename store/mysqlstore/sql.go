@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // The statements of the store are templates in which {tasks} and the other
@@ -87,19 +88,7 @@ WHERE live = 1 AND (created_at > ? OR (created_at = ? AND id > ?)) AND created_a
 ORDER BY created_at, id
 LIMIT ?`
 
-	sqlList = `SELECT ` + taskColumns + ` FROM {tasks}`
-
-	sqlSaveLogs  = `INSERT INTO {execution_logs} (id, task_id, at, level, message, error_details, seq) VALUES `
-	logColumns   = `id, task_id, at, level, message, error_details, seq`
-	sqlLogs      = `SELECT ` + logColumns + ` FROM {execution_logs} WHERE task_id = ? ORDER BY id, seq, pk`
-	sqlLogsPage  = `SELECT ` + logColumns + ` FROM {execution_logs} WHERE task_id = ? AND (? = '' OR LOWER(level) = LOWER(?)) ORDER BY id, seq, pk LIMIT ? OFFSET ?`
-	sqlLogsCount = `SELECT COUNT(*) FROM {execution_logs} WHERE task_id = ? AND (? = '' OR LOWER(level) = LOWER(?))`
-
-	sqlStatusAudits = `SELECT id, task_id, at, status, error_text FROM {status_audits} WHERE task_id = ? ORDER BY id DESC`
-	sqlRunsAudits   = `SELECT id, task_id, executed_at, execution_time_us, status, error_text FROM {runs_audits} WHERE task_id = ? ORDER BY id DESC`
-
-	sqlCountByStatus = `SELECT status, COUNT(*) FROM {tasks} WHERE created_at >= ? GROUP BY status`
-	sqlCountByQueue  = `SELECT queue, status, COUNT(*) FROM {tasks} WHERE created_at >= ? GROUP BY queue, status`
+	sqlSaveLogs = `INSERT INTO {execution_logs} (id, task_id, at, level, message, error_details, seq) VALUES `
 
 	// Retention deletes at most ? rows per statement.
 	sqlPurgeStatusAll    = `DELETE FROM {status_audits} WHERE at < ? ORDER BY at LIMIT ?`
@@ -119,9 +108,7 @@ LIMIT ?`
 type statements struct {
 	insert, get, getByKey, exists, updateDefinition, remove, removeStatusAudits, removeRunsAudits string
 	runCount, lockRows, writeBack, insertStatusAudits, insertRunsAudits                           string
-	incRecovery, recovery, clearRecovery, pending, list                                           string
-	saveLogs, logs, logsPage, logsCount, statusAudits, runsAudits                                 string
-	countByStatus, countByQueue                                                                   string
+	incRecovery, recovery, clearRecovery, pending, saveLogs                                       string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors, purgeRunsAll, purgeRunsOK                   string
 	purgeRunsErrors, purgeLogs, purgeTaskIDs                                                      string
 	cluster                                                                                       clusterStatements
@@ -138,14 +125,33 @@ func newStatements(n *names) statements {
 		runCount: f(sqlRunCount), lockRows: f(sqlLockRows), writeBack: f(sqlWriteBack),
 		insertStatusAudits: f(sqlInsertStatusAudits), insertRunsAudits: f(sqlInsertRunsAudits),
 		incRecovery: f(sqlIncRecovery), recovery: f(sqlRecovery), clearRecovery: f(sqlClearRecov),
-		pending: f(sqlPending), list: f(sqlList),
-		saveLogs: f(sqlSaveLogs), logs: f(sqlLogs), logsPage: f(sqlLogsPage), logsCount: f(sqlLogsCount),
-		statusAudits: f(sqlStatusAudits), runsAudits: f(sqlRunsAudits),
-		countByStatus: f(sqlCountByStatus), countByQueue: f(sqlCountByQueue),
+		pending: f(sqlPending), saveLogs: f(sqlSaveLogs),
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTaskIDs: f(sqlPurgeTaskIDs),
 		cluster: newClusterStatements(f),
+	}
+}
+
+// newDialect is the SQL of the reads sqlread builds (List, the counts, the
+// history), on the tables of n.
+func newDialect(n *names) sqlread.Dialect {
+	return sqlread.Dialect{
+		Tables: sqlread.Tables{Tasks: n.tasks, StatusAudits: n.statusAudits, RunsAudits: n.runsAudits,
+			Logs: n.executionLogs, Attempts: n.attempts},
+		TaskColumns: taskColumns,
+		Key:         "task_key", Error: "error_text", LogOrder: "id, seq, pk",
+		// LOCATE matches plain text, so % _ and \ in the search are
+		// literal; LOWER folds case by the Unicode rules of utf8mb4, once
+		// the byte columns are read as utf8mb4.
+		Search: "(LOCATE(LOWER({needle}), LOWER(CONVERT(kind USING utf8mb4))) > 0 OR LOCATE(LOWER({needle}), LOWER(handler)) > 0" +
+			" OR LOCATE(LOWER({needle}), LOWER(CONVERT(COALESCE(task_key, '') USING utf8mb4))) > 0)",
+		Level: "({level} = '' OR LOWER(level) = LOWER({level}))",
+		After: "(created_at {cmp} {at} OR (created_at = {at} AND id {cmp} {id}))",
+		Time:  ts, Cursor: ts, ID: idArg, MinTime: minTime,
+		TimeDest: func(t *time.Time) any { return timeDest{t} },
+		IDDest:   func(id *uuid.UUID) any { return idDest{id} },
+		TextDest: func(s *string) any { return textDest{s} },
 	}
 }
 

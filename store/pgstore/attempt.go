@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/evertask/evertask/store"
 )
@@ -31,8 +29,6 @@ const (
 )
 SELECT EXISTS (SELECT 1 FROM t), coalesce((SELECT id FROM a), 0),
 	EXISTS (SELECT 1 FROM {s}.tasks WHERE id = $1::uuid)`
-	sqlAttempts = `SELECT id, task_id, run, number, started_at, duration_us, error FROM {s}.attempts
-WHERE task_id = $1 ORDER BY id`
 	// The newest $2 logs of a task stay, in the order of Logs.
 	sqlTrimLogs = `DELETE FROM {s}.execution_logs WHERE task_id = $1 AND pk <> ALL(ARRAY(
 	SELECT pk FROM {s}.execution_logs WHERE task_id = $1 ORDER BY id DESC, seq DESC, pk DESC LIMIT $2))`
@@ -41,11 +37,11 @@ WHERE task_id = $1 ORDER BY id`
 
 // attemptStatements are the statements of attempt.go and TrimLogs, schema
 // filled in.
-type attemptStatements struct{ record, list, purge, trimLogs string }
+type attemptStatements struct{ record, purge, trimLogs string }
 
 func newAttemptStatements(q string) attemptStatements {
 	f := strings.NewReplacer("{s}", q, "{holds7}", holds("$7::text", storeClock)).Replace
-	return attemptStatements{record: f(sqlRecordAttempt), list: f(sqlAttempts), purge: f(sqlPurgeAttempts), trimLogs: f(sqlTrimLogs)}
+	return attemptStatements{record: f(sqlRecordAttempt), purge: f(sqlPurgeAttempts), trimLogs: f(sqlTrimLogs)}
 }
 
 // RecordAttempt implements store.AttemptStore in one statement.
@@ -72,31 +68,5 @@ func (s *Store) RecordAttempt(ctx context.Context, p store.AttemptParams) (bool,
 
 // Attempts implements store.AttemptStore.
 func (s *Store) Attempts(ctx context.Context, taskID uuid.UUID) ([]store.Attempt, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, s.sql.attempts.list, uuidArg(taskID))
-	if err != nil {
-		return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
-	}
-	defer rows.Close()
-	out := []store.Attempt{}
-	for rows.Next() {
-		var (
-			a          store.Attempt
-			run, num   int32
-			started    pgtype.Timestamptz
-			durationUS int64
-		)
-		if err := rows.Scan(&a.ID, uuidDest(&a.TaskID), &run, &num, &started, &durationUS, &a.Error); err != nil {
-			return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
-		}
-		a.Run, a.Number, a.StartedAt = int(run), int(num), fromTS(started)
-		a.Duration = time.Duration(durationUS) * time.Microsecond
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("attempts of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.Attempts(ctx, taskID)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // explainMinRows is what the TransitionMany plan reads: rows 1, 101, ...,
@@ -153,14 +154,21 @@ func TestExplain(t *testing.T) {
 
 	explain("RetrievePending first page", s.sql.pending, minTime, uuid.Nil, maxTime, ts(now), 100)
 	explain("RetrievePending middle page", s.sql.pending, append(midCursor, maxTime, ts(now), 100)...)
-	listSQL := s.sql.list + " ORDER BY created_at DESC, id DESC LIMIT $1"
-	explain("List newest page", listSQL, 51)
-	explain("List by status Failed", s.sql.list+" WHERE phase = 'Failed' AND status = $1 ORDER BY created_at DESC, id DESC LIMIT $2", "Failed", 51)
-	explain("List by status Queued in a queue", s.sql.list+" WHERE phase = 'open' AND status = $1 AND queue = $2 ORDER BY created_at DESC, id DESC LIMIT $3", "Queued", "q1", 51)
-	explain("List by statuses Failed or Cancelled", s.sql.list+" WHERE status = ANY($1::text[]) ORDER BY created_at DESC, id DESC LIMIT $2", []string{"Failed", "Cancelled"}, 51)
-	explain("List search without a match (worst case)", s.sql.list+" WHERE (strpos(lower(kind), lower($1::text)) > 0 OR strpos(lower(handler), lower($1::text)) > 0 OR strpos(lower(coalesce(key, '')), lower($1::text)) > 0) ORDER BY created_at DESC, id DESC LIMIT $2", "nomatch", 51)
-	explain("List by queue after cursor", s.sql.list+" WHERE queue = $1 AND (created_at, id) < ($2::timestamptz, $3::uuid) ORDER BY created_at DESC, id DESC LIMIT $4",
-		append(append([]any{"q1"}, midCursor...), 51)...)
+	// The List and count statements as the store builds them.
+	explainRead := func(name string, q sqlread.Query) { t.Helper(); explain(name, q.Text, q.Args...) }
+	list := func(f store.Filter) sqlread.Query {
+		if err := f.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		return s.read.ListQuery(&f)
+	}
+	explainRead("List newest page", list(store.Filter{}))
+	explainRead("List by status Failed", list(store.Filter{Statuses: []store.Status{store.StatusFailed}}))
+	explainRead("List by status Queued in a queue", list(store.Filter{Statuses: []store.Status{store.StatusQueued}, Queue: "q1"}))
+	explainRead("List by statuses Failed or Cancelled", list(store.Filter{Statuses: []store.Status{store.StatusFailed, store.StatusCancelled}}))
+	explainRead("List search without a match (worst case)", list(store.Filter{Search: "nomatch"}))
+	explainRead("List by queue after cursor", list(store.Filter{Queue: "q1",
+		After: store.Cursor{CreatedAt: base.Add(time.Duration(mid/2) * time.Millisecond), ID: ids[mid]}}))
 	explain("Transition Queued->InProgress", s.sql.transition, ids[1], "InProgress", false, false, ts(now), int64(0), "",
 		[]string{"Queued"}, false, true, "", int64(0), "")
 	explain("Transition requeue IfRecoverable", s.sql.transition, ids[100], "Queued", false, false, ts(now), int64(0), "",
@@ -177,7 +185,7 @@ func TestExplain(t *testing.T) {
 	explain("Claim of a queue with nothing due", s.sql.cluster.claim, "nothing", int64(100), "n1", int64(60_000_000), ts(now))
 	explain("Renew 100 leases", s.sql.cluster.renew, args[1], "n1", int64(60_000_000))
 	explain("Rescue with nothing to rescue", s.sql.cluster.rescue, []string{"gone"}, int64(100), int32(3), "poisoned", ts(now))
-	explain("CountByStatus", s.sql.countByStatus)
+	explainRead("CountByStatus", s.read.CountByStatusQuery(store.CountParams{}))
 	explain("Purge completed tasks, one batch", s.sql.purgeTasks, []string{"Completed"}, ts(base.Add(time.Minute)), 100)
 	fmt.Fprintln(os.Stderr, "explain done")
 }

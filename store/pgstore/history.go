@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -38,38 +37,9 @@ func (s *Store) SaveLogs(ctx context.Context, taskID uuid.UUID, logs []store.Exe
 	return nil
 }
 
-func scanLogs(rows pgx.Rows) ([]store.ExecutionLog, error) {
-	defer rows.Close()
-	var out []store.ExecutionLog
-	for rows.Next() {
-		var (
-			l   store.ExecutionLog
-			at  pgtype.Timestamptz
-			seq int32
-		)
-		if err := rows.Scan(uuidDest(&l.ID), uuidDest(&l.TaskID), &at, &l.Level, &l.Message, &l.ErrorDetails, &seq); err != nil {
-			return nil, err
-		}
-		l.At, l.Seq = fromTS(at), int(seq)
-		out = append(out, l)
-	}
-	return out, rows.Err()
-}
-
 // Logs implements store.Store.
 func (s *Store) Logs(ctx context.Context, taskID uuid.UUID) ([]store.ExecutionLog, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, s.sql.logs, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
-	}
-	logs, err := scanLogs(rows)
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", taskID, mapErr(err))
-	}
-	return logs, nil
+	return s.read.Logs(ctx, taskID)
 }
 
 // LogsPage implements store.Store: the page and the total go in one round
@@ -81,87 +51,42 @@ func (s *Store) LogsPage(ctx context.Context, q store.LogQuery) (store.LogPage, 
 	if err := q.Normalize(); err != nil {
 		return store.LogPage{}, err
 	}
-	limit := q.Limit
+	page, total := s.read.LogsPageQueries(q)
 	batch := &pgx.Batch{}
-	batch.Queue(s.sql.logsPage, uuidArg(q.TaskID), q.Level, q.Offset, limit)
-	batch.Queue(s.sql.logsCount, uuidArg(q.TaskID), q.Level)
+	batch.Queue(page.Text, page.Args...)
+	batch.Queue(total.Text, total.Args...)
 	res := s.pool.SendBatch(ctx, batch)
 	defer res.Close()
-	rows, err := res.Query()
+	var out store.LogPage
+	err := func() error {
+		rows, err := res.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if out.Logs, err = s.read.ScanLogs(rows); err != nil {
+			return err
+		}
+		rows.Close()
+		if err := res.QueryRow().Scan(&out.Total); err != nil {
+			return err
+		}
+		return res.Close()
+	}()
 	if err != nil {
 		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
 	}
-	logs, err := scanLogs(rows)
-	if err != nil {
-		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
-	}
-	var total int64
-	if err := res.QueryRow().Scan(&total); err != nil {
-		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
-	}
-	if err := res.Close(); err != nil {
-		return store.LogPage{}, fmt.Errorf("logs page of %s: %w", q.TaskID, mapErr(err))
-	}
-	return store.LogPage{Logs: logs, Total: int(total)}, nil
+	return out, nil
 }
 
 // StatusAudits implements store.Store.
 func (s *Store) StatusAudits(ctx context.Context, taskID uuid.UUID) ([]store.StatusAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, s.sql.statusAudits, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.StatusAudit
-	for rows.Next() {
-		var (
-			a      store.StatusAudit
-			at     pgtype.Timestamptz
-			status string
-		)
-		if err := rows.Scan(&a.ID, uuidDest(&a.TaskID), &at, &status, &a.Error); err != nil {
-			return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-		}
-		a.At, a.Status = fromTS(at), store.Status(status)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("status audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.StatusAudits(ctx, taskID)
 }
 
 // RunsAudits implements store.Store.
 func (s *Store) RunsAudits(ctx context.Context, taskID uuid.UUID) ([]store.RunsAudit, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, s.sql.runsAudits, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.RunsAudit
-	for rows.Next() {
-		var (
-			a      store.RunsAudit
-			at     pgtype.Timestamptz
-			execUS int64
-			status string
-		)
-		if err := rows.Scan(&a.ID, uuidDest(&a.TaskID), &at, &execUS, &status, &a.Error); err != nil {
-			return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-		}
-		a.ExecutedAt, a.ExecutionTime, a.Status = fromTS(at), time.Duration(execUS)*time.Microsecond, store.Status(status)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("runs audits of %s: %w", taskID, mapErr(err))
-	}
-	return out, nil
+	return s.read.RunsAudits(ctx, taskID)
 }
 
 // TrimLogs implements store.LogTrimmer in one statement.

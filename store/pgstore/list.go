@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/evertask/evertask/store"
 )
@@ -41,109 +39,8 @@ func (s *Store) RetrievePending(ctx context.Context, p store.PendingParams) ([]*
 	return tasks, nil
 }
 
-// List implements store.Store. The WHERE clause is assembled from fixed
-// fragments; every filter value is a parameter.
+// List implements store.Store with the statement sqlread builds: every
+// filter value is a parameter.
 func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
-	if err := s.check(); err != nil {
-		return store.Page{}, err
-	}
-	if err := f.Normalize(); err != nil {
-		return store.Page{}, err
-	}
-	limit := f.Limit
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if len(f.Statuses) > 0 {
-		// Equality on the phase lets the (phase, created_at, id) index
-		// return rows in keyset order (ANY over several phases cannot), and
-		// as a literal it lets the planner use the indexes partial on
-		// phase = 'open', whatever plan it caches.
-		phases := map[string]bool{}
-		for _, st := range f.Statuses {
-			phases[phaseOf(st)] = true
-		}
-		if p := phaseOf(f.Statuses[0]); len(phases) == 1 && p != "" {
-			where = append(where, "phase = '"+p+"'")
-		}
-	}
-	if len(f.Statuses) == 1 {
-		where = append(where, "status = "+arg(string(f.Statuses[0])))
-	} else if len(f.Statuses) > 1 {
-		where = append(where, "status = ANY("+arg(statusStrings(f.Statuses))+"::text[])")
-	}
-	if f.Queue != "" {
-		where = append(where, "queue = "+arg(f.Queue))
-	}
-	if f.Kind != "" {
-		where = append(where, "kind = "+arg(f.Kind))
-	}
-	if f.Key != "" {
-		where = append(where, "key = "+arg(f.Key))
-	}
-	if f.Recurring != nil {
-		where = append(where, "recurring = "+arg(*f.Recurring))
-	}
-	if !f.CreatedFrom.IsZero() {
-		where = append(where, "created_at >= "+arg(ts(f.CreatedFrom)))
-	}
-	if !f.CreatedBefore.IsZero() {
-		where = append(where, "created_at < "+arg(ts(f.CreatedBefore)))
-	}
-	if f.Search != "" {
-		// strpos matches plain text, so % _ and \ in the search are
-		// literal; lower() folds case by the database's ctype.
-		n := arg(f.Search)
-		where = append(where, "(strpos(lower(kind), lower("+n+"::text)) > 0 OR strpos(lower(handler), lower("+n+"::text)) > 0 OR strpos(lower(coalesce(key, '')), lower("+n+"::text)) > 0)")
-	}
-	order := "DESC"
-	cmp := "<"
-	if f.Oldest {
-		order, cmp = "ASC", ">"
-	}
-	if !f.After.IsZero() {
-		where = append(where, "(created_at, id) "+cmp+" ("+arg(ts(f.After.CreatedAt))+"::timestamptz, "+arg(uuidArg(f.After.ID))+"::uuid)")
-	}
-	var b strings.Builder
-	b.WriteString(s.sql.list)
-	if len(where) > 0 {
-		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(where, " AND "))
-	}
-	b.WriteString(" ORDER BY created_at " + order + ", id " + order + " LIMIT " + arg(limit+1))
-	rows, err := s.pool.Query(ctx, b.String(), args...)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	tasks, err := scanTasks(rows, limit+1)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	var page store.Page
-	if len(tasks) > limit {
-		tasks = tasks[:limit]
-		next := store.CursorOf(tasks[limit-1])
-		page.Next = &next
-	}
-	page.Tasks = tasks
-	return page, nil
-}
-
-// phaseOf is the phase column of a status, as migration 002 computes it:
-// "open" for the statuses a row passes through before it finishes, else
-// the status; "" for a status the store does not know (never written into
-// SQL text then).
-func phaseOf(st store.Status) string {
-	switch {
-	case st.Open():
-		return "open"
-	case st.Valid():
-		return string(st)
-	}
-	return ""
+	return s.read.List(ctx, f)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // Opts configures a Store. The zero value is ready to use.
@@ -30,7 +31,8 @@ type Store struct {
 	pool    *pgxpool.Pool
 	schema  string
 	sql     statements
-	channel string // of the notices (Publish, Subscribe)
+	read    sqlread.Reader // List, the counts, the history
+	channel string         // of the notices (Publish, Subscribe)
 	closed  atomic.Bool
 
 	// life ends at Close, and with it every subscription.
@@ -84,6 +86,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Opts) (*Store, error) {
 	}
 	s := &Store{pool: pool, schema: o.Schema, sql: newStatements(q), channel: channelName(o.Schema),
 		sessions: map[string]*pgx.Conn{}}
+	s.read = sqlread.Reader{Dialect: newDialect(q), Run: s.run, Check: s.check, MapErr: mapErr,
+		ScanTask: func(row sqlread.Row) (*store.Task, error) { return scanTask(row) }}
 	s.life, s.stop = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -132,3 +136,12 @@ func (s *Store) check() error {
 // batches: on the burn benchmark (2 cores) two gave 41k tasks/s, one 34k
 // and four 39k.
 func (s *Store) MaxConcurrentWrites() int { return 2 }
+
+// run is the pool as a sqlread.Runner.
+func (s *Store) run(ctx context.Context, q sqlread.Query) (sqlread.Rows, error) {
+	rows, err := s.pool.Query(ctx, q.Text, q.Args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}

@@ -1,6 +1,15 @@
 package pgstore
 
-import "strings"
+import (
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
+)
 
 // The statements of the store. Each is a template in which {s} stands for
 // the quoted schema identifier; newStatements fills it in once per Store.
@@ -224,25 +233,11 @@ WHERE (created_at, id) > ($1::timestamptz, $2::uuid) AND created_at < $3::timest
 ORDER BY created_at, id
 LIMIT $5`
 
-	sqlList = `SELECT ` + taskColumns + ` FROM {s}.tasks`
-
 	sqlSaveLogs = `INSERT INTO {s}.execution_logs (id, task_id, at, level, message, error_details, seq)
 SELECT l.id, $1::uuid, l.at, l.level, l.message, l.details, l.seq
 FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::integer[])
 	WITH ORDINALITY AS l(id, at, level, message, details, seq, ord)
 ORDER BY l.ord`
-	logColumns   = `id, task_id, at, level, message, error_details, seq`
-	sqlLogs      = `SELECT ` + logColumns + ` FROM {s}.execution_logs WHERE task_id = $1 ORDER BY id, seq, pk`
-	sqlLogsPage  = `SELECT ` + logColumns + ` FROM {s}.execution_logs WHERE task_id = $1 AND ($2::text = '' OR lower(level) = lower($2::text)) ORDER BY id, seq, pk OFFSET $3 LIMIT $4`
-	sqlLogsCount = `SELECT count(*) FROM {s}.execution_logs WHERE task_id = $1 AND ($2::text = '' OR lower(level) = lower($2::text))`
-
-	sqlStatusAudits = `SELECT id, task_id, at, status, error FROM {s}.status_audits WHERE task_id = $1 ORDER BY id DESC`
-	sqlRunsAudits   = `SELECT id, task_id, executed_at, execution_time_us, status, error FROM {s}.runs_audits WHERE task_id = $1 ORDER BY id DESC`
-
-	sqlCountByStatus      = `SELECT status, count(*) FROM {s}.tasks GROUP BY status`
-	sqlCountByStatusSince = `SELECT status, count(*) FROM {s}.tasks WHERE created_at >= $1 GROUP BY status`
-	sqlCountByQueue       = `SELECT queue, status, count(*) FROM {s}.tasks GROUP BY queue, status`
-	sqlCountByQueueSince  = `SELECT queue, status, count(*) FROM {s}.tasks WHERE created_at >= $1 GROUP BY queue, status`
 
 	// Retention deletes at most $2 rows per statement ($3 for tasks). The
 	// ids are collected with = ANY(ARRAY(...)) rather than IN (SELECT ...):
@@ -277,9 +272,7 @@ type statements struct {
 	removeStatusAudits, removeRunsAudits                                                   string
 	transition, transitionMany, transitionManyUnaudited, completeRun, updateRun, endSeries string
 	incRecovery, clearRecovery                                                             string
-	pending, list                                                                          string
-	saveLogs, logs, logsPage, logsCount, statusAudits, runsAudits                          string
-	countByStatus, countByStatusSince, countByQueue, countByQueueSince                     string
+	pending, saveLogs                                                                      string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors                                       string
 	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks                      string
 	cluster                                                                                clusterStatements
@@ -307,15 +300,81 @@ func newStatements(q string) statements {
 		transition: f(sqlTransition), transitionMany: f(sqlTransitionMany), transitionManyUnaudited: f(sqlTransitionManyUnaudited), completeRun: f(sqlCompleteRun),
 		updateRun: f(sqlUpdateRun), endSeries: f(sqlEndSeries),
 		incRecovery: f(sqlIncRecovery), clearRecovery: f(sqlClearRecovery),
-		pending: f(sqlPending), list: f(sqlList),
-		saveLogs: f(sqlSaveLogs), logs: f(sqlLogs), logsPage: f(sqlLogsPage), logsCount: f(sqlLogsCount),
-		statusAudits: f(sqlStatusAudits), runsAudits: f(sqlRunsAudits),
-		countByStatus: f(sqlCountByStatus), countByStatusSince: f(sqlCountByStatusSince),
-		countByQueue: f(sqlCountByQueue), countByQueueSince: f(sqlCountByQueueSince),
+		pending: f(sqlPending), saveLogs: f(sqlSaveLogs),
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTasks: f(sqlPurgeTasks),
 		cluster:  newClusterStatements(f),
 		attempts: newAttemptStatements(q),
 	}
+}
+
+// newDialect is the SQL of the reads sqlread builds (List, the counts, the
+// history), on the tables of the schema q.
+func newDialect(q string) sqlread.Dialect {
+	return sqlread.Dialect{
+		Numbered: true,
+		Tables: sqlread.Tables{Tasks: q + ".tasks", StatusAudits: q + ".status_audits", RunsAudits: q + ".runs_audits",
+			Logs: q + ".execution_logs", Attempts: q + ".attempts"},
+		TaskColumns: taskColumns,
+		Key:         "key", Error: "error", LogOrder: "id, seq, pk",
+		StatusArray: "status = ANY({statuses}::text[])",
+		// strpos matches plain text, so % _ and \ in the search are
+		// literal; lower() folds case by the database's ctype.
+		Search: "(strpos(lower(kind), lower({needle}::text)) > 0 OR strpos(lower(handler), lower({needle}::text)) > 0" +
+			" OR strpos(lower(coalesce(key, '')), lower({needle}::text)) > 0)",
+		Level: "({level}::text = '' OR lower(level) = lower({level}::text))",
+		After: "(created_at, id) {cmp} ({at}::timestamptz, {id}::uuid)",
+		Plan:  listPlan,
+		Time:  tsArg, Cursor: tsArg,
+		ID:       func(id uuid.UUID) any { return uuidArg(id) },
+		TimeDest: func(t *time.Time) any { return tsDest{t} },
+		IDDest:   func(id *uuid.UUID) any { return uuidDest(id) },
+	}
+}
+
+// listPlan puts the phase of the statuses first when they share one:
+// equality on the phase lets the (phase, created_at, id) index return rows
+// in keyset order (ANY over several phases cannot), and as a literal it lets
+// the planner use the indexes partial on phase = 'open', whatever plan it
+// caches.
+func listPlan(f *store.Filter) (hint, cond string) {
+	if len(f.Statuses) == 0 {
+		return "", ""
+	}
+	p := phaseOf(f.Statuses[0])
+	for _, st := range f.Statuses[1:] {
+		if phaseOf(st) != p {
+			return "", ""
+		}
+	}
+	if p == "" {
+		return "", ""
+	}
+	return "", "phase = '" + p + "'"
+}
+
+// phaseOf is the phase column of a status, as migration 002 computes it:
+// "open" for the statuses a row passes through before it finishes, else
+// the status; "" for a status the store does not know (never written into
+// SQL text then).
+func phaseOf(st store.Status) string {
+	switch {
+	case st.Open():
+		return "open"
+	case st.Valid():
+		return string(st)
+	}
+	return ""
+}
+
+func tsArg(t time.Time) any { return ts(t) }
+
+// tsDest is where a scan writes a time column: NULL is the zero time.
+type tsDest struct{ t *time.Time }
+
+// ScanTimestamptz implements pgtype.TimestamptzScanner.
+func (d tsDest) ScanTimestamptz(v pgtype.Timestamptz) error {
+	*d.t = fromTS(v)
+	return nil
 }

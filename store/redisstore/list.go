@@ -230,48 +230,83 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := s.check(); err != nil {
 		return store.Page{}, err
 	}
-	err := f.Normalize()
-	if err != nil {
+	if err := f.Normalize(); err != nil {
 		return store.Page{}, err
 	}
-	limit := f.Limit
 	match := filterMatch(&f)
 	if f.Key != "" {
-		t, err := s.GetByKey(ctx, f.Key)
-		if err != nil && !isNotFound(err) {
+		return s.listKey(ctx, &f, match)
+	}
+	sources, err := s.listSources(ctx, &f)
+	if err != nil || len(sources) == 0 {
+		return store.Page{}, err
+	}
+	lo, hi := listBounds(&f)
+	w := walk{sources: sources, lo: lo, hi: hi, desc: !f.Oldest, match: match, want: f.Limit + 1, budget: s.scanLimit}
+	if f.Kind != "" || f.Recurring != nil || f.Search != "" {
+		w.pre = match
+		w.preFields = []string{"k", "h", "key", "r", "s", "q", "c"}
+	}
+	res, err := s.walk(ctx, w)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("list: %w", err)
+	}
+	if len(res.rows) <= f.Limit && !res.complete && res.last != "" {
+		// The scan budget ran out: a short page that goes on where the
+		// walk stopped.
+		next, err := parseMember(res.last)
+		if err != nil {
 			return store.Page{}, err
 		}
-		var page store.Page
-		if t != nil && match(t) && afterCursor(&f, t) {
-			page.Tasks = []*store.Task{t}
-		}
-		return page, nil
+		return store.Page{Tasks: res.rows, Next: &next}, nil
 	}
+	return f.Page(res.rows), nil
+}
+
+// listKey is List of a key: the row of the key, when it matches.
+func (s *Store) listKey(ctx context.Context, f *store.Filter, match func(*store.Task) bool) (store.Page, error) {
+	t, err := s.GetByKey(ctx, f.Key)
+	if err != nil && !isNotFound(err) {
+		return store.Page{}, err
+	}
+	var page store.Page
+	if t != nil && match(t) && afterCursor(f, t) {
+		page.Tasks = []*store.Task{t}
+	}
+	return page, nil
+}
+
+// listSources are the indexes a List walks: the (status, queue) sets of
+// the statuses and queues asked for (every one of those not asked for) when
+// either is, otherwise the index of all rows. None: nothing matches.
+func (s *Store) listSources(ctx context.Context, f *store.Filter) ([]string, error) {
 	statuses := slices.Compact(slices.Sorted(slices.Values(f.Statuses)))
-	var sources []string
-	switch {
-	case f.Queue != "" || len(statuses) > 0:
-		queues := []string{f.Queue}
-		if f.Queue == "" {
-			if queues, err = s.queues(ctx); err != nil {
-				return store.Page{}, fmt.Errorf("list: %w", err)
-			}
-		}
-		if len(statuses) == 0 {
-			statuses = store.Statuses
-		}
-		for _, st := range statuses {
-			for _, q := range queues {
-				sources = append(sources, s.p+"qs:"+string(st)+":"+q)
-			}
-		}
-		if len(sources) == 0 {
-			return store.Page{}, nil
-		}
-	default:
-		sources = []string{s.p + "all"}
+	if f.Queue == "" && len(statuses) == 0 {
+		return []string{s.p + "all"}, nil
 	}
-	lo, hi := "-", "+"
+	queues := []string{f.Queue}
+	if f.Queue == "" {
+		var err error
+		if queues, err = s.queues(ctx); err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+	}
+	if len(statuses) == 0 {
+		statuses = store.Statuses
+	}
+	var sources []string
+	for _, st := range statuses {
+		for _, q := range queues {
+			sources = append(sources, s.p+"qs:"+string(st)+":"+q)
+		}
+	}
+	return sources, nil
+}
+
+// listBounds are the ZRANGEBYLEX bounds of a List walk: the created range
+// and the cursor.
+func listBounds(f *store.Filter) (lo, hi string) {
+	lo, hi = "-", "+"
 	if !f.CreatedFrom.IsZero() {
 		lo = "[" + orderKey(f.CreatedFrom)
 	}
@@ -286,32 +321,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 			hi = minBound(hi, c)
 		}
 	}
-	w := walk{sources: sources, lo: lo, hi: hi, desc: !f.Oldest, match: match, want: limit + 1, budget: s.scanLimit}
-	if f.Kind != "" || f.Recurring != nil || f.Search != "" {
-		w.pre = match
-		w.preFields = []string{"k", "h", "key", "r", "s", "q", "c"}
-	}
-	res, err := s.walk(ctx, w)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list: %w", err)
-	}
-	var page store.Page
-	switch {
-	case len(res.rows) > limit:
-		page.Tasks = res.rows[:limit]
-		next := store.CursorOf(page.Tasks[limit-1])
-		page.Next = &next
-	case !res.complete && res.last != "":
-		page.Tasks = res.rows
-		next, err := parseMember(res.last)
-		if err != nil {
-			return store.Page{}, err
-		}
-		page.Next = &next
-	default:
-		page.Tasks = res.rows
-	}
-	return page, nil
+	return lo, hi
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -21,8 +21,6 @@ const (
 	attemptLeaseSQL  = `SELECT status, owner, lease_until FROM tasks WHERE id = ?`
 	insertAttemptSQL = `INSERT INTO attempts (task_id, run, number, started_at, duration_us, error)
 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`
-	selectAttempts = `SELECT id, task_id, run, number, started_at, duration_us, error FROM attempts
-WHERE task_id = ? ORDER BY id`
 	purgeAttempts = `DELETE FROM attempts WHERE id IN
     (SELECT id FROM attempts WHERE started_at < @cut LIMIT @batch)`
 )
@@ -72,24 +70,5 @@ func (s *Store) RecordAttempt(ctx context.Context, p store.AttemptParams) (bool,
 
 // Attempts returns the task's failed attempts, oldest first.
 func (s *Store) Attempts(ctx context.Context, taskID uuid.UUID) ([]store.Attempt, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	out := []store.Attempt{}
-	err := s.queryEach(ctx, selectAttempts, []any{taskID[:]}, func(rows *sql.Rows) error {
-		var a store.Attempt
-		var task []byte
-		var started, durUS int64
-		if err := rows.Scan(&a.ID, &task, &a.Run, &a.Number, &started, &durUS, &a.Error); err != nil {
-			return err
-		}
-		a.TaskID, a.StartedAt = uuid.UUID(task), time.UnixMicro(started).UTC()
-		a.Duration = time.Duration(durUS) * time.Microsecond
-		out = append(out, a)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("attempts of %s: %w", taskID, err)
-	}
-	return out, nil
+	return s.read.Attempts(ctx, taskID)
 }

@@ -5,129 +5,60 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
-// List conditions. Each is a fixed fragment with placeholders; user input
-// only ever reaches the query as a bound value.
-const (
-	listFrom   = `SELECT ` + taskColumns + ` FROM tasks`
-	listWhere  = ` WHERE 1 = 1`
-	listSelect = listFrom + listWhere
-	// Without statistics the planner picks an index by the conditions'
-	// shapes, not their selectivity: a status and a queue made it walk the
-	// queue's rows and read each one's status from the table, a scan of the
-	// whole queue for a status it rarely holds. tasks_status holds the queue
-	// too and is in keyset order, so one status walks only that status's
-	// entries; a kind walks tasks_kind. (Several statuses are left to the
-	// planner: forcing the index would sort all their rows.)
-	listByStatus    = ` INDEXED BY tasks_status`
-	listByKind      = ` INDEXED BY tasks_kind`
-	listQueue       = ` AND queue = ?`
-	listKind        = ` AND kind = ?`
-	listKey         = ` AND task_key = ?`
-	listRecurring   = ` AND recurring = ?`
-	listCreatedFrom = ` AND created_at >= ?`
-	listBefore      = ` AND created_at < ?`
-	listAfterDesc   = ` AND (created_at, id) < (?, ?)`
-	listAfterAsc    = ` AND (created_at, id) > (?, ?)`
-	listOrderDesc   = ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	listOrderAsc    = ` ORDER BY created_at, id LIMIT ?`
-	listStatusHead  = ` AND status IN (?`
+// dialect is the SQL of the reads sqlread builds (List, the counts, the
+// history).
+var dialect = sqlread.Dialect{
+	Tables: sqlread.Tables{Tasks: "tasks", StatusAudits: "status_audits", RunsAudits: "runs_audits",
+		Logs: "execution_logs", Attempts: "attempts"},
+	TaskColumns: taskColumns,
+	Key:         "task_key", Error: "error", LogOrder: "id, seq", CountFrom: countTasks,
 	// Search folds both sides with Go's Unicode case folding (fold.go) and
 	// matches with instr, a plain substring test, so % _ and \ in the
 	// search text are literal characters with nothing to escape.
-	listSearch = ` AND (instr(` + foldFunc + `(kind), ?) > 0 OR instr(` + foldFunc + `(handler), ?) > 0
-	OR instr(` + foldFunc + `(coalesce(task_key, '')), ?) > 0)`
-)
+	Search: `(instr(` + foldFunc + `(kind), {needle}) > 0 OR instr(` + foldFunc + `(handler), {needle}) > 0
+	OR instr(` + foldFunc + `(coalesce(task_key, '')), {needle}) > 0)`,
+	Level:    `({level} = '' OR ` + foldFunc + `(level) = {level})`,
+	FoldArgs: true,
+	After:    `(created_at, id) {cmp} ({at}, {id})`,
+	Plan:     listPlan,
+	Time:     func(t time.Time) any { return ceilMicros(t) },
+	Cursor:   func(t time.Time) any { return cursorMicros(store.Cursor{CreatedAt: t}) },
+	ID:       func(id uuid.UUID) any { return id[:] },
+	Bool:     func(b bool) any { return boolInt(b) },
+	MinTime:  int64(math.MinInt64),
+	TimeDest: func(t *time.Time) any { return microsDest{t} },
+	IDDest:   func(id *uuid.UUID) any { return idDest{id} },
+}
+
+// listPlan names the index of a List: without statistics the planner picks
+// an index by the conditions' shapes, not their selectivity. A status and a
+// queue made it walk the queue's rows and read each one's status from the
+// table, a scan of the whole queue for a status it rarely holds.
+// tasks_status holds the queue too and is in keyset order, so one status
+// walks only that status's entries; a kind walks tasks_kind. (Several
+// statuses are left to the planner: forcing the index would sort all their
+// rows.)
+func listPlan(f *store.Filter) (hint, cond string) {
+	switch {
+	case len(f.Statuses) == 1:
+		return " INDEXED BY tasks_status", ""
+	case f.Kind != "" && len(f.Statuses) == 0:
+		return " INDEXED BY tasks_kind", ""
+	}
+	return "", ""
+}
 
 // List returns one page of the matching rows in keyset order.
 func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
-	if err := s.check(); err != nil {
-		return store.Page{}, err
-	}
-	if err := f.Normalize(); err != nil {
-		return store.Page{}, err
-	}
-	limit := f.Limit
-	var q strings.Builder
-	args := make([]any, 0, 16)
-	q.WriteString(listFrom)
-	switch {
-	case len(f.Statuses) == 1:
-		q.WriteString(listByStatus)
-	case f.Kind != "" && len(f.Statuses) == 0:
-		q.WriteString(listByKind)
-	}
-	q.WriteString(listWhere)
-	if len(f.Statuses) > 0 {
-		q.WriteString(listStatusHead)
-		for i, st := range f.Statuses {
-			if i > 0 {
-				q.WriteString(`, ?`)
-			}
-			args = append(args, string(st))
-		}
-		q.WriteString(`)`)
-	}
-	add := func(cond string, v any) {
-		q.WriteString(cond)
-		args = append(args, v)
-	}
-	if f.Queue != "" {
-		add(listQueue, f.Queue)
-	}
-	if f.Kind != "" {
-		add(listKind, f.Kind)
-	}
-	if f.Key != "" {
-		add(listKey, f.Key)
-	}
-	if f.Recurring != nil {
-		add(listRecurring, boolInt(*f.Recurring))
-	}
-	if !f.CreatedFrom.IsZero() {
-		add(listCreatedFrom, ceilMicros(f.CreatedFrom))
-	}
-	if !f.CreatedBefore.IsZero() {
-		add(listBefore, ceilMicros(f.CreatedBefore))
-	}
-	if f.Search != "" {
-		needle := store.Fold(f.Search)
-		q.WriteString(listSearch)
-		args = append(args, needle, needle, needle)
-	}
-	if !f.After.IsZero() {
-		cond := listAfterDesc
-		if f.Oldest {
-			cond = listAfterAsc
-		}
-		q.WriteString(cond)
-		args = append(args, cursorMicros(f.After), f.After.ID[:])
-	}
-	order := listOrderDesc
-	if f.Oldest {
-		order = listOrderAsc
-	}
-	add(order, limit+1) // one more than the page tells whether a next page exists
-
-	rows, err := s.readers.QueryContext(ctx, q.String(), args...)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	tasks, err := scanTasks(rows, limit+1)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
-	}
-	page := store.Page{Tasks: tasks}
-	if len(tasks) > limit {
-		page.Tasks = tasks[:limit]
-		next := store.CursorOf(tasks[limit-1])
-		page.Next = &next
-	}
-	return page, nil
+	return s.read.List(ctx, f)
 }
 
 // cursorMicros is a cursor's time as stored. Cursors come from rows, so

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // TestQueryPlans pins the index choices the hot and recovery paths rely on:
@@ -23,10 +24,19 @@ func TestQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, tc := range []struct {
+	type plan struct {
 		name, query, index string
 		args               []any
-	}{
+	}
+	// The reads as sqlread builds them.
+	list := func(f store.Filter) *store.Filter {
+		if err := f.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		return &f
+	}
+	read := func(name string, q sqlread.Query, index string) plan { return plan{name, q.Text, index, q.Args} }
+	for _, tc := range []plan{
 		{"RetrievePending", retrievePendingSQL, "tasks_recovery", []any{
 			sql.Named("after_at", int64(0)), sql.Named("after_id", []byte{}), sql.Named("before", int64(math.MaxInt64)),
 			sql.Named("now", int64(0)), sql.Named("limit", 10)}},
@@ -42,12 +52,12 @@ func TestQueryPlans(t *testing.T) {
 		{"Rescue", rescueSQL, "tasks_status", []any{
 			sql.Named("now", int64(0)), sql.Named("owners", "[]"), sql.Named("limit", 10), sql.Named("max", 0),
 			sql.Named("poison", "")}},
-		{"ListNewest", listSelect + listOrderDesc, "tasks_created", []any{10}},
-		{"CountByQueue", countByQueueSQL, "COVERING INDEX tasks_status", []any{int64(0)}},
-		{"CountByStatus", countByStatusSQL, "COVERING INDEX tasks_status", []any{int64(0)}},
-		{"ListByStatus", listFrom + listByStatus + listWhere + listStatusHead + `)` + listQueue + listOrderDesc, "tasks_status", []any{"Failed", "q", 10}},
-		{"ListByKind", listFrom + listByKind + listWhere + listKind + listOrderDesc, "tasks_kind", []any{"k", 10}},
-		{"ListByQueue", listSelect + listQueue + listOrderDesc, "tasks_queue", []any{"q", 10}},
+		read("ListNewest", dialect.ListQuery(list(store.Filter{})), "tasks_created"),
+		read("CountByQueue", dialect.CountByQueueQuery(store.CountParams{}), "COVERING INDEX tasks_status"),
+		read("CountByStatus", dialect.CountByStatusQuery(store.CountParams{}), "COVERING INDEX tasks_status"),
+		read("ListByStatus", dialect.ListQuery(list(store.Filter{Statuses: []store.Status{store.StatusFailed}, Queue: "q"})), "tasks_status"),
+		read("ListByKind", dialect.ListQuery(list(store.Filter{Kind: "k"})), "tasks_kind"),
+		read("ListByQueue", dialect.ListQuery(list(store.Filter{Queue: "q"})), "tasks_queue"),
 		{"Overview", overviewSQL, "COVERING INDEX tasks_executed", []any{
 			sql.Named("from", int64(0)), sql.Named("to", int64(1)), sql.Named("bucket", int64(1))}},
 	} {

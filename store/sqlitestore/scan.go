@@ -116,3 +116,31 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// microsDest scans a time column (unix microseconds) for sqlread: NULL is
+// the zero time.
+type microsDest struct{ t *time.Time }
+
+func (d microsDest) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*d.t = time.Time{}
+	case int64:
+		*d.t = time.UnixMicro(x).UTC()
+	default:
+		return fmt.Errorf("sqlitestore: cannot read a time from %T", v)
+	}
+	return nil
+}
+
+// idDest scans an id column (16 bytes) for sqlread.
+type idDest struct{ id *uuid.UUID }
+
+func (d idDest) Scan(v any) error {
+	b, ok := v.([]byte)
+	if !ok || len(b) != len(d.id) {
+		return fmt.Errorf("sqlitestore: an id of %T (%d bytes), want 16 bytes", v, len(b))
+	}
+	copy(d.id[:], b)
+	return nil
+}

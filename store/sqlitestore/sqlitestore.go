@@ -18,6 +18,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // Config tunes a Store. A nil *Config means every default.
@@ -49,6 +50,7 @@ type Store struct {
 	readers *sql.DB
 	stmts   *statements
 	batch   *batchStmts
+	read    sqlread.Reader // List, the counts, the history, on the readers
 
 	// path is the database file; the liveness locks of cluster nodes live
 	// beside it (see nodeLockDir).
@@ -117,6 +119,8 @@ func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 	readers.SetConnMaxIdleTime(0)
 
 	s := &Store{writer: writer, readers: readers, path: path, busy: c.BusyTimeout}
+	s.read = sqlread.Reader{Dialect: dialect, Run: sqlread.DB(readers), Check: s.check, MapErr: mapErr,
+		ScanTask: func(row sqlread.Row) (*store.Task, error) { return scanTask(row) }}
 	stmts, err := prepare(ctx, writer, readers)
 	if err == nil {
 		s.batch, err = prepareBatch(ctx, writer)
