@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/evertask/evertask/store"
@@ -151,5 +152,46 @@ func TestPendingMigrationsAndALateMigration(t *testing.T) {
 	}
 	if err := s.PauseQueue(ctx, "q", time.Now()); err != nil {
 		t.Errorf("PauseQueue after the late migration: %v", err)
+	}
+}
+
+// TestStatsMigrationCountsTheRowsAlreadyFinished upgrades a schema of
+// version 7, whose overview read finished rows through an index, to the
+// counters of 008: the outcomes already in the table are counted once.
+func TestStatsMigrationCountsTheRowsAlreadyFinished(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	ctx := t.Context()
+	s, err := pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
+	var rows []*store.Task
+	for i, st := range []store.Status{store.StatusCompleted, store.StatusCompleted, store.StatusFailed, store.StatusCancelled, store.StatusQueued} {
+		rows = append(rows, &store.Task{ID: uuid.New(), CreatedAt: hour, Kind: "k", Status: st, Queue: "default",
+			LastExecutionAt: hour.Add(time.Duration(i) * time.Minute), ExecutionTime: time.Second})
+	}
+	if err := s.PersistMany(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	q := pgx.Identifier{schema}.Sanitize()
+	if _, err := pool.Exec(ctx, "DROP TABLE "+q+".task_stats; DELETE FROM "+q+".schema_migrations WHERE version = 8"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "CREATE INDEX tasks_executed_idx ON "+q+".tasks (last_execution_at) INCLUDE (phase, kind, execution_time_us) WHERE last_execution_at IS NOT NULL"); err != nil {
+		t.Fatal(err)
+	}
+	s, err = pgstore.New(ctx, pool, &pgstore.Opts{Schema: schema})
+	if err != nil {
+		t.Fatalf("New (migrating to 008): %v", err)
+	}
+	o, err := s.Overview(ctx, store.OverviewParams{From: hour, To: hour.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := o.Totals(), (store.OverviewCount{Completed: 2, Failed: 1, ExecutionTime: 3 * time.Second}); got != want {
+		t.Errorf("overview after the migration = %+v, want %+v (the finished rows, once)", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/evertask/evertask/store"
 )
@@ -54,6 +55,15 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 	if cut, on := policy.Cutoff(policy.FailedTaskAge); on {
 		statuses := []string{string(store.StatusFailed), string(store.StatusCancelled)}
 		if err := s.purgeLoop(ctx, &res.Tasks, s.sql.purgeTasks, statuses, ts(cut), batch); err != nil {
+			return res, err
+		}
+	}
+	if cut, on := policy.Cutoff(policy.StatsAge); on {
+		q, err := quoteSchema(s.schema)
+		if err != nil {
+			return res, err
+		}
+		if err := s.purgeLoop(ctx, &res.Stats, strings.ReplaceAll(sqlPurgeStats, "{s}", q), ts(cut), batch); err != nil {
 			return res, err
 		}
 	}

@@ -147,10 +147,11 @@ WHERE id = $1`
 		AND (cardinality($8::text[]) = 0 OR status = ANY($8::text[]))
 		AND (NOT $9::boolean OR ` + "{recoverable5}" + `)
 		AND ` + "{leaseWhere}" + `
-	RETURNING id
+	RETURNING id, kind
 ), a AS (
 	INSERT INTO {s}.status_audits (task_id, at, status, error)
 	SELECT id, $5::timestamptz, $2::text, $7::text FROM t WHERE $10::boolean
+), st AS (` + countOutcomesHead + `SELECT $5::timestamptz AS s_at, kind AS s_kind, $2::text AS s_status, 1 AS s_n, $6::bigint AS s_us FROM t` + countOutcomesTail + `
 )
 SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
 	ELSE EXISTS (SELECT 1 FROM {s}.tasks WHERE id = $1::uuid) END`
@@ -160,18 +161,22 @@ SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
 	// the audits are inserted in the order of the params.
 	sqlTransitionMany = `WITH p AS (` + transitionManyParams + `
 ), t AS (` + transitionManyUpdate + `
-	RETURNING p_ord, id, p_now, p_to, p_err, p_audit
+	RETURNING p_ord, id, p_now, p_to, p_err, p_audit, kind, p_exec
 ), a AS (
 	INSERT INTO {s}.status_audits (task_id, at, status, error)
 	SELECT id, p_now, p_to, p_err FROM t WHERE p_audit ORDER BY p_ord
+), st AS (` + countOutcomesHead + transitionManyOutcomes + countOutcomesTail + `
 )
 SELECT p_ord FROM t`
 
 	// The same for a batch that audits nothing (the audit level None, and
 	// the steps Minimal and ErrorsOnly leave out): no audit CTE to feed.
 	sqlTransitionManyUnaudited = `WITH p AS (` + transitionManyParams + `
-)` + transitionManyUpdate + `
-	RETURNING p_ord`
+), t AS (` + transitionManyUpdate + `
+	RETURNING p_ord, kind, p_now, p_to, p_exec
+), st AS (` + countOutcomesHead + transitionManyOutcomes + countOutcomesTail + `
+)
+SELECT p_ord FROM t`
 
 	// $1 id, $2 status, $3 now, $4 execution µs, $5 error, $6 next run,
 	// $7 status audit, $8 runs audit, $9 the fence (empty: none). The run
@@ -184,10 +189,11 @@ SELECT p_ord FROM t`
 		recovery_failures = CASE WHEN $9::text <> '' THEN 0 ELSE recovery_failures END
 	WHERE id = $1::uuid AND status = 'InProgress'
 		AND ($9::text = '' OR ` + "{holds9}" + `)
-	RETURNING id
+	RETURNING id, kind
 ), a AS (
 	INSERT INTO {s}.status_audits (task_id, at, status, error)
 	SELECT id, $3::timestamptz, $2::text, $5::text FROM t WHERE $7::boolean
+), st AS (` + countOutcomesHead + `SELECT $3::timestamptz AS s_at, kind AS s_kind, $2::text AS s_status, 1 AS s_n, $4::bigint AS s_us FROM t` + countOutcomesTail + `
 ), r AS (
 	INSERT INTO {s}.runs_audits (task_id, executed_at, execution_time_us, status, error)
 	SELECT id, $3::timestamptz, $4::bigint, $2::text, $5::text FROM t WHERE $8::boolean
