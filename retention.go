@@ -17,7 +17,8 @@ import (
 type RetentionConfig struct {
 	// Policy says what is old (see store.RetentionPolicy): status and runs
 	// audits, failed attempts (ErrorAuditAge, else StatusAuditAge), logs,
-	// and finished one-shot tasks. An age of zero or less disables its rule.
+	// finished one-shot tasks, and the overview's outcome counters
+	// (StatsAge). An age of zero or less disables its rule.
 	// Policy.Now and Policy.BatchSize are ignored: each sweep sets Now from
 	// Config.Now, and BatchSize below bounds the deletes.
 	Policy store.RetentionPolicy
@@ -33,7 +34,7 @@ type RetentionConfig struct {
 func (c *RetentionConfig) enabled() bool {
 	p := &c.Policy
 	for _, age := range []time.Duration{p.StatusAuditAge, p.RunsAuditAge, p.ErrorAuditAge, p.LogAge,
-		p.CompletedTaskAge, p.FailedTaskAge} {
+		p.CompletedTaskAge, p.FailedTaskAge, p.StatsAge} {
 		if age > 0 {
 			return true
 		}

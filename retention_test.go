@@ -263,3 +263,12 @@ func TestLogCapWithoutTrimmer(t *testing.T) {
 		t.Errorf("logs = %+v (%v), want line 0 and line 1", page.Logs, err)
 	}
 }
+
+// TestRetentionStatsAgeAloneTurnsItOn: a policy that only bounds the
+// overview's counters still runs sweeps.
+func TestRetentionStatsAgeAloneTurnsItOn(t *testing.T) {
+	c := RetentionConfig{Policy: store.RetentionPolicy{StatsAge: 90 * 24 * time.Hour}}
+	if !c.enabled() {
+		t.Error("a policy with only StatsAge is not enabled")
+	}
+}
