@@ -109,6 +109,7 @@ LIMIT ?`
 	sqlPurgeRunsOK       = `DELETE FROM {runs_audits} WHERE executed_at < ? AND COALESCE(error_text, '') = '' ORDER BY executed_at LIMIT ?`
 	sqlPurgeRunsErrors   = `DELETE FROM {runs_audits} WHERE executed_at < ? AND error_text <> '' ORDER BY executed_at LIMIT ?`
 	sqlPurgeLogs         = `DELETE FROM {execution_logs} WHERE at < ? ORDER BY at LIMIT ?`
+	sqlPurgeStats        = `DELETE FROM {task_stats} WHERE minute < ? ORDER BY minute LIMIT ?`
 	// The finished one-shot rows of the statuses (two placeholders, the
 	// same status twice when there is one) older than the cutoff, locked.
 	sqlPurgeTaskIDs = `SELECT id FROM {tasks} WHERE status IN (?, ?) AND NOT recurring
@@ -123,7 +124,7 @@ type statements struct {
 	saveLogs, logs, logsPage, logsCount, statusAudits, runsAudits                                 string
 	countByStatus, countByQueue                                                                   string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors, purgeRunsAll, purgeRunsOK                   string
-	purgeRunsErrors, purgeLogs, purgeTaskIDs                                                      string
+	purgeRunsErrors, purgeLogs, purgeTaskIDs, purgeStats, upsertStats                             string
 	cluster                                                                                       clusterStatements
 }
 
@@ -144,8 +145,8 @@ func newStatements(n *names) statements {
 		countByStatus: f(sqlCountByStatus), countByQueue: f(sqlCountByQueue),
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
-		purgeLogs: f(sqlPurgeLogs), purgeTaskIDs: f(sqlPurgeTaskIDs),
-		cluster: newClusterStatements(f),
+		purgeLogs: f(sqlPurgeLogs), purgeTaskIDs: f(sqlPurgeTaskIDs), purgeStats: f(sqlPurgeStats),
+		upsertStats: f(sqlUpsertStats), cluster: newClusterStatements(f),
 	}
 }
 
