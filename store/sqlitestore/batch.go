@@ -131,12 +131,13 @@ const (
 
 // transitionSQL is the single-row form, the p_ names bound as numbered
 // parameters in transitionRow's order: a plain UPDATE by primary key. It
-// returns the kind of the row it changed, for the counters of task_stats.
+// names stats_hook, so the trigger tasks_stats counts a transition to
+// Completed or Failed it applies (migration 008).
 var transitionSQL = strings.NewReplacer(
 	"p_id", "?1", "p_to", "?2", "p_stamp", "?3", "p_at", "?4", "p_exec_us", "?5",
 	"p_terminal", "?6", "p_error", "?7", "p_from", "?8", "p_recoverable", "?9", "@now", "?10",
 	"p_keep_lease", "?11", "p_owner", "?12", "p_lease", "?13", "p_held", "?14", "p_clock", "?15",
-).Replace(transitionSet + "\n" + transitionWhere + "\nRETURNING kind")
+).Replace(transitionSet + ",\n    stats_hook = NULL\n" + transitionWhere)
 
 // transitionArgs is the number of parameters of one transition row.
 const transitionArgs = 15
@@ -145,7 +146,8 @@ const transitionArgs = 15
 // caller guarantees distinct ids, so each row is updated at most once, as a
 // loop of single transitions would. RETURNING reports the rows that changed
 // (it may only name the updated table, hence the id), with their kind for
-// the counters of task_stats.
+// the counters of task_stats: it does not name stats_hook, the caller
+// counts the batch (see statsCounts).
 func transitionsSQL(n int) string {
 	return `WITH p (` + transitionParams + `) AS (VALUES ` +
 		repeatRows(`(`+strings.TrimSuffix(strings.Repeat("?, ", transitionArgs), ", ")+`)`, n) + `)

@@ -42,6 +42,8 @@ func TestStatsMigrationCountsFinishedRows(t *testing.T) {
 	}
 	db := rawDB(t, path)
 	for _, q := range []string{
+		`DROP TRIGGER tasks_stats`,
+		`ALTER TABLE tasks DROP COLUMN stats_hook`,
 		`DROP TABLE task_stats`,
 		`CREATE INDEX tasks_executed ON tasks (last_execution_at, status, kind, execution_time_us) WHERE last_execution_at IS NOT NULL`,
 		`DELETE FROM schema_version WHERE version = 8`,

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -36,13 +35,13 @@ VALUES (?, ?, ?, ?, ?)`
 	updateCurrentRunSQL = `UPDATE tasks SET run_count = ` + incRunCount + `, next_run_at = ?
 WHERE id = ? RETURNING status, error`
 	// completeRunSQL leaves InProgress, so it clears the lease; ?7 is
-	// RunParams.HeldBy, the fence, at the store's clock ?8.
+	// RunParams.HeldBy, the fence, at the store's clock ?8. It names
+	// stats_hook, so the trigger tasks_stats counts the run (migration 008).
 	completeRunSQL = `UPDATE tasks SET status = ?1, last_execution_at = ?2, execution_time_us = ?3, error = ?4,
-    run_count = ` + incRunCount + `, next_run_at = ?5, owner = '', lease_until = NULL,
+    run_count = ` + incRunCount + `, next_run_at = ?5, owner = '', lease_until = NULL, stats_hook = NULL,
     recovery_failures = CASE WHEN ?7 = '' THEN recovery_failures ELSE 0 END
 WHERE id = ?6 AND status = 'InProgress'
-  AND (?7 = '' OR (owner = ?7 AND lease_until IS NOT NULL AND lease_until > ?8))
-RETURNING kind`
+  AND (?7 = '' OR (owner = ?7 AND lease_until IS NOT NULL AND lease_until > ?8))`
 	endSeriesSQL = `UPDATE tasks SET status = ?, error = ?, next_run_at = NULL, owner = '', lease_until = NULL
 WHERE id = ? AND status <> 'Cancelled'`
 
@@ -64,21 +63,17 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 	}
 	var applied bool
 	var err error
-	if !store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) && !counts(p.To) {
-		// Without an audit row or a counter the UPDATE alone is the whole
-		// step, and a single statement is atomic: skip BEGIN and COMMIT.
+	if !store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
+		// Without an audit row the UPDATE alone is the whole step, and a
+		// single statement is atomic: skip BEGIN and COMMIT.
 		applied, err = s.transitionNoAudit(ctx, &p)
 	} else {
 		err = s.withTx(ctx, func(tx *sql.Tx) error {
-			var stats statsCounts
 			var err error
-			if applied, err = s.transitionOne(ctx, tx, &p, s.clock(), &stats); err == nil && !applied {
+			if applied, err = s.transitionOne(ctx, tx, &p, s.clock()); err == nil && !applied {
 				err = s.mustExist(ctx, tx, p.ID)
 			}
-			if err != nil {
-				return err
-			}
-			return stats.write(ctx, s, tx)
+			return err
 		})
 	}
 	if err != nil {
@@ -88,25 +83,22 @@ func (s *Store) Transition(ctx context.Context, p store.TransitionParams) (bool,
 }
 
 // transitionOne applies one transition and its audit on tx, at the store's
-// clock clock, and counts its outcome in stats.
-func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.TransitionParams, clock time.Time, stats *statsCounts) (bool, error) {
-	var kind string
-	err := tx.StmtContext(ctx, s.stmts.transition).QueryRowContext(ctx, transitionRow(p, clock)...).Scan(&kind)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+// clock clock.
+func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.TransitionParams, clock time.Time) (bool, error) {
+	res, err := tx.StmtContext(ctx, s.stmts.transition).ExecContext(ctx, transitionRow(p, clock)...)
 	if err != nil {
 		return false, err
 	}
-	stats.add(kind, p.To, p.Now, p.ExecutionTime)
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
 	if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
 		_, err = s.batch.stmt(ctx, tx, batchStatusAudits, 1).ExecContext(ctx, p.ID[:], p.Now.UnixMicro(), string(p.To), p.Error)
 	}
 	return err == nil, err
 }
 
-// transitionNoAudit runs the UPDATE on its own, without a transaction, for a
-// transition that writes neither an audit nor a counter. The
+// transitionNoAudit runs the UPDATE on its own, without a transaction. The
 // store's clock is read before the statement waits for the write lock, so
 // it may be behind the clock at the write by that wait: a Lease is then that
 // much shorter, and a lease that expired during the wait still counts as
@@ -115,10 +107,12 @@ func (s *Store) transitionOne(ctx context.Context, tx *sql.Tx, p *store.Transiti
 // write that applies still finds the holder's own claim, and a row that
 // IfRecoverable refuses is rescued once its lease has expired.
 func (s *Store) transitionNoAudit(ctx context.Context, p *store.TransitionParams) (bool, error) {
-	var kind string
-	err := s.stmts.transition.QueryRowContext(ctx, transitionRow(p, s.clock())...).Scan(&kind)
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err == nil, err
+	res, err := s.stmts.transition.ExecContext(ctx, transitionRow(p, s.clock())...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return n > 0, err
 	}
 	var one int
 	if err := s.stmts.taskExists.QueryRowContext(ctx, p.ID[:]).Scan(&one); err != nil {
@@ -154,22 +148,23 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		clock := s.clock() // under the write lock
-		var stats statsCounts
 		if distinctIDs(params) {
+			var stats statsCounts
 			if err := s.transitionMany(ctx, tx, params, applied, clock, &stats); err != nil {
 				return err
 			}
 			return stats.write(ctx, s, tx)
 		}
 		// A repeated id must see the outcome of its earlier transition,
-		// which one set-based statement would not show it: one by one.
+		// which one set-based statement would not show it: one by one (the
+		// single statement counts itself).
 		for i := range params {
 			var err error
-			if applied[i], err = s.transitionOne(ctx, tx, &params[i], clock, &stats); err != nil {
+			if applied[i], err = s.transitionOne(ctx, tx, &params[i], clock); err != nil {
 				return err
 			}
 		}
-		return stats.write(ctx, s, tx)
+		return nil
 	})
 	if err != nil {
 		// The transaction rolled back: nothing applied.
@@ -211,8 +206,7 @@ func (s *Store) insertRunsAudit(ctx context.Context, tx *sql.Tx, id uuid.UUID, p
 }
 
 // CompleteRecurringRun ends one execution of a series in one transaction,
-// only while the row is InProgress (and, fenced, held by p.HeldBy), with
-// the counter of its outcome.
+// only while the row is InProgress (and, fenced, held by p.HeldBy).
 func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
@@ -222,22 +216,19 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 	}
 	var applied bool
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		var kind string
-		err := tx.QueryRowContext(ctx, completeRunSQL, string(p.Status), p.Now.UnixMicro(),
+		res, err := tx.ExecContext(ctx, completeRunSQL, string(p.Status), p.Now.UnixMicro(),
 			p.ExecutionTime.Microseconds(), p.Error, micros(p.NextRunAt), p.ID[:], p.HeldBy,
-			s.clock().UnixMicro()).Scan(&kind)
-		if errors.Is(err, sql.ErrNoRows) {
-			return s.mustExist(ctx, tx, p.ID)
-		}
+			s.clock().UnixMicro())
 		if err != nil {
 			return err
 		}
-		applied = true
-		var stats statsCounts
-		stats.add(kind, p.Status, p.Now, p.ExecutionTime)
-		if err := stats.write(ctx, s, tx); err != nil {
-			return err
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			return s.mustExist(ctx, tx, p.ID)
 		}
+		applied = true
 		if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
 			if _, err := s.batch.stmt(ctx, tx, batchStatusAudits, 1).ExecContext(ctx,
 				p.ID[:], p.Now.UnixMicro(), string(p.Status), p.Error); err != nil {
