@@ -71,9 +71,11 @@ type statsKey struct {
 	status store.Status
 }
 
-// statsCounts aggregates the outcomes a transaction writes, one entry per
-// counter: a batch pays one upsert per distinct counter (typically one),
-// not one per row. A slice, not a map: a batch touches a handful.
+// statsCounts aggregates the outcomes a batch of transitions writes, one
+// entry per counter: the batch pays one upsert per distinct counter
+// (typically one), not one per row. A slice, not a map: a batch touches a
+// handful. Single-row statements count themselves in the trigger
+// tasks_stats instead (migration 008).
 type statsCounts []statsCount
 
 type statsCount struct {
