@@ -51,7 +51,7 @@ var (
 type names struct {
 	database, prefix                                      string
 	tasks, statusAudits, runsAudits, executionLogs, nodes string
-	attempts, queuePauses, migrations                     string
+	attempts, queuePauses, taskStats, migrations          string
 }
 
 // newNames validates the configured database and prefix and quotes the
@@ -78,7 +78,7 @@ func newNames(c *Config) (names, error) {
 		database: c.Database, prefix: prefix,
 		tasks: q("tasks"), statusAudits: q("status_audits"), runsAudits: q("runs_audits"),
 		executionLogs: q("execution_logs"), nodes: q("nodes"), attempts: q("attempts"), queuePauses: q("queue_pauses"),
-		migrations: q("schema_migrations"),
+		taskStats: q("task_stats"), migrations: q("schema_migrations"),
 	}, nil
 }
 
@@ -87,7 +87,7 @@ func (n *names) fill(tmpl string) string {
 	return strings.NewReplacer(
 		"{tasks}", n.tasks, "{status_audits}", n.statusAudits, "{runs_audits}", n.runsAudits,
 		"{execution_logs}", n.executionLogs, "{nodes}", n.nodes, "{attempts}", n.attempts,
-		"{queue_pauses}", n.queuePauses, "{schema_migrations}", n.migrations,
+		"{queue_pauses}", n.queuePauses, "{task_stats}", n.taskStats, "{schema_migrations}", n.migrations,
 	).Replace(tmpl)
 }
 

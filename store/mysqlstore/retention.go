@@ -44,6 +44,16 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 		}
 		rules = append(rules, rule{q, ts(hr.Cutoff), count})
 	}
+	if cut, on := policy.Cutoff(policy.StatsAge); on {
+		// Counters of minutes strictly before the cutoff: a counter's
+		// minute is whole, so rounding a cutoff inside a microsecond up
+		// keeps that.
+		c := store.NormalizeTime(cut)
+		if c.Before(cut) {
+			c = c.Add(time.Microsecond)
+		}
+		rules = append(rules, rule{s.sql.purgeStats, ts(c), &res.Stats})
+	}
 	for _, r := range rules {
 		for {
 			if err := ctx.Err(); err != nil {

@@ -98,6 +98,7 @@ LIMIT ?`
 	sqlPurgeRunsOK       = `DELETE FROM {runs_audits} WHERE executed_at < ? AND COALESCE(error_text, '') = '' ORDER BY executed_at LIMIT ?`
 	sqlPurgeRunsErrors   = `DELETE FROM {runs_audits} WHERE executed_at < ? AND error_text <> '' ORDER BY executed_at LIMIT ?`
 	sqlPurgeLogs         = `DELETE FROM {execution_logs} WHERE at < ? ORDER BY at LIMIT ?`
+	sqlPurgeStats        = `DELETE FROM {task_stats} WHERE minute < ? ORDER BY minute LIMIT ?`
 	// The finished one-shot rows of the statuses (two placeholders, the
 	// same status twice when there is one) older than the cutoff, locked.
 	sqlPurgeTaskIDs = `SELECT id FROM {tasks} WHERE status IN (?, ?) AND NOT recurring
@@ -110,7 +111,7 @@ type statements struct {
 	runCount, lockRows, writeBack, insertStatusAudits, insertRunsAudits                           string
 	incRecovery, recovery, clearRecovery, pending, saveLogs                                       string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors, purgeRunsAll, purgeRunsOK                   string
-	purgeRunsErrors, purgeLogs, purgeTaskIDs                                                      string
+	purgeRunsErrors, purgeLogs, purgeTaskIDs, purgeStats, upsertStats                             string
 	cluster                                                                                       clusterStatements
 }
 
@@ -128,8 +129,8 @@ func newStatements(n *names) statements {
 		pending: f(sqlPending), saveLogs: f(sqlSaveLogs),
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
-		purgeLogs: f(sqlPurgeLogs), purgeTaskIDs: f(sqlPurgeTaskIDs),
-		cluster: newClusterStatements(f),
+		purgeLogs: f(sqlPurgeLogs), purgeTaskIDs: f(sqlPurgeTaskIDs), purgeStats: f(sqlPurgeStats),
+		upsertStats: f(sqlUpsertStats), cluster: newClusterStatements(f),
 	}
 }
 

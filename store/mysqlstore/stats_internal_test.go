@@ -3,12 +3,12 @@ package mysqlstore
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,95 +18,76 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-// TestOverviewPlan loads rows that finished over two days and checks that
-// the overview reads overview_idx alone ("Using index": no row of the
-// table fetched) and returns what the rows say. With
-// EVERTASK_MYSQLSTORE_OVERVIEW_ROWS=N it loads N rows instead and logs the
-// time of the 24-hour overview, as a measurement tool:
-//
-//	EVERTASK_MYSQLSTORE_OVERVIEW_ROWS=100000 go test -run TestOverviewPlan -v ./store/mysqlstore/
-func TestOverviewPlan(t *testing.T) {
-	t.Parallel()
-	n := 2000
-	measure := false
-	if v := os.Getenv("EVERTASK_MYSQLSTORE_OVERVIEW_ROWS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 100 {
-			t.Fatalf("EVERTASK_MYSQLSTORE_OVERVIEW_ROWS=%q: want a count of at least 100", v)
-		}
-		measure = true
-	}
-	db := testenv.MySQLDB(t, 2)
-	ctx := t.Context()
+// statsStore opens a store on tables of its own in a database of its own.
+func statsStore(t *testing.T, db *sql.DB) (*Store, string) {
+	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)
-	database := "et_overview_" + hex.EncodeToString(b)
+	database := "et_stats_" + hex.EncodeToString(b)
 	t.Cleanup(func() { db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+database+"`") })
-	s, err := New(ctx, db, &Config{Database: database})
+	s, err := New(t.Context(), db, &Config{Database: database})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s, database
+}
 
-	// Rows created over two days, one in 10 never ran (Queued), the others
-	// finished a second after their creation: 4 in 5 Completed, 1 in 5
-	// Failed, over 8 kinds. The window is the second day.
+// TestOverviewPlan checks that the overview reads a range of the counters'
+// primary key, not the whole table.
+func TestOverviewPlan(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQLDB(t, 2)
+	s, _ := statsStore(t, db)
+	ctx := t.Context()
+	// Two days of counters, a row per minute and kind of 4.
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	step := 48 * time.Hour / time.Duration(n)
-	window := store.OverviewParams{From: base.Add(24 * time.Hour), To: base.Add(48 * time.Hour)}
-	var want store.OverviewCount
-	started := time.Now()
-	for lo := 0; lo < n; lo += 1000 {
-		rows := make([]*store.Task, 0, 1000)
-		for i := lo; i < min(n, lo+1000); i++ {
-			task := &store.Task{ID: uuid.Must(uuid.NewV7()), CreatedAt: base.Add(time.Duration(i) * step),
-				Kind: fmt.Sprint("kind-", i%8), Queue: "default", Status: store.StatusCompleted,
-				Payload: []byte(`{"n":1}`), ExecutionTime: time.Duration(i%1000+1) * time.Millisecond}
-			switch {
-			case i%10 == 0:
-				task.Status = store.StatusQueued
-			case i%5 == 1:
-				task.Status = store.StatusFailed
-			}
-			if task.Status != store.StatusQueued {
-				task.LastExecutionAt = task.CreatedAt.Add(time.Second)
-				if window.InWindow(task) {
-					c := store.OverviewCount{Completed: 1, ExecutionTime: task.ExecutionTime}
-					if task.Status == store.StatusFailed {
-						c = store.OverviewCount{Failed: 1, ExecutionTime: task.ExecutionTime}
-					}
-					want.Add(c)
-				}
-			}
-			rows = append(rows, task)
+	var c statsCounts
+	for m := range 2 * 24 * 60 {
+		for k := range 4 {
+			c.add(fmt.Sprint("kind-", k), store.StatusCompleted, base.Add(time.Duration(m)*time.Minute), time.Millisecond)
 		}
-		if err := s.PersistMany(ctx, rows); err != nil {
+	}
+	for part := range slices.Chunk(c, 1000) {
+		if err := s.writeStats(ctx, s.db, part); err != nil {
 			t.Fatal(err)
 		}
 	}
-	loaded := time.Since(started)
-	if _, err := db.ExecContext(ctx, "ANALYZE TABLE "+s.n.tasks); err != nil {
+	if _, err := db.ExecContext(ctx, "ANALYZE TABLE "+s.n.taskStats); err != nil {
 		t.Fatal(err)
 	}
-
-	p := window
+	p := store.OverviewParams{From: base.Add(24 * time.Hour), To: base.Add(25 * time.Hour)}
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	from := ts(p.From)
-	got, err := db.QueryContext(ctx, "EXPLAIN "+s.n.fill(sqlOverview), from, p.Bucket.Microseconds(), from, ts(p.To))
+	plan := explain(t, db, s.n.fill(sqlOverview), from, p.Bucket.Microseconds(), from, ts(p.To))
+	if len(plan) != 1 || plan[0]["key"] != "PRIMARY" || plan[0]["type"] != "range" {
+		t.Errorf("overview plan %v: want a range of the primary key", plan)
+	}
+	o, err := s.Overview(ctx, p)
+	if err != nil || o.Totals() != (store.OverviewCount{Completed: 4 * 60, ExecutionTime: 4 * 60 * time.Millisecond}) {
+		t.Errorf("overview of an hour = %+v, %v", o.Totals(), err)
+	}
+}
+
+// explain returns the rows of EXPLAIN query as column maps.
+func explain(t *testing.T, db *sql.DB, query string, args ...any) []map[string]string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), "EXPLAIN "+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols, _ := got.Columns()
-	var plan []string
-	for got.Next() {
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []map[string]string
+	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		if err := got.Scan(ptrs...); err != nil {
+		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
 		m := map[string]string{}
@@ -117,40 +98,180 @@ func TestOverviewPlan(t *testing.T) {
 				m[c] = fmt.Sprint(vals[i])
 			}
 		}
-		if m["key"] != "overview_idx" || !slices.Contains(strings.Split(m["Extra"], "; "), "Using index") {
-			t.Errorf("overview plan %v: want a range of overview_idx read alone (Using index)", m)
-		}
-		plan = append(plan, fmt.Sprint(m))
+		out = append(out, m)
 	}
-	if err := got.Err(); err != nil {
+	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	got.Close()
+	return out
+}
 
-	var times []time.Duration
-	var o store.Overview
-	for range 5 {
-		t0 := time.Now()
-		if o, err = s.Overview(ctx, window); err != nil {
+// TestStatsKeyOrderIsThePrimaryKeyOrder checks that writeStats sorts
+// counters as InnoDB orders the primary key, kinds whose order a collation
+// would change included: the lock order argument of writeStats rests on it.
+func TestStatsKeyOrderIsThePrimaryKeyOrder(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQLDB(t, 2)
+	s, _ := statsStore(t, db)
+	ctx := t.Context()
+	minute := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var c statsCounts
+	for _, kind := range []string{"b", "a ", "a", "B", "é", "e", "", "z\x00", "Z", "\xff"} {
+		for _, st := range []store.Status{store.StatusFailed, store.StatusCompleted} {
+			for _, m := range []time.Duration{time.Minute, 0} {
+				c.add(kind, st, minute.Add(m), time.Microsecond)
+			}
+		}
+	}
+	if err := s.writeStats(ctx, s.db, c); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range c { // sorted by writeStats
+		want = append(want, fmt.Sprintf("%s|%q|%s", ts(e.key.minute), e.key.kind, e.key.status))
+	}
+	rows, err := db.QueryContext(ctx, "SELECT minute, kind, status FROM "+s.n.taskStats+" ORDER BY minute, kind, status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var at time.Time
+		var kind, status string
+		if err := rows.Scan(timeDest{&at}, &kind, &status); err != nil {
 			t.Fatal(err)
 		}
-		times = append(times, time.Since(t0))
+		got = append(got, fmt.Sprintf("%s|%q|%s", ts(at), kind, status))
 	}
-	if len(o.Buckets) != 24 || o.Totals() != want || len(o.Kinds) != 8 {
-		t.Errorf("overview: %d buckets, totals %+v, %d kinds; want 24, %+v, 8", len(o.Buckets), o.Totals(), len(o.Kinds), want)
+	if !slices.Equal(got, want) {
+		t.Errorf("primary key order:\n%s\nwriteStats order:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if measure {
-		slices.Sort(times)
-		t.Logf("%d rows loaded with PersistMany in %v; plan %s", n, loaded.Round(time.Millisecond), strings.Join(plan, " | "))
-		t.Logf("24-hour overview (%d executions in the window): median %v over 5 runs (min %v, max %v)",
-			want.Completed+want.Failed, times[2].Round(time.Microsecond), times[0].Round(time.Microsecond), times[4].Round(time.Microsecond))
-		// For comparison, the bounded fallback of store.GetOverview over
-		// List, which a store without Stats gets.
-		t0 := time.Now()
-		f, err := store.GetOverview(ctx, struct{ store.Store }{s}, window, n)
-		if err != nil {
-			t.Fatal(err)
+}
+
+// TestStatsUpsertsDoNotDeadlock runs steps that add to the same three
+// counters, each listing them in another order, concurrently and without
+// the store's retry: sorted, their locks are taken in one order and no
+// step is chosen as a deadlock victim.
+func TestStatsUpsertsDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQLDB(t, 10)
+	s, _ := statsStore(t, db)
+	ctx := t.Context()
+	minute := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	kinds := []string{"a", "b", "c"}
+	const writers, steps = 8, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range steps {
+				var c statsCounts
+				order := slices.Clone(kinds)
+				if (w+i)%2 == 1 {
+					slices.Reverse(order)
+				}
+				// New counters in the first steps (inserts), existing ones
+				// after (updates).
+				at := minute.Add(time.Duration(i/20) * time.Minute)
+				for _, k := range order {
+					c.add(k, store.StatusCompleted, at, time.Microsecond)
+				}
+				tx, err := s.db.BeginTx(ctx, nil)
+				if err == nil {
+					if err = s.writeStats(ctx, tx, c); err == nil {
+						err = tx.Commit()
+					} else {
+						tx.Rollback()
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent counter upserts: %v", err)
+	}
+	o, err := s.Overview(ctx, store.OverviewParams{From: minute, To: minute.Add(time.Hour)})
+	if err != nil || o.Totals().Completed != writers*steps*len(kinds) {
+		t.Errorf("overview after the upserts = %+v, %v; want %d completed", o.Totals(), err, writers*steps*len(kinds))
+	}
+}
+
+// TestStatsMigrationCountsFinishedRows opens tables as 004 left them (the
+// outcome column and overview_idx, no counters) with finished rows in them:
+// migration 005 counts each Completed or Failed row once at the minute of
+// its last execution, so the overview keeps what it showed before the
+// upgrade, and drops the index and the column.
+func TestStatsMigrationCountsFinishedRows(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQLDB(t, 2)
+	s, database := statsStore(t, db)
+	ctx := t.Context()
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return base.Add(d) }
+	var rows []*store.Task
+	for _, r := range []struct {
+		kind   string
+		status store.Status
+		ended  time.Time
+		exec   time.Duration
+	}{
+		{"a", store.StatusCompleted, at(70 * time.Second), time.Second},
+		{"a", store.StatusCompleted, at(119 * time.Second), 2 * time.Second},
+		{"a", store.StatusFailed, at(179*time.Second + time.Microsecond), 3 * time.Second},
+		{"b", store.StatusCompleted, at(60 * time.Second), 4 * time.Second},
+		{"b", store.StatusCancelled, at(61 * time.Second), time.Second}, // no outcome
+		{"b", store.StatusQueued, time.Time{}, 0},                       // never ran
+		{"b", store.StatusCompleted, at(-time.Second), time.Second},     // before the window
+	} {
+		rows = append(rows, &store.Task{ID: uuid.Must(uuid.NewV7()), CreatedAt: base.Add(-time.Hour), Kind: r.kind,
+			Queue: "default", Status: r.status, LastExecutionAt: r.ended, ExecutionTime: r.exec})
+	}
+	if err := s.PersistMany(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"DROP TABLE {task_stats}",
+		`ALTER TABLE {tasks}
+    ADD COLUMN outcome VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin
+        AS (CASE WHEN status IN ('Completed', 'Failed') THEN status END) STORED,
+    ADD KEY overview_idx (last_execution_at, outcome, kind, execution_time_us)`,
+		"DELETE FROM {schema_migrations} WHERE version = 5",
+	} {
+		if _, err := db.ExecContext(ctx, s.n.fill(q)); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
-		t.Logf("fallback over List: %v, %d rows read, totals %+v", time.Since(t0).Round(time.Millisecond), f.Scanned, f.Totals())
+	}
+
+	s2, err := New(ctx, db, &Config{Database: database})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	p := store.OverviewParams{From: base, To: base.Add(5 * time.Minute), Bucket: time.Minute}
+	o, err := s2.Overview(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.OverviewCount{{}, {Completed: 3, ExecutionTime: 7 * time.Second}, {Failed: 1, ExecutionTime: 3 * time.Second}, {}, {}}
+	for i, b := range o.Buckets {
+		if b.OverviewCount != want[i] {
+			t.Errorf("bucket %d after the upgrade = %+v, want %+v", i, b.OverviewCount, want[i])
+		}
+	}
+	if a, b := o.Kinds["a"], o.Kinds["b"]; len(o.Kinds) != 2 || a.Completed != 2 || a.Failed != 1 || b.Completed != 1 {
+		t.Errorf("kinds after the upgrade = %+v", o.Kinds)
+	}
+	var left int
+	err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'overview_idx'`, database, s.n.prefix+"tasks").Scan(&left)
+	if err != nil || left != 0 {
+		t.Errorf("overview_idx still there (%d entries, %v)", left, err)
 	}
 }

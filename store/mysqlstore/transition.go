@@ -23,7 +23,8 @@ import (
 //     writes down for every store (TransitionParams.AllowsAt and ApplyAt,
 //     store.StatusAuditRequired, ...), so this store cannot drift from them;
 //  3. write the changed rows back in one INSERT ... ON DUPLICATE KEY
-//     UPDATE, and the audits in one multi-row INSERT per audit table;
+//     UPDATE, the audits in one multi-row INSERT per audit table, and
+//     last the counters of the outcomes it wrote (see statsCounts);
 //  4. commit.
 //
 // MySQL has no UPDATE ... RETURNING and no writable CTE, which is how the
@@ -31,7 +32,7 @@ import (
 // five round trips whatever the size of its batch.
 
 // edit is the work of one compound step: the locked rows as they are
-// changed, and the audits to write.
+// changed, the audits to write and the outcomes to count.
 type edit struct {
 	clock   time.Time
 	rows    map[uuid.UUID]*store.Task
@@ -39,6 +40,7 @@ type edit struct {
 	marked  map[uuid.UUID]bool
 	status  []store.StatusAudit
 	runs    []store.RunsAudit
+	stats   statsCounts
 }
 
 // lockBatch is the most ids one locking read names: under 1000, since
@@ -110,7 +112,8 @@ const (
 	auditBatch     = 1000
 )
 
-// write writes back the changed rows and inserts the audits.
+// write writes back the changed rows, inserts the audits and adds to the
+// counters.
 func (s *Store) write(ctx context.Context, tx *sql.Tx, e *edit) error {
 	for start := 0; start < len(e.changed); start += writeBackBatch {
 		part := e.changed[start:min(start+writeBackBatch, len(e.changed))]
@@ -144,7 +147,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, e *edit) error {
 			return err
 		}
 	}
-	return nil
+	return s.writeStats(ctx, tx, e.stats)
 }
 
 // applyTransitions applies params in order onto the locked rows of e:
@@ -167,6 +170,7 @@ func applyTransitions(e *edit, params []store.TransitionParams) (applied, found 
 		if store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) {
 			e.auditStatus(t.ID, p.Now, p.To, p.Error)
 		}
+		e.stats.add(t.Kind, p.To, p.Now, p.ExecutionTime)
 		applied[i] = true
 	}
 	return applied, found
@@ -274,6 +278,7 @@ func (s *Store) CompleteRecurringRun(ctx context.Context, p store.RunParams) (bo
 		if store.StatusAuditRequired(p.AuditLevel, p.Status, p.Error) {
 			e.auditStatus(t.ID, p.Now, p.Status, p.Error)
 		}
+		e.stats.add(t.Kind, p.Status, p.Now, p.ExecutionTime)
 		if store.RunsAuditRequired(p.AuditLevel, p.Status, p.Error) {
 			e.runs = append(e.runs, store.RunsAudit{TaskID: t.ID, ExecutedAt: p.Now, ExecutionTime: p.ExecutionTime,
 				Status: p.Status, Error: p.Error})

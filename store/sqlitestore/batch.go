@@ -130,12 +130,14 @@ const (
 )
 
 // transitionSQL is the single-row form, the p_ names bound as numbered
-// parameters in transitionRow's order: a plain UPDATE by primary key.
+// parameters in transitionRow's order: a plain UPDATE by primary key. It
+// names stats_hook, so the trigger tasks_stats counts a transition to
+// Completed or Failed it applies (migration 008).
 var transitionSQL = strings.NewReplacer(
 	"p_id", "?1", "p_to", "?2", "p_stamp", "?3", "p_at", "?4", "p_exec_us", "?5",
 	"p_terminal", "?6", "p_error", "?7", "p_from", "?8", "p_recoverable", "?9", "@now", "?10",
 	"p_keep_lease", "?11", "p_owner", "?12", "p_lease", "?13", "p_held", "?14", "p_clock", "?15",
-).Replace(transitionSet + "\n" + transitionWhere)
+).Replace(transitionSet + ",\n    stats_hook = NULL\n" + transitionWhere)
 
 // transitionArgs is the number of parameters of one transition row.
 const transitionArgs = 15
@@ -143,14 +145,16 @@ const transitionArgs = 15
 // transitionsSQL applies n rows of parameters at once, joined by id. The
 // caller guarantees distinct ids, so each row is updated at most once, as a
 // loop of single transitions would. RETURNING reports the rows that changed
-// (it may only name the updated table, hence the id).
+// (it may only name the updated table, hence the id), with their kind for
+// the counters of task_stats: it does not name stats_hook, the caller
+// counts the batch (see statsCounts).
 func transitionsSQL(n int) string {
 	return `WITH p (` + transitionParams + `) AS (VALUES ` +
 		repeatRows(`(`+strings.TrimSuffix(strings.Repeat("?, ", transitionArgs), ", ")+`)`, n) + `)
 ` + transitionSet + `
 FROM p
 ` + strings.ReplaceAll(transitionWhere, "@now", "p_now") + `
-RETURNING tasks.id`
+RETURNING tasks.id, tasks.kind`
 }
 
 func insertStatusAuditsSQL(n int) string {
@@ -177,9 +181,9 @@ func (s *Store) persistMany(ctx context.Context, tx *sql.Tx, tasks []*store.Task
 }
 
 // transitionMany applies params with distinct ids on tx, a chunk per
-// statement, then writes the audits of the applied ones. clock is the
-// store's clock of the lease fields.
-func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.TransitionParams, applied []bool, clock time.Time) error {
+// statement, then writes the audits of the applied ones and counts their
+// outcomes in stats. clock is the store's clock of the lease fields.
+func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.TransitionParams, applied []bool, clock time.Time, stats *statsCounts) error {
 	index := make(map[uuid.UUID]int, len(params))
 	for i := range params {
 		index[params[i].ID] = i
@@ -197,11 +201,14 @@ func (s *Store) transitionMany(ctx context.Context, tx *sql.Tx, params []store.T
 		}
 		for rows.Next() {
 			var id []byte
-			if err := rows.Scan(&id); err != nil {
+			var kind string
+			if err := rows.Scan(&id, &kind); err != nil {
 				rows.Close()
 				return err
 			}
-			applied[index[uuid.UUID(id)]] = true
+			i := index[uuid.UUID(id)]
+			applied[i] = true
+			stats.add(kind, params[i].To, params[i].Now, params[i].ExecutionTime)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

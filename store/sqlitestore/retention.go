@@ -89,7 +89,8 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 		rule{purgeLogs, at(policy.LogAge), &res.Logs},
 		rule{purgeAttempts, attemptCut(&policy), &res.Attempts},
 		rule{purgeCompleted, at(policy.CompletedTaskAge), &res.Tasks},
-		rule{purgeFailed, at(policy.FailedTaskAge), &res.Tasks})
+		rule{purgeFailed, at(policy.FailedTaskAge), &res.Tasks},
+		rule{purgeStats, at(policy.StatsAge), &res.Stats})
 
 	for _, r := range rules {
 		if r.age == nil {

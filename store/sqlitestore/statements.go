@@ -12,6 +12,7 @@ import (
 type statements struct {
 	transition      *sql.Stmt
 	insertRunsAudit *sql.Stmt
+	upsertStats     *sql.Stmt // a counter of task_stats, inside the writer's transactions
 	taskExists      *sql.Stmt // on the writer, inside its transactions
 	removeTask      *sql.Stmt
 	getTask         *sql.Stmt // on the readers
@@ -38,6 +39,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*statements, error) 
 	}
 	st.transition = p(writer, transitionSQL)
 	st.insertRunsAudit = p(writer, insertRunsAuditSQL)
+	st.upsertStats = p(writer, upsertStatsSQL)
 	st.taskExists = p(writer, taskExistsSQL)
 	st.removeTask = p(writer, removeTaskSQL)
 	st.getTask = p(readers, getTaskSQL)

@@ -35,9 +35,10 @@ VALUES (?, ?, ?, ?, ?)`
 	updateCurrentRunSQL = `UPDATE tasks SET run_count = ` + incRunCount + `, next_run_at = ?
 WHERE id = ? RETURNING status, error`
 	// completeRunSQL leaves InProgress, so it clears the lease; ?7 is
-	// RunParams.HeldBy, the fence, at the store's clock ?8.
+	// RunParams.HeldBy, the fence, at the store's clock ?8. It names
+	// stats_hook, so the trigger tasks_stats counts the run (migration 008).
 	completeRunSQL = `UPDATE tasks SET status = ?1, last_execution_at = ?2, execution_time_us = ?3, error = ?4,
-    run_count = ` + incRunCount + `, next_run_at = ?5, owner = '', lease_until = NULL,
+    run_count = ` + incRunCount + `, next_run_at = ?5, owner = '', lease_until = NULL, stats_hook = NULL,
     recovery_failures = CASE WHEN ?7 = '' THEN recovery_failures ELSE 0 END
 WHERE id = ?6 AND status = 'InProgress'
   AND (?7 = '' OR (owner = ?7 AND lease_until IS NOT NULL AND lease_until > ?8))`
@@ -130,8 +131,8 @@ func (s *Store) mustExist(ctx context.Context, tx *sql.Tx, id uuid.UUID) error {
 	return err
 }
 
-// TransitionMany applies the transitions in one transaction; a missing row
-// reports false.
+// TransitionMany applies the transitions in one transaction, with the
+// counters of their outcomes; a missing row reports false.
 func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionParams) ([]bool, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -148,10 +149,15 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		clock := s.clock() // under the write lock
 		if distinctIDs(params) {
-			return s.transitionMany(ctx, tx, params, applied, clock)
+			var stats statsCounts
+			if err := s.transitionMany(ctx, tx, params, applied, clock, &stats); err != nil {
+				return err
+			}
+			return stats.write(ctx, s, tx)
 		}
 		// A repeated id must see the outcome of its earlier transition,
-		// which one set-based statement would not show it: one by one.
+		// which one set-based statement would not show it: one by one (the
+		// single statement counts itself).
 		for i := range params {
 			var err error
 			if applied[i], err = s.transitionOne(ctx, tx, &params[i], clock); err != nil {
