@@ -100,7 +100,7 @@ func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 	// The fast path: a task due now whose queue has an idle worker here is
 	// stored already claimed by this node, in the one write, and goes
 	// straight to that worker.
-	claimed := e.claimOnDispatch && d.due.IsZero() && !d.row.Recurring &&
+	claimed := e.claiming.Load() && d.due.IsZero() && !d.row.Recurring &&
 		!d.job.queue.paused.Load() && e.deliveries.beginIdle(d.job)
 	persist, began := e.writer.persist, time.Time{}
 	if claimed {

@@ -38,9 +38,11 @@ type Engine struct {
 	overlapOutcomes bool
 	// claimOnDispatch: a dispatch that finds an idle worker of its queue
 	// stores its row already claimed by this node and hands it straight to
-	// that worker (dispatchClaimed), when the store is a
-	// store.ClaimingPersister.
+	// that worker (see Engine.dispatch), when the store is a
+	// store.ClaimingPersister. Only once the node runs (claiming is set by
+	// Start): before, no lease keeper would renew the claim.
 	claimOnDispatch bool
+	claiming        atomic.Bool
 
 	mu       sync.RWMutex // guards kinds and the lifecycle flags
 	kinds    map[string]*kind
@@ -197,6 +199,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.live.finish()
 		e.node.start()
+		e.claiming.Store(e.claimOnDispatch)
 		e.retention.start(&e.background)
 		return nil
 	}
