@@ -102,11 +102,15 @@ func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 	// straight to that worker.
 	claimed := e.claiming.Load() && d.due.IsZero() && !d.row.Recurring &&
 		!d.job.queue.paused.Load() && e.deliveries.beginIdle(d.job)
-	persist, began := e.writer.persist, time.Time{}
+	var began time.Time
+	var err error
 	if claimed {
-		persist, began = e.writer.persistClaimed, e.now()
+		began = e.now()
+		err = e.writer.persistClaimed(ctx, &d.row)
+	} else {
+		err = e.writer.persist(ctx, &d.row)
 	}
-	if err := persist(ctx, &d.row); err != nil {
+	if err != nil {
 		if claimed {
 			e.deliveries.end(d.job)
 		}
@@ -121,7 +125,6 @@ func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("persist task %s: %w", d.row.ID, err)
 	}
 	id := d.row.ID
-	var err error
 	if claimed {
 		e.deliveries.claim(d.job, began)
 		e.handClaimed(d.job)

@@ -180,6 +180,19 @@ ORDER BY n.started_at, n.id`
 )
 SELECT count(*) FROM t`
 
+	// PersistClaimed of rows none of which is audited: $1..$26 as above.
+	sqlInsertClaimedUnaudited = `INSERT INTO {s}.tasks (` + taskColumns + `)
+SELECT u_id, u_created, u_kind, u_payload, u_handler, u_queue, u_key, 'InProgress', u_level,
+	u_sched, u_last, u_exec, u_err, u_recurring, u_schedule, u_info, u_runs, u_max, u_until, u_next,
+	u_fails, $25::text, ` + storeClock + ` + $26::bigint * interval '1 microsecond', u_meta
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+	$7::text[], $8::text[], $9::smallint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[],
+	$13::text[], $14::boolean[], $15::bytea[], $16::text[], $17::integer[], $18::integer[],
+	$19::timestamptz[], $20::timestamptz[], $21::integer[], $22::text[], $23::timestamptz[], $24::jsonb[])
+	AS u (u_id, u_created, u_kind, u_payload, u_handler, u_queue, u_key, u_status, u_level,
+		u_sched, u_last, u_exec, u_err, u_recurring, u_schedule, u_info, u_runs, u_max, u_until, u_next,
+		u_fails, u_owner, u_lease, u_meta)`
+
 	// PersistTx: the insert of sqlInsert that yields to a held key or id
 	// instead of failing (which would abort the caller's transaction), and
 	// the notice of the new row ($25 channel, $26 payload, empty: none),
@@ -202,7 +215,7 @@ type clusterStatements struct {
 	now, claim, renew, rescue        string
 	joinCluster, leaveCluster, nodes string
 	holdLiveness, publish, insertTx  string
-	insertClaimed                    string
+	insertClaimed, insertClaimedBare string
 }
 
 // newClusterStatements fills the templates with r, the replacer of
@@ -225,7 +238,7 @@ func newClusterStatements(replace func(string) string) clusterStatements {
 		now: f(sqlNow), claim: f(sqlClaim), renew: f(sqlRenew), rescue: f(sqlRescue),
 		joinCluster: f(sqlJoinCluster), leaveCluster: f(sqlLeaveCluster), nodes: f(sqlNodes),
 		holdLiveness: f(sqlHoldLiveness), publish: f(sqlPublish), insertTx: f(sqlInsertTx),
-		insertClaimed: f(sqlInsertClaimed),
+		insertClaimed: f(sqlInsertClaimed), insertClaimedBare: f(sqlInsertClaimedUnaudited),
 	}
 }
 
@@ -702,8 +715,15 @@ func (s *Store) PersistClaimed(ctx context.Context, p store.PersistClaimedParams
 	if len(p.Tasks) == 0 {
 		return nil
 	}
-	args := append(taskArrays(p.Tasks), p.Owner, p.LeaseFor.Microseconds(), ts(p.Now))
-	if _, err := s.pool.Exec(ctx, s.sql.cluster.insertClaimed, args...); err != nil {
+	args := append(taskArrays(p.Tasks), p.Owner, p.LeaseFor.Microseconds())
+	q := s.sql.cluster.insertClaimedBare
+	for _, t := range p.Tasks {
+		if len(store.ClaimedAudits(t.AuditLevel, t.Status)) > 0 {
+			q, args = s.sql.cluster.insertClaimed, append(args, ts(p.Now))
+			break
+		}
+	}
+	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("persist %d claimed tasks: %w", len(p.Tasks), mapErr(err))
 	}
 	return nil

@@ -45,6 +45,15 @@ func claimingPersisterChecks() []check {
 				tasks = append(tasks, waiting, queued)
 			}
 			persistClaimed(t, cp, "node-a", longLease, tasks...)
+			// A call none of whose rows is audited (a store may write it
+			// without its audit step).
+			bare := []*store.Task{dueTask(91, before), dueTask(92, before)}
+			bare[0].Status = store.StatusWaitingQueue
+			for _, task := range bare {
+				task.AuditLevel = store.AuditNone
+			}
+			persistClaimed(t, cp, "node-a", longLease, bare...)
+			tasks = append(tasks, bare...)
 			after := storeNow(t, c)
 			for _, task := range tasks {
 				what := fmt.Sprintf("a %s row persisted claimed at %s", task.Status, task.AuditLevel)
