@@ -14,8 +14,15 @@ import (
 //
 //	(none) ──begin──────────► delivered   in a queue buffer; the row is Queued
 //	(none) ──beginClaimed───► claimed     the fetcher claimed the row (cluster)
-//	delivered ──claim───────► claimed     the worker's claim, or the fetcher's
-//	                                      claim of the same row (adopted)
+//	(none) ──beginIdle──────► delivered   a dispatch took an idle worker and
+//	                                      writes the row claimed (cluster);
+//	                                      not in a buffer until that write
+//	                                      committed
+//	delivered ──claim───────► claimed     the worker's claim, the fetcher's
+//	                                      claim of the same row (adopted), or
+//	                                      the committed write of beginIdle's
+//	                                      dispatch, which then puts it in the
+//	                                      buffer
 //	claimed ──running───────► running     exec set: the handler runs
 //	any ──markCancelled─────► + cancelled a Cancel; a running context ends
 //	any ──markLost──────────► + lost      the lease went to another node; a
@@ -53,6 +60,30 @@ func (d *deliveries) begin(j *job) bool {
 	j.exec, j.cancelled = nil, false
 	d.m[j.id] = j
 	j.queue.load.Add(1)
+	return true
+}
+
+// beginIdle registers j as begin does, but only while its queue has an
+// idle worker: fewer deliveries in its buffer or running than workers. The
+// check and the registration are one step (every increment of the load is
+// made under mu), so two dispatches cannot both count the last idle worker.
+// The dispatch fast path then stores the row claimed for j.
+func (d *deliveries) beginIdle(j *job) bool {
+	q := j.queue
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if q.load.Load() >= int64(q.cfg.Workers) {
+		return false
+	}
+	if d.m == nil {
+		d.m = map[uuid.UUID]*job{}
+	}
+	if _, ok := d.m[j.id]; ok {
+		return false
+	}
+	j.exec, j.cancelled = nil, false
+	d.m[j.id] = j
+	q.load.Add(1)
 	return true
 }
 

@@ -97,7 +97,23 @@ func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 			return id, err
 		}
 	}
-	if err := e.writer.persist(ctx, &d.row); err != nil {
+	// The fast path: a task due now whose queue has an idle worker here is
+	// stored already claimed by this node, in the one write, and goes
+	// straight to that worker.
+	claimed := e.claiming.Load() && d.due.IsZero() && !d.row.Recurring &&
+		!d.job.queue.paused.Load() && e.deliveries.beginIdle(d.job)
+	var began time.Time
+	var err error
+	if claimed {
+		began = e.now()
+		err = e.writer.persistClaimed(ctx, &d.row)
+	} else {
+		err = e.writer.persist(ctx, &d.row)
+	}
+	if err != nil {
+		if claimed {
+			e.deliveries.end(d.job)
+		}
 		if errors.Is(err, store.ErrDuplicateKey) {
 			// Another process (or a path around the key lock) won the unique
 			// key: the winner's id is the answer (bug 55).
@@ -109,7 +125,12 @@ func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("persist task %s: %w", d.row.ID, err)
 	}
 	id := d.row.ID
-	err := e.deliver(ctx, d)
+	if claimed {
+		e.deliveries.claim(d.job, began)
+		e.handClaimed(d.job)
+	} else {
+		err = e.deliver(ctx, d)
+	}
 	if d.row.Key == "" && !d.row.Recurring {
 		// The write committed and nothing kept the dispatch: it is reused.
 		// (Not on a failed write: a leader may still hold its row.)
@@ -376,6 +397,28 @@ func (e *Engine) deliver(ctx context.Context, d *dispatch) error {
 		return nil
 	}
 	return e.enqueueNow(ctx, d.job)
+}
+
+// handClaimed puts a job whose row its dispatch stored claimed by this node
+// into the queue's buffer, where the idle worker deliveries.beginIdle
+// counted takes it. Once Shutdown began (node.leave gives back what is left
+// in the buffers), or if the buffer is full (a queue with fewer buffer
+// slots than workers), the claim goes back to the store for a fetcher.
+func (e *Engine) handClaimed(j *job) {
+	e.mu.RLock()
+	sent := false
+	if !e.stopping {
+		select {
+		case j.queue.ch <- j:
+			sent = true
+		default:
+		}
+	}
+	e.mu.RUnlock()
+	if !sent {
+		e.dropDelivery(j)
+		e.node.due(j.queue.cfg.Name, time.Time{})
+	}
 }
 
 // enqueueNow writes Queued (unless the row was persisted Queued) and puts the

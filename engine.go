@@ -36,6 +36,13 @@ type Engine struct {
 	// writes, the network ones: an in-process store's write is cheaper
 	// than the handoff.
 	overlapOutcomes bool
+	// claimOnDispatch: a dispatch that finds an idle worker of its queue
+	// stores its row already claimed by this node and hands it straight to
+	// that worker (see Engine.dispatch), when the store is a
+	// store.ClaimingPersister. Only once the node runs (claiming is set by
+	// Start): before, no lease keeper would renew the claim.
+	claimOnDispatch bool
+	claiming        atomic.Bool
 
 	mu       sync.RWMutex // guards kinds and the lifecycle flags
 	kinds    map[string]*kind
@@ -114,6 +121,10 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e.pauses.wake = make(chan struct{}, 1)
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
+		if cp, ok := st.(store.ClaimingPersister); ok {
+			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching)
+			e.claimOnDispatch = true
+		}
 	}
 	e.retention = newRetainer(e)
 	return e, nil
@@ -188,6 +199,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.live.finish()
 		e.node.start()
+		e.claiming.Store(e.claimOnDispatch)
 		e.retention.start(&e.background)
 		return nil
 	}

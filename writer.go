@@ -3,6 +3,7 @@ package evertask
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/evertask/evertask/store"
 )
@@ -12,6 +13,10 @@ import (
 type writer struct {
 	transitions groupCommit[store.TransitionParams, bool]
 	persists    groupCommit[*store.Task, struct{}]
+	// claims writes new rows already claimed by this node (the dispatch
+	// fast path, see Engine.dispatchClaimed); its single is nil when the
+	// store is not a store.ClaimingPersister or the engine has no node.
+	claims groupCommit[*store.Task, struct{}]
 }
 
 func newWriter(st store.Store, batching bool) *writer {
@@ -32,6 +37,30 @@ func newWriter(st store.Store, batching bool) *writer {
 		}
 	}
 	return w
+}
+
+// enableClaims opens the claims lane: rows are stored InProgress under a
+// lease of owner for leaseFor, audited at now().
+func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor time.Duration, now func() time.Time, batching bool) {
+	w.claims.maxLeaders = w.persists.maxLeaders
+	w.claims.single = func(ctx context.Context, t *store.Task) (struct{}, error) {
+		return struct{}{}, cp.PersistClaimed(ctx, store.PersistClaimedParams{
+			Tasks: []*store.Task{t}, Owner: owner, LeaseFor: leaseFor, Now: now(),
+		})
+	}
+	if batching {
+		w.claims.batch = func(ctx context.Context, ts []*store.Task) ([]struct{}, error) {
+			return make([]struct{}, len(ts)), cp.PersistClaimed(ctx, store.PersistClaimedParams{
+				Tasks: ts, Owner: owner, LeaseFor: leaseFor, Now: now(),
+			})
+		}
+	}
+}
+
+// persistClaimed stores a new row already claimed (see enableClaims).
+func (w *writer) persistClaimed(ctx context.Context, t *store.Task) error {
+	_, err := w.claims.do(ctx, t)
+	return err
 }
 
 func (w *writer) transition(ctx context.Context, p store.TransitionParams) (bool, error) {

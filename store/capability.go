@@ -334,6 +334,9 @@ func Capabilities(s Store) []string {
 	if _, ok := s.(Notifier); ok {
 		out = append(out, "Notifier")
 	}
+	if _, ok := s.(ClaimingPersister); ok {
+		out = append(out, "ClaimingPersister")
+	}
 	if _, ok := s.(AttemptStore); ok {
 		out = append(out, "AttemptStore")
 	}

@@ -298,3 +298,69 @@ func (t *Task) Holds(owner string, now time.Time) bool {
 type TxPersister[Tx any] interface {
 	PersistTx(ctx context.Context, tx Tx, task *Task) error
 }
+
+// ClaimingPersister is the dispatching node's fast path: it stores new rows
+// already claimed by that node, in the one write that stores them, so a
+// task dispatched to a node with an idle worker needs no second write (and
+// no claim round) before it runs. It is optional: a Cluster store without
+// it gets Persist, then a claim.
+type ClaimingPersister interface {
+	// PersistClaimed writes params.Tasks as PersistMany does: all or none,
+	// each task.Validate'd, an id that exists is ErrInvalid, a task key
+	// another row (or an earlier task of the batch) holds is
+	// ErrDuplicateKey, and nothing is written then. Each row is written
+	// already claimed, as Claim would leave it: InProgress with Owner =
+	// params.Owner and LeaseUntil = store clock + params.LeaseFor. Its
+	// status audits, in the order of params.Tasks, are those of a row
+	// persisted with task.Status and claimed at params.Now: Queued (unless
+	// task.Status is Queued) then InProgress, each as StatusAuditRequired
+	// says for the task's audit level. Every task must be WaitingQueue or
+	// Queued, without an owner or a lease (else ErrInvalid). The caller's
+	// tasks are not modified.
+	PersistClaimed(ctx context.Context, params PersistClaimedParams) error
+}
+
+// PersistClaimedParams are the rows of PersistClaimed and their claim.
+type PersistClaimedParams struct {
+	Tasks    []*Task
+	Owner    string
+	LeaseFor time.Duration
+	Now      time.Time // audit time
+}
+
+// Validate checks the params and every task; the error wraps ErrInvalid.
+func (p *PersistClaimedParams) Validate() error {
+	switch {
+	case p.Owner == "":
+		return errInvalid("persist claimed without an owner")
+	case p.LeaseFor <= 0:
+		return errInvalid("persist claimed with lease %s, must be positive", p.LeaseFor)
+	case p.Now.IsZero():
+		return errInvalid("persist claimed has no time")
+	}
+	for _, t := range p.Tasks {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		switch {
+		case t.Status != StatusWaitingQueue && t.Status != StatusQueued:
+			return errInvalid("task %s persisted claimed from status %s, want WaitingQueue or Queued", t.ID, t.Status)
+		case t.Owner != "" || !t.LeaseUntil.IsZero():
+			return errInvalid("task %s persisted claimed already has a lease", t.ID)
+		}
+	}
+	return nil
+}
+
+// ClaimedAudits are the statuses PersistClaimed audits for a task persisted
+// with status and claimed, at the task's level, in order.
+func ClaimedAudits(level AuditLevel, status Status) []Status {
+	var out []Status
+	if status != StatusQueued && StatusAuditRequired(level, StatusQueued, "") {
+		out = append(out, StatusQueued)
+	}
+	if StatusAuditRequired(level, StatusInProgress, "") {
+		out = append(out, StatusInProgress)
+	}
+	return out
+}

@@ -58,7 +58,7 @@
 //	stats.go           Overview
 //	pause.go           PauseQueue, ResumeQueue, PausedQueues
 //	cluster.go         Now, Claim, Renew, Rescue, JoinCluster, LeaveCluster,
-//	                   Nodes, Publish, Subscribe, PersistTx
+//	                   Nodes, Publish, Subscribe, PersistTx, PersistClaimed
 //	errors.go          the mapping of driver errors to the sentinels
 //	migrate.go         schema migrations
 //

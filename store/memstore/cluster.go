@@ -416,3 +416,41 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notice, error) {
 	})
 	return ch, nil
 }
+
+// PersistClaimed implements store.ClaimingPersister: the rows go in as
+// PersistMany puts them, already InProgress under the lease, under one lock
+// hold (all or none).
+func (s *Store) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	if err := begin(ctx); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	rows := make([]*row, len(p.Tasks))
+	for i, t := range p.Tasks {
+		rows[i] = newRow(t)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	s.enableCluster()
+	until := micros(clock().Add(p.LeaseFor))
+	for i, r := range rows {
+		if err := s.checkNew(r); err != nil {
+			for _, done := range rows[:i] {
+				s.delete(done)
+			}
+			return err
+		}
+		was := p.Tasks[i].Status
+		r.st, r.Owner, r.leaseUntil = stInProgress, p.Owner, until
+		s.insert(r)
+		for _, st := range store.ClaimedAudits(r.AuditLevel, was) {
+			s.addStatusAudit(r, p.Now, st, "")
+		}
+	}
+	return nil
+}

@@ -530,3 +530,56 @@ func (s *Store) PersistTx(ctx context.Context, tx *sql.Tx, task *store.Task) err
 	}
 	return nil
 }
+
+// claimedRow is the VALUES group of a row PersistClaimed writes: the
+// columns of taskColumns, with lease_until the server's clock plus the
+// lease (µs) bound in its place.
+var claimedRow = "(" + strings.Repeat("?, ", taskColumnCount-2) + storeClock + " + INTERVAL ? MICROSECOND, ?)"
+
+// PersistClaimed implements store.ClaimingPersister in one transaction:
+// the rows as PersistMany writes them, already InProgress under the lease
+// (its end from the server's clock in the INSERT itself), then their
+// audits.
+func (s *Store) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	for _, t := range p.Tasks {
+		if err := validateCounters(t); err != nil {
+			return err
+		}
+	}
+	if len(p.Tasks) == 0 {
+		return nil
+	}
+	leaseUS := max(micros(p.LeaseFor), 1)
+	e := &edit{}
+	for _, t := range p.Tasks {
+		for _, st := range store.ClaimedAudits(t.AuditLevel, t.Status) {
+			e.auditStatus(t.ID, p.Now, st, "")
+		}
+	}
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		for _, chunk := range insertChunks(p.Tasks) {
+			args := make([]any, 0, len(chunk)*taskColumnCount)
+			for _, t := range chunk {
+				c := *t
+				c.Status, c.Owner = store.StatusInProgress, p.Owner
+				args = taskArgs(args, &c)
+				args[len(args)-2] = leaseUS // lease_until: the clock + leaseUS
+			}
+			q := s.sql.insert + strings.TrimSuffix(strings.Repeat(claimedRow+", ", len(chunk)), ", ")
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return err
+			}
+		}
+		return s.write(ctx, tx, e)
+	})
+	if err != nil {
+		return fmt.Errorf("persist %d claimed tasks: %w", len(p.Tasks), mapErr(err))
+	}
+	return nil
+}

@@ -120,6 +120,7 @@ var (
 	_ store.Retainer             = (*Store)(nil)
 	_ store.WriteConcurrency     = (*Store)(nil)
 	_ store.Cluster              = (*Store)(nil)
+	_ store.ClaimingPersister    = (*Store)(nil)
 	_ store.TxPersister[*sql.Tx] = (*Store)(nil)
 )
 

@@ -150,6 +150,49 @@ ORDER BY n.started_at, n.id`
 	// order, together.
 	sqlPublish = `SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p`
 
+	// PersistClaimed: the rows of sqlInsertMany ($1..$24, their status
+	// $8 as given), stored InProgress under the lease of $25 for $26 µs
+	// from the server's clock, with their audits at $27 (Queued unless the
+	// row came Queued, then InProgress) in the order given. One statement:
+	// all rows and audits or none.
+	sqlInsertClaimed = `WITH c AS MATERIALIZED (SELECT ` + storeClock + ` AS clock
+), u AS (
+	SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+		$7::text[], $8::text[], $9::smallint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[],
+		$13::text[], $14::boolean[], $15::bytea[], $16::text[], $17::integer[], $18::integer[],
+		$19::timestamptz[], $20::timestamptz[], $21::integer[], $22::text[], $23::timestamptz[], $24::jsonb[])
+		WITH ORDINALITY AS u (u_id, u_created, u_kind, u_payload, u_handler, u_queue, u_key, u_status, u_level,
+			u_sched, u_last, u_exec, u_err, u_recurring, u_schedule, u_info, u_runs, u_max, u_until, u_next,
+			u_fails, u_owner, u_lease, u_meta, u_ord)
+), t AS (
+	INSERT INTO {s}.tasks (` + taskColumns + `)
+	SELECT u_id, u_created, u_kind, u_payload, u_handler, u_queue, u_key, 'InProgress', u_level,
+		u_sched, u_last, u_exec, u_err, u_recurring, u_schedule, u_info, u_runs, u_max, u_until, u_next,
+		u_fails, $25::text, (SELECT clock FROM c) + $26::bigint * interval '1 microsecond', u_meta
+	FROM u ORDER BY u_ord
+	RETURNING id
+), a AS (
+	INSERT INTO {s}.status_audits (task_id, at, status, error)
+	SELECT u_id, $27::timestamptz, x.status, '' FROM u JOIN t ON t.id = u_id
+		CROSS JOIN (VALUES (1, 'Queued'), (2, 'InProgress')) AS x (n, status)
+	WHERE (x.n = 2 OR u_status <> 'Queued') AND {claimedAudit}
+	ORDER BY u_ord, x.n
+)
+SELECT count(*) FROM t`
+
+	// PersistClaimed of rows none of which is audited: $1..$26 as above.
+	sqlInsertClaimedUnaudited = `INSERT INTO {s}.tasks (` + taskColumns + `)
+SELECT u_id, u_created, u_kind, u_payload, u_handler, u_queue, u_key, 'InProgress', u_level,
+	u_sched, u_last, u_exec, u_err, u_recurring, u_schedule, u_info, u_runs, u_max, u_until, u_next,
+	u_fails, $25::text, ` + storeClock + ` + $26::bigint * interval '1 microsecond', u_meta
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+	$7::text[], $8::text[], $9::smallint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[],
+	$13::text[], $14::boolean[], $15::bytea[], $16::text[], $17::integer[], $18::integer[],
+	$19::timestamptz[], $20::timestamptz[], $21::integer[], $22::text[], $23::timestamptz[], $24::jsonb[])
+	AS u (u_id, u_created, u_kind, u_payload, u_handler, u_queue, u_key, u_status, u_level,
+		u_sched, u_last, u_exec, u_err, u_recurring, u_schedule, u_info, u_runs, u_max, u_until, u_next,
+		u_fails, u_owner, u_lease, u_meta)`
+
 	// PersistTx: the insert of sqlInsert that yields to a held key or id
 	// instead of failing (which would abort the caller's transaction), and
 	// the notice of the new row ($25 channel, $26 payload, empty: none),
@@ -172,6 +215,7 @@ type clusterStatements struct {
 	now, claim, renew, rescue        string
 	joinCluster, leaveCluster, nodes string
 	holdLiveness, publish, insertTx  string
+	insertClaimed, insertClaimedBare string
 }
 
 // newClusterStatements fills the templates with r, the replacer of
@@ -183,6 +227,7 @@ func newClusterStatements(replace func(string) string) clusterStatements {
 		return replace(replaceAll(tmpl,
 			"{claimable}", `status <> 'InProgress' AND `+recoverable(clock),
 			"{claimAudit}", statusAudit("t.audit_level", "x.status", "''"),
+			"{claimedAudit}", statusAudit("u_level", "x.status", "''"),
 			"{holds2}", holds("$2::text", storeClock),
 			"{leaseLiveC}", leaseLive(clock),
 			"{poison}", poison,
@@ -193,6 +238,7 @@ func newClusterStatements(replace func(string) string) clusterStatements {
 		now: f(sqlNow), claim: f(sqlClaim), renew: f(sqlRenew), rescue: f(sqlRescue),
 		joinCluster: f(sqlJoinCluster), leaveCluster: f(sqlLeaveCluster), nodes: f(sqlNodes),
 		holdLiveness: f(sqlHoldLiveness), publish: f(sqlPublish), insertTx: f(sqlInsertTx),
+		insertClaimed: f(sqlInsertClaimed), insertClaimedBare: f(sqlInsertClaimedUnaudited),
 	}
 }
 
@@ -649,4 +695,36 @@ func (s *Store) PersistTx(ctx context.Context, tx pgx.Tx, task *store.Task) erro
 		return fmt.Errorf("persist task %s: %w: a task with this id exists", task.ID, store.ErrInvalid)
 	}
 	return fmt.Errorf("persist task %s: %w", task.ID, store.ErrDuplicateKey)
+}
+
+// PersistClaimed implements store.ClaimingPersister in one statement: the
+// rows as PersistMany writes them, already InProgress under the lease (the
+// server's clock), and their audits.
+func (s *Store) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	for _, t := range p.Tasks {
+		if err := validateCounters(t); err != nil {
+			return err
+		}
+	}
+	if len(p.Tasks) == 0 {
+		return nil
+	}
+	args := append(taskArrays(p.Tasks), p.Owner, p.LeaseFor.Microseconds())
+	q := s.sql.cluster.insertClaimedBare
+	for _, t := range p.Tasks {
+		if len(store.ClaimedAudits(t.AuditLevel, t.Status)) > 0 {
+			q, args = s.sql.cluster.insertClaimed, append(args, ts(p.Now))
+			break
+		}
+	}
+	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("persist %d claimed tasks: %w", len(p.Tasks), mapErr(err))
+	}
+	return nil
 }

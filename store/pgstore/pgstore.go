@@ -47,15 +47,16 @@ type Store struct {
 }
 
 var (
-	_ store.Store           = (*Store)(nil)
-	_ store.RecurringStore  = (*Store)(nil)
-	_ store.BatchStore      = (*Store)(nil)
-	_ store.RecoveryCounter = (*Store)(nil)
-	_ store.Counter         = (*Store)(nil)
-	_ store.Retainer        = (*Store)(nil)
-	_ store.Cluster         = (*Store)(nil)
-	_ store.Notifier        = (*Store)(nil)
-	_ store.Stats           = (*Store)(nil)
+	_ store.Store             = (*Store)(nil)
+	_ store.RecurringStore    = (*Store)(nil)
+	_ store.BatchStore        = (*Store)(nil)
+	_ store.RecoveryCounter   = (*Store)(nil)
+	_ store.Counter           = (*Store)(nil)
+	_ store.Retainer          = (*Store)(nil)
+	_ store.Cluster           = (*Store)(nil)
+	_ store.ClaimingPersister = (*Store)(nil)
+	_ store.Notifier          = (*Store)(nil)
+	_ store.Stats             = (*Store)(nil)
 )
 
 // New returns a Store on pool, migrating its schema first unless

@@ -209,6 +209,16 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 		return s.persistCopy(ctx, tasks)
 	}
 	n := len(tasks)
+	_, err := s.pool.Exec(ctx, s.sql.insertMany, taskArrays(tasks)...)
+	if err != nil {
+		return fmt.Errorf("persist %d tasks: %w", n, mapErr(err))
+	}
+	return nil
+}
+
+// taskArrays are the 24 column arrays of sqlInsertMany for tasks.
+func taskArrays(tasks []*store.Task) []any {
+	n := len(tasks)
 	var (
 		ids                                       = make([]pgtype.UUID, n)
 		created, sched, last, until, next, leases = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
@@ -230,13 +240,9 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 		recFails[i], owners[i], leases[i] = int32(t.RecoveryFailures), t.Owner, ts(t.LeaseUntil)
 		metadata[i] = metadataArg(t.Metadata)
 	}
-	_, err := s.pool.Exec(ctx, s.sql.insertMany, ids, created, kinds, payloads, handlers, queues, keys,
+	return []any{ids, created, kinds, payloads, handlers, queues, keys,
 		statuses, levels, sched, last, execs, errs, recurring, schedules, infos, runCounts, maxRuns,
-		until, next, recFails, owners, leases, metadata)
-	if err != nil {
-		return fmt.Errorf("persist %d tasks: %w", n, mapErr(err))
-	}
-	return nil
+		until, next, recFails, owners, leases, metadata}
 }
 
 // persistCopy writes a large batch with COPY in one transaction, so a held

@@ -19,8 +19,9 @@ import (
 )
 
 var (
-	_ store.Cluster  = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
+	_ store.Cluster           = (*Store)(nil)
+	_ store.ClaimingPersister = (*Store)(nil)
+	_ store.Notifier          = (*Store)(nil)
 )
 
 // scriptNow reads the server's clock. It is a script so that it goes,
@@ -623,4 +624,17 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notice, error) {
 		}
 	}()
 	return out, nil
+}
+
+// PersistClaimed implements store.ClaimingPersister: persist.lua writes the
+// rows already InProgress under the lease (the server's TIME) with their
+// audits, all or none, in one script.
+func (s *Store) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return s.persist(ctx, p.Tasks, &p)
 }

@@ -21,17 +21,36 @@ func (s *Store) PersistMany(ctx context.Context, tasks []*store.Task) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if len(tasks) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 1+len(tasks)*(3+2*rowFields))
-	args = append(args, len(tasks))
 	for _, t := range tasks {
 		if err := t.Validate(); err != nil {
 			return err
 		}
+	}
+	return s.persist(ctx, tasks, nil)
+}
+
+// persist runs persist.lua on valid tasks: plain rows, or with claim set
+// rows already claimed (PersistClaimed).
+func (s *Store) persist(ctx context.Context, tasks []*store.Task, claim *store.PersistClaimedParams) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 4+len(tasks)*(4+2*rowFields))
+	args = append(args, len(tasks), "", 0, 0)
+	if claim != nil {
+		args[1], args[2], args[3] = claim.Owner, leaseMicros(claim.LeaseFor), micros(claim.Now)
+	}
+	var audits []byte
+	for _, t := range tasks {
 		n := t.Normalize()
-		args = append(args, n.ID.String(), n.Key, 0)
+		audits = audits[:0]
+		if claim != nil {
+			for _, st := range store.ClaimedAudits(n.AuditLevel, n.Status) {
+				audits = append(audits, st[0]) // 'Q'ueued, 'I'nProgress
+			}
+			n.Status, n.Owner = store.StatusInProgress, claim.Owner
+		}
+		args = append(args, n.ID.String(), n.Key, string(audits), 0)
 		nf := len(args) - 1
 		args = appendRowArgs(args, n)
 		args[nf] = (len(args) - nf - 1) / 2

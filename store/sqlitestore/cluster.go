@@ -471,3 +471,39 @@ func hexIDs(ids []uuid.UUID) string {
 	b.WriteByte(']')
 	return b.String()
 }
+
+// PersistClaimed implements store.ClaimingPersister: the rows as
+// PersistMany writes them, already InProgress under the lease, and their
+// audits, in one transaction.
+func (s *Store) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if len(p.Tasks) == 0 {
+		return nil
+	}
+	rows := make([]*store.Task, len(p.Tasks))
+	var audits []statusAudit
+	for i, t := range p.Tasks {
+		c := *t
+		rows[i] = &c
+		for _, st := range store.ClaimedAudits(t.AuditLevel, t.Status) {
+			audits = append(audits, statusAudit{t.ID, p.Now, st, ""})
+		}
+	}
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		// The clock is read under the write lock (BEGIN IMMEDIATE), as
+		// Claim reads it.
+		until := store.NormalizeTime(s.clock().Add(p.LeaseFor))
+		for _, r := range rows {
+			r.Status, r.Owner, r.LeaseUntil = store.StatusInProgress, p.Owner, until
+		}
+		if err := s.persistMany(ctx, tx, rows); err != nil {
+			return err
+		}
+		return s.insertStatusAudits(ctx, tx, audits)
+	})
+}

@@ -26,5 +26,5 @@ func ExampleRun() {
 	// Run logs which optional capabilities it found; the groups of missing
 	// ones are skipped and their fallbacks tested instead.
 	fmt.Println(store.Capabilities(memstore.New()))
-	// Output: [RecurringStore BatchStore RecoveryCounter Counter Retainer Cluster Notifier AttemptStore QueuePauser Stats LogTrimmer]
+	// Output: [RecurringStore BatchStore RecoveryCounter Counter Retainer Cluster Notifier ClaimingPersister AttemptStore QueuePauser Stats LogTrimmer]
 }

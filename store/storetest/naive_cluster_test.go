@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"slices"
 	"time"
@@ -37,12 +38,59 @@ const (
 	bugNoticeToFirstOnly   naiveBug = "PublishReachesOneSubscriber"
 	bugSubscriptionLeaks   naiveBug = "SubscribeNeverCloses"
 	bugPublishBlocks       naiveBug = "PublishWaitsForSlowReaders"
+	bugClaimedPersistAudit naiveBug = "PersistClaimedAuditsQueuedForQueuedRows"
+	bugClaimedLeaseCaller  naiveBug = "PersistClaimedLeaseFromParamsNow"
+	bugClaimedPartial      naiveBug = "PersistClaimedWritesRowsBeforeAHeldKey"
 )
 
 var (
-	_ store.Cluster  = (*naiveStore)(nil)
-	_ store.Notifier = (*naiveStore)(nil)
+	_ store.Cluster           = (*naiveStore)(nil)
+	_ store.Notifier          = (*naiveStore)(nil)
+	_ store.ClaimingPersister = (*naiveStore)(nil)
 )
+
+func (s *naiveStore) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	leaseFrom := now
+	if s.bug == bugClaimedLeaseCaller {
+		leaseFrom = p.Now
+	}
+	seen := map[string]bool{}
+	for i, t := range p.Tasks {
+		err := error(nil)
+		if _, ok := s.rows[t.ID]; ok {
+			err = fmt.Errorf("%w: id %s exists", store.ErrInvalid, t.ID)
+		} else if _, held := s.keys[t.Key]; t.Key != "" && (held || seen[t.Key]) {
+			err = fmt.Errorf("persist %s: %w", t.ID, store.ErrDuplicateKey)
+		}
+		if err != nil {
+			if s.bug == bugClaimedPartial {
+				p.Tasks = p.Tasks[:i]
+				break
+			}
+			return err
+		}
+		seen[t.Key] = true
+	}
+	for _, t := range p.Tasks {
+		r := t.Normalize()
+		if r.Status != store.StatusQueued || s.bug == bugClaimedPersistAudit {
+			s.statusAudit(r.ID, r.AuditLevel, p.Now, store.StatusQueued, "")
+		}
+		r.Status, r.Owner, r.LeaseUntil = store.StatusInProgress, p.Owner, store.NormalizeTime(leaseFrom.Add(p.LeaseFor))
+		s.statusAudit(r.ID, r.AuditLevel, p.Now, store.StatusInProgress, "")
+		s.insert(r)
+	}
+	return nil
+}
 
 func (s *naiveStore) clock() time.Time { return store.NormalizeTime(time.Now()) }
 

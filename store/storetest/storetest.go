@@ -91,7 +91,7 @@ func groups() []group {
 		{
 			name: "Cluster", needs: "Cluster",
 			has:    func(s store.Store) bool { _, ok := s.(store.Cluster); return ok },
-			checks: clusterChecks(),
+			checks: append(clusterChecks(), claimingPersisterChecks()...),
 		},
 		{
 			name: "Notifier", needs: "Notifier",

@@ -130,7 +130,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		bugNextDueAnyRow, bugLeaseFromCallerNow, bugFenceIgnored, bugFenceKeepsFailures, bugKeepsLease,
 		bugRecoverableLeased, bugRenewRevives, bugRenewKeepsLength, bugRescueLiveLeases, bugRescueIgnoresOwners,
 		bugRescueNeverPoisons, bugRescueNoLimit, bugLeaveKeepsNode, bugHeartbeatKept, bugNoticeToFirstOnly,
-		bugSubscriptionLeaks, bugPublishBlocks,
+		bugSubscriptionLeaks, bugPublishBlocks, bugClaimedPersistAudit, bugClaimedLeaseCaller, bugClaimedPartial,
 		bugAttemptAtNone, bugAttemptFenceIgnored, bugRemoveKeepsAttempts, bugAttemptPurgeInclusive,
 		bugAttemptPurgeNoErrAge, bugAttemptsNewestFirst, bugTrimKeepsOldest, bugTrimBySaveOrder,
 		bugStatusCutInclusive, bugRunsCutInclusive, bugErrorCutInclusive, bugLogCutInclusive,

@@ -1,0 +1,207 @@
+package evertask_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evertask/evertask"
+	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/memstore"
+)
+
+// writeCounter is the memory store with a count of the writes that take a
+// new task to a worker: plain persists, persists already claimed, Queued and
+// InProgress transitions, and rows a fetcher claimed.
+type writeCounter struct {
+	*memstore.Store
+	mu                     sync.Mutex
+	persisted, claimedNew  []uuid.UUID
+	toQueued, toInProgress int
+	fetched                []uuid.UUID
+}
+
+func (c *writeCounter) Persist(ctx context.Context, t *store.Task) error {
+	c.mu.Lock()
+	c.persisted = append(c.persisted, t.ID)
+	c.mu.Unlock()
+	return c.Store.Persist(ctx, t)
+}
+
+func (c *writeCounter) PersistMany(ctx context.Context, ts []*store.Task) error {
+	c.mu.Lock()
+	for _, t := range ts {
+		c.persisted = append(c.persisted, t.ID)
+	}
+	c.mu.Unlock()
+	return c.Store.PersistMany(ctx, ts)
+}
+
+func (c *writeCounter) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	c.mu.Lock()
+	for _, t := range p.Tasks {
+		c.claimedNew = append(c.claimedNew, t.ID)
+	}
+	c.mu.Unlock()
+	return c.Store.PersistClaimed(ctx, p)
+}
+
+func (c *writeCounter) count(ps ...store.TransitionParams) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range ps {
+		switch p.To {
+		case store.StatusQueued:
+			c.toQueued++
+		case store.StatusInProgress:
+			c.toInProgress++
+		}
+	}
+}
+
+func (c *writeCounter) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	c.count(p)
+	return c.Store.Transition(ctx, p)
+}
+
+func (c *writeCounter) TransitionMany(ctx context.Context, ps []store.TransitionParams) ([]bool, error) {
+	c.count(ps...)
+	return c.Store.TransitionMany(ctx, ps)
+}
+
+func (c *writeCounter) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResult, error) {
+	res, err := c.Store.Claim(ctx, p)
+	c.mu.Lock()
+	for _, t := range res.Tasks {
+		c.fetched = append(c.fetched, t.ID)
+	}
+	c.mu.Unlock()
+	return res, err
+}
+
+// TestDispatchClaimsForAnIdleWorker checks the fast path of a lone node
+// (issue 12): a task due now whose queue has an idle worker is stored
+// already claimed, in one write, and runs without a Queued or InProgress
+// transition and without a fetcher's claim; its history is the one the
+// slow path writes. A task that finds no idle worker, or is due later,
+// takes the slow path.
+func TestDispatchClaimsForAnIdleWorker(t *testing.T) {
+	t.Parallel()
+	st := &writeCounter{Store: memstore.New()}
+	release, running := make(chan struct{}), make(chan string, 4)
+	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(), AuditLevel: store.AuditFull,
+		Queues: []evertask.QueueConfig{{Name: "q", Workers: 1, Capacity: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+	})
+	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error {
+		running <- j.Note
+		if j.Note == "block" {
+			<-release
+		}
+		return nil
+	}), &evertask.HandlerOpts{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	events, stop := eng.Subscribe(64)
+	defer stop()
+	ctx := context.Background()
+	dispatch := func(note string, opts *evertask.DispatchOpts) uuid.UUID {
+		t.Helper()
+		if opts == nil {
+			opts = &evertask.DispatchOpts{}
+		}
+		opts.Queue = "q"
+		id, err := eng.Dispatch(ctx, noteJob{Note: note}, opts)
+		if err != nil {
+			t.Fatalf("dispatch %s: %v", note, err)
+		}
+		return id
+	}
+	wait := func(id uuid.UUID) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		row, err := eng.Wait(wctx, id)
+		if err != nil || row.Status != store.StatusCompleted {
+			t.Fatalf("wait for %s: %v, %v; want Completed", id, row, err)
+		}
+	}
+	writes := func() (persisted, claimedNew []uuid.UUID, toQueued, toInProgress int, fetched []uuid.UUID) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return slices.Clone(st.persisted), slices.Clone(st.claimedNew), st.toQueued, st.toInProgress, slices.Clone(st.fetched)
+	}
+
+	// Idle worker: one write, straight to the worker.
+	fast := dispatch("fast", nil)
+	wait(fast)
+	persisted, claimedNew, toQueued, toInProgress, fetched := writes()
+	if !slices.Equal(claimedNew, []uuid.UUID{fast}) || len(persisted) != 0 || toQueued != 0 || toInProgress != 0 || len(fetched) != 0 {
+		t.Fatalf("a dispatch to an idle worker wrote: persisted %v, persisted claimed %v, %d Queued and %d InProgress transitions, fetched %v; "+
+			"want one persist already claimed and nothing else before it ran", persisted, claimedNew, toQueued, toInProgress, fetched)
+	}
+	audits, err := st.StatusAudits(ctx, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Status
+	for _, a := range audits {
+		got = append(got, a.Status)
+	}
+	if want := []store.Status{store.StatusCompleted, store.StatusInProgress, store.StatusQueued}; !slices.Equal(got, want) {
+		t.Errorf("the fast task's status history (newest first) is %v, want %v", got, want)
+	}
+	if row, _ := st.Get(ctx, fast); row.Owner != "" || !row.LeaseUntil.IsZero() {
+		t.Errorf("the fast task's finished row keeps the lease of %q until %s", row.Owner, row.LeaseUntil)
+	}
+
+	// The one worker busy: the next dispatch is a plain persist, and runs
+	// once the worker is free.
+	block := dispatch("block", nil)
+	if note := <-running; note != "fast" {
+		t.Fatalf("ran %q, want the fast task first", note)
+	}
+	if note := <-running; note != "block" {
+		t.Fatalf("ran %q, want the blocking task", note)
+	}
+	busy := dispatch("busy", nil)
+	later := dispatch("later", &evertask.DispatchOpts{Delay: 10 * time.Millisecond})
+	persisted, claimedNew, _, _, _ = writes()
+	if !slices.Equal(claimedNew, []uuid.UUID{fast, block}) || !slices.Equal(persisted, []uuid.UUID{busy, later}) {
+		t.Errorf("with the worker busy: persisted %v, persisted claimed %v; want the busy and the delayed task persisted plainly and only the first two claimed",
+			persisted, claimedNew)
+	}
+	close(release)
+	for _, id := range []uuid.UUID{block, busy, later} {
+		wait(id)
+	}
+
+	// Each task started once and completed once.
+	stop()
+	counts := map[uuid.UUID]map[evertask.EventType]int{}
+	for ev := range events {
+		if counts[ev.TaskID] == nil {
+			counts[ev.TaskID] = map[evertask.EventType]int{}
+		}
+		counts[ev.TaskID][ev.Type]++
+	}
+	for _, id := range []uuid.UUID{fast, block, busy, later} {
+		if c := counts[id]; c[evertask.EventStarted] != 1 || c[evertask.EventCompleted] != 1 || len(c) != 2 {
+			t.Errorf("task %s events %v, want started and completed once each", id, c)
+		}
+	}
+}
