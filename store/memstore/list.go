@@ -39,7 +39,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.key(), f.Oldest) && (len(f.Statuses) == 0 || statuses[r.st]) && sc.match(&f, r) {
 			found = append(found, r)
 		}
-	case len(f.Statuses) > 0:
+	case len(f.Statuses) > 0 && sc.budget == 0:
 		// The pending index also holds recurring rows of final statuses
 		// (their own trees list those): walk it for the open statuses only.
 		var open, final [numStatus]bool
@@ -78,11 +78,19 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 			found = found[:min(len(found), want)]
 		}
 	default:
+		// A bounded search walks every row in one order, whatever the
+		// statuses, so where it stops is one position.
+		if len(f.Statuses) > 0 {
+			sc.statuses = &statuses
+		}
 		found = sc.walk(&s.all, &f, want, nil)
 	}
 
 	var page store.Page
-	if len(found) > limit {
+	if sc.stop != nil && len(found) <= limit {
+		page.Next = &store.Cursor{CreatedAt: sc.stop.createdAt(), ID: sc.stop.ID}
+		page.ScanLimited = true
+	} else if len(found) > limit {
 		found = found[:limit]
 		last := found[limit-1]
 		page.Next = &store.Cursor{CreatedAt: last.createdAt(), ID: last.ID}
@@ -111,6 +119,11 @@ type scan struct {
 	from   ikey   // start position
 	incl   bool   // whether from itself is included
 	search string // Filter.Search
+	// budget is Filter.ScanLimit for a search (0: none); tested counts the
+	// rows tested against the search; stop is the row the walk stopped at
+	// when it ran out of budget.
+	budget, tested int
+	stop           *row
 	// statuses, when set, are the statuses a row must have: an index may
 	// hold several (see statusTree).
 	statuses *[numStatus]bool
@@ -143,6 +156,9 @@ func newScan(f *store.Filter) *scan {
 		}
 	}
 	sc.search = f.Search
+	if f.Search != "" && f.ScanLimit > 0 {
+		sc.budget = f.ScanLimit
+	}
 	return sc
 }
 
@@ -188,6 +204,10 @@ func (sc *scan) walk(t *btree, f *store.Filter, want int, out []*row) []*row {
 				out = append(out, e.r)
 				n++
 			}
+			if n < want && sc.budget > 0 && sc.tested >= sc.budget {
+				sc.stop = e.r
+				return false
+			}
 			return n < want
 		})
 	} else {
@@ -198,6 +218,10 @@ func (sc *scan) walk(t *btree, f *store.Filter, want int, out []*row) []*row {
 			if sc.match(f, e.r) {
 				out = append(out, e.r)
 				n++
+			}
+			if n < want && sc.budget > 0 && sc.tested >= sc.budget {
+				sc.stop = e.r
+				return false
 			}
 			return n < want
 		})
@@ -217,6 +241,7 @@ func (sc *scan) match(f *store.Filter, r *row) bool {
 		return false
 	}
 	if sc.search != "" {
+		sc.tested++
 		return store.ContainsFold(r.Kind, sc.search) || store.ContainsFold(r.Handler, sc.search) ||
 			store.ContainsFold(r.Key, sc.search)
 	}

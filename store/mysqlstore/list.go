@@ -2,7 +2,10 @@ package mysqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/evertask/evertask/store"
@@ -76,14 +79,6 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if !f.CreatedBefore.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, ts(f.CreatedBefore))
 	}
-	if f.Search != "" {
-		// LOCATE matches plain text, so % _ and \ in the search are
-		// literal; LOWER folds case by the Unicode rules of utf8mb4, once
-		// the byte columns are read as utf8mb4.
-		where = append(where, "(LOCATE(LOWER(?), LOWER(CONVERT(kind USING utf8mb4))) > 0 OR LOCATE(LOWER(?), LOWER(handler)) > 0"+
-			" OR LOCATE(LOWER(?), LOWER(CONVERT(COALESCE(task_key, '') USING utf8mb4))) > 0)")
-		args = append(args, f.Search, f.Search, f.Search)
-	}
 	order, cmp := "DESC", "<"
 	if f.Oldest {
 		order, cmp = "ASC", ">"
@@ -92,6 +87,30 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		c := ts(f.After.CreatedAt)
 		where = append(where, "(created_at "+cmp+" ? OR (created_at = ? AND id "+cmp+" ?))")
 		args = append(args, c, c, idArg(f.After.ID))
+	}
+	var bound *store.Cursor // the last row a bounded search tests
+	if f.Search != "" && f.ScanLimit > 0 {
+		var err error
+		if bound, err = s.scanBound(ctx, where, args, order, f.ScanLimit); err != nil {
+			return store.Page{}, fmt.Errorf("list tasks: %w", err)
+		}
+		if bound != nil {
+			until := ">"
+			if f.Oldest {
+				until = "<"
+			}
+			c := ts(bound.CreatedAt)
+			where = append(where, "(created_at "+until+" ? OR (created_at = ? AND id "+until+"= ?))")
+			args = append(args, c, c, idArg(bound.ID))
+		}
+	}
+	if f.Search != "" {
+		// LOCATE matches plain text, so % _ and \ in the search are
+		// literal; LOWER folds case by the Unicode rules of utf8mb4, once
+		// the byte columns are read as utf8mb4.
+		where = append(where, "(LOCATE(LOWER(?), LOWER(CONVERT(kind USING utf8mb4))) > 0 OR LOCATE(LOWER(?), LOWER(handler)) > 0"+
+			" OR LOCATE(LOWER(?), LOWER(CONVERT(COALESCE(task_key, '') USING utf8mb4))) > 0)")
+		args = append(args, f.Search, f.Search, f.Search)
 	}
 	var b strings.Builder
 	b.WriteString(s.sql.list)
@@ -114,7 +133,33 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		tasks = tasks[:limit]
 		next := store.CursorOf(tasks[limit-1])
 		page.Next = &next
+	} else if bound != nil {
+		page.Next, page.ScanLimited = bound, true
 	}
 	page.Tasks = tasks
 	return page, nil
+}
+
+// scanBound returns the position of the n-th row of a list query without
+// its search (its conditions, with their arguments, in the order given),
+// or nil when there are fewer rows: the last row a search bounded to n rows
+// tests. It walks the index the list would walk.
+func (s *Store) scanBound(ctx context.Context, where []string, args []any, order string, n int) (*store.Cursor, error) {
+	var b strings.Builder
+	b.WriteString("SELECT created_at, id")
+	b.WriteString(s.sql.list[strings.Index(s.sql.list, " FROM "):])
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	b.WriteString(" ORDER BY created_at " + order + ", id " + order + " LIMIT 1 OFFSET ?")
+	var c store.Cursor
+	err := s.db.QueryRowContext(ctx, b.String(), append(slices.Clip(args), n-1)...).Scan(timeDest{&c.CreatedAt}, idDest{&c.ID})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &c, nil
 }

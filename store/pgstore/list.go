@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/evertask/evertask/store"
 )
 
@@ -95,12 +98,6 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if !f.CreatedBefore.IsZero() {
 		where = append(where, "created_at < "+arg(ts(f.CreatedBefore)))
 	}
-	if f.Search != "" {
-		// strpos matches plain text, so % _ and \ in the search are
-		// literal; lower() folds case by the database's ctype.
-		n := arg(f.Search)
-		where = append(where, "(strpos(lower(kind), lower("+n+"::text)) > 0 OR strpos(lower(handler), lower("+n+"::text)) > 0 OR strpos(lower(coalesce(key, '')), lower("+n+"::text)) > 0)")
-	}
 	order := "DESC"
 	cmp := "<"
 	if f.Oldest {
@@ -108,6 +105,26 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	}
 	if !f.After.IsZero() {
 		where = append(where, "(created_at, id) "+cmp+" ("+arg(ts(f.After.CreatedAt))+"::timestamptz, "+arg(uuidArg(f.After.ID))+"::uuid)")
+	}
+	var bound *store.Cursor // the last row a bounded search tests
+	if f.Search != "" {
+		if f.ScanLimit > 0 {
+			var err error
+			if bound, err = s.scanBound(ctx, where, args, order, f.ScanLimit); err != nil {
+				return store.Page{}, fmt.Errorf("list tasks: %w", err)
+			}
+			if bound != nil {
+				until := ">="
+				if f.Oldest {
+					until = "<="
+				}
+				where = append(where, "(created_at, id) "+until+" ("+arg(ts(bound.CreatedAt))+"::timestamptz, "+arg(uuidArg(bound.ID))+"::uuid)")
+			}
+		}
+		// strpos matches plain text, so % _ and \ in the search are
+		// literal; lower() folds case by the database's ctype.
+		n := arg(f.Search)
+		where = append(where, "(strpos(lower(kind), lower("+n+"::text)) > 0 OR strpos(lower(handler), lower("+n+"::text)) > 0 OR strpos(lower(coalesce(key, '')), lower("+n+"::text)) > 0)")
 	}
 	var b strings.Builder
 	b.WriteString(s.sql.list)
@@ -129,9 +146,37 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		tasks = tasks[:limit]
 		next := store.CursorOf(tasks[limit-1])
 		page.Next = &next
+	} else if bound != nil {
+		page.Next, page.ScanLimited = bound, true
 	}
 	page.Tasks = tasks
 	return page, nil
+}
+
+// scanBound returns the position of the n-th row of a list query without
+// its search (its conditions, with their arguments, in the order given),
+// or nil when there are fewer rows: the last row a search bounded to n rows
+// tests. It walks the index the list would walk.
+func (s *Store) scanBound(ctx context.Context, where []string, args []any, order string, n int) (*store.Cursor, error) {
+	var b strings.Builder
+	b.WriteString("SELECT created_at, id")
+	b.WriteString(s.sql.list[strings.Index(s.sql.list, " FROM "):])
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	b.WriteString(" ORDER BY created_at " + order + ", id " + order + " LIMIT 1 OFFSET " + strconv.Itoa(n-1))
+	var crea pgtype.Timestamptz
+	var c store.Cursor
+	err := s.pool.QueryRow(ctx, b.String(), args...).Scan(&crea, uuidDest(&c.ID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	c.CreatedAt = fromTS(crea)
+	return &c, nil
 }
 
 // phaseOf is the phase column of a status, as migration 002 computes it:

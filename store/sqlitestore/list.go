@@ -3,9 +3,12 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/evertask/evertask/store"
 )
@@ -33,6 +36,8 @@ const (
 	listBefore      = ` AND created_at < ?`
 	listAfterDesc   = ` AND (created_at, id) < (?, ?)`
 	listAfterAsc    = ` AND (created_at, id) > (?, ?)`
+	listUntilDesc   = ` AND (created_at, id) >= (?, ?)`
+	listUntilAsc    = ` AND (created_at, id) <= (?, ?)`
 	listOrderDesc   = ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	listOrderAsc    = ` ORDER BY created_at, id LIMIT ?`
 	listStatusHead  = ` AND status IN (?`
@@ -52,14 +57,15 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		return store.Page{}, err
 	}
 	limit := f.Limit
+	// q holds the conditions; the query is listFrom, hint, q, the order.
 	var q strings.Builder
 	args := make([]any, 0, 16)
-	q.WriteString(listFrom)
+	hint := ""
 	switch {
 	case len(f.Statuses) == 1:
-		q.WriteString(listByStatus)
+		hint = listByStatus
 	case f.Kind != "" && len(f.Statuses) == 0:
-		q.WriteString(listByKind)
+		hint = listByKind
 	}
 	q.WriteString(listWhere)
 	if len(f.Statuses) > 0 {
@@ -94,11 +100,6 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if !f.CreatedBefore.IsZero() {
 		add(listBefore, ceilMicros(f.CreatedBefore))
 	}
-	if f.Search != "" {
-		needle := store.Fold(f.Search)
-		q.WriteString(listSearch)
-		args = append(args, needle, needle, needle)
-	}
 	if !f.After.IsZero() {
 		cond := listAfterDesc
 		if f.Oldest {
@@ -111,9 +112,29 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if f.Oldest {
 		order = listOrderAsc
 	}
+	var bound *store.Cursor // the last row a bounded search tests
+	if f.Search != "" {
+		if f.ScanLimit > 0 {
+			var err error
+			if bound, err = s.scanBound(ctx, hint+q.String()+order, args, f.ScanLimit); err != nil {
+				return store.Page{}, fmt.Errorf("list tasks: %w", err)
+			}
+			if bound != nil {
+				cond := listUntilDesc
+				if f.Oldest {
+					cond = listUntilAsc
+				}
+				add(cond, bound.CreatedAt.UnixMicro())
+				args = append(args, bound.ID[:])
+			}
+		}
+		needle := store.Fold(f.Search)
+		q.WriteString(listSearch)
+		args = append(args, needle, needle, needle)
+	}
 	add(order, limit+1) // one more than the page tells whether a next page exists
 
-	rows, err := s.readers.QueryContext(ctx, q.String(), args...)
+	rows, err := s.readers.QueryContext(ctx, listFrom+hint+q.String(), args...)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("list tasks: %w", mapErr(err))
 	}
@@ -126,8 +147,30 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		page.Tasks = tasks[:limit]
 		next := store.CursorOf(tasks[limit-1])
 		page.Next = &next
+	} else if bound != nil {
+		page.Next, page.ScanLimited = bound, true
 	}
 	return page, nil
+}
+
+// scanBound returns the position of the n-th row of a list query without
+// its search (the query's hint, conditions and order, whose LIMIT it
+// takes), or nil when there are fewer rows: the last row a search bounded
+// to n rows tests. It reads the index the list would walk, not the rows.
+func (s *Store) scanBound(ctx context.Context, query string, args []any, n int) (*store.Cursor, error) {
+	var us int64
+	var id []byte
+	err := s.readers.QueryRowContext(ctx, `SELECT created_at, id FROM tasks`+query+` OFFSET ?`,
+		append(slices.Clip(args), 1, n-1)...).Scan(&us, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	c := store.Cursor{CreatedAt: time.UnixMicro(us).UTC()}
+	copy(c.ID[:], id)
+	return &c, nil
 }
 
 // cursorMicros is a cursor's time as stored. Cursors come from rows, so

@@ -409,9 +409,21 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*store.Task
+	var tested int
+	var stop *store.Task // where a bounded search ran out of budget
 	take := func(t *store.Task) bool {
 		if s.matches(&f, t) {
 			out = append(out, t.Clone())
+		}
+		if f.Search != "" && f.ScanLimit > 0 {
+			g := f
+			g.Search = ""
+			if matches(&g, t) {
+				if tested++; tested >= f.ScanLimit && len(out) <= limit {
+					stop = t
+					return true
+				}
+			}
 		}
 		return len(out) > limit
 	}
@@ -442,6 +454,9 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 		page.Tasks = out[:limit]
 		next := store.CursorOf(out[limit-1])
 		page.Next = &next
+	} else if stop != nil {
+		next := store.CursorOf(stop)
+		page.Next, page.ScanLimited = &next, true
 	}
 	return page, nil
 }
