@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/monitor"
 	"github.com/evertask/evertask/store"
@@ -608,5 +610,58 @@ func TestAggregatesAreCachedAndRefreshedInTheBackground(t *testing.T) {
 	off.getJSON(t, "/api/counts", 200, &c)
 	if c.Total != 2 {
 		t.Errorf("with the cache off: %+v, want 2", c)
+	}
+}
+
+func TestSearchStopsAtTheScanLimitAndContinues(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *monitor.Config) { c.NoAuth, c.Users, c.Tokens, c.SearchScanLimit = true, nil, nil, 10 })
+	b.seed(t, 30)
+	// One match, older than the 30 others.
+	id, _ := uuid.NewV7()
+	needle := &store.Task{ID: id, CreatedAt: b.now.Add(-time.Hour), Kind: "invoice.Needle", Queue: "default",
+		Payload: []byte(`{}`), Status: store.StatusQueued, Handler: "H"}
+	if err := store.PersistMany(t.Context(), b.st, []*store.Task{needle}); err != nil {
+		t.Fatal(err)
+	}
+	type page struct {
+		taskPage
+		ScanLimit   int  `json:"scan_limit"`
+		ScanLimited bool `json:"scan_limited"`
+	}
+	var p page
+	b.getJSON(t, "/api/tasks?search=needle", 200, &p)
+	if len(p.Tasks) != 0 || p.Next == nil || !p.ScanLimited || p.ScanLimit != 10 {
+		t.Fatalf("first page of a search bounded to 10 of 31 tasks: %d tasks, next %v, scan_limited %v, scan_limit %d; want none, a next, true, 10",
+			len(p.Tasks), p.Next, p.ScanLimited, p.ScanLimit)
+	}
+	resp := b.do(t, "GET", "/tasks?search=needle", "", nil)
+	html := body(resp)
+	if !strings.Contains(html, `id="scan-limited"`) || !strings.Contains(html, "Search older tasks") || !strings.Contains(html, "after 10 tasks") {
+		t.Errorf("the tasks page of a bounded search does not say it stopped after 10 tasks and offer older ones:\n%s", html)
+	}
+	var found []string
+	pages := 1
+	for p.Next != nil && pages < 10 {
+		next := *p.Next
+		p = page{}
+		b.getJSON(t, "/api/tasks?search=needle&after="+url.QueryEscape(next), 200, &p)
+		pages++
+		for _, tk := range p.Tasks {
+			found = append(found, tk.ID)
+		}
+	}
+	if len(found) != 1 || found[0] != id.String() || pages != 4 {
+		t.Errorf("paging on found %v in %d pages; want [%s] in 4 (31 tasks, 10 a page)", found, pages, id)
+	}
+
+	// The default bound is far above these 31 tasks: one page answers.
+	d := setup(t, func(c *monitor.Config) { c.NoAuth, c.Users, c.Tokens = true, nil, nil })
+	d.seed(t, 30)
+	p = page{}
+	d.getJSON(t, "/api/tasks?search=no-such-text", 200, &p)
+	if len(p.Tasks) != 0 || p.Next != nil || p.ScanLimited || p.ScanLimit != monitor.DefaultSearchScanLimit {
+		t.Errorf("default: %d tasks, next %v, scan_limited %v, scan_limit %d; want none, null, false, %d",
+			len(p.Tasks), p.Next, p.ScanLimited, p.ScanLimit, monitor.DefaultSearchScanLimit)
 	}
 }
