@@ -84,9 +84,19 @@ type Config struct {
 
 	// Metrics, when set, is served at /metrics (a Prometheus handler), and
 	// Health at /health. Both go through the same authentication and
-	// allow-list as the rest.
+	// allow-list as the rest, with one exception for a load balancer's
+	// probe: a GET or HEAD of /health that carries no credentials (no
+	// Authorization header, no cookie) is answered without authentication
+	// with the verdict alone, 200 {"status":"ok"} or 503
+	// {"status":"unavailable"}, taken from Health's status code; Health's
+	// report (probes, errors, nodes) goes only to authenticated requests.
+	// The verdict is computed at most once a second, whatever the rate of
+	// probes. The allow-list still applies: admit the prober's address.
 	Metrics http.Handler
 	Health  http.Handler
+	// HealthPrivate puts /health wholly behind authentication: no verdict
+	// without credentials.
+	HealthPrivate bool
 
 	// PayloadLimit is how many bytes of a payload the task detail shows;
 	// ?payload=full or /api/tasks/{id}/payload gives it whole. Default 4096.
