@@ -846,6 +846,7 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		})
 		res.StatusAudits += len(list) - len(kept)
 		s.statuses[id] = kept
+		progress(p, res)
 	}
 	for id, list := range s.runs {
 		kept := slices.DeleteFunc(list, func(a store.RunsAudit) bool {
@@ -853,11 +854,13 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		})
 		res.RunsAudits += len(list) - len(kept)
 		s.runs[id] = kept
+		progress(p, res)
 	}
 	for id, list := range s.logs {
 		kept := slices.DeleteFunc(list, func(l store.ExecutionLog) bool { return old(l.At, "", p.LogAge, bugLogCutInclusive) })
 		res.Logs += len(list) - len(kept)
 		s.logs[id] = kept
+		progress(p, res)
 	}
 	s.purgeAttempts(p, &res)
 	for id, t := range s.rows {
@@ -877,7 +880,16 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		if cut, ok := cutoff(age); ok && before(ref, cut, rule) {
 			s.delete(id)
 			res.Tasks++
+			progress(p, res)
 		}
 	}
+	progress(p, res)
 	return res, nil
+}
+
+// progress reports the purge so far, as a store does after each batch.
+func progress(p store.RetentionPolicy, res store.PurgeResult) {
+	if p.Progress != nil {
+		p.Progress(res)
+	}
 }
