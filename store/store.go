@@ -336,7 +336,7 @@ type Filter struct {
 	// ScanLimit, when positive and Search is set, bounds the rows one List
 	// call tests against Search: at most the first ScanLimit rows past After,
 	// in the page's order, that pass the other filters (a store may test
-	// fewer). When the call stops there before the page is full, the page
+	// fewer; rows written during the call may add a few). When the call stops there before the page is full, the page
 	// holds the matches found, Page.ScanLimited is set and Next continues
 	// after the last row tested, even when the page is empty; paging on
 	// finds every match once, in order. Zero or negative: no bound.
