@@ -7,11 +7,15 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/monitor"
@@ -534,7 +538,9 @@ func TestMetricsAndHealthAreMountedBehindAuthentication(t *testing.T) {
 		c.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("evertask_up 1\n")) })
 		c.Health = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	})
-	for _, p := range []string{"/metrics", "/health"} {
+	// /health without credentials is the verdict alone: see
+	// TestHealthVerdictWithoutCredentials.
+	for _, p := range []string{"/metrics"} {
 		resp := b.do(t, "GET", p, "", nil)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusUnauthorized {
@@ -608,5 +614,160 @@ func TestAggregatesAreCachedAndRefreshedInTheBackground(t *testing.T) {
 	off.getJSON(t, "/api/counts", 200, &c)
 	if c.Total != 2 {
 		t.Errorf("with the cache off: %+v, want 2", c)
+	}
+}
+
+func TestSearchStopsAtTheScanLimitAndContinues(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *monitor.Config) { c.NoAuth, c.Users, c.Tokens, c.SearchScanLimit = true, nil, nil, 10 })
+	b.seed(t, 30)
+	// One match, older than the 30 others.
+	id, _ := uuid.NewV7()
+	needle := &store.Task{ID: id, CreatedAt: b.now.Add(-time.Hour), Kind: "invoice.Needle", Queue: "default",
+		Payload: []byte(`{}`), Status: store.StatusQueued, Handler: "H"}
+	if err := store.PersistMany(t.Context(), b.st, []*store.Task{needle}); err != nil {
+		t.Fatal(err)
+	}
+	type page struct {
+		taskPage
+		ScanLimit   int  `json:"scan_limit"`
+		ScanLimited bool `json:"scan_limited"`
+	}
+	var p page
+	b.getJSON(t, "/api/tasks?search=needle", 200, &p)
+	if len(p.Tasks) != 0 || p.Next == nil || !p.ScanLimited || p.ScanLimit != 10 {
+		t.Fatalf("first page of a search bounded to 10 of 31 tasks: %d tasks, next %v, scan_limited %v, scan_limit %d; want none, a next, true, 10",
+			len(p.Tasks), p.Next, p.ScanLimited, p.ScanLimit)
+	}
+	resp := b.do(t, "GET", "/tasks?search=needle", "", nil)
+	html := body(resp)
+	if !strings.Contains(html, `id="scan-limited"`) || !strings.Contains(html, "Search older tasks") || !strings.Contains(html, "after 10 tasks") {
+		t.Errorf("the tasks page of a bounded search does not say it stopped after 10 tasks and offer older ones:\n%s", html)
+	}
+	var found []string
+	pages := 1
+	for p.Next != nil && pages < 10 {
+		next := *p.Next
+		p = page{}
+		b.getJSON(t, "/api/tasks?search=needle&after="+url.QueryEscape(next), 200, &p)
+		pages++
+		for _, tk := range p.Tasks {
+			found = append(found, tk.ID)
+		}
+	}
+	if len(found) != 1 || found[0] != id.String() || pages != 4 {
+		t.Errorf("paging on found %v in %d pages; want [%s] in 4 (31 tasks, 10 a page)", found, pages, id)
+	}
+
+	// The default bound is far above these 31 tasks: one page answers.
+	d := setup(t, func(c *monitor.Config) { c.NoAuth, c.Users, c.Tokens = true, nil, nil })
+	d.seed(t, 30)
+	p = page{}
+	d.getJSON(t, "/api/tasks?search=no-such-text", 200, &p)
+	if len(p.Tasks) != 0 || p.Next != nil || p.ScanLimited || p.ScanLimit != monitor.DefaultSearchScanLimit {
+		t.Errorf("default: %d tasks, next %v, scan_limited %v, scan_limit %d; want none, null, false, %d",
+			len(p.Tasks), p.Next, p.ScanLimited, p.ScanLimit, monitor.DefaultSearchScanLimit)
+	}
+}
+
+func TestHealthVerdictWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	const secret = "dial tcp 10.9.8.7:5432: password authentication failed for user ops"
+	var calls, up atomic.Int32
+	report := func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Node", "node-7")
+		if up.Load() == 1 {
+			_, _ = w.Write([]byte(`{"status":"ok","nodes":[{"id":"node-7"}]}`))
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"unavailable","store":{"error":"` + secret + `"}}`))
+	}
+	b := setup(t, func(c *monitor.Config) { c.Health = http.HandlerFunc(report) })
+	get := func(method, path string, hdr map[string]string) (int, string, http.Header) {
+		resp := b.do(t, method, path, "", hdr)
+		return resp.StatusCode, body(resp), resp.Header
+	}
+	// A probe without credentials, however dressed, gets the verdict alone.
+	for _, c := range []struct {
+		method, path string
+		hdr          map[string]string
+	}{
+		{"GET", "/health", nil},
+		{"GET", "/health?verbose=1&full=true", nil},
+		{"GET", "/health", map[string]string{"X-Forwarded-For": "127.0.0.1", "Accept": "text/html"}},
+		{"GET", "/health", map[string]string{"X-Evertask-Csrf": "x", "Origin": "https://evil.example"}},
+	} {
+		code, got, h := get(c.method, c.path, c.hdr)
+		if code != http.StatusServiceUnavailable || got != `{"status":"unavailable"}`+"\n" || h.Get("Set-Cookie") != "" || h.Get("X-Node") != "" {
+			t.Errorf("%s %s %v without credentials: %d %q, Set-Cookie %q, X-Node %q; want 503 and the verdict alone",
+				c.method, c.path, c.hdr, code, got, h.Get("Set-Cookie"), h.Get("X-Node"))
+		}
+	}
+	if code, got, _ := get("HEAD", "/health", nil); code != http.StatusServiceUnavailable || got != "" {
+		t.Errorf("HEAD /health: %d %q; want 503, no body", code, got)
+	}
+	// Anything else of /health, or near it, goes through authentication.
+	for _, c := range []struct {
+		method, path string
+		hdr          map[string]string
+	}{
+		{"POST", "/health", nil},
+		{"GET", "/health/", nil},
+		{"GET", "/api/health", nil},
+		{"GET", "/health", map[string]string{"Authorization": "Bearer not-the-token-at-all"}},
+		{"GET", "/health", map[string]string{"Authorization": "Basic " + "YWRtaW46YWRtaW4="}},
+		{"GET", "/health", map[string]string{"Cookie": "evertask_session=forged"}},
+	} {
+		code, got, _ := get(c.method, c.path, c.hdr)
+		if strings.Contains(got, secret) || strings.Contains(got, "node-7") || code == http.StatusOK || code == http.StatusServiceUnavailable {
+			t.Errorf("%s %s %v: %d %q; want no report and no verdict", c.method, c.path, c.hdr, code, got)
+		}
+	}
+	// With credentials, the whole report.
+	code, got, _ := get("GET", "/health", map[string]string{"Authorization": "Bearer " + testToken})
+	if code != http.StatusServiceUnavailable || !strings.Contains(got, secret) {
+		t.Errorf("GET /health with a token: %d %q; want the handler's report", code, got)
+	}
+	// A flood of probes runs the check at most once a second.
+	before := calls.Load()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { get("GET", "/health", nil) })
+	}
+	wg.Wait()
+	if n := calls.Load() - before; n > 2 {
+		t.Errorf("50 probes ran the health check %d times; want at most one a second", n)
+	}
+	// The verdict follows the handler's.
+	up.Store(1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, got, _ := get("GET", "/health", nil)
+		if code == http.StatusOK && got == `{"status":"ok"}`+"\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /health after the store came back: %d %q; want 200 {\"status\":\"ok\"}", code, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// HealthPrivate: nothing without credentials.
+	p := setup(t, func(c *monitor.Config) { c.Health, c.HealthPrivate = http.HandlerFunc(report), true })
+	resp := p.do(t, "GET", "/health", "", nil)
+	if got := body(resp); resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusSeeOther || strings.Contains(got, "status") {
+		t.Errorf("HealthPrivate, GET /health without credentials: %d %q; want 401 or the login", resp.StatusCode, got)
+	}
+	// The allow-list still applies.
+	a := setup(t, func(c *monitor.Config) {
+		c.Health = http.HandlerFunc(report)
+		c.AllowIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	})
+	resp = a.do(t, "GET", "/health", "", nil)
+	if got := body(resp); resp.StatusCode != http.StatusForbidden || strings.Contains(got, "status") {
+		t.Errorf("GET /health from outside the allow-list: %d %q; want 403", resp.StatusCode, got)
 	}
 }

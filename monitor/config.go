@@ -84,13 +84,32 @@ type Config struct {
 
 	// Metrics, when set, is served at /metrics (a Prometheus handler), and
 	// Health at /health. Both go through the same authentication and
-	// allow-list as the rest.
+	// allow-list as the rest, with one exception for a load balancer's
+	// probe: a GET or HEAD of /health that carries no credentials (no
+	// Authorization header, no cookie) is answered without authentication
+	// with the verdict alone, 200 {"status":"ok"} or 503
+	// {"status":"unavailable"}, taken from Health's status code; Health's
+	// report (probes, errors, nodes) goes only to authenticated requests.
+	// The verdict is computed at most once a second, whatever the rate of
+	// probes. The allow-list still applies: admit the prober's address.
 	Metrics http.Handler
 	Health  http.Handler
+	// HealthPrivate puts /health wholly behind authentication: no verdict
+	// without credentials.
+	HealthPrivate bool
 
 	// PayloadLimit is how many bytes of a payload the task detail shows;
 	// ?payload=full or /api/tasks/{id}/payload gives it whole. Default 4096.
 	PayloadLimit int
+	// SearchScanLimit bounds the rows one page of a task search (the search
+	// parameter) tests: at most the newest SearchScanLimit tasks past the
+	// page's cursor that pass the other filters (store.Filter.ScanLimit).
+	// No index serves a substring search, so without a bound a search that
+	// matches little reads the whole table. A page that stops there says so
+	// (scan_limited in the API, a line on the page) and its next cursor
+	// searches the following rows. Default DefaultSearchScanLimit; negative
+	// searches every row in one request.
+	SearchScanLimit int
 	// OverviewScan bounds the rows read for the overview of a store without
 	// store.Stats (see store.GetOverview); default store.DefaultOverviewScan.
 	OverviewScan int
@@ -107,6 +126,11 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultSearchScanLimit is Config.SearchScanLimit's default: a search
+// page over 1,000,000 SQLite or PostgreSQL rows that matches none of them
+// answers in about 100 ms on a 2-core machine (BENCHMARKS.md).
+const DefaultSearchScanLimit = 50_000
 
 // EventSource is a source of lifecycle events; *evertask.Engine is one.
 type EventSource interface {
@@ -181,6 +205,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = 5 * time.Second
+	}
+	if cfg.SearchScanLimit == 0 {
+		cfg.SearchScanLimit = DefaultSearchScanLimit
 	}
 	if cfg.PayloadLimit <= 0 {
 		cfg.PayloadLimit = 4096

@@ -20,11 +20,14 @@ import (
 // of store calls; none loads every row.
 
 func (s *server) listTasks(ctx context.Context, f store.Filter) (TaskPageJSON, error) {
+	if f.Search != "" && s.cfg.SearchScanLimit > 0 {
+		f.ScanLimit = s.cfg.SearchScanLimit
+	}
 	page, err := s.st.List(ctx, f)
 	if err != nil {
 		return TaskPageJSON{}, err
 	}
-	out := TaskPageJSON{Tasks: make([]TaskJSON, 0, len(page.Tasks)), Limit: f.Limit}
+	out := TaskPageJSON{Tasks: make([]TaskJSON, 0, len(page.Tasks)), Limit: f.Limit, ScanLimit: f.ScanLimit, ScanLimited: page.ScanLimited}
 	for _, t := range page.Tasks {
 		out.Tasks = append(out.Tasks, taskJSON(t))
 	}

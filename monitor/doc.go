@@ -21,6 +21,12 @@
 // /api/counts, /api/overview (hours, default 24), /api/queues, /api/nodes,
 // /api/events (Server-Sent Events), /api/session.
 //
+// A search tests at most Config.SearchScanLimit tasks a page (the newest
+// past the cursor; no index serves a substring match, so a search for text
+// few tasks hold would otherwise read the whole table): a page that stops
+// there has "scan_limited": true, and its next cursor searches the
+// following tasks. The dashboard says so and offers the next ones.
+//
 // Actions (POST): /api/tasks/{id}/cancel|retry|run|delete (also DELETE
 // /api/tasks/{id}), /api/purge, /api/queues/{name}/pause|resume, through
 // Config.Actions (package inspect by default, so they work across nodes).
@@ -42,7 +48,12 @@
 // must not come from another origin. Config.ReadOnly refuses every action;
 // Config.AllowIPs admits only listed client addresses, believing
 // X-Forwarded-For only from Config.TrustedProxies. Config.Middleware
-// replaces the built-in authentication with the program's own.
+// replaces the built-in authentication with the program's own. One answer
+// needs no credentials: with Config.Health set, a GET or HEAD of /health
+// that carries none (a load balancer's probe) gets the verdict alone, 200
+// {"status":"ok"} or 503 {"status":"unavailable"}, at most one check a
+// second; the report itself needs authentication (Config.HealthPrivate
+// turns the verdict off).
 //
 // # Dashboard
 //

@@ -71,6 +71,12 @@ type TaskPageJSON struct {
 	// on the last page.
 	Next  *string `json:"next"`
 	Limit int     `json:"limit"`
+	// ScanLimit is the most tasks this page's search tested
+	// (Config.SearchScanLimit), 0 without a search or a bound.
+	// ScanLimited says the search stopped there before the page was full:
+	// the tasks past next were not searched yet, next continues.
+	ScanLimit   int  `json:"scan_limit"`
+	ScanLimited bool `json:"scan_limited"`
 }
 
 // TaskDetailJSON is a task with its history.

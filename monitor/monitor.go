@@ -26,13 +26,19 @@ type server struct {
 	queueCounts cached[map[string]map[store.Status]int]
 	overviewsMu sync.Mutex
 	overviews   map[int]*cached[store.Overview] // by window in hours
+
+	// The last verdict of Health served without authentication.
+	healthMu sync.Mutex
+	healthAt time.Time
+	healthOK bool
 }
 
 type ctxKey struct{}
 
 // New returns the monitor: the JSON API under /api/, the dashboard, the
 // live event stream and, when configured, /metrics and /health, all behind
-// the configured authentication. See Config for what is required.
+// the configured authentication (but for the verdict of /health, see
+// Config.Health). See Config for what is required.
 func New(cfg *Config) (http.Handler, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
@@ -147,8 +153,70 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/login" && s.useLogin:
 		s.apiLogin(w, r)
 		return
+	case r.URL.Path == "/health" && s.cfg.Health != nil && !s.cfg.HealthPrivate && !s.cfg.NoAuth &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead) && !hasCredentials(r):
+		s.healthVerdict(w, r)
+		return
 	}
 	s.protect.ServeHTTP(w, r)
+}
+
+// hasCredentials reports whether a request carries anything an
+// authentication could read: an Authorization header or a cookie.
+func hasCredentials(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != ""
+}
+
+// healthVerdict answers an unauthenticated health probe with Health's
+// verdict alone (see Config.Health), computing it at most once a second.
+func (s *server) healthVerdict(w http.ResponseWriter, r *http.Request) {
+	s.healthMu.Lock()
+	if now := time.Now(); s.healthAt.IsZero() || now.Sub(s.healthAt) >= time.Second {
+		rec := &codeRecorder{header: http.Header{}}
+		probe := probeRequest(r)
+		s.cfg.Health.ServeHTTP(rec, probe)
+		s.healthOK = rec.code == 0 || rec.code == http.StatusOK
+		s.healthAt = now
+	}
+	ok := s.healthOK
+	s.healthMu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	body, code := `{"status":"ok"}`+"\n", http.StatusOK
+	if !ok {
+		body, code = `{"status":"unavailable"}`+"\n", http.StatusServiceUnavailable
+	}
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// probeRequest is the probe's request to Health: a GET of /health
+// with the probe's context and nothing else of it (no query, no headers).
+func probeRequest(r *http.Request) *http.Request {
+	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, "/health", nil)
+	req.RemoteAddr = r.RemoteAddr
+	return req
+}
+
+// codeRecorder keeps the status code a handler writes and drops its body.
+type codeRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (c *codeRecorder) Header() http.Header { return c.header }
+func (c *codeRecorder) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+}
+func (c *codeRecorder) Write(b []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	return len(b), nil
 }
 
 // guard authenticates (with the built-in users and tokens), checks CSRF on

@@ -198,6 +198,8 @@ type tasksData struct {
 	Form    url.Values
 	NextURL string
 	Status  map[string]bool
+	// Continued is set on a page after the first (an after cursor).
+	Continued bool
 }
 
 func (p *pages) tasks(w http.ResponseWriter, r *http.Request) {
@@ -221,7 +223,7 @@ func (p *pages) tasks(w http.ResponseWriter, r *http.Request) {
 		p.failPage(w, r, err)
 		return
 	}
-	d := tasksData{Page: page, Form: q, Status: map[string]bool{}}
+	d := tasksData{Page: page, Form: q, Status: map[string]bool{}, Continued: !f.After.IsZero()}
 	for _, st := range f.Statuses {
 		d.Status[string(st)] = true
 	}

@@ -110,7 +110,7 @@ func TestPageTimesAtScale(t *testing.T) {
 		"/", "/tasks", "/tasks?status=Failed", "/tasks?status=Cancelled&queue=reports", "/tasks?kind=report.build",
 		"/tasks?kind=rare.kind", "/tasks?search=invoice", "/tasks?search=no-such-text", "/tasks?sort=oldest",
 		"/tasks?created_from=" + now.Add(-72*time.Hour).Format(time.DateOnly), "/tasks/" + failed, "/queues", "/nodes", "/events",
-		"/api/overview", "/api/counts", "/api/queues", "/api/tasks?limit=500", "/api/tasks?status=Failed&limit=100",
+		"/api/overview", "/api/counts", "/api/queues", "/api/tasks?limit=500", "/api/tasks?status=Failed&limit=100", "/api/tasks?search=no-such-text&status=Completed",
 		"/api/tasks/" + failed, "/api/tasks/" + failed + "/logs",
 	}
 	// Each page gets a monitor of its own, so its first request finds no

@@ -142,6 +142,25 @@ type RetentionPolicy struct {
 	// BatchSize is the most rows one delete statement touches: 0 means
 	// DefaultPurgeBatch.
 	BatchSize int
+
+	// Progress, when set, is called by Purge after each batch with what it
+	// has deleted so far, from the goroutine that called Purge. It must not
+	// call the store.
+	Progress func(PurgeResult)
+}
+
+// PurgeCounter counts what a purge would delete, so a caller can show how
+// far a long purge has come (the CLI's progress bar). The counts are those
+// Purge would report if nothing changed in between: history rows by the
+// history rules, then rows by the row rules (the history that goes with a
+// row is not counted, as Purge does not count it).
+type PurgeCounter interface {
+	CountPurge(ctx context.Context, policy RetentionPolicy) (PurgeResult, error)
+}
+
+// Total is the number of rows r counts.
+func (r PurgeResult) Total() int {
+	return r.StatusAudits + r.RunsAudits + r.Attempts + r.Logs + r.Tasks + r.Stats
 }
 
 // DefaultPurgeBatch bounds each delete of Purge.

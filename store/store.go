@@ -330,7 +330,17 @@ type Filter struct {
 	CreatedBefore time.Time
 	// Search matches rows whose Kind, Handler or Key contains it, ignoring
 	// case (simple Unicode case folding). It is plain text, never a pattern.
+	// No index serves it: a search that matches little reads every row the
+	// other filters select, unless ScanLimit bounds it.
 	Search string
+	// ScanLimit, when positive and Search is set, bounds the rows one List
+	// call tests against Search: at most the first ScanLimit rows past After,
+	// in the page's order, that pass the other filters (a store may test
+	// fewer; rows written during the call may add a few). When the call stops there before the page is full, the page
+	// holds the matches found, Page.ScanLimited is set and Next continues
+	// after the last row tested, even when the page is empty; paging on
+	// finds every match once, in order. Zero or negative: no bound.
+	ScanLimit int
 
 	// Limit is the page size: 0 means DefaultListLimit, more than
 	// MaxListLimit is clipped, negative is ErrInvalid.
@@ -353,6 +363,9 @@ type Page struct {
 	// Next is the cursor to pass as Filter.After for the following page, or
 	// nil when this page is the last one.
 	Next *Cursor
+	// ScanLimited reports that the page ended at Filter.ScanLimit, not at
+	// Limit: rows past Next were not searched yet (Next is set).
+	ScanLimited bool
 }
 
 // Page is the page of a List read that asked for f.Limit+1 rows in f's

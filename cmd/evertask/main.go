@@ -69,8 +69,8 @@ func usage() string {
 The store flags of tasks, queues, nodes, purge and serve:
   --store sqlite|postgres|mysql|redis, or a URL: sqlite:FILE, postgres://..., mysql://..., redis://...
           (default $EVERTASK_STORE, else sqlite)
-  --dsn   the sqlite file, postgres URL or redis address
-  --schema the postgres schema or redis key prefix
+  --dsn   the sqlite file, postgres URL, mysql DSN or redis address
+  --schema the postgres schema, mysql database or redis key prefix
 
 Exit codes: 0 done, 1 failed (store unreachable, store error), 2 bad usage,
 3 task not found (or an id prefix matching several), 4 not allowed (the
@@ -104,7 +104,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage())
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "evertask: unknown command %q\n\n%s", args[0], usage())
+		names := make([]string, 0, len(commands()))
+		for _, c := range commands() {
+			if !c.hidden {
+				names = append(names, c.name)
+			}
+		}
+		fmt.Fprintf(stderr, "evertask: unknown command %q (want %s): run \"evertask help\" for what each does\n",
+			args[0], strings.Join(names, ", "))
 		return exitUsage
 	}
 	err := cmd.run(ctx, args[1:], stdout, stderr)
@@ -155,10 +162,14 @@ var errFlags = errors.New("bad flags")
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("evertask "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package's own messages are dropped: parseFlags reports a bad
+	// flag in one line with the synopsis, and prints the flags on --help.
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage:\n%s\nFlags:\n", indentLines("evertask ", synopsis))
+		fs.SetOutput(stderr)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
@@ -167,12 +178,16 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 // ("tasks show ID --store redis"), and returns the positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
+	help := fs.Usage
+	fs.Usage = func() {} // the flag package calls it on errors too
+	defer func() { fs.Usage = help }()
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				help()
 				return nil, err
 			}
-			return nil, errFlags
+			return nil, usageErr("%v", err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -540,11 +540,20 @@ func TestMigrateAndTasksMySQL(t *testing.T) {
 	db := testenv.MySQLDB(t, 2)
 	database := "evertask_clitest_" + randomSuffix()
 	defer db.Exec("DROP DATABASE IF EXISTS `" + database + "`")
-	for range 2 { // the second run finds nothing to do
+	// Before: the tables are missing, one line says how to create them.
+	r := runCLI(t, "tasks", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+	if r.code != exitFail || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "mysql database "+database+" has no evertask tables") ||
+		!strings.Contains(r.stderr, "evertask migrate --store mysql") {
+		t.Errorf("tasks before migrate: exit %d, stderr %q; want 1 and one line saying to migrate", r.code, r.stderr)
+	}
+	// The first run applies every migration, the second finds nothing to do.
+	v := mysqlstore.SchemaVersion
+	for i, want := range []string{fmt.Sprintf("mysql database %s: applied %d migration(s): 001_init, ", database, v),
+		fmt.Sprintf("mysql database %s is up to date at version %d: nothing to apply", database, v)} {
 		r := runCLI(t, "migrate", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
 		r.mustSucceed(t)
-		if !strings.Contains(r.stdout, "mysql database "+database+" is at version") {
-			t.Fatalf("output: %q", r.stdout)
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("migrate run %d: %q, want %q", i+1, r.stdout, want)
 		}
 	}
 	st, err := mysqlstore.New(ctx, db, &mysqlstore.Config{Database: database, SkipMigrations: true})
@@ -557,7 +566,7 @@ func TestMigrateAndTasksMySQL(t *testing.T) {
 	if err := st.Persist(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	r := runCLI(t, "tasks", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
+	r = runCLI(t, "tasks", "--store", "mysql", "--dsn", testenv.MySQLDSN(), "--schema", database)
 	r.mustSucceed(t)
 	if !strings.Contains(r.stdout, task.ID.String()) || !strings.Contains(r.stdout, "it broke") {
 		t.Errorf("tasks --store mysql lacks the task:\n%s", r.stdout)
@@ -566,6 +575,28 @@ func TestMigrateAndTasksMySQL(t *testing.T) {
 	r.mustSucceed(t)
 	if !strings.Contains(r.stdout, "cli.mysql") {
 		t.Errorf("tasks show --store mysql:\n%s", r.stdout)
+	}
+}
+
+// A server that does not answer, whatever the store: one line naming it and
+// what to check, exit 1, and nothing of the client libraries.
+func TestUnreachableServerIsOneLine(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ url, want string }{
+		{"postgres://root@127.0.0.1:1/test", "cannot reach postgres at 127.0.0.1:1"},
+		{"mysql://root@127.0.0.1:1/test", "cannot reach mysql at 127.0.0.1:1"},
+		{"redis://127.0.0.1:1", "cannot reach redis at 127.0.0.1:1"},
+	} {
+		for _, args := range [][]string{{"tasks"}, {"queues"}, {"purge", "--logs", "1d"}, {"migrate"}} {
+			if args[0] == "migrate" && strings.HasPrefix(c.url, "redis") {
+				continue
+			}
+			r := runCLI(t, append(args, "--store", c.url)...)
+			if r.code != exitFail || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, c.want) ||
+				!strings.Contains(r.stderr, "check --dsn") || r.stdout != "" {
+				t.Errorf("%v --store %s: exit %d, stdout %q, stderr %q; want 1 and one line %q", args, c.url, r.code, r.stdout, r.stderr, c.want)
+			}
+		}
 	}
 }
 
@@ -635,6 +666,17 @@ func TestTasks(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q; want 3 and not found", r.code, r.stderr)
 		}
 	})
+	t.Run("NotADatabase", func(t *testing.T) {
+		t.Parallel()
+		text := filepath.Join(t.TempDir(), "notes.db")
+		if err := os.WriteFile(text, []byte("hello\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runCLI(t, "tasks", "--store", "sqlite:"+text)
+		if r.code != exitFail || r.stderr != "evertask tasks: "+text+" is not an SQLite database: check --dsn\n" {
+			t.Fatalf("exit %d, stderr %q; want 1 and one line", r.code, r.stderr)
+		}
+	})
 	t.Run("MissingFile", func(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "nope.db")
@@ -661,6 +703,8 @@ func TestBadInput(t *testing.T) {
 		{"BenchBadAudit", []string{"bench", "--store", "memory", "--audit", "loud"}, `bad --audit "loud"`},
 		{"BenchNegativeTasks", []string{"bench", "--store", "memory", "--tasks", "-5"}, "must not be negative"},
 		{"BenchUnknownFlag", []string{"bench", "--turbo"}, "flag provided but not defined: -turbo"},
+		{"TasksUnknownFlag", []string{"tasks", "--bogus"}, "evertask tasks: flag provided but not defined: -bogus"},
+		{"PurgeBadFlagValue", []string{"purge", "--batch", "many"}, `invalid value "many" for flag -batch`},
 		{"BenchBadNumber", []string{"bench", "--store", "memory", "--tasks", "many"}, "invalid value"},
 		{"BenchBadDuration", []string{"bench", "--store", "memory", "--duration", "0s"}, "--duration must be positive"},
 		{"BenchStray", []string{"bench", "--store", "memory", "now"}, `unexpected argument "now"`},
@@ -714,9 +758,16 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 			// A command's usage error shows that command's usage, not the
-			// list of every command.
+			// list of every command, nor every flag.
 			if len(tc.args) > 0 && tc.args[0] != "frobnicate" && strings.Contains(r.stderr, "a guided run of the engine") {
 				t.Errorf("the usage error of %q printed the whole command list:\n%s", tc.args[0], r.stderr)
+			}
+			if strings.Contains(r.stderr, "Flags:") || strings.Contains(r.stderr, "\t") {
+				t.Errorf("the usage error of %v printed the flags:\n%s", tc.args, r.stderr)
+			}
+			// An unknown command: one line naming the commands.
+			if tc.name == "UnknownCommand" && (strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "tasks, queues")) {
+				t.Errorf("an unknown command printed:\n%s\nwant one line naming the commands", r.stderr)
 			}
 		})
 	}

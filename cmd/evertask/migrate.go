@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/mysqlstore"
 	"github.com/evertask/evertask/store/pgstore"
 	"github.com/evertask/evertask/store/sqlitestore"
@@ -48,17 +53,34 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		report(stdout, "postgres schema "+schema, pending, pgstore.SchemaVersion)
 		return nil
 	case "mysql":
+		if dsn == "" {
+			dsn = defaultMySQLDSN
+		}
+		var pending []string
+		known := false // whether pending was read
+		if db, err := sql.Open("mysql", dsn); err == nil {
+			pending, err = mysqlstore.PendingMigrations(ctx, db, &mysqlstore.Config{Database: sf.schema})
+			db.Close()
+			if errors.Is(err, store.ErrSchemaVersion) {
+				return explainMySQL(sf.schema, dsn, err)
+			}
+			known = err == nil // else Open below says what is wrong
+		}
 		// Open applies the migrations.
 		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: sf.schema, MaxConns: 2})
 		if err != nil {
-			return err
+			return explainMySQL(sf.schema, dsn, err)
 		}
 		where := st.Database()
 		st.Close()
-		if where == "" {
-			where = "of the DSN"
+		if c, err := mysql.ParseDSN(dsn); where == "" && err == nil {
+			where = c.DBName
 		}
-		fmt.Fprintf(stdout, "mysql database %s is at version %d\n", where, mysqlstore.SchemaVersion)
+		if !known {
+			fmt.Fprintf(stdout, "mysql database %s is at version %d\n", where, mysqlstore.SchemaVersion)
+			return nil
+		}
+		report(stdout, "mysql database "+where, pending, mysqlstore.SchemaVersion)
 		return nil
 	case "sqlite":
 		if dsn == "" {

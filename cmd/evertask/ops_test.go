@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -347,8 +348,64 @@ func TestPurge(t *testing.T) {
 	}
 	r = runCLI(t, "purge", "--dsn", db.path, "--failed", "1d", "--progress")
 	r.wantCode(t, exitOK, "purge --progress")
-	if !strings.Contains(r.stdout, "purged 0 tasks") || !strings.Contains(r.stderr, "purging [") {
+	if !strings.Contains(r.stdout, "purged 0 tasks") || r.stderr != "purge: counting the rows to delete\npurging: 0/0 rows (100%), 0s\n" {
 		t.Errorf("purge --progress: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+	// Not a terminal: plain lines, the count first. The failed task is
+	// older than 1 h.
+	r = runCLI(t, "purge", "--dsn", db.path, "--failed", "1h", "--batch", "1", "--progress")
+	r.wantCode(t, exitOK, "purge --progress")
+	if !strings.Contains(r.stdout, "purged 1 tasks") || !regexp.MustCompile(`^purge: counting the rows to delete\npurging: 1/1 rows \(100%\), [0-9.]+m?s\n$`).MatchString(r.stderr) {
+		t.Errorf("purge --progress of one task: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+}
+
+func TestPurgeBar(t *testing.T) {
+	t.Parallel()
+	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	tick := func(d time.Duration) { clock = clock.Add(d) }
+	mk := func(tty bool) (*purgeBar, *strings.Builder) {
+		var w strings.Builder
+		b := newPurgeBar(&w, tty)
+		b.now = func() time.Time { return clock }
+		b.began = clock
+		return b, &w
+	}
+	// On a terminal: one line redrawn, at most every 100 ms, cleared at
+	// the end.
+	b, w := mk(true)
+	b.total = 200
+	b.update(store.PurgeResult{Tasks: 50})
+	tick(50 * time.Millisecond)
+	b.update(store.PurgeResult{Tasks: 60}) // too soon: not drawn
+	tick(100 * time.Millisecond)
+	b.update(store.PurgeResult{Tasks: 100, Logs: 50})
+	b.finish()
+	want := "\rpurging [======>                       ] 50/200 rows  25% 0s" +
+		"\rpurging [=====================>        ] 150/200 rows  75% 200ms" +
+		"\r" + strings.Repeat(" ", len("purging [=====================>        ] 150/200 rows  75% 200ms")) + "\r"
+	if w.String() != want {
+		t.Errorf("terminal bar:\n%q\nwant\n%q", w.String(), want)
+	}
+	// Elsewhere: a line at the first batch, then at most one a second, and
+	// the last state at the end.
+	b, w = mk(false)
+	b.total = 10
+	for i := 1; i <= 12; i++ { // 2 rows grew old after the count
+		tick(300 * time.Millisecond)
+		b.update(store.PurgeResult{StatusAudits: i})
+	}
+	b.finish()
+	want = "purging: 1/10 rows (10%), 300ms\n" + "purging: 5/10 rows (50%), 1.5s\n" + "purging: 9/10 rows (90%), 2.7s\n" + "purging: 12/12 rows (100%), 3.6s\n"
+	if w.String() != want {
+		t.Errorf("plain lines:\n%s\nwant\n%s", w.String(), want)
+	}
+	// A store that cannot count: the rows deleted so far.
+	b, w = mk(false)
+	b.update(store.PurgeResult{Tasks: 7})
+	b.finish()
+	if got := w.String(); !strings.HasPrefix(got, "purging: 7 rows deleted, ") || strings.Count(got, "\n") != 1 {
+		t.Errorf("no total: %q", got)
 	}
 }
 

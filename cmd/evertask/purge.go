@@ -7,9 +7,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/evertask/evertask/inspect"
 	"github.com/evertask/evertask/store"
 )
 
@@ -25,7 +25,7 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	errAudits := fs.String("error-audits", "", "keep audit rows that carry an error this long instead (default: as --audits)")
 	logs := fs.String("logs", "", "delete execution logs older than this")
 	batch := fs.Int("batch", store.DefaultPurgeBatch, "rows per delete statement")
-	progress := fs.Bool("progress", isTerminal(stderr), "show progress on stderr (default: when stderr is a terminal)")
+	progress := fs.Bool("progress", isTerminal(stderr), "show progress on stderr, deleted so far of a count made first: a bar on a terminal, else a line a second (default: when stderr is a terminal)")
 	asJSON := fs.Bool("json", false, "print the counts as JSON")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -58,18 +58,34 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	p.BatchSize = *batch
 
-	in, done, err := sf.inspector(ctx)
+	st, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer st.close()
+	in := inspect.New(st.Store, nil)
 	began := time.Now()
-	stop := func() {}
+	p.Now = began // the count and the purge cut at the same instant
+	var bar *purgeBar
 	if *progress {
-		stop = showProgress(stderr, "purging")
+		bar = newPurgeBar(stderr, isTerminal(stderr))
+		// A count first, so the bar shows a fraction; a store that cannot
+		// count (Redis) gets the rows deleted so far.
+		if pc, ok := st.Store.(store.PurgeCounter); ok {
+			bar.counting()
+			total, err := pc.CountPurge(ctx, p)
+			if err != nil {
+				bar.finish()
+				return fmt.Errorf("purge: %w", err)
+			}
+			bar.total = total.Total()
+		}
+		p.Progress = bar.update
 	}
 	res, err := in.Purge(ctx, p)
-	stop()
+	if bar != nil {
+		bar.finish()
+	}
 	if err != nil {
 		return err
 	}
@@ -106,36 +122,98 @@ func parseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// showProgress draws an activity bar with the elapsed time on w until the
-// returned function is called, which clears it. The stores purge in
-// batches inside one call and report only the totals, so the bar shows
-// that work goes on, not a fraction done.
-func showProgress(w io.Writer, what string) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		began := time.Now()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		const width = 20
-		for i := 0; ; i++ {
-			pos := i % (2 * (width - 3))
-			if pos >= width-3 {
-				pos = 2*(width-3) - pos
-			}
-			bar := strings.Repeat(" ", pos) + "===" + strings.Repeat(" ", width-3-pos)
-			fmt.Fprintf(w, "\r%s [%s] %s", what, bar, time.Since(began).Round(100*time.Millisecond))
-			select {
-			case <-done:
-				fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", len(what)+width+16))
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+// purgeBar shows how far a purge has come on w: on a terminal a bar
+// redrawn in place (deleted so far / total, the percentage, the time), else
+// a plain line at the first batch, then at most one a second, and one at
+// the end. total < 0 is unknown: the rows deleted so far only.
+type purgeBar struct {
+	w          io.Writer
+	tty        bool
+	total      int
+	began      time.Time
+	now        func() time.Time
+	every      time.Duration // least time between two lines
+	done       int
+	drawn      time.Time // when the last line was drawn; zero: none yet
+	drawnDone  int       // the done count of the last line
+	lineLength int       // of the last line drawn on a terminal
+}
+
+func newPurgeBar(w io.Writer, tty bool) *purgeBar {
+	b := &purgeBar{w: w, tty: tty, total: -1, now: time.Now, every: time.Second}
+	if tty {
+		b.every = 100 * time.Millisecond
+	}
+	b.began = b.now()
+	return b
+}
+
+// counting says the count runs: it reads as many rows as the purge will.
+func (b *purgeBar) counting() {
+	if b.tty {
+		b.draw("purge: counting the rows to delete...")
+		return
+	}
+	fmt.Fprintln(b.w, "purge: counting the rows to delete")
+}
+
+// update is the purge's Progress.
+func (b *purgeBar) update(r store.PurgeResult) {
+	b.done = r.Total()
+	if now := b.now(); b.drawn.IsZero() || now.Sub(b.drawn) >= b.every {
+		b.line(now)
+	}
+}
+
+func (b *purgeBar) line(now time.Time) {
+	b.drawn, b.drawnDone = now, b.done
+	took := now.Sub(b.began).Round(100 * time.Millisecond)
+	if b.total < 0 {
+		b.draw(fmt.Sprintf("purging: %d rows deleted, %s", b.done, took))
+		return
+	}
+	total := max(b.total, b.done) // rows that grew old since the count
+	pct := 100
+	if total > 0 {
+		pct = b.done * 100 / total
+	}
+	if !b.tty {
+		b.draw(fmt.Sprintf("purging: %d/%d rows (%d%%), %s", b.done, total, pct, took))
+		return
+	}
+	const width = 30
+	fill := width
+	if total > 0 {
+		fill = b.done * width / total
+	}
+	bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
+	if fill > 0 && fill < width {
+		bar = bar[:fill-1] + ">" + bar[fill:]
+	}
+	b.draw(fmt.Sprintf("purging [%s] %d/%d rows %3d%% %s", bar, b.done, total, pct, took))
+}
+
+// draw writes one line: in place on a terminal, else on a line of its own.
+func (b *purgeBar) draw(s string) {
+	if !b.tty {
+		fmt.Fprintln(b.w, s)
+		return
+	}
+	pad := max(b.lineLength-len(s), 0)
+	fmt.Fprintf(b.w, "\r%s%s", s, strings.Repeat(" ", pad))
+	b.lineLength = len(s)
+}
+
+// finish draws the last state (a plain line only if it was not drawn) and
+// clears the bar from a terminal.
+func (b *purgeBar) finish() {
+	if b.tty {
+		fmt.Fprintf(b.w, "\r%s\r", strings.Repeat(" ", b.lineLength))
+		return
+	}
+	if b.drawn.IsZero() || b.drawnDone != b.done {
+		b.line(b.now())
+	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evertask/evertask/health"
 	"github.com/evertask/evertask/monitor"
 )
 
@@ -60,6 +61,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	h, err := monitor.New(&monitor.Config{
 		Store: st.Store, Prefix: *prefix, Users: map[string]string{*user: password}, Tokens: tokens, ReadOnly: *readOnly,
+		// The store's reachability: a probe without credentials gets 200 or
+		// 503 and nothing else, a logged-in user the whole report.
+		Health: health.New(st.Store, nil),
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

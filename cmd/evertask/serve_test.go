@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -80,6 +81,12 @@ func TestServe(t *testing.T) {
 		t.Errorf("GET /api/queues without credentials: %d, want 401", resp.StatusCode)
 	} else {
 		resp.Body.Close()
+	}
+	// A load balancer's probe: the verdict, without credentials.
+	if resp := get("/health", false); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /health without credentials: %d, want 200", resp.StatusCode)
+	} else if b, _ := io.ReadAll(resp.Body); string(b) != `{"status":"ok"}`+"\n" {
+		t.Errorf("GET /health without credentials: %q, want the verdict alone", b)
 	}
 	resp := get("/api/tasks?status=Failed", true)
 	var err error

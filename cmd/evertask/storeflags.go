@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
@@ -33,8 +34,8 @@ func (sf *storeFlags) add(fs *flag.FlagSet) {
 		def = "sqlite"
 	}
 	fs.StringVar(&sf.store, "store", def, "store: sqlite, postgres, mysql or redis, or a URL (sqlite:FILE, postgres://..., mysql://..., redis://...); default $EVERTASK_STORE, else sqlite")
-	fs.StringVar(&sf.dsn, "dsn", "", "sqlite file (default "+defaultSQLitePath+"), postgres URL (default "+defaultPostgresDSN+") or redis address (default "+defaultRedisAddr+")")
-	fs.StringVar(&sf.schema, "schema", "", "postgres schema or redis key prefix (default: the store's, evertask / evertask:)")
+	fs.StringVar(&sf.dsn, "dsn", "", "sqlite file (default "+defaultSQLitePath+"), postgres URL (default "+defaultPostgresDSN+"), mysql DSN (default "+defaultMySQLDSN+") or redis address (default "+defaultRedisAddr+")")
+	fs.StringVar(&sf.schema, "schema", "", "postgres schema, mysql database or redis key prefix (default: the store's, evertask / the DSN's / evertask:)")
 }
 
 // resolve turns a --store URL into a store name and a DSN.
@@ -54,7 +55,7 @@ func (sf *storeFlags) resolve() (name, dsn string, err error) {
 		}
 	default:
 		if strings.Contains(s, "://") {
-			return "", "", valueErr("unknown store URL %q (want sqlite:FILE, postgres://..., redis://...)", s)
+			return "", "", valueErr("unknown store URL %q (want sqlite:FILE, postgres://..., mysql://..., redis://...)", s)
 		}
 		name = s
 	}
@@ -119,7 +120,7 @@ func (sf *storeFlags) open(ctx context.Context) (*opened, error) {
 		// tables, by default the DSN's.
 		st, err := openMySQL(ctx, dsn, &mysqlstore.Config{Database: sf.schema, SkipMigrations: true, MaxConns: 4})
 		if err != nil {
-			return nil, err
+			return nil, explainMySQL(sf.schema, dsn, err)
 		}
 		return &opened{Store: st, close: func() { st.Close() }}, nil
 	default: // redis
@@ -140,6 +141,9 @@ func explainSQLite(path string, err error) error {
 	if errors.Is(err, store.ErrSchemaVersion) {
 		return fmt.Errorf("sqlite database %s was written by a newer evertask: use that version's CLI", path)
 	}
+	if strings.Contains(err.Error(), "not a database") {
+		return fmt.Errorf("%s is not an SQLite database: check --dsn", path)
+	}
 	return fmt.Errorf("sqlite database %s: %v (is it an evertask database? check --dsn)", path, err)
 }
 
@@ -159,6 +163,24 @@ func explainPostgres(schema, dsn string, err error) error {
 		return fmt.Errorf("postgres schema %s is older than this CLI: run evertask migrate --store postgres --schema %s", schema, schema)
 	}
 	return fmt.Errorf("open postgres schema %s: %v", schema, err)
+}
+
+func explainMySQL(database, dsn string, err error) error {
+	if database == "" {
+		if c, perr := mysql.ParseDSN(dsn); perr == nil {
+			database = c.DBName
+		}
+	}
+	var myErr *mysql.MySQLError
+	switch {
+	case errors.Is(err, store.ErrSchemaVersion):
+		return fmt.Errorf("mysql database %s was written by a newer evertask: use that version's CLI", database)
+	case errors.As(err, &myErr) && myErr.Number == 1146: // no such table
+		return fmt.Errorf("mysql database %s has no evertask tables: check --dsn and --schema, or create them with evertask migrate --store mysql (the same --dsn)", database)
+	case strings.Contains(err.Error(), "run Migrate"):
+		return fmt.Errorf("mysql database %s is older than this CLI: run evertask migrate --store mysql (the same --dsn)", database)
+	}
+	return err
 }
 
 func explainRedis(prefix, addr string, err error) error {

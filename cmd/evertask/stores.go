@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,13 +113,23 @@ func openMySQL(ctx context.Context, dsn string, cfg *mysqlstore.Config) (*mysqls
 	if dsn == "" {
 		dsn = defaultMySQLDSN
 	}
-	if _, err := mysql.ParseDSN(dsn); err != nil {
+	mc, err := mysql.ParseDSN(dsn)
+	if err != nil {
 		return nil, valueErr("bad mysql DSN %q: %v (want USER@tcp(HOST:3306)/DB)", dsn, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	st, err := mysqlstore.Open(octx, dsn, cfg)
 	if err != nil {
+		var myErr *mysql.MySQLError
+		var opErr *net.OpError
+		switch {
+		case errors.As(err, &opErr), errors.Is(err, context.DeadlineExceeded):
+			return nil, unreachable("mysql", mc.Addr, err)
+		case errors.As(err, &myErr) && (myErr.Number == 1044 || myErr.Number == 1045 || myErr.Number == 1698 || myErr.Number == 1049):
+			// Access denied, unknown database.
+			return nil, fmt.Errorf("mysql at %s refused the connection: %s: check --dsn", mc.Addr, myErr.Message)
+		}
 		return nil, fmt.Errorf("connect to mysql: %w", err)
 	}
 	return st, nil

@@ -34,16 +34,26 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		if r := s.byKey[f.Key]; r != nil && sc.inRange(r.key(), f.Oldest) && statusSet(&f)[r.st] && sc.match(&f, r) {
 			found = append(found, r)
 		}
-	case len(f.Statuses) > 0:
+	case len(f.Statuses) > 0 && sc.budget == 0:
 		found = s.walkStatuses(sc, &f, want)
 	default:
+		// A bounded search walks every row in one order, whatever the
+		// statuses, so where it stops is one position.
+		if len(f.Statuses) > 0 {
+			statuses := statusSet(&f)
+			sc.statuses = &statuses
+		}
 		found = sc.walk(&s.all, &f, want, nil)
 	}
 	tasks := make([]*store.Task, len(found))
 	for i, r := range found {
 		tasks[i] = r.task()
 	}
-	return f.Page(tasks), nil
+	page := f.Page(tasks)
+	if sc.stop != nil && page.Next == nil {
+		page.Next, page.ScanLimited = &store.Cursor{CreatedAt: sc.stop.createdAt(), ID: sc.stop.ID}, true
+	}
+	return page, nil
 }
 
 // statusSet is f.Statuses by status index; every status when there are
@@ -122,6 +132,11 @@ type scan struct {
 	from   ikey   // start position
 	incl   bool   // whether from itself is included
 	search string // Filter.Search
+	// budget is Filter.ScanLimit for a search (0: none); tested counts the
+	// rows tested against the search; stop is the row the walk stopped at
+	// when it ran out of budget.
+	budget, tested int
+	stop           *row
 	// statuses, when set, are the statuses a row must have: an index may
 	// hold several (see statusTree).
 	statuses *[numStatus]bool
@@ -154,6 +169,9 @@ func newScan(f *store.Filter) *scan {
 		}
 	}
 	sc.search = f.Search
+	if f.Search != "" && f.ScanLimit > 0 {
+		sc.budget = f.ScanLimit
+	}
 	return sc
 }
 
@@ -199,6 +217,10 @@ func (sc *scan) walk(t *btree, f *store.Filter, want int, out []*row) []*row {
 				out = append(out, e.r)
 				n++
 			}
+			if n < want && sc.budget > 0 && sc.tested >= sc.budget {
+				sc.stop = e.r
+				return false
+			}
 			return n < want
 		})
 	} else {
@@ -209,6 +231,10 @@ func (sc *scan) walk(t *btree, f *store.Filter, want int, out []*row) []*row {
 			if sc.match(f, e.r) {
 				out = append(out, e.r)
 				n++
+			}
+			if n < want && sc.budget > 0 && sc.tested >= sc.budget {
+				sc.stop = e.r
+				return false
 			}
 			return n < want
 		})
@@ -228,6 +254,7 @@ func (sc *scan) match(f *store.Filter, r *row) bool {
 		return false
 	}
 	if sc.search != "" {
+		sc.tested++
 		return store.ContainsFold(r.Kind, sc.search) || store.ContainsFold(r.Handler, sc.search) ||
 			store.ContainsFold(r.Key, sc.search)
 	}

@@ -84,6 +84,9 @@ func (s *Store) Purge(ctx context.Context, p store.RetentionPolicy) (store.Purge
 			s.delete(r)
 		}
 		s.mu.Unlock()
+		if p.Progress != nil {
+			p.Progress(res)
+		}
 		if !more {
 			return res, nil
 		}

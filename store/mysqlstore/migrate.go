@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/evertask/evertask/store"
 )
 
@@ -199,6 +201,37 @@ func readVersion(ctx context.Context, db queryRower, n *names) (int, error) {
 	var v int
 	err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+n.migrations).Scan(&v)
 	return v, mapErr(err)
+}
+
+// PendingMigrations returns the names (NNN_name) of the migrations Migrate
+// would apply, all of them when the database or its version table does not
+// exist, without changing anything. Tables written by a newer version of
+// evertask give an error wrapping store.ErrSchemaVersion. cfg may be nil;
+// only Database and TablePrefix are read.
+func PendingMigrations(ctx context.Context, db *sql.DB, cfg *Config) ([]string, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	n, err := newNames(&c)
+	if err != nil {
+		return nil, err
+	}
+	v, err := readVersion(ctx, db, &n)
+	var myErr *mysql.MySQLError
+	switch {
+	case errors.As(err, &myErr) && (myErr.Number == 1146 || myErr.Number == 1049): // no table, no database
+		v = 0
+	case err != nil:
+		return nil, fmt.Errorf("read schema %s: %w", n.migrations, err)
+	case v > SchemaVersion:
+		return nil, fmt.Errorf("read schema %s: %w: database at version %d, this code knows %d", n.migrations, store.ErrSchemaVersion, v, SchemaVersion)
+	}
+	var out []string
+	for _, m := range migrations[v:] {
+		out = append(out, fmt.Sprintf("%03d_%s", m.version, m.name))
+	}
+	return out, nil
 }
 
 // checkVersion verifies, without changing anything, that the tables are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +17,23 @@ import (
 // short; it loops until a statement deletes fewer rows than the batch or
 // ctx ends, returning what was deleted so far.
 func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	return s.purge(ctx, policy, false)
+}
+
+// CountPurge implements store.PurgeCounter: each of Purge's statements as
+// a count of the rows it picks.
+func (s *Store) CountPurge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	return s.purge(ctx, policy, true)
+}
+
+// countOf turns a purge statement (DELETE FROM t WHERE ... ORDER BY c
+// LIMIT ?, or the SELECT of the task ids) into the count of the rows it
+// picks.
+func countOf(q string) string {
+	return "SELECT COUNT(*)" + q[strings.Index(q, " FROM "):strings.LastIndex(q, " ORDER BY ")]
+}
+
+func (s *Store) purge(ctx context.Context, policy store.RetentionPolicy, count bool) (store.PurgeResult, error) {
 	var res store.PurgeResult
 	if err := s.check(); err != nil {
 		return res, err
@@ -55,6 +73,29 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 		}
 		rules = append(rules, rule{s.sql.purgeStats, ts(c), &res.Stats})
 	}
+	progress := func() {
+		if policy.Progress != nil {
+			policy.Progress(res)
+		}
+	}
+	if count {
+		for _, r := range rules {
+			if err := s.countPurge(ctx, r.count, r.sql, r.cutoff); err != nil {
+				return res, err
+			}
+		}
+		if cut, on := policy.Cutoff(policy.CompletedTaskAge); on {
+			if err := s.countPurge(ctx, &res.Tasks, s.sql.purgeTaskIDs, string(store.StatusCompleted), string(store.StatusCompleted), ts(cut)); err != nil {
+				return res, err
+			}
+		}
+		if cut, on := policy.Cutoff(policy.FailedTaskAge); on {
+			if err := s.countPurge(ctx, &res.Tasks, s.sql.purgeTaskIDs, string(store.StatusFailed), string(store.StatusCancelled), ts(cut)); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
 	for _, r := range rules {
 		for {
 			if err := ctx.Err(); err != nil {
@@ -72,18 +113,19 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 				return res, fmt.Errorf("purge: %w", mapErr(err))
 			}
 			*r.count += int(n)
+			progress()
 			if int(n) < batch {
 				break
 			}
 		}
 	}
 	if cut, on := policy.Cutoff(policy.CompletedTaskAge); on {
-		if err := s.purgeTasks(ctx, &res.Tasks, store.StatusCompleted, store.StatusCompleted, ts(cut), batch); err != nil {
+		if err := s.purgeTasks(ctx, &res.Tasks, progress, store.StatusCompleted, store.StatusCompleted, ts(cut), batch); err != nil {
 			return res, err
 		}
 	}
 	if cut, on := policy.Cutoff(policy.FailedTaskAge); on {
-		if err := s.purgeTasks(ctx, &res.Tasks, store.StatusFailed, store.StatusCancelled, ts(cut), batch); err != nil {
+		if err := s.purgeTasks(ctx, &res.Tasks, progress, store.StatusFailed, store.StatusCancelled, ts(cut), batch); err != nil {
 			return res, err
 		}
 	}
@@ -94,7 +136,18 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 // cutoff, batch rows per transaction, with their audits (their logs go
 // through the foreign key). A finished one-shot gets no new audit, so none
 // can slip in behind the delete.
-func (s *Store) purgeTasks(ctx context.Context, count *int, a, b store.Status, cutoff any, batch int) error {
+// countPurge adds to n the count of the rows a purge statement picks (its
+// arguments but the batch size).
+func (s *Store) countPurge(ctx context.Context, n *int, q string, args ...any) error {
+	var c int
+	if err := s.db.QueryRowContext(ctx, countOf(q), args...).Scan(&c); err != nil {
+		return fmt.Errorf("count purge: %w", mapErr(err))
+	}
+	*n += c
+	return nil
+}
+
+func (s *Store) purgeTasks(ctx context.Context, count *int, tick func(), a, b store.Status, cutoff any, batch int) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -136,6 +189,7 @@ func (s *Store) purgeTasks(ctx context.Context, count *int, a, b store.Status, c
 			return fmt.Errorf("purge: %w", mapErr(err))
 		}
 		*count += n
+		tick()
 		if n < batch {
 			return nil
 		}

@@ -149,6 +149,7 @@ func newDialect(n *names) sqlread.Dialect {
 			" OR LOCATE(LOWER({needle}), LOWER(CONVERT(COALESCE(task_key, '') USING utf8mb4))) > 0)",
 		Level: "({level} = '' OR LOWER(level) = LOWER({level}))",
 		After: "(created_at {cmp} {at} OR (created_at = {at} AND id {cmp} {id}))",
+		Until: "(created_at {cmp} {at} OR (created_at = {at} AND id {cmp}= {id}))",
 		Time:  ts, Cursor: ts, ID: idArg, MinTime: minTime,
 		TimeDest: func(t *time.Time) any { return timeDest{t} },
 		IDDest:   func(id *uuid.UUID) any { return idDest{id} },

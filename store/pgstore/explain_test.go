@@ -169,6 +169,16 @@ func TestExplain(t *testing.T) {
 	explainRead("List search without a match (worst case)", list(store.Filter{Search: "nomatch"}))
 	explainRead("List by queue after cursor", list(store.Filter{Queue: "q1",
 		After: store.Cursor{CreatedAt: base.Add(time.Duration(mid/2) * time.Millisecond), ID: ids[mid]}}))
+	// A search Filter.ScanLimit bounds (the monitor's default, or half the
+	// rows): the position of the last row it tests, then the page up to it.
+	bf := store.Filter{Search: "nomatch", ScanLimit: min(50_000, n/2)}
+	if err := bf.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	last := n - bf.ScanLimit // the newest first walk tests rows n-1 down to this one
+	explainRead("List search ScanLimit bound", s.read.ScanBoundQuery(&bf))
+	explainRead("List search ScanLimit page", s.read.ScanLimitedListQuery(&bf,
+		store.Cursor{CreatedAt: base.Add(time.Duration(last/2) * time.Millisecond), ID: ids[last]}))
 	explain("Transition Queued->InProgress", s.sql.transition, ids[1], "InProgress", false, false, ts(now), int64(0), "",
 		[]string{"Queued"}, false, true, "", int64(0), "")
 	explain("Transition requeue IfRecoverable", s.sql.transition, ids[100], "Queued", false, false, ts(now), int64(0), "",

@@ -13,6 +13,23 @@ import (
 // locks stay short; it loops until a statement deletes fewer rows than
 // the batch or ctx ends, returning what was deleted so far.
 func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	return s.purge(ctx, policy, false)
+}
+
+// CountPurge implements store.PurgeCounter: each of Purge's deletes as a
+// count of the rows its subselect picks.
+func (s *Store) CountPurge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	return s.purge(ctx, policy, true)
+}
+
+// countOf turns a purge statement, a DELETE of ANY(ARRAY(SELECT k FROM t
+// WHERE ... LIMIT $n)), into the count of the rows its subselect picks.
+func countOf(del string) string {
+	sub := del[strings.Index(del, "ARRAY(SELECT ")+len("ARRAY(") : strings.LastIndex(del, " LIMIT $")]
+	return "SELECT count(*)" + sub[strings.Index(sub, " FROM "):]
+}
+
+func (s *Store) purge(ctx context.Context, policy store.RetentionPolicy, count bool) (store.PurgeResult, error) {
 	var res store.PurgeResult
 	if err := s.check(); err != nil {
 		return res, err
@@ -42,19 +59,34 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 		}
 		rules = append(rules, rule{q, ts(hr.Cutoff), count})
 	}
+	run := func(n *int, q string, args ...any) error {
+		if !count {
+			return s.purgeLoop(ctx, n, func() {
+				if policy.Progress != nil {
+					policy.Progress(res)
+				}
+			}, q, args...)
+		}
+		var c int64
+		if err := s.pool.QueryRow(ctx, countOf(q), args[:len(args)-1]...).Scan(&c); err != nil {
+			return fmt.Errorf("count purge: %w", mapErr(err))
+		}
+		*n += int(c)
+		return nil
+	}
 	for _, r := range rules {
-		if err := s.purgeLoop(ctx, r.count, r.sql, r.cutoff, batch); err != nil {
+		if err := run(r.count, r.sql, r.cutoff, batch); err != nil {
 			return res, err
 		}
 	}
 	if cut, on := policy.Cutoff(policy.CompletedTaskAge); on {
-		if err := s.purgeLoop(ctx, &res.Tasks, s.sql.purgeTasks, []string{string(store.StatusCompleted)}, ts(cut), batch); err != nil {
+		if err := run(&res.Tasks, s.sql.purgeTasks, []string{string(store.StatusCompleted)}, ts(cut), batch); err != nil {
 			return res, err
 		}
 	}
 	if cut, on := policy.Cutoff(policy.FailedTaskAge); on {
 		statuses := []string{string(store.StatusFailed), string(store.StatusCancelled)}
-		if err := s.purgeLoop(ctx, &res.Tasks, s.sql.purgeTasks, statuses, ts(cut), batch); err != nil {
+		if err := run(&res.Tasks, s.sql.purgeTasks, statuses, ts(cut), batch); err != nil {
 			return res, err
 		}
 	}
@@ -63,16 +95,16 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 		if err != nil {
 			return res, err
 		}
-		if err := s.purgeLoop(ctx, &res.Stats, strings.ReplaceAll(sqlPurgeStats, "{s}", q), ts(cut), batch); err != nil {
+		if err := run(&res.Stats, strings.ReplaceAll(sqlPurgeStats, "{s}", q), ts(cut), batch); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
-// purgeLoop runs one batched delete until it runs dry. The batch size is
-// the last argument of every purge statement.
-func (s *Store) purgeLoop(ctx context.Context, count *int, q string, args ...any) error {
+// purgeLoop runs one batched delete until it runs dry, calling tick after
+// each batch. The batch size is the last argument of every purge statement.
+func (s *Store) purgeLoop(ctx context.Context, count *int, tick func(), q string, args ...any) error {
 	batch := args[len(args)-1].(int)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -83,6 +115,7 @@ func (s *Store) purgeLoop(ctx context.Context, count *int, q string, args ...any
 			return fmt.Errorf("purge: %w", mapErr(err))
 		}
 		*count += n
+		tick()
 		if n < batch {
 			return nil
 		}

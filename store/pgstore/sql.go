@@ -331,6 +331,7 @@ func newDialect(q string) sqlread.Dialect {
 			" OR strpos(lower(coalesce(key, '')), lower({needle}::text)) > 0)",
 		Level: "({level}::text = '' OR lower(level) = lower({level}::text))",
 		After: "(created_at, id) {cmp} ({at}::timestamptz, {id}::uuid)",
+		Until: "(created_at, id) {cmp}= ({at}::timestamptz, {id}::uuid)",
 		Plan:  listPlan,
 		Time:  tsArg, Cursor: tsArg,
 		ID:       func(id uuid.UUID) any { return uuidArg(id) },

@@ -223,8 +223,9 @@ func (s *Store) loadRows(ctx context.Context, ms []string, pre func(*store.Task)
 // created range and the cursor are bounds of the index walk. Kind,
 // Recurring and Search have no index: their rows are filtered while
 // walking, reading the few filter fields before the whole row, and at most
-// Opts.ListScanLimit entries are examined per call (a page may then be
-// short with a non-nil Next). Every filter is checked again on the row read,
+// Opts.ListScanLimit entries are examined per call, or Filter.ScanLimit for
+// a search when it is less (a page may then be short with a non-nil Next,
+// and ScanLimited). Every filter is checked again on the row read,
 // so a row that changed after the index read is never returned wrongly.
 func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := s.check(); err != nil {
@@ -243,6 +244,9 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	}
 	lo, hi := listBounds(&f)
 	w := walk{sources: sources, lo: lo, hi: hi, desc: !f.Oldest, match: match, want: f.Limit + 1, budget: s.scanLimit}
+	if f.Search != "" && f.ScanLimit > 0 {
+		w.budget = min(w.budget, f.ScanLimit)
+	}
 	if f.Kind != "" || f.Recurring != nil || f.Search != "" {
 		w.pre = match
 		w.preFields = []string{"k", "h", "key", "r", "s", "q", "c"}
@@ -258,7 +262,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) (store.Page, error) {
 		if err != nil {
 			return store.Page{}, err
 		}
-		return store.Page{Tasks: res.rows, Next: &next}, nil
+		return store.Page{Tasks: res.rows, Next: &next, ScanLimited: true}, nil
 	}
 	return f.Page(res.rows), nil
 }

@@ -61,6 +61,9 @@ func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.Pur
 				return res, fmt.Errorf("purge %s: %w", r.what, mapErr(err))
 			}
 			*r.n += int(v[1])
+			if pol.Progress != nil {
+				pol.Progress(res)
+			}
 			if int(v[0]) < batch {
 				break
 			}
@@ -85,8 +88,14 @@ func (s *Store) Purge(ctx context.Context, pol store.RetentionPolicy) (store.Pur
 		if !ok {
 			continue
 		}
-		n, err := s.purgeRows(ctx, r.status, cut, batch)
-		res.Tasks += n
+		before := res.Tasks
+		n, err := s.purgeRows(ctx, r.status, cut, batch, func(n int) {
+			if pol.Progress != nil {
+				res.Tasks = before + n
+				pol.Progress(res)
+			}
+		})
+		res.Tasks = before + n
 		if err != nil {
 			return res, err
 		}
@@ -110,7 +119,7 @@ func attemptAge(p *store.RetentionPolicy) time.Duration {
 // oldest; the list of cut's own second is read through, and only its rows
 // older than cut go. Entries of rows that moved on or went are dropped on
 // the way.
-func (s *Store) purgeRows(ctx context.Context, st store.Status, cut time.Time, batch int) (int, error) {
+func (s *Store) purgeRows(ctx context.Context, st store.Status, cut time.Time, batch int, tick func(deleted int)) (int, error) {
 	// Entries a version 2 process wrote after this prefix was upgraded
 	// are in the old sorted set: move them first, so none is missed.
 	if err := s.upgradeFin(ctx, st); err != nil {
@@ -126,6 +135,7 @@ func (s *Store) purgeRows(ctx context.Context, st store.Status, cut time.Time, b
 			return deleted, fmt.Errorf("purge %s tasks: %w", st, mapErr(err))
 		}
 		deleted += int(v[1])
+		tick(deleted)
 		switch {
 		case offset < 0 && v[2] == 0:
 			offset = 0 // the older seconds are done: now cut's own

@@ -28,6 +28,7 @@ var dialect = sqlread.Dialect{
 	Level:    `({level} = '' OR ` + foldFunc + `(level) = {level})`,
 	FoldArgs: true,
 	After:    `(created_at, id) {cmp} ({at}, {id})`,
+	Until:    `(created_at, id) {cmp}= ({at}, {id})`,
 	Plan:     listPlan,
 	Time:     func(t time.Time) any { return ceilMicros(t) },
 	Cursor:   func(t time.Time) any { return cursorMicros(store.Cursor{CreatedAt: t}) },

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/evertask/evertask/store"
@@ -53,6 +54,23 @@ func attemptCut(p *store.RetentionPolicy) *int64 {
 // Purge deletes old history in batches of policy.BatchSize rows per
 // statement. Ages of zero or less disable their rule.
 func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	return s.purge(ctx, policy, false)
+}
+
+// CountPurge implements store.PurgeCounter: each of Purge's deletes as a
+// count of the rows it selects.
+func (s *Store) CountPurge(ctx context.Context, policy store.RetentionPolicy) (store.PurgeResult, error) {
+	return s.purge(ctx, policy, true)
+}
+
+// countOf turns a purge statement, DELETE FROM t WHERE k IN (SELECT k FROM t
+// WHERE ... LIMIT @batch), into the count of the rows its subselect picks.
+func countOf(del string) string {
+	sub := del[strings.Index(del, "(SELECT ")+1 : strings.LastIndex(del, " LIMIT @batch)")]
+	return "SELECT count(*)" + sub[strings.Index(sub, " FROM "):]
+}
+
+func (s *Store) purge(ctx context.Context, policy store.RetentionPolicy, count bool) (store.PurgeResult, error) {
 	var res store.PurgeResult
 	if err := s.check(); err != nil {
 		return res, err
@@ -96,6 +114,14 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 		if r.age == nil {
 			continue
 		}
+		if count {
+			var n int
+			if err := s.readers.QueryRowContext(ctx, countOf(r.query), sql.Named("cut", *r.age)).Scan(&n); err != nil {
+				return res, fmt.Errorf("count purge: %w", mapErr(err))
+			}
+			*r.count += n
+			continue
+		}
 		for {
 			if err := ctx.Err(); err != nil {
 				return res, err
@@ -109,6 +135,9 @@ func (s *Store) Purge(ctx context.Context, policy store.RetentionPolicy) (store.
 				return res, fmt.Errorf("purge: %w", mapErr(err))
 			}
 			*r.count += int(n)
+			if policy.Progress != nil {
+				policy.Progress(res)
+			}
 			if n < int64(batch) {
 				break
 			}

@@ -59,11 +59,23 @@ func listAll(t tb, s store.Store, f store.Filter) []*store.Task {
 			t.Fatalf("List returned %d rows for limit %d", len(page.Tasks), limit)
 		}
 		out = append(out, page.Tasks...)
+		if page.Next == nil && page.ScanLimited {
+			t.Fatalf("List returned a page ScanLimited without a Next cursor")
+		}
 		if page.Next == nil {
 			break
 		}
-		if len(page.Tasks) == 0 {
+		if len(page.Tasks) == 0 && !page.ScanLimited {
 			t.Fatalf("List returned an empty page with a Next cursor")
+		}
+		if n := len(page.Tasks); n > 0 {
+			last := store.CursorOf(page.Tasks[n-1])
+			if f.Oldest && page.Next.Less(last) || !f.Oldest && last.Less(*page.Next) {
+				t.Fatalf("List(Oldest=%v): Next %v is before the page's last row %v", f.Oldest, *page.Next, last)
+			}
+		}
+		if !f.After.IsZero() && (f.Oldest && !f.After.Less(*page.Next) || !f.Oldest && !page.Next.Less(f.After)) {
+			t.Fatalf("List(Oldest=%v) after %v: Next %v does not move on", f.Oldest, f.After, *page.Next)
 		}
 		f.After = *page.Next
 	}
@@ -128,7 +140,87 @@ func listChecks() []check {
 					f.Limit = 4 // several pages, so filters must hold across cursors
 					got := listAll(t, s, f)
 					wantSameIDs(t, fmt.Sprintf("List(%s, oldest %v)", c.name, oldest), ids(got), c.want)
+					// A bounded search finds the same rows, a few at a time.
+					f.ScanLimit = 2
+					got = listAll(t, s, f)
+					wantSameIDs(t, fmt.Sprintf("List(%s, oldest %v, ScanLimit 2)", c.name, oldest), ids(got), c.want)
 				}
+			}
+		}},
+		{"SearchScanLimit", func(t tb, s store.Store) {
+			// 30 rows, 3 of them found by the search (4, 15, 25), 2 of
+			// those Failed (the odd ones).
+			var rows []*store.Task
+			for i := range 30 {
+				r := newTask(i + 1)
+				r.CreatedAt = at(time.Duration(i) * time.Second)
+				if i%2 == 1 {
+					r.Status = store.StatusFailed
+				}
+				if i == 4 || i == 15 || i == 25 {
+					r.Kind = "storetest.Needle"
+				}
+				rows = append(rows, r)
+			}
+			persist(t, s, rows...)
+			first, err := s.List(t.Context(), store.Filter{Search: "needle", ScanLimit: 10})
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			if !first.ScanLimited || first.Next == nil || len(first.Tasks) > 1 || len(first.Tasks) == 1 && first.Tasks[0].ID != rows[25].ID {
+				t.Fatalf("List(Search, ScanLimit 10) over 30 rows, newest first: %d rows, Next %v, ScanLimited %v; want at most the newest match, a Next and ScanLimited",
+					len(first.Tasks), first.Next, first.ScanLimited)
+			}
+			empty, err := s.List(t.Context(), store.Filter{Search: "needle", ScanLimit: 3})
+			if err != nil || len(empty.Tasks) != 0 || empty.Next == nil || !empty.ScanLimited {
+				t.Fatalf("List(Search, ScanLimit 3), no match in the newest 3 rows: %d rows, Next %v, ScanLimited %v, err %v; want an empty page with a Next, ScanLimited",
+					len(empty.Tasks), empty.Next, empty.ScanLimited, err)
+			}
+			for _, c := range []struct {
+				name string
+				f    store.Filter
+				want []int
+			}{
+				{"newest first", store.Filter{}, []int{25, 15, 4}},
+				{"oldest first", store.Filter{Oldest: true}, []int{4, 15, 25}},
+				{"a status", store.Filter{Statuses: []store.Status{store.StatusFailed}}, []int{25, 15}},
+				{"two statuses", store.Filter{Statuses: []store.Status{store.StatusFailed, store.StatusWaitingQueue}, Oldest: true}, []int{4, 15, 25}},
+				{"created range", store.Filter{CreatedFrom: at(5 * time.Second), CreatedBefore: at(26 * time.Second)}, []int{25, 15}},
+				{"page of one", store.Filter{Limit: 1}, []int{25, 15, 4}},
+			} {
+				for _, limit := range []int{1, 7, 10, 100} {
+					f := c.f
+					f.Search, f.ScanLimit = "NEEDLE", limit
+					var pages int
+					var got []*store.Task
+					for {
+						page, err := s.List(t.Context(), f)
+						if err != nil {
+							t.Fatalf("List(%s, ScanLimit %d): %v", c.name, limit, err)
+						}
+						got = append(got, page.Tasks...)
+						if pages++; page.Next == nil || pages > 100 {
+							break
+						}
+						f.After = *page.Next
+					}
+					var want []uuid.UUID
+					for _, i := range c.want {
+						want = append(want, rows[i].ID)
+					}
+					if !slices.Equal(ids(got), want) {
+						t.Errorf("List(%s, ScanLimit %d) paged: %v, want %v", c.name, limit, ids(got), want)
+					}
+					if limit == 1 && pages < 3 {
+						t.Errorf("List(%s, ScanLimit 1) took %d pages for 3 matches; a call tested more than one row", c.name, pages)
+					}
+				}
+			}
+			// Without a search ScanLimit bounds nothing.
+			page, err := s.List(t.Context(), store.Filter{ScanLimit: 5})
+			if err != nil || len(page.Tasks) != 30 || page.Next != nil || page.ScanLimited {
+				t.Errorf("List(ScanLimit 5, no search): %d rows, Next %v, ScanLimited %v, err %v; want all 30, nil, false",
+					len(page.Tasks), page.Next, page.ScanLimited, err)
 			}
 		}},
 		{"SearchFoldsUnicodeCase", func(t tb, s store.Store) {

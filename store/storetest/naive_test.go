@@ -409,9 +409,21 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*store.Task
+	var tested int
+	var stop *store.Task // where a bounded search ran out of budget
 	take := func(t *store.Task) bool {
 		if s.matches(&f, t) {
 			out = append(out, t.Clone())
+		}
+		if f.Search != "" && f.ScanLimit > 0 {
+			g := f
+			g.Search = ""
+			if matches(&g, t) {
+				if tested++; tested >= f.ScanLimit && len(out) <= limit {
+					stop = t
+					return true
+				}
+			}
 		}
 		return len(out) > limit
 	}
@@ -442,6 +454,9 @@ func (s *naiveStore) List(ctx context.Context, f store.Filter) (store.Page, erro
 		page.Tasks = out[:limit]
 		next := store.CursorOf(out[limit-1])
 		page.Next = &next
+	} else if stop != nil {
+		next := store.CursorOf(stop)
+		page.Next, page.ScanLimited = &next, true
 	}
 	return page, nil
 }
@@ -831,6 +846,7 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		})
 		res.StatusAudits += len(list) - len(kept)
 		s.statuses[id] = kept
+		progress(p, res)
 	}
 	for id, list := range s.runs {
 		kept := slices.DeleteFunc(list, func(a store.RunsAudit) bool {
@@ -838,11 +854,13 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		})
 		res.RunsAudits += len(list) - len(kept)
 		s.runs[id] = kept
+		progress(p, res)
 	}
 	for id, list := range s.logs {
 		kept := slices.DeleteFunc(list, func(l store.ExecutionLog) bool { return old(l.At, "", p.LogAge, bugLogCutInclusive) })
 		res.Logs += len(list) - len(kept)
 		s.logs[id] = kept
+		progress(p, res)
 	}
 	s.purgeAttempts(p, &res)
 	for id, t := range s.rows {
@@ -862,7 +880,16 @@ func (s *naiveStore) Purge(ctx context.Context, p store.RetentionPolicy) (store.
 		if cut, ok := cutoff(age); ok && before(ref, cut, rule) {
 			s.delete(id)
 			res.Tasks++
+			progress(p, res)
 		}
 	}
+	progress(p, res)
 	return res, nil
+}
+
+// progress reports the purge so far, as a store does after each batch.
+func progress(p store.RetentionPolicy, res store.PurgeResult) {
+	if p.Progress != nil {
+		p.Progress(res)
+	}
 }

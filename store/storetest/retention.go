@@ -427,5 +427,49 @@ func retainerChecks() []check {
 			}
 			wantRowCount(t, s, 1)
 		}},
+		{"ProgressAndCountMatchThePurge", func(t tb, s store.Store) {
+			hours := []int{300, 290, 280, 270, 260, 250, 240, 230, 220, 210, 1}
+			historyRow(t, s, 1, "", hours...)
+			historyRow(t, s, 2, "boom", hours...)
+			for i := range 7 {
+				for j, st := range []store.Status{store.StatusCompleted, store.StatusFailed} {
+					task := newTask(100 + 2*i + j)
+					task.Status, task.CreatedAt = st, ago(100+i)
+					persist(t, s, task)
+				}
+			}
+			age := 24 * time.Hour
+			var calls []store.PurgeResult
+			p := store.RetentionPolicy{Now: purgeNow, BatchSize: 3, StatusAuditAge: age, RunsAuditAge: age, ErrorAuditAge: 255 * time.Hour,
+				LogAge: age, CompletedTaskAge: age, FailedTaskAge: age}
+			var count store.PurgeResult
+			pc, counts := s.(store.PurgeCounter)
+			if counts {
+				var err error
+				if count, err = pc.CountPurge(t.Context(), p); err != nil {
+					t.Fatalf("CountPurge: %v", err)
+				}
+				if again, err := pc.CountPurge(t.Context(), p); err != nil || again != count {
+					t.Fatalf("CountPurge twice: %+v then %+v, %v; a count must delete nothing", count, again, err)
+				}
+			}
+			p.Progress = func(r store.PurgeResult) { calls = append(calls, r) }
+			res := purge(t, s, p)
+			if counts && count != res {
+				t.Errorf("CountPurge = %+v, then Purge = %+v; want the same", count, res)
+			}
+			if len(calls) < res.Total()/3/2 || len(calls) == 0 {
+				t.Fatalf("Purge of %d rows in batches of 3 called Progress %d times; want about once a batch", res.Total(), len(calls))
+			}
+			for i := 1; i < len(calls); i++ {
+				a, b := calls[i-1], calls[i]
+				if b.StatusAudits < a.StatusAudits || b.RunsAudits < a.RunsAudits || b.Logs < a.Logs || b.Attempts < a.Attempts || b.Tasks < a.Tasks {
+					t.Fatalf("Progress went back: %+v then %+v", a, b)
+				}
+			}
+			if last := calls[len(calls)-1]; last != res {
+				t.Errorf("the last Progress %+v is not Purge's result %+v", last, res)
+			}
+		}},
 	}
 }

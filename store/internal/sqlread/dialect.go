@@ -64,6 +64,11 @@ type Dialect struct {
 	// After is the keyset condition of List: the rows past the cursor
 	// ({at}, {id}) in the page's order, where {cmp} is < (newest first) or >.
 	After string
+	// Until is the other end of a search that Filter.ScanLimit bounds: the
+	// rows up to and including the cursor ({at}, {id}) in the page's order,
+	// where {cmp} is > (newest first) or < and {cmp}= includes the cursor's
+	// row. Like After, it must bound the index walk, so the walk stops there.
+	Until string
 
 	// Plan, when set, helps the database's planner with a filter: hint is
 	// written right after the table (an index hint), cond is the first

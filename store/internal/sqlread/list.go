@@ -11,8 +11,31 @@ import (
 // order, one row more than the page (store.Filter.Page takes it back off).
 // The store scans the rows: it knows its task columns.
 func (d *Dialect) ListQuery(f *store.Filter) Query {
+	return d.listQuery(f, d.TaskColumns, true, nil, " LIMIT {limit}", param{"limit", f.Limit + 1})
+}
+
+// ScanBoundQuery is the statement of the position (created_at, id) of the
+// f.ScanLimit-th row past the cursor that passes f's filters but its search:
+// the last row a search bounded by Filter.ScanLimit tests. It has no row
+// when fewer rows are left. It walks the index ListQuery walks, reading the
+// positions, not the rows.
+func (d *Dialect) ScanBoundQuery(f *store.Filter) Query {
+	return d.listQuery(f, "created_at, id", false, nil, " LIMIT 1 OFFSET {offset}", param{"offset", f.ScanLimit - 1})
+}
+
+// ScanLimitedListQuery is ListQuery for a search bounded by
+// Filter.ScanLimit: it tests only the rows up to and including until, the
+// position ScanBoundQuery read.
+func (d *Dialect) ScanLimitedListQuery(f *store.Filter, until store.Cursor) Query {
+	return d.listQuery(f, d.TaskColumns, true, &until, " LIMIT {limit}", param{"limit", f.Limit + 1})
+}
+
+// listQuery writes the statement of List's filter in keyset order: columns
+// from the tasks, the search when search is set, the rows up to until when
+// it is not nil, and the tail (the LIMIT) with its parameter.
+func (d *Dialect) listQuery(f *store.Filter, columns string, search bool, until *store.Cursor, tail string, tailParam param) Query {
 	b := builder{d: d}
-	b.text.WriteString("SELECT " + d.TaskColumns + " FROM " + d.Tables.Tasks)
+	b.text.WriteString("SELECT " + columns + " FROM " + d.Tables.Tasks)
 	var conds []cond
 	add := func(tmpl string, params ...param) { conds = append(conds, cond{tmpl, params}) }
 	if d.Plan != nil {
@@ -58,18 +81,22 @@ func (d *Dialect) ListQuery(f *store.Filter) Query {
 	if !f.CreatedBefore.IsZero() {
 		add("created_at < {before}", param{"before", d.Time(f.CreatedBefore)})
 	}
-	if f.Search != "" {
+	if search && f.Search != "" {
 		add(d.Search, param{"needle", d.fold(f.Search)})
 	}
-	order, cmp := "DESC", "<"
+	order, cmp, back := "DESC", "<", ">"
 	if f.Oldest {
-		order, cmp = "ASC", ">"
+		order, cmp, back = "ASC", ">", "<"
 	}
 	if !f.After.IsZero() {
 		add(strings.ReplaceAll(d.After, "{cmp}", cmp),
 			param{"at", d.Cursor(f.After.CreatedAt)}, param{"id", d.ID(f.After.ID)})
 	}
+	if until != nil {
+		add(strings.ReplaceAll(d.Until, "{cmp}", back),
+			param{"at", d.Cursor(until.CreatedAt)}, param{"id", d.ID(until.ID)})
+	}
 	b.where(conds)
-	b.add(" ORDER BY created_at "+order+", id "+order+" LIMIT {limit}", param{"limit", f.Limit + 1})
+	b.add(" ORDER BY created_at "+order+", id "+order+tail, tailParam)
 	return b.query()
 }

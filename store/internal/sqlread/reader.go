@@ -75,7 +75,10 @@ func (r *Reader) read(ctx context.Context, q Query, scan func(Rows) error) error
 	return scan(rows)
 }
 
-// List implements store.Store.List.
+// List implements store.Store.List. A search that Filter.ScanLimit bounds
+// is two statements: the position of the last row it may test
+// (ScanBoundQuery), then the page up to there; when that page is not full,
+// its Next is that position and it is ScanLimited.
 func (r *Reader) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := r.Check(); err != nil {
 		return store.Page{}, err
@@ -83,8 +86,28 @@ func (r *Reader) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err := f.Normalize(); err != nil {
 		return store.Page{}, err
 	}
+	q := r.ListQuery(&f)
+	var bound *store.Cursor // the last row a bounded search tests
+	if f.Search != "" && f.ScanLimit > 0 {
+		err := r.read(ctx, r.ScanBoundQuery(&f), func(rows Rows) error {
+			for rows.Next() {
+				var c store.Cursor
+				if err := rows.Scan(r.TimeDest(&c.CreatedAt), r.IDDest(&c.ID)); err != nil {
+					return err
+				}
+				bound = &c
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return store.Page{}, fmt.Errorf("list tasks: %w", r.MapErr(err))
+		}
+		if bound != nil {
+			q = r.ScanLimitedListQuery(&f, *bound)
+		}
+	}
 	tasks := make([]*store.Task, 0, f.Limit+1)
-	err := r.read(ctx, r.ListQuery(&f), func(rows Rows) error {
+	err := r.read(ctx, q, func(rows Rows) error {
 		for rows.Next() {
 			t, err := r.ScanTask(rows)
 			if err != nil {
@@ -97,7 +120,11 @@ func (r *Reader) List(ctx context.Context, f store.Filter) (store.Page, error) {
 	if err != nil {
 		return store.Page{}, fmt.Errorf("list tasks: %w", r.MapErr(err))
 	}
-	return f.Page(tasks), nil
+	page := f.Page(tasks)
+	if page.Next == nil && bound != nil {
+		page.Next, page.ScanLimited = bound, true
+	}
+	return page, nil
 }
 
 // CountByStatus implements store.Counter.CountByStatus.

@@ -24,6 +24,7 @@ func dialects() map[string]*Dialect {
 			Search: "(f(kind, {needle}) OR f(handler, {needle}) OR f(k, {needle}))",
 			Level:  "({level} = '' OR level = {level})",
 			After:  "(created_at {cmp} {at} OR (created_at = {at} AND id {cmp} {id}))",
+			Until:  "(created_at {cmp} {at} OR (created_at = {at} AND id {cmp}= {id}))",
 			Time:   func(t time.Time) any { return t.UnixMicro() }, Cursor: func(t time.Time) any { return t.UnixMicro() },
 			ID: func(id uuid.UUID) any { return id.String() },
 		}
@@ -113,6 +114,18 @@ func TestListParamsMatchArgs(t *testing.T) {
 				if q.Args[len(q.Args)-1] != f.Limit+1 {
 					t.Fatalf("limit %v, want %d (one more than the page)", q.Args[len(q.Args)-1], f.Limit+1)
 				}
+				f.ScanLimit = 7
+				bound := d.ScanBoundQuery(&f)
+				checkParams(t, d, bound)
+				if strings.Contains(bound.Text, "f(kind") || bound.Args[len(bound.Args)-1] != 6 || !strings.HasPrefix(bound.Text, "SELECT created_at, id FROM t") {
+					t.Fatalf("the bound of a search is the 7th row's position without the search (offset 6): %s %v", bound.Text, bound.Args)
+				}
+				until := store.Cursor{CreatedAt: time.Unix(1, 0), ID: uuid.New()}
+				limited := d.ScanLimitedListQuery(&f, until)
+				checkParams(t, d, limited)
+				if len(limited.Args) <= len(q.Args) || !slices.Contains(limited.Args, any(until.ID.String())) || limited.Args[len(limited.Args)-1] != f.Limit+1 {
+					t.Fatalf("a bounded list is the list and the bound: %s %v", limited.Text, limited.Args)
+				}
 			}
 		})
 	}
@@ -139,6 +152,27 @@ func TestListBindsEachFilter(t *testing.T) {
 	f.Oldest = true
 	if q := d.ListQuery(&f); !strings.Contains(q.Text, "ORDER BY created_at ASC, id ASC") || !strings.Contains(q.Text, "created_at > ? OR") {
 		t.Fatalf("oldest first wants the ascending order and keyset: %s", q.Text)
+	}
+}
+
+func TestScanLimitedBounds(t *testing.T) {
+	d := dialects()["question marks"]
+	f := store.Filter{Search: "s", ScanLimit: 10}
+	if err := f.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	until := store.Cursor{CreatedAt: time.Unix(1, 0), ID: uuid.Nil}
+	for _, c := range []struct {
+		oldest bool
+		upto   string
+	}{
+		{false, "(created_at > ? OR (created_at = ? AND id >= ?))"},
+		{true, "(created_at < ? OR (created_at = ? AND id <= ?))"},
+	} {
+		f.Oldest = c.oldest
+		if q := d.ScanLimitedListQuery(&f, until); !strings.Contains(q.Text, c.upto) {
+			t.Fatalf("oldest %v: want the rows up to and including the bound, %s, in %s", c.oldest, c.upto, q.Text)
+		}
 	}
 }
 
