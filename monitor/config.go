@@ -119,6 +119,12 @@ type Config struct {
 	// the answers carry computed_at. Default 5s; negative turns the cache
 	// off, so every request scans.
 	CacheTTL time.Duration
+	// NoPreload stops New from computing the counts per queue and status
+	// in the background at once. With the preload, the first page does not
+	// wait for that aggregate, which on a store of a million tasks is a scan
+	// of an index that takes a second or more; a request that comes while
+	// it runs waits for it rather than starting another.
+	NoPreload bool
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time

@@ -64,7 +64,21 @@ func New(cfg *Config) (http.Handler, error) {
 		inner = c.Middleware(inner)
 	}
 	s.protect = inner
+	if !c.NoPreload && c.CacheTTL >= 0 {
+		go s.preload()
+	}
 	return http.HandlerFunc(s.serve), nil
+}
+
+// preload computes the counts per queue and status once, in the
+// background, so no viewer waits for their first scan (Config.NoPreload).
+// A failed preload caches nothing: the first request then loads them.
+func (s *server) preload() {
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	if _, _, err := s.countsByQueue(ctx); err != nil {
+		s.cfg.Logger.Debug("monitor: preload of the counts failed", "err", err)
+	}
 }
 
 func (s *server) routes() {
