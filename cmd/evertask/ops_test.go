@@ -564,3 +564,35 @@ func TestProcessErrorsAreOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeStats deletes the overview's counters older than --stats and
+// keeps the newer ones.
+func TestPurgeStats(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "stats.db")
+	st, err := sqlitestore.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, ago := range []time.Duration{100 * 24 * time.Hour, time.Hour} {
+		task := &store.Task{ID: idAt(now.Add(-ago)), CreatedAt: now.Add(-ago), Kind: fmt.Sprint("k", i), Queue: "default", Status: store.StatusInProgress}
+		if err := st.Persist(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.Transition(ctx, store.TransitionParams{ID: task.ID, To: store.StatusCompleted, Now: now.Add(-ago), AuditLevel: store.AuditNone}); err != nil || !ok {
+			t.Fatalf("Transition = %v, %v", ok, err)
+		}
+	}
+	st.Close()
+	r := runCLI(t, "purge", "--dsn", path, "--stats", "90d", "--json")
+	r.wantCode(t, exitOK, "purge --stats")
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("purge --json: %v\n%s", err, r.stdout)
+	}
+	if res["stats"] != 1 || res["tasks"] != 0 {
+		t.Errorf("purge --stats 90d = %v, want 1 counter and no task", r.stdout)
+	}
+}

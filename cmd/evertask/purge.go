@@ -13,7 +13,7 @@ import (
 	"github.com/evertask/evertask/store"
 )
 
-const purgeSynopsis = `purge [store flags] [--completed 7d] [--failed 30d] [--audits 30d] [--error-audits 90d] [--logs 7d] [--batch 100] [--progress] [--json]`
+const purgeSynopsis = `purge [store flags] [--completed 7d] [--failed 30d] [--audits 30d] [--error-audits 90d] [--logs 7d] [--stats 90d] [--batch 100] [--progress] [--json]`
 
 func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("purge", purgeSynopsis, stderr)
@@ -24,6 +24,7 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	audits := fs.String("audits", "", "delete status and runs audit rows older than this")
 	errAudits := fs.String("error-audits", "", "keep audit rows that carry an error this long instead (default: as --audits)")
 	logs := fs.String("logs", "", "delete execution logs older than this")
+	stats := fs.String("stats", "", "delete the overview's outcome counters of minutes older than this")
 	batch := fs.Int("batch", store.DefaultPurgeBatch, "rows per delete statement")
 	progress := fs.Bool("progress", isTerminal(stderr), "show progress on stderr, deleted so far of a count made first: a bar on a terminal, else a line a second (default: when stderr is a terminal)")
 	asJSON := fs.Bool("json", false, "print the counts as JSON")
@@ -39,7 +40,8 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		flag, v string
 		dst     *time.Duration
 	}{{"--completed", *completed, &p.CompletedTaskAge}, {"--failed", *failed, &p.FailedTaskAge},
-		{"--audits", *audits, &p.StatusAuditAge}, {"--error-audits", *errAudits, &p.ErrorAuditAge}, {"--logs", *logs, &p.LogAge}} {
+		{"--audits", *audits, &p.StatusAuditAge}, {"--error-audits", *errAudits, &p.ErrorAuditAge}, {"--logs", *logs, &p.LogAge},
+		{"--stats", *stats, &p.StatsAge}} {
 		if a.v == "" {
 			continue
 		}
@@ -50,8 +52,8 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*a.dst = d
 	}
 	p.RunsAuditAge = p.StatusAuditAge
-	if p.CompletedTaskAge == 0 && p.FailedTaskAge == 0 && p.StatusAuditAge == 0 && p.ErrorAuditAge == 0 && p.LogAge == 0 {
-		return usageErr("say what to purge: at least one of --completed, --failed, --audits, --error-audits, --logs")
+	if p.CompletedTaskAge == 0 && p.FailedTaskAge == 0 && p.StatusAuditAge == 0 && p.ErrorAuditAge == 0 && p.LogAge == 0 && p.StatsAge == 0 {
+		return usageErr("say what to purge: at least one of --completed, --failed, --audits, --error-audits, --logs, --stats")
 	}
 	if *batch < 1 {
 		return usageErr("--batch must be at least 1, got %d", *batch)
@@ -93,11 +95,11 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *asJSON {
 		return writeJSON(stdout, map[string]any{
 			"tasks": res.Tasks, "status_audits": res.StatusAudits, "runs_audits": res.RunsAudits,
-			"attempts": res.Attempts, "logs": res.Logs, "seconds": took.Seconds(),
+			"attempts": res.Attempts, "logs": res.Logs, "stats": res.Stats, "seconds": took.Seconds(),
 		})
 	}
-	fmt.Fprintf(stdout, "purged %d tasks, %d status audits, %d runs audits, %d attempts and %d logs in %s\n",
-		res.Tasks, res.StatusAudits, res.RunsAudits, res.Attempts, res.Logs, took.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "purged %d tasks, %d status audits, %d runs audits, %d attempts, %d logs and %d outcome counters in %s\n",
+		res.Tasks, res.StatusAudits, res.RunsAudits, res.Attempts, res.Logs, res.Stats, took.Round(time.Millisecond))
 	return nil
 }
 
