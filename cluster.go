@@ -241,6 +241,22 @@ func (n *node) keep() {
 	}
 }
 
+// renewAge is how old a lease may get before the keeper renews it when the
+// node has a notifier: a third of the lease, or less when the renewal
+// interval is long, so that a lease is always renewed before it reaches
+// startableLease (a lease skipped at one tick is at most renewAge +
+// RenewInterval old at the next).
+func (n *node) renewAge() time.Duration {
+	return max(min(n.cfg.LeaseDuration/3, n.cfg.LeaseDuration-2*n.cfg.RenewInterval), 0)
+}
+
+// startableLease is the oldest a lease may be for a handler to start on
+// it: the keeper's next tick, at most RenewInterval away, must find it
+// still held (the keeper gives a lease up once it is LeaseDuration old).
+func (n *node) startableLease() time.Duration {
+	return n.cfg.LeaseDuration - n.cfg.RenewInterval
+}
+
 func (n *node) renew(ctx context.Context) {
 	e := n.e
 	began := e.now()
@@ -251,7 +267,7 @@ func (n *node) renew(ctx context.Context) {
 	// every lease is renewed at every tick.
 	renewBefore := began
 	if n.notifier != nil {
-		renewBefore = began.Add(-n.cfg.LeaseDuration / 3)
+		renewBefore = began.Add(-n.renewAge())
 	}
 	held, expired := e.deliveries.leases(began.Add(-n.cfg.LeaseDuration), renewBefore)
 	for _, j := range expired {
