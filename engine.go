@@ -114,6 +114,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e.pauses.wake = make(chan struct{}, 1)
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
+		e.writer.sharePeers(&e.node.peers)
 	}
 	e.retention = newRetainer(e)
 	return e, nil
