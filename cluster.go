@@ -27,7 +27,8 @@ import (
 //     one store call per interval, refreshes the node's heartbeat, and stops
 //     the tasks whose lease was lost (to a cancel or a take-over);
 //   - the rescuer re-queues the rows of expired leases and of nodes proven
-//     gone, counted by the recovery poison counter;
+//     gone, counted by the recovery poison counter (at start on every
+//     node, then on one node at a time: the rescue leader);
 //   - the listener wakes fetchers and stops cancelled tasks on the notices
 //     of other nodes, when the store has a notifier.
 //
@@ -159,7 +160,7 @@ func (n *node) start() {
 	// The first rescue runs before any claim: the previous run's tasks go
 	// back to the queue at once, and the fetchers know whether this node
 	// has peers (how much they prefetch).
-	n.rescue()
+	n.rescue(true)
 	n.stages.Add(1)
 	go n.rescueLoop()
 	for _, f := range n.fetchers {
@@ -241,6 +242,22 @@ func (n *node) keep() {
 	}
 }
 
+// renewAge is how old a lease may get before the keeper renews it when the
+// node has a notifier: a third of the lease, or less when the renewal
+// interval is long, so that a lease is always renewed before it reaches
+// startableLease (a lease skipped at one tick is at most renewAge +
+// RenewInterval old at the next).
+func (n *node) renewAge() time.Duration {
+	return max(min(n.cfg.LeaseDuration/3, n.cfg.LeaseDuration-2*n.cfg.RenewInterval), 0)
+}
+
+// startableLease is the oldest a lease may be for a handler to start on
+// it: the keeper's next tick, at most RenewInterval away, must find it
+// still held (the keeper gives a lease up once it is LeaseDuration old).
+func (n *node) startableLease() time.Duration {
+	return n.cfg.LeaseDuration - n.cfg.RenewInterval
+}
+
 func (n *node) renew(ctx context.Context) {
 	e := n.e
 	began := e.now()
@@ -251,7 +268,7 @@ func (n *node) renew(ctx context.Context) {
 	// every lease is renewed at every tick.
 	renewBefore := began
 	if n.notifier != nil {
-		renewBefore = began.Add(-n.cfg.LeaseDuration / 3)
+		renewBefore = began.Add(-n.renewAge())
 	}
 	held, expired := e.deliveries.leases(began.Add(-n.cfg.LeaseDuration), renewBefore)
 	for _, j := range expired {
@@ -317,7 +334,7 @@ func (n *node) rescueLoop() {
 			return
 		case <-t.C:
 		}
-		n.rescue()
+		n.rescue(false)
 	}
 }
 
@@ -325,9 +342,13 @@ func (n *node) rescueLoop() {
 const rescueBatch = 500
 
 // rescue re-queues what nobody holds: expired leases, and every row of the
-// nodes proven gone, which then leave the registry. Every node runs it; the
-// store's atomic step makes that safe.
-func (n *node) rescue() {
+// nodes proven gone, which then leave the registry. Any node may run it;
+// the store's atomic step makes that safe. At start a node always does; on
+// its polls, only the rescue leader does (see leads), unless a node is
+// proven gone: finding expired leases reads every running row (on
+// PostgreSQL, every open row), which every node repeating every poll
+// multiplied by the number of nodes.
+func (n *node) rescue(always bool) {
 	e := n.e
 	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.LeaseDuration, 5*time.Second))
 	defer cancel()
@@ -350,6 +371,9 @@ func (n *node) rescue() {
 	}
 	if err == nil {
 		n.countPeers(nodes)
+		if !always && len(gone) == 0 && !n.leads(nodes, now) {
+			return
+		}
 	}
 	for {
 		rows, err := n.st.Rescue(ctx, store.RescueParams{
@@ -387,6 +411,22 @@ func (n *node) rescue() {
 			e.log.Warn("remove a gone node from the registry", "node", id, "err", err)
 		}
 	}
+}
+
+// leads reports whether this node is the rescue leader: no other node with
+// a smaller id is live, that is, its liveness session holds (not Gone) and
+// it beat within 2 × RenewInterval of now, the store's clock. Every node
+// decides from its own read of the registry, so two may lead for a moment
+// (a rescue by two is safe), and a leader that stops is replaced as soon
+// as it is proven gone, or once it missed its heartbeats for 2 ×
+// RenewInterval, far less than the lease the rows it rescues must outlive.
+func (n *node) leads(nodes []store.Node, now time.Time) bool {
+	for _, nd := range nodes {
+		if nd.ID < n.info.ID && !nd.Gone && now.Sub(nd.LastHeartbeat) <= 2*n.cfg.RenewInterval {
+			return false
+		}
+	}
+	return true
 }
 
 // due says that rows of queue are due at at (zero: now): this node's

@@ -27,7 +27,9 @@ import (
 //	any ──markCancelled─────► + cancelled a Cancel; a running context ends
 //	any ──markLost──────────► + lost      the lease went to another node; a
 //	                                      running context ends, and nothing of
-//	                                      the outcome is written
+//	                                      the outcome is written; running
+//	                                      marks it too, and starts nothing,
+//	                                      when the lease is too old to start on
 //	claimed ──settle────────► + settling  the outcome is being written, fenced
 //	                                      on the lease: from here the fence,
 //	                                      not a renewal's report, decides
@@ -303,16 +305,35 @@ func (d *deliveries) inFlight(id uuid.UUID) bool {
 	return ok
 }
 
-// running records a starting execution and reports false when the task was
-// cancelled before it started.
-func (d *deliveries) running(j *job, x *execution) bool {
+// startState is what running found about a starting execution.
+type startState int
+
+const (
+	startRun       startState = iota // registered: the handler may run
+	startCancelled                   // cancelled before it started
+	startLost                        // its lease is lost or too old: it must not start
+)
+
+// running records a starting execution, unless the task was cancelled or
+// its lease is lost. A lease granted before staleBefore (zero: no check)
+// counts as lost here: the lease keeper gives a lease up only at its
+// ticks, and a node that was starved past them would otherwise start a
+// handler on a lease the store may already have let expire, while another
+// node runs the task.
+func (d *deliveries) running(j *job, x *execution, staleBefore time.Time) startState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if j.cancelled || j.lost {
-		return false
+	if j.leased && !j.lost && j.leaseBase.Before(staleBefore) {
+		j.lost = true
+	}
+	switch {
+	case j.lost:
+		return startLost
+	case j.cancelled:
+		return startCancelled
 	}
 	j.exec = x
-	return true
+	return startRun
 }
 
 // markCancelled flags a delivered task as cancelled by the user and, if it

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/evertask/evertask/store"
 )
 
 // A renewal's "lost" answer is about the deliveries it renewed. One that
@@ -85,5 +87,29 @@ func TestEndUnclaimedKeepsAnAdoptedDelivery(t *testing.T) {
 	}
 	if n := q.load.Load(); n != 1 {
 		t.Fatalf("queue load %d, want 1", n)
+	}
+}
+
+// One live node at a time runs the periodic rescue: the smallest id among
+// the nodes whose session holds and whose heartbeat is fresh; a node proven
+// gone or silent for 2 × RenewInterval leaves the role to the next.
+func TestRescueLeader(t *testing.T) {
+	now := time.Now()
+	n := &node{cfg: ClusterConfig{RenewInterval: time.Second}, info: store.Node{ID: "b"}}
+	self := store.Node{ID: "b", LastHeartbeat: now}
+	for _, tc := range []struct {
+		name  string
+		other store.Node
+		leads bool
+	}{
+		{"AloneLeads", store.Node{ID: "b", LastHeartbeat: now}, true},
+		{"SmallerLiveLeads", store.Node{ID: "a", LastHeartbeat: now.Add(-2 * time.Second)}, false},
+		{"LargerLiveFollows", store.Node{ID: "c", LastHeartbeat: now}, true},
+		{"SmallerGoneIsReplaced", store.Node{ID: "a", LastHeartbeat: now, Gone: true}, true},
+		{"SmallerSilentIsReplaced", store.Node{ID: "a", LastHeartbeat: now.Add(-2*time.Second - time.Millisecond)}, true},
+	} {
+		if got := n.leads([]store.Node{tc.other, self}, now); got != tc.leads {
+			t.Errorf("%s: leads = %v, want %v", tc.name, got, tc.leads)
+		}
 	}
 }

@@ -121,6 +121,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e.pauses.wake = make(chan struct{}, 1)
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
+		e.writer.sharePeers(&e.node.peers)
 		if cp, ok := st.(store.ClaimingPersister); ok {
 			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching)
 			e.claimOnDispatch = true

@@ -158,7 +158,19 @@ func (e *Engine) execute(j *job) execResult {
 	if e.cfg.LogCapture.Enabled {
 		x.logs = &logBuffer{taskID: j.id, minLevel: e.cfg.LogCapture.MinLevel, max: e.cfg.LogCapture.MaxPerExecution}
 	}
-	if !e.deliveries.running(j, x) || e.runCtx.Err() != nil {
+	var staleBefore time.Time
+	if e.node != nil {
+		staleBefore = started.Add(-e.node.startableLease())
+	}
+	switch st := e.deliveries.running(j, x, staleBefore); {
+	case st == startLost:
+		// Taken over, or the lease is too old to start on (this node was
+		// starved past its renewals): another node may run the task now,
+		// so this one does not start it and records nothing.
+		e.log.Warn("lease lost before the task started; not running it", "task_id", j.id)
+		e.deliveries.end(j)
+		return finished
+	case st == startCancelled || e.runCtx.Err() != nil:
 		// Cancelled between dequeue and claim, or Shutdown's grace ended:
 		// Shutdown cancels the executions it finds registered, and this one
 		// checks after registering, so none is missed.

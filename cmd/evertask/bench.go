@@ -78,7 +78,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "steady mode: how long to run")
 	fs.IntVar(&c.nodes, "nodes", 1, "engines (OS processes of this command) sharing the store: with more than 1, burn and steady run one engine per node process and count their sum; latency dispatches from this process, whose workers are busy, to the handler on another node. Needs a store shared between processes (sqlite, postgres, mysql, redis)")
 	fs.IntVar(&c.pageSize, "recovery-page", 0, "burn mode: engine RecoveryPageSize (default: the engine's)")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase to this file (go tool pprof)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase to this file (go tool pprof); with --nodes, each node process writes its own, to this name with .node1, .node2, ... appended")
 	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -159,8 +159,6 @@ func (c *benchConfig) resolve(audit string) error {
 		return usageErr("--nodes must be between 1 and %d, got %d", maxNodes, c.nodes)
 	case c.nodes > 1 && c.store == "memory":
 		return usageErr("--nodes %d: the memory store lives in one process (use sqlite, postgres, mysql or redis)", c.nodes)
-	case c.nodes > 1 && c.cpuProfile != "":
-		return usageErr("--cpuprofile profiles one process: use it without --nodes")
 	}
 	if c.tasks == 0 {
 		switch {
@@ -300,6 +298,7 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 		return benchResult{}, err
 	}
 	defer stopProfile()
+	cpu := startCPU(os.Getpid())
 	start := time.Now()
 	stop := progress(c, stderr, func() string {
 		d := ran.Load()
@@ -320,7 +319,9 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 	if err := waitCompleted(ctx, st, baseline+n); err != nil {
 		return benchResult{}, err
 	}
-	return benchResult{tasks: n, elapsed: time.Since(start)}, nil
+	elapsed := time.Since(start)
+	cpu.report(stderr, n)
+	return benchResult{tasks: n, elapsed: elapsed}, nil
 }
 
 // insertBurn persists the c.tasks Queued rows of a burn and returns how

@@ -89,6 +89,11 @@ func benchNodesBurn(ctx context.Context, st *opened, c *benchConfig, stderr io.W
 		return benchResult{}, err
 	}
 
+	pids := []int{os.Getpid()}
+	for _, p := range nodes.procs {
+		pids = append(pids, p.Process.Pid)
+	}
+	cpu := startCPU(pids...)
 	var total atomic.Int64
 	start := time.Now()
 	stop := progress(c, stderr, func() string {
@@ -110,7 +115,9 @@ func benchNodesBurn(ctx context.Context, st *opened, c *benchConfig, stderr io.W
 	if err := waitCompleted(ctx, st.Store, baseline+n); err != nil {
 		return benchResult{}, err
 	}
-	return benchResult{tasks: n, elapsed: time.Since(start)}, nil
+	elapsed := time.Since(start)
+	cpu.report(stderr, n)
+	return benchResult{tasks: n, elapsed: elapsed}, nil
 }
 
 // benchNodesSteady runs producers and workers on every node for
@@ -336,6 +343,10 @@ func startNodes(ctx context.Context, c *benchConfig, at string, count int, stder
 	}
 	s := &nodeSet{msgs: make(chan nodeMsg, 1024), ran: make([]int64, count)}
 	for i := range count {
+		args := args
+		if c.cpuProfile != "" {
+			args = append(slices.Clip(args), "--cpuprofile", fmt.Sprintf("%s.node%d", c.cpuProfile, i+1))
+		}
 		cmd := exec.Command(exe, args...)
 		cmd.Stderr = &prefixWriter{w: stderr, prefix: fmt.Sprintf("node %d: ", i+1)}
 		stdin, err := cmd.StdinPipe()
@@ -539,6 +550,7 @@ func runBenchNode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&c.duration, "duration", time.Second, "")
 	fs.IntVar(&c.pageSize, "recovery-page", 0, "")
 	fs.IntVar(&conns, "conns", 4, "")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "")
 	if err := fs.Parse(args); err != nil {
 		return errFlags
 	}
@@ -595,6 +607,11 @@ func runBenchNode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	stopProfile, err := c.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if err := eng.Start(ctx); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -450,8 +451,19 @@ func TestBenchNodes(t *testing.T) {
 				return runCLI(t, append([]string{"bench", "--store", tc.name, "--dsn", dsn, "--progress", "0"}, args...)...)
 			}
 			t.Run("Burn", func(t *testing.T) {
-				r := bench("--mode", "burn", "--nodes", "3", "--tasks", "300", "--workers", "8")
+				prof := filepath.Join(t.TempDir(), "cpu.prof")
+				r := bench("--mode", "burn", "--nodes", "3", "--tasks", "300", "--workers", "8", "--cpuprofile", prof)
 				checkNodesResult(t, r, "burn", tc.name, "3", "300", "none")
+				// Each node profiles itself, and the CPU line counts this
+				// process and the three nodes.
+				for i := 1; i <= 3; i++ {
+					if fi, err := os.Stat(fmt.Sprintf("%s.node%d", prof, i)); err != nil || fi.Size() == 0 {
+						t.Errorf("node %d's CPU profile: %v", i, err)
+					}
+				}
+				if runtime.GOOS == "linux" && !regexp.MustCompile(`bench: CPU [\d.]+ s \(this process, then each node: [\d.]+ [\d.]+ [\d.]+ [\d.]+\), [\d.]+ ms per 1,000 tasks`).MatchString(r.stderr) {
+					t.Errorf("stderr has no CPU line of this process and 3 nodes:\n%s", r.stderr)
+				}
 				m := regexp.MustCompile(`handlers run per node \[(\d+) (\d+) (\d+)\]`).FindStringSubmatch(r.stderr)
 				if m == nil {
 					t.Fatalf("stderr has no counts of 3 nodes:\n%s", r.stderr)
@@ -711,7 +723,6 @@ func TestBadInput(t *testing.T) {
 		{"BenchNoNodes", []string{"bench", "--store", "sqlite", "--nodes", "0"}, "--nodes must be between 1 and 64"},
 		{"BenchTooManyNodes", []string{"bench", "--store", "sqlite", "--nodes", "65"}, "--nodes must be between 1 and 64"},
 		{"BenchMemoryNodes", []string{"bench", "--store", "memory", "--nodes", "2"}, "the memory store lives in one process"},
-		{"BenchNodesProfile", []string{"bench", "--store", "sqlite", "--nodes", "2", "--cpuprofile", "x"}, "--cpuprofile profiles one process"},
 		{"DemoBadDuration", []string{"demo", "--duration", "-1s"}, "--duration must be positive"},
 		{"MigrateMemory", []string{"migrate", "--store", "memory"}, "has no migrations"},
 		{"MySQLBadDSN", []string{"migrate", "--store", "mysql", "--dsn", "root@tcp(127.0.0.1:3306"}, "bad mysql DSN"},

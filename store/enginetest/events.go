@@ -97,11 +97,7 @@ func testEventsExactlyOnce(t *testing.T, newStore NewStore) {
 		const total = cancelRounds * cancelBatch
 		// Leases long enough that no renewal delayed by a loaded machine
 		// loses one: a take-over would stop a handler for another reason.
-		cc := func(node string) evertask.ClusterConfig {
-			c := fastCluster(node)
-			c.LeaseDuration = 30 * time.Second
-			return c
-		}
+		cc := steadyCluster
 		runner := setupOn(t, st, &evertask.Config{Workers: total, Cluster: cc("runner")}, rec, nil)
 		onRunner, unsubscribeRunner := runner.eng.Subscribe(4 * total)
 		defer unsubscribeRunner()
