@@ -193,10 +193,36 @@ func fillStore(t *testing.T, st store.Store, n int, now time.Time) {
 		}
 		rows = append(rows, row)
 		if len(rows) == batch || i == n-1 {
-			if err := store.PersistMany(t.Context(), st, rows); err != nil {
-				t.Fatal(err)
-			}
+			persistEnded(t, st, rows)
 			rows = rows[:0]
+		}
+	}
+}
+
+// persistEnded writes the rows as the engine would leave them: a row that
+// ran is persisted InProgress and ended by TransitionMany at its
+// LastExecutionAt, so a store.Stats store counts its outcome as it would
+// have counted it live.
+func persistEnded(t *testing.T, st store.Store, rows []*store.Task) {
+	var ends []store.TransitionParams
+	for _, r := range rows {
+		if r.LastExecutionAt.IsZero() {
+			continue
+		}
+		ends = append(ends, store.TransitionParams{ID: r.ID, To: r.Status, From: []store.Status{store.StatusInProgress},
+			Now: r.LastExecutionAt, ExecutionTime: r.ExecutionTime, Error: r.Error, AuditLevel: store.AuditNone})
+		r.Status, r.LastExecutionAt, r.ExecutionTime, r.Error = store.StatusInProgress, time.Time{}, 0, ""
+	}
+	if err := store.PersistMany(t.Context(), st, rows); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := store.TransitionMany(t.Context(), st, ends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range applied {
+		if !ok {
+			t.Fatalf("ending %s did not apply", ends[i].ID)
 		}
 	}
 }
