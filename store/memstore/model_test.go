@@ -353,6 +353,27 @@ func (m *model) matches(t *store.Task, f *store.Filter) bool {
 	return true
 }
 
+// pending is RetrievePending by a full scan of all, in keyset order, without
+// a limit: the rows strictly after pp.After that are created before
+// pp.CreatedBefore (when set) and recoverable at pp.Now. Times compare with
+// Equal, never ==, which also compares a time's clock reading and location:
+// a cursor built from time.Now() equals a row's CreatedAt without being ==.
+func pending(all []*store.Task, pp store.PendingParams) []*store.Task {
+	var want []*store.Task
+	for _, r := range all {
+		if !pp.After.IsZero() && !pp.After.Less(store.CursorOf(r)) {
+			continue
+		}
+		if !pp.CreatedBefore.IsZero() && !r.CreatedAt.Before(pp.CreatedBefore) {
+			continue
+		}
+		if r.Recoverable(pp.Now) {
+			want = append(want, r)
+		}
+	}
+	return want
+}
+
 func ids(ts []*store.Task) []uuid.UUID {
 	out := make([]uuid.UUID, len(ts))
 	for i, t := range ts {
@@ -412,18 +433,7 @@ func (mr *modelRun) check() {
 	if mr.rng.IntN(3) == 0 {
 		pp.CreatedBefore = mr.time()
 	}
-	want = want[:0]
-	for _, r := range all {
-		if store.CursorOf(r).Less(pp.After) || store.CursorOf(r) == pp.After && !pp.After.IsZero() {
-			continue
-		}
-		if !pp.CreatedBefore.IsZero() && !r.CreatedAt.Before(pp.CreatedBefore) {
-			continue
-		}
-		if r.Recoverable(pp.Now) {
-			want = append(want, r)
-		}
-	}
+	want = pending(all, pp)
 	got = got[:0]
 	for {
 		page, err := s.RetrievePending(ctx, pp)
@@ -495,6 +505,48 @@ func TestIndexesMatchFullScan(t *testing.T) {
 			for range 600 {
 				mr.step()
 				mr.check()
+			}
+		})
+	}
+}
+
+// TestModelPendingAtACursorsRow: a RetrievePending cursor on a row's own
+// position, with a time equal to the row's CreatedAt but not == to it (a
+// clock reading, another location), starts after that row in the store and
+// in the model. The model compared the cursor with ==, kept the row, and
+// TestClusterIndexesMatchFullScan, whose times come from time.Now(), failed
+// about once in 60 runs.
+func TestModelPendingAtACursorsRow(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now() // carries a clock reading, which Add keeps
+	now = now.Add(-time.Duration(now.Nanosecond() % 1000))
+	fixed := time.Date(2026, 12, 2, 10, 0, 0, 123000, time.UTC)
+	for _, at := range []struct {
+		name          string
+		created, seen time.Time
+	}{
+		{"clock reading", now, now},
+		{"location", fixed, fixed.In(time.FixedZone("UTC+1", 3600))},
+	} {
+		t.Run(at.name, func(t *testing.T) {
+			s := New()
+			var all []*store.Task
+			for i := range 3 {
+				task := &store.Task{ID: uuid.MustParse(fmt.Sprintf("01000000-0000-7000-8000-00000000000%d", i)),
+					CreatedAt: at.created, Kind: "k", Queue: "q", Status: store.StatusQueued}
+				if err := s.Persist(ctx, task); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, task.Normalize())
+			}
+			pp := store.PendingParams{After: store.Cursor{CreatedAt: at.seen, ID: all[1].ID}, Now: at.created, Limit: 10}
+			got, err := s.RetrievePending(ctx, pp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ids(all[2:])
+			if !slices.Equal(ids(got), want) || !slices.Equal(ids(pending(all, pp)), want) {
+				t.Fatalf("after the second row: store %v, model %v; want %v", ids(got), ids(pending(all, pp)), want)
 			}
 		})
 	}
