@@ -50,6 +50,10 @@ func setup(t *testing.T, mod func(*monitor.Config)) *bundle {
 		Users:   map[string]string{testUser: testPassword},
 		Tokens:  []string{testToken},
 		Now:     func() time.Time { return b.now },
+		// The tests of the cache count its loads from a cold start, on a
+		// clock they move; TestPreloadSparesTheFirstViewer covers the
+		// preload.
+		NoPreload: true,
 	}
 	if mod != nil {
 		mod(cfg)
