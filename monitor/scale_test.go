@@ -119,7 +119,7 @@ func TestPageTimesAtScale(t *testing.T) {
 	const rounds = 5
 	t.Logf("%-48s %10s %10s %10s %6s", "page", "cold", "warm med", "warm max", "status")
 	for _, p := range paths {
-		h, err := monitor.New(&monitor.Config{Store: st, NoAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		h, err := monitor.New(&monitor.Config{Store: st, NoAuth: true, NoPreload: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
