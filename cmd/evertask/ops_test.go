@@ -596,3 +596,39 @@ func TestPurgeStats(t *testing.T) {
 		t.Errorf("purge --stats 90d = %v, want 1 counter and no task", r.stdout)
 	}
 }
+
+// TestTasksSearchIsBounded: a --search tests at most --scan-limit tasks a
+// call and says where it stopped; --after goes on from there.
+func TestTasksSearchIsBounded(t *testing.T) {
+	t.Parallel()
+	db := newOpsDB(t)
+	r := runCLI(t, "tasks", "--dsn", db.path, "--search", "no-such-text", "--scan-limit", "2", "--json")
+	r.wantCode(t, exitOK, "tasks --search --scan-limit 2")
+	var page struct {
+		Tasks       []map[string]any `json:"tasks"`
+		Next        string           `json:"next"`
+		ScanLimited bool             `json:"scan_limited"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil {
+		t.Fatalf("tasks --json: %v\n%s", err, r.stdout)
+	}
+	if len(page.Tasks) != 0 || !page.ScanLimited || page.Next == "" {
+		t.Fatalf("a bounded search of 6 tasks for nothing = %s; want no task, scan_limited and a next cursor", r.stdout)
+	}
+	r = runCLI(t, "tasks", "--dsn", db.path, "--search", "no-such-text", "--scan-limit", "2")
+	if !strings.Contains(r.stdout, "no match in the 2 tasks searched; search older ones with --after "+page.Next) {
+		t.Errorf("tasks --search table: %q", r.stdout)
+	}
+	// Without a bound the whole table is searched: no cursor.
+	r = runCLI(t, "tasks", "--dsn", db.path, "--search", "no-such-text", "--scan-limit", "0", "--json")
+	if !strings.Contains(r.stdout, `"tasks": []`) || strings.Contains(r.stdout, "scan_limited") || strings.Contains(r.stdout, `"next"`) {
+		t.Errorf("tasks --search --scan-limit 0 = %s; want an empty, final page", r.stdout)
+	}
+	// A search that matches finds its rows within the bound.
+	r = runCLI(t, "tasks", "--dsn", db.path, "--search", "ops.fail", "--scan-limit", "50")
+	if !strings.Contains(r.stdout, "ops.failed") {
+		t.Errorf("tasks --search ops.fail: %q", r.stdout)
+	}
+	r = runCLI(t, "tasks", "--dsn", db.path, "--search", "x", "--scan-limit", "-1")
+	r.wantCode(t, exitUsage, "tasks --scan-limit -1")
+}

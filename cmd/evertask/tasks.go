@@ -14,10 +14,11 @@ import (
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/inspect"
 	"github.com/evertask/evertask/internal/taskview"
+	"github.com/evertask/evertask/monitor"
 	"github.com/evertask/evertask/store"
 )
 
-const tasksSynopsis = `tasks [list] [store flags] [--status Failed] [--queue Q] [--kind K] [--search TEXT] [--limit 20] [--after CURSOR] [--oldest] [--json]
+const tasksSynopsis = `tasks [list] [store flags] [--status Failed] [--queue Q] [--kind K] [--search TEXT] [--scan-limit 50000] [--limit 20] [--after CURSOR] [--oldest] [--json]
 tasks show ID [store flags] [--payload 2048 | --full-payload] [--logs 100] [--json]
 tasks cancel|retry|run|delete ID [store flags]`
 
@@ -33,6 +34,7 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	queue := fs.String("queue", "", "list: only tasks of this queue")
 	kind := fs.String("kind", "", "list: only tasks of this kind")
 	search := fs.String("search", "", "list: only tasks whose kind, handler or key contains this text")
+	scanLimit := fs.Int("scan-limit", monitor.DefaultSearchScanLimit, "list: a --search tests at most this many tasks past the cursor, then says where it stopped (0: no bound; no index serves a substring match)")
 	limit := fs.Int("limit", 20, "list: how many tasks, newest first (at most 1000)")
 	after := fs.String("after", "", "list: continue after this cursor (the \"next\" of a --json page)")
 	oldest := fs.Bool("oldest", false, "list: oldest first")
@@ -58,6 +60,12 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		f.Oldest = *oldest
+		if *scanLimit < 0 {
+			return usageErr("--scan-limit must not be negative, got %d", *scanLimit)
+		}
+		if f.Search != "" {
+			f.ScanLimit = *scanLimit
+		}
 		if *after != "" {
 			if f.After, err = parseCursor(*after); err != nil {
 				return err
@@ -154,7 +162,10 @@ func listTasks(ctx context.Context, in *inspect.Inspector, f store.Filter, asJSO
 			More  bool       `json:"more"`
 			// Next is the --after of the following page.
 			Next string `json:"next,omitempty"`
-		}{Tasks: []taskJSON{}, More: page.Next != nil}
+			// ScanLimited: the search stopped at --scan-limit tasks; Next
+			// searches on.
+			ScanLimited bool `json:"scan_limited,omitempty"`
+		}{Tasks: []taskJSON{}, More: page.Next != nil, ScanLimited: page.ScanLimited}
 		if page.Next != nil {
 			out.Next = formatCursor(*page.Next)
 		}
@@ -163,8 +174,12 @@ func listTasks(ctx context.Context, in *inspect.Inspector, f store.Filter, asJSO
 		}
 		return writeJSON(w, out)
 	}
-	if len(page.Tasks) == 0 {
+	if len(page.Tasks) == 0 && !page.ScanLimited {
 		fmt.Fprintln(w, "no tasks")
+		return nil
+	}
+	if len(page.Tasks) == 0 {
+		fmt.Fprintf(w, "no match in the %d tasks searched; search older ones with --after %s\n", f.ScanLimit, formatCursor(*page.Next))
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -174,7 +189,10 @@ func listTasks(ctx context.Context, in *inspect.Inspector, f store.Filter, asJSO
 			t.CreatedAt.Local().Format(time.DateTime), taskview.FirstLine(t.Error, 60))
 	}
 	tw.Flush()
-	if page.Next != nil {
+	switch {
+	case page.ScanLimited:
+		fmt.Fprintf(w, "(the search stopped after %d tasks: search older ones with --after %s)\n", f.ScanLimit, formatCursor(*page.Next))
+	case page.Next != nil:
 		fmt.Fprintf(w, "(more tasks: raise --limit, or continue with --after %s)\n", formatCursor(*page.Next))
 	}
 	return nil
