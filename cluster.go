@@ -216,6 +216,30 @@ func (n *node) release(j *job) {
 	}
 }
 
+// releaseAbandoned gives back a row the dispatch fast path wrote claimed
+// after its caller had stopped waiting (see writer.enableClaims): nothing
+// runs it here, so it goes back to Queued at once, fenced on this node's
+// lease, and a fetcher (of any node) takes it; else it would wait out its
+// lease and count a recovery failure. The caller was told the dispatch
+// failed, as when a plain persist lands after its caller left; the task
+// exists and runs.
+func (e *Engine) releaseAbandoned(t *store.Task) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.node.cfg.LeaseDuration)
+		defer cancel()
+		ok, err := e.store.Transition(ctx, store.TransitionParams{
+			ID: t.ID, To: store.StatusQueued, From: fromInProgress, HeldBy: e.node.info.ID,
+			Now: e.now(), AuditLevel: t.AuditLevel,
+		})
+		switch {
+		case err != nil:
+			e.log.Warn("give back a task claimed for a dispatch whose caller left; it is taken over when its lease expires", "task_id", t.ID, "err", err)
+		case ok:
+			e.node.due(t.Queue, time.Time{})
+		}
+	}()
+}
+
 // keep is the lease keeper: every RenewInterval one Renew call for every
 // task this node holds, and a heartbeat. A lease is counted from the start
 // of the call that last renewed it, so the node gives a task up before the

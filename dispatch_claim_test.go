@@ -205,3 +205,98 @@ func TestDispatchClaimsForAnIdleWorker(t *testing.T) {
 		}
 	}
 }
+
+// gatedClaims is the memory store whose first PersistClaimed waits for a
+// gate, so a second dispatch queues behind it in the engine's write lane.
+type gatedClaims struct {
+	*memstore.Store
+	entered, gate chan struct{}
+	once          sync.Once
+}
+
+func (g *gatedClaims) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.entered)
+		<-g.gate
+	}
+	return g.Store.PersistClaimed(ctx, p)
+}
+
+// TestAbandonedClaimOnDispatchIsGivenBack: a dispatch whose caller gives
+// up while its claimed write waits behind another is told it failed, but
+// the write still lands; the engine gives the row back at once, so the
+// task runs now instead of after its lease (30 s) with a recovery failure
+// counted.
+func TestAbandonedClaimOnDispatchIsGivenBack(t *testing.T) {
+	t.Parallel()
+	st := &gatedClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{})}
+	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(),
+		Queues: []evertask.QueueConfig{{Name: "q", Workers: 2, Capacity: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+	})
+	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error { return nil }),
+		&evertask.HandlerOpts{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := eng.Dispatch(context.Background(), noteJob{Note: "first"}, &evertask.DispatchOpts{Queue: "q"})
+		firstDone <- err
+	}()
+	<-st.entered // the first write leads the lane and waits at the gate
+	ctx, cancel := context.WithCancel(context.Background())
+	secondDone := make(chan error, 1)
+	go func() {
+		_, err := eng.Dispatch(ctx, noteJob{Note: "second"}, &evertask.DispatchOpts{Queue: "q"})
+		secondDone <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the second write queues behind the first (its dispatch takes microseconds)
+	cancel()
+	if err := <-secondDone; err == nil {
+		t.Fatal("the dispatch whose ctx ended while its write waited succeeded; want its ctx error")
+	}
+	close(st.gate)
+	if err := <-firstDone; err != nil {
+		t.Fatalf("first dispatch: %v", err)
+	}
+	// The second row was written claimed by the batch after its caller
+	// left; it must run now, not after its lease.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		page, err := st.List(context.Background(), store.Filter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, row := range page.Tasks {
+			if row.Status == store.StatusCompleted && row.RecoveryFailures == 0 {
+				done++
+			}
+		}
+		if len(page.Tasks) == 1 && page.Tasks[0].Status == store.StatusCompleted {
+			t.Fatal("the second dispatch never reached the write lane in 300 ms (a starved machine?): nothing to give back")
+		}
+		if len(page.Tasks) == 2 && done == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, row := range page.Tasks {
+				t.Logf("%s: %s, owner %q, lease until %s, recovery failures %d", row.ID, row.Status, row.Owner, row.LeaseUntil, row.RecoveryFailures)
+			}
+			t.Fatalf("%d rows, %d completed without a recovery failure 5 s after the gate opened; want both", len(page.Tasks), done)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

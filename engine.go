@@ -123,7 +123,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		e.node = newNode(e, cs)
 		e.writer.sharePeers(&e.node.peers)
 		if cp, ok := st.(store.ClaimingPersister); ok {
-			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching)
+			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching, e.releaseAbandoned)
 			e.claimOnDispatch = true
 		}
 	}

@@ -42,8 +42,14 @@ func newWriter(st store.Store, batching bool) *writer {
 
 // enableClaims opens the claims lane: rows are stored InProgress under a
 // lease of owner for leaseFor, audited at now().
-func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor time.Duration, now func() time.Time, batching bool) {
+//
+// release gets a row written claimed for a dispatch whose caller stopped
+// waiting before the write (its ctx ended while the write was queued
+// behind another): nobody runs it here, so it should be given back rather
+// than wait out its lease.
+func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor time.Duration, now func() time.Time, batching bool, release func(*store.Task)) {
 	w.claims.maxLeaders = w.persists.maxLeaders
+	w.claims.abandoned = release
 	w.claims.single = func(ctx context.Context, t *store.Task) (struct{}, error) {
 		return struct{}{}, cp.PersistClaimed(ctx, store.PersistClaimedParams{
 			Tasks: []*store.Task{t}, Owner: owner, LeaseFor: leaseFor, Now: now(),
@@ -103,6 +109,11 @@ type groupCommit[P, R any] struct {
 	// peers is set (see writer.sharePeers).
 	maxLeaders int
 	peers      *atomic.Int32
+	// abandoned, when set, gets the params of a queued caller that stopped
+	// waiting (its ctx ended) before its batch was written, once that
+	// batch succeeded: the write landed though its caller was told it
+	// failed. Called by the leader; it must not block.
+	abandoned func(P)
 
 	mu      sync.Mutex
 	leaders int // calls in flight
@@ -118,7 +129,16 @@ type groupReq[P, R any] struct {
 	result R
 	err    error
 	done   chan struct{}
+	// state settles, once, whether the result goes to the caller
+	// (reqDelivered) or the caller stopped waiting first (reqLeft).
+	state atomic.Int32
 }
+
+const (
+	reqWaiting int32 = iota
+	reqDelivered
+	reqLeft
+)
 
 // maxGroup bounds one batch. Large, because a busy engine's throughput
 // grows with the batch: on PostgreSQL a burn with one batch in flight went
@@ -141,19 +161,26 @@ func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 			r = &groupReq[P, R]{done: make(chan struct{}, 1)}
 		}
 		r.params = p
+		r.state.Store(reqWaiting)
 		g.pending = append(g.pending, r)
 		g.mu.Unlock()
 		select {
 		case <-r.done:
 		case <-ctx.Done():
-			// The leader still owns r and finishes the write; this caller
-			// stops waiting, as a direct call would on ctx. r is not reused:
-			// the leader's send on r.done is still to come.
-			var zero R
-			return zero, ctx.Err()
+			if r.state.CompareAndSwap(reqWaiting, reqLeft) {
+				// The leader still owns r and finishes the write; this
+				// caller stops waiting, as a direct call would on ctx, and
+				// the leader hands a write that landed to g.abandoned. r is
+				// not reused.
+				var zero R
+				return zero, ctx.Err()
+			}
+			<-r.done // delivered meanwhile: the caller has its answer
 		}
 		res, err := r.result, r.err
-		*r = groupReq[P, R]{done: r.done} // drop references before reuse
+		var zeroP P
+		var zeroR R
+		r.params, r.result, r.err = zeroP, zeroR, nil // drop references before reuse
 		g.reqs.Put(r)
 		if err != nil {
 			// The batch failed as a whole (one duplicate key fails a
@@ -203,7 +230,11 @@ func (g *groupCommit[P, R]) drain() {
 			} else {
 				r.result = results[i]
 			}
-			r.done <- struct{}{}
+			if r.state.CompareAndSwap(reqWaiting, reqDelivered) {
+				r.done <- struct{}{}
+			} else if err == nil && g.abandoned != nil {
+				g.abandoned(r.params)
+			}
 		}
 	}
 }
