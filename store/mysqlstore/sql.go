@@ -111,7 +111,7 @@ type statements struct {
 	runCount, lockRows, writeBack, insertStatusAudits, insertRunsAudits                           string
 	incRecovery, recovery, clearRecovery, pending, saveLogs                                       string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors, purgeRunsAll, purgeRunsOK                   string
-	purgeRunsErrors, purgeLogs, purgeTaskIDs, purgeStats, upsertStats                             string
+	purgeRunsErrors, purgeLogs, purgeTaskIDs, purgeStats, upsertStats, overview                   string
 	cluster                                                                                       clusterStatements
 }
 
@@ -130,7 +130,7 @@ func newStatements(n *names) statements {
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTaskIDs: f(sqlPurgeTaskIDs), purgeStats: f(sqlPurgeStats),
-		upsertStats: f(sqlUpsertStats), cluster: newClusterStatements(f),
+		upsertStats: f(sqlUpsertStats), overview: f(sqlOverview), cluster: newClusterStatements(f),
 	}
 }
 

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 var _ store.Stats = (*Store)(nil)
@@ -33,33 +33,10 @@ const (
 // Overview sums the counters of the window with one GROUP BY (see
 // store.Stats).
 func (s *Store) Overview(ctx context.Context, p store.OverviewParams) (store.Overview, error) {
-	if err := p.Validate(); err != nil {
-		return store.Overview{}, err
-	}
-	if err := s.check(); err != nil {
-		return store.Overview{}, err
-	}
-	from := ts(p.From)
-	rows, err := s.db.QueryContext(ctx, s.n.fill(sqlOverview), from, p.Bucket.Microseconds(), from, ts(p.To))
-	if err != nil {
-		return store.Overview{}, fmt.Errorf("overview: %w", mapErr(err))
-	}
-	defer rows.Close()
-	o := store.NewOverview(p)
-	for rows.Next() {
-		var (
-			bucket, n, total int64
-			status, kind     string
-		)
-		if err := rows.Scan(&bucket, &status, &kind, &n, &total); err != nil {
-			return store.Overview{}, fmt.Errorf("overview: %w", mapErr(err))
-		}
-		o.Count(int(bucket), kind, store.Status(status), int(n), time.Duration(total)*time.Microsecond)
-	}
-	if err := rows.Err(); err != nil {
-		return store.Overview{}, fmt.Errorf("overview: %w", mapErr(err))
-	}
-	return o, nil
+	return s.read.Overview(ctx, p, func(p *store.OverviewParams) sqlread.Query {
+		from := ts(p.From)
+		return sqlread.Query{Text: s.sql.overview, Args: []any{from, p.Bucket.Microseconds(), from, ts(p.To)}}
+	})
 }
 
 // statsKey is one counter of {task_stats}.

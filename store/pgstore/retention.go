@@ -91,11 +91,7 @@ func (s *Store) purge(ctx context.Context, policy store.RetentionPolicy, count b
 		}
 	}
 	if cut, on := policy.Cutoff(policy.StatsAge); on {
-		q, err := quoteSchema(s.schema)
-		if err != nil {
-			return res, err
-		}
-		if err := run(&res.Stats, strings.ReplaceAll(sqlPurgeStats, "{s}", q), ts(cut), batch); err != nil {
+		if err := run(&res.Stats, s.sql.purgeStats, ts(cut), batch); err != nil {
 			return res, err
 		}
 	}

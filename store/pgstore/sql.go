@@ -281,6 +281,7 @@ type statements struct {
 	pending, saveLogs                                                                      string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors                                       string
 	purgeRunsAll, purgeRunsOK, purgeRunsErrors, purgeLogs, purgeTasks                      string
+	overview, purgeStats                                                                   string
 	cluster                                                                                clusterStatements
 	attempts                                                                               attemptStatements
 }
@@ -310,6 +311,7 @@ func newStatements(q string) statements {
 		purgeStatusAll: f(sqlPurgeStatusAll), purgeStatusOK: f(sqlPurgeStatusOK), purgeStatusErrors: f(sqlPurgeStatusErrors),
 		purgeRunsAll: f(sqlPurgeRunsAll), purgeRunsOK: f(sqlPurgeRunsOK), purgeRunsErrors: f(sqlPurgeRunsErrors),
 		purgeLogs: f(sqlPurgeLogs), purgeTasks: f(sqlPurgeTasks),
+		overview: f(sqlOverview), purgeStats: f(sqlPurgeStats),
 		cluster:  newClusterStatements(f),
 		attempts: newAttemptStatements(q),
 	}

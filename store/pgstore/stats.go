@@ -2,11 +2,9 @@ package pgstore
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"time"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // The counters of store.Stats (migration 008). A statement that ends
@@ -48,34 +46,7 @@ const sqlPurgeStats = `DELETE FROM {s}.task_stats WHERE ctid = ANY(ARRAY(SELECT 
 
 // Overview sums the counters of the window (see store.Stats).
 func (s *Store) Overview(ctx context.Context, p store.OverviewParams) (store.Overview, error) {
-	if err := p.Validate(); err != nil {
-		return store.Overview{}, err
-	}
-	if err := s.check(); err != nil {
-		return store.Overview{}, err
-	}
-	q, err := quoteSchema(s.schema)
-	if err != nil {
-		return store.Overview{}, err
-	}
-	rows, err := s.pool.Query(ctx, strings.ReplaceAll(sqlOverview, "{s}", q), ts(p.From), ts(p.To), p.Bucket.Microseconds())
-	if err != nil {
-		return store.Overview{}, fmt.Errorf("overview: %w", mapErr(err))
-	}
-	defer rows.Close()
-	o := store.NewOverview(p)
-	for rows.Next() {
-		var (
-			bucket, n, total int64
-			status, kind     string
-		)
-		if err := rows.Scan(&bucket, &status, &kind, &n, &total); err != nil {
-			return store.Overview{}, fmt.Errorf("overview: %w", mapErr(err))
-		}
-		o.Count(int(bucket), kind, store.Status(status), int(n), time.Duration(total)*time.Microsecond)
-	}
-	if err := rows.Err(); err != nil {
-		return store.Overview{}, fmt.Errorf("overview: %w", mapErr(err))
-	}
-	return o, nil
+	return s.read.Overview(ctx, p, func(p *store.OverviewParams) sqlread.Query {
+		return sqlread.Query{Text: s.sql.overview, Args: []any{ts(p.From), ts(p.To), p.Bucket.Microseconds()}}
+	})
 }

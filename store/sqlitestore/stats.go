@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/evertask/evertask/store"
+	"github.com/evertask/evertask/store/internal/sqlread"
 )
 
 // overviewSQL sums the counters of [@from, @to) by bucket, status and kind:
@@ -30,32 +30,12 @@ const purgeStats = `DELETE FROM task_stats WHERE (minute, kind, status) IN
 // Overview sums the counters of the window with one GROUP BY (see
 // store.Stats).
 func (s *Store) Overview(ctx context.Context, p store.OverviewParams) (store.Overview, error) {
-	if err := p.Validate(); err != nil {
-		return store.Overview{}, err
-	}
-	if err := s.check(); err != nil {
-		return store.Overview{}, err
-	}
-	o := store.NewOverview(p)
-	args := []any{
-		sql.Named("from", store.NormalizeTime(p.From).UnixMicro()), sql.Named("to", store.NormalizeTime(p.To).UnixMicro()),
-		sql.Named("bucket", p.Bucket.Microseconds()),
-	}
-	err := s.queryEach(ctx, overviewSQL, args, func(rows *sql.Rows) error {
-		var (
-			bucket, n, total int64
-			status, kind     string
-		)
-		if err := rows.Scan(&bucket, &status, &kind, &n, &total); err != nil {
-			return err
-		}
-		o.Count(int(bucket), kind, store.Status(status), int(n), time.Duration(total)*time.Microsecond)
-		return nil
+	return s.read.Overview(ctx, p, func(p *store.OverviewParams) sqlread.Query {
+		return sqlread.Query{Text: overviewSQL, Args: []any{
+			sql.Named("from", store.NormalizeTime(p.From).UnixMicro()), sql.Named("to", store.NormalizeTime(p.To).UnixMicro()),
+			sql.Named("bucket", p.Bucket.Microseconds()),
+		}}
 	})
-	if err != nil {
-		return store.Overview{}, fmt.Errorf("overview: %w", err)
-	}
-	return o, nil
 }
 
 // counts reports whether a write to status ends an execution the counters
