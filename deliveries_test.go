@@ -95,7 +95,7 @@ func TestEndUnclaimedKeepsAnAdoptedDelivery(t *testing.T) {
 // gone or silent for 2 × RenewInterval leaves the role to the next.
 func TestRescueLeader(t *testing.T) {
 	now := time.Now()
-	n := &node{cfg: ClusterConfig{RenewInterval: time.Second}, info: store.Node{ID: "b"}}
+	r := &rescuer{rescuerDeps: rescuerDeps{cfg: ClusterConfig{RenewInterval: time.Second}, self: "b"}}
 	self := store.Node{ID: "b", LastHeartbeat: now}
 	for _, tc := range []struct {
 		name  string
@@ -108,7 +108,7 @@ func TestRescueLeader(t *testing.T) {
 		{"SmallerGoneIsReplaced", store.Node{ID: "a", LastHeartbeat: now, Gone: true}, true},
 		{"SmallerSilentIsReplaced", store.Node{ID: "a", LastHeartbeat: now.Add(-2*time.Second - time.Millisecond)}, true},
 	} {
-		if got := n.leads([]store.Node{tc.other, self}, now); got != tc.leads {
+		if got := r.leads([]store.Node{tc.other, self}, now); got != tc.leads {
 			t.Errorf("%s: leads = %v, want %v", tc.name, got, tc.leads)
 		}
 	}

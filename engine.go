@@ -121,9 +121,9 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e.pauses.wake = make(chan struct{}, 1)
 	if cs, ok := st.(store.Cluster); ok {
 		e.node = newNode(e, cs)
-		e.writer.sharePeers(&e.node.peers)
+		e.writer.sharePeers(&e.node.peers.n)
 		if cp, ok := st.(store.ClaimingPersister); ok {
-			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching, e.releaseAbandoned)
+			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching, e.node.claims.releaseAbandoned)
 			e.claimOnDispatch = true
 		}
 	}
@@ -159,8 +159,11 @@ func (e *Engine) NodeID() string {
 // by a previous run in the background (workers first, so a backlog larger
 // than the queues cannot deadlock: bug 1 of the reference). Before any of
 // it, it reads the store's paused queues (store.QueuePauser), so nothing
-// starts on a paused queue; a store error there fails Start. Starting twice
-// is ErrStarted; starting after Shutdown is ErrShutdown.
+// starts on a paused queue; a store error there fails Start. In cluster
+// mode it joins the nodes registry (an error fails Start) and starts, after
+// the workers, the node's stages in place of the timer heap and recovery
+// (see docs/cluster.md). Starting twice is ErrStarted; starting after
+// Shutdown is ErrShutdown.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	switch {
@@ -199,7 +202,11 @@ func (e *Engine) Start(ctx context.Context) error {
 			}
 		}
 		e.live.finish()
-		e.node.start()
+		// The node's stages in their order (see node): the listener, the
+		// rescuer (its first rescue before any claim), the fetchers, then
+		// the lease keeper.
+		startStages(e.node.intake)
+		startStages(e.node.upkeep)
 		e.claiming.Store(e.claimOnDispatch)
 		e.retention.start(&e.background)
 		return nil
@@ -225,8 +232,12 @@ func (e *Engine) Start(ctx context.Context) error {
 }
 
 // Shutdown stops intake (Dispatch returns ErrShutdown), stops retention (a
-// sweep in flight is cancelled), the timer heap and recovery, and lets running handlers finish until ctx ends; then it
-// cancels their contexts and waits for the workers to record the outcome.
+// sweep in flight is cancelled), the timer heap and recovery (in cluster
+// mode, the fetchers, the rescuer and the listener), and lets running
+// handlers finish until ctx ends; then it cancels their contexts and waits
+// for the workers to record the outcome. In cluster mode the lease keeper
+// stops after that, the tasks claimed but never started go back to the
+// store, and the node leaves the registry.
 // Interrupted tasks end ServiceStopped and, with everything not yet run,
 // stay recoverable for the next start. A handler that ignores its context
 // cannot be stopped by Go: the engine stops waiting for it and records it
@@ -246,7 +257,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.retention.halt()
 		e.timers.Stop()
 		if e.node != nil {
-			e.node.halt()
+			// The stages that take new work stop with intake; the keeper
+			// renews the running tasks' leases until the workers finished.
+			stopStages(e.node.intake)
 		}
 
 		done := make(chan struct{})
@@ -262,6 +275,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.cancelRun()
 		e.background.Wait()
 		if e.node != nil {
+			stopStages(e.node.upkeep)
 			e.node.leave()
 		}
 		e.events.closeAll()
