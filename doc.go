@@ -38,4 +38,16 @@
 //
 // Shutdown stops intake, lets running handlers finish until its context
 // ends, then cancels them; what did not finish stays recoverable.
+//
+// # Several processes
+//
+// When the store implements store.Cluster (every built-in store does), any
+// number of engines (nodes) may share it, and the store is the queue. Beside
+// its workers each node then runs a few stages, each with its own lifecycle
+// and only the dependencies it calls: a fetcher per queue claims due rows
+// under a lease, the lease keeper renews the leases and the node's
+// heartbeat, the rescuer takes back the rows of expired leases and of nodes
+// proven gone, and the listener acts on the other nodes' notices (with a
+// store.Notifier). docs/cluster.md has the leases, who does what and who
+// may write what.
 package evertask
