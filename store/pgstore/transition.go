@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -126,8 +127,29 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 	return applied, nil
 }
 
-// splitByID returns index groups, in order, in which no id repeats.
+// splitByID returns index groups, in order, in which no id repeats. A batch
+// without a repeated id, nearly every one, is one group, found by sorting a
+// copy of the ids rather than filling a set of them.
 func splitByID(params []store.TransitionParams) [][]int {
+	ids := make([]uuid.UUID, len(params))
+	for i := range params {
+		ids[i] = params[i].ID
+	}
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	repeated := false
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			repeated = true
+			break
+		}
+	}
+	if !repeated {
+		all := make([]int, len(params))
+		for i := range all {
+			all[i] = i
+		}
+		return [][]int{all}
+	}
 	var groups [][]int
 	var cur []int
 	seen := make(map[uuid.UUID]struct{}, len(params))
