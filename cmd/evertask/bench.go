@@ -42,11 +42,37 @@ type benchConfig struct {
 	pageSize         int
 	progress         time.Duration
 	cpuProfile       string
+	memProfile       string
 }
 
 // startProfile starts the CPU profile of the timed phase when --cpuprofile
 // asks for one; the returned function stops it.
 func (c *benchConfig) startProfile() (stop func(), err error) {
+	if c.memProfile != "" {
+		// The allocation profile counts from the process's start: the
+		// timed phase is the difference, pprof -base <name>.start <name>.
+		if err := writeHeapProfile(c.memProfile + ".start"); err != nil {
+			return nil, err
+		}
+		stopCPU, err := c.startCPUProfile()
+		if err != nil {
+			return nil, err
+		}
+		return func() { stopCPU(); _ = writeHeapProfile(c.memProfile) }, nil
+	}
+	return c.startCPUProfile()
+}
+
+func writeHeapProfile(name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
+func (c *benchConfig) startCPUProfile() (stop func(), err error) {
 	if c.cpuProfile == "" {
 		return func() {}, nil
 	}
@@ -79,6 +105,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.nodes, "nodes", 1, "engines (OS processes of this command) sharing the store: with more than 1, burn and steady run one engine per node process and count their sum; latency dispatches from this process, whose workers are busy, to the handler on another node. Needs a store shared between processes (sqlite, postgres, mysql, redis)")
 	fs.IntVar(&c.pageSize, "recovery-page", 0, "burn mode: engine RecoveryPageSize (default: the engine's)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase to this file (go tool pprof); with --nodes, each node process writes its own, to this name with .node1, .node2, ... appended")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write the allocations of the timed phase: this file and this file with .start appended (go tool pprof -base FILE.start FILE)")
 	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {

@@ -283,10 +283,14 @@ func TestRenew(t *testing.T) {
 }
 
 // TestLeaseTransitions covers the lease fields of Transition, the batched
-// and the single path of TransitionMany, and CompleteRecurringRun.
+// and the single path of TransitionMany, and CompleteRecurringRun. The
+// batches are of the two statements: "batched" pairs each transition with
+// an unlike one (the arrays of every param), "uniform" with its twin on a
+// missing row (transitionManyUniformParams: the params but ids and times as
+// scalars).
 func TestLeaseTransitions(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"single", "batched"} {
+	for _, mode := range []string{"single", "batched", "uniform"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			s := newStore(t)
@@ -301,7 +305,12 @@ func TestLeaseTransitions(t *testing.T) {
 					return ok
 				}
 				// A second transition of a missing row makes it a batch.
-				applied, err := s.TransitionMany(ctx, []store.TransitionParams{p, {ID: uuid.New(), To: store.StatusQueued, Now: base}})
+				other := store.TransitionParams{ID: uuid.New(), To: store.StatusQueued, Now: base}
+				if mode == "uniform" {
+					other = p
+					other.ID, other.Now = uuid.New(), p.Now.Add(time.Second)
+				}
+				applied, err := s.TransitionMany(ctx, []store.TransitionParams{p, other})
 				if err != nil {
 					t.Fatal(err)
 				}

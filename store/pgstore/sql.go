@@ -92,6 +92,18 @@ const transitionManyParams = `
 			p_lease, p_lease_us, p_held)
 	ORDER BY p_id`
 
+// transitionManyUniformParams are the rows of a TransitionMany whose params
+// differ only in id, time and execution time, the common batch (every
+// outcome of a burst is Completed from InProgress under the same node): the
+// rest comes once as scalars, so a row costs four array elements to encode
+// and unnest instead of fourteen.
+const transitionManyUniformParams = `
+	SELECT p_ord, p_id, $5::text AS p_to, $6::boolean AS p_stamp, $7::boolean AS p_terminal, p_now, p_exec,
+		$8::text AS p_err, $9::text AS p_from, $10::boolean AS p_ifrec, $11::boolean AS p_audit,
+		$12::text AS p_lease, $13::bigint AS p_lease_us, $14::text AS p_held
+	FROM unnest($1::integer[], $2::uuid[], $3::timestamptz[], $4::bigint[]) AS u(p_ord, p_id, p_now, p_exec)
+	ORDER BY p_id`
+
 // transitionManyUpdate is the conditional update of a TransitionMany.
 const transitionManyUpdate = `
 	UPDATE {s}.tasks SET status = p_to,
@@ -104,6 +116,28 @@ const transitionManyUpdate = `
 		AND (p_from = '' OR status = ANY(string_to_array(p_from, ',')))
 		AND (NOT p_ifrec OR {recoverableP})
 		AND {leaseWhereP}`
+
+// transitionManyAudited follows the params CTE p of a TransitionMany that
+// writes status audits, transitionManyUnaudited one that writes none. The
+// rows applied come back as one array, not a row each: a batch of 1,000
+// was 1,000 messages to build, send and decode.
+const (
+	transitionManyAudited = `
+), t AS (` + transitionManyUpdate + `
+	RETURNING p_ord, id, p_now, p_to, p_err, p_audit, kind, p_exec
+), a AS (
+	INSERT INTO {s}.status_audits (task_id, at, status, error)
+	SELECT id, p_now, p_to, p_err FROM t WHERE p_audit ORDER BY p_ord
+), st AS (` + countOutcomesHead + transitionManyOutcomes + countOutcomesTail + `
+)
+SELECT array_agg(p_ord) FROM t`
+	transitionManyUnaudited = `
+), t AS (` + transitionManyUpdate + `
+	RETURNING p_ord, kind, p_now, p_to, p_exec
+), st AS (` + countOutcomesHead + transitionManyOutcomes + countOutcomesTail + `
+)
+SELECT array_agg(p_ord) FROM t`
+)
 
 // saturatedRunCount is RunCount+1 stopping at store.MaxRunCount.
 const saturatedRunCount = `CASE WHEN run_count >= 2147483647 THEN 2147483647 ELSE greatest(run_count, 0) + 1 END`
@@ -159,24 +193,15 @@ SELECT EXISTS (SELECT 1 FROM t), CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
 	// One statement for a whole batch: the arrays are zipped into rows,
 	// sorted by id so concurrent batches lock rows in the same order, and
 	// the audits are inserted in the order of the params.
-	sqlTransitionMany = `WITH p AS (` + transitionManyParams + `
-), t AS (` + transitionManyUpdate + `
-	RETURNING p_ord, id, p_now, p_to, p_err, p_audit, kind, p_exec
-), a AS (
-	INSERT INTO {s}.status_audits (task_id, at, status, error)
-	SELECT id, p_now, p_to, p_err FROM t WHERE p_audit ORDER BY p_ord
-), st AS (` + countOutcomesHead + transitionManyOutcomes + countOutcomesTail + `
-)
-SELECT p_ord FROM t`
+	sqlTransitionMany = `WITH p AS (` + transitionManyParams + transitionManyAudited
 
 	// The same for a batch that audits nothing (the audit level None, and
 	// the steps Minimal and ErrorsOnly leave out): no audit CTE to feed.
-	sqlTransitionManyUnaudited = `WITH p AS (` + transitionManyParams + `
-), t AS (` + transitionManyUpdate + `
-	RETURNING p_ord, kind, p_now, p_to, p_exec
-), st AS (` + countOutcomesHead + transitionManyOutcomes + countOutcomesTail + `
-)
-SELECT p_ord FROM t`
+	sqlTransitionManyUnaudited = `WITH p AS (` + transitionManyParams + transitionManyUnaudited
+
+	// Both again for a uniform batch (transitionManyUniformParams).
+	sqlTransitionManyUniform          = `WITH p AS (` + transitionManyUniformParams + transitionManyAudited
+	sqlTransitionManyUniformUnaudited = `WITH p AS (` + transitionManyUniformParams + transitionManyUnaudited
 
 	// $1 id, $2 status, $3 now, $4 execution µs, $5 error, $6 next run,
 	// $7 status audit, $8 runs audit, $9 the fence (empty: none). The run
@@ -277,6 +302,7 @@ type statements struct {
 	insert, insertMany, updateDefinition, remove, get, getByKey, runCount                  string
 	removeStatusAudits, removeRunsAudits                                                   string
 	transition, transitionMany, transitionManyUnaudited, completeRun, updateRun, endSeries string
+	transitionManyUniform, transitionManyUniformUnaudited                                  string
 	incRecovery, clearRecovery                                                             string
 	pending, saveLogs                                                                      string
 	purgeStatusAll, purgeStatusOK, purgeStatusErrors                                       string
@@ -305,6 +331,7 @@ func newStatements(q string) statements {
 		insert: f(sqlInsert), insertMany: f(sqlInsertMany), updateDefinition: f(sqlUpdateDefinition),
 		remove: f(sqlRemove), removeStatusAudits: f(sqlRemoveStatusAudits), removeRunsAudits: f(sqlRemoveRunsAudits), get: f(sqlGet), getByKey: f(sqlGetByKey), runCount: f(sqlRunCount),
 		transition: f(sqlTransition), transitionMany: f(sqlTransitionMany), transitionManyUnaudited: f(sqlTransitionManyUnaudited), completeRun: f(sqlCompleteRun),
+		transitionManyUniform: f(sqlTransitionManyUniform), transitionManyUniformUnaudited: f(sqlTransitionManyUniformUnaudited),
 		updateRun: f(sqlUpdateRun), endSeries: f(sqlEndSeries),
 		incRecovery: f(sqlIncRecovery), clearRecovery: f(sqlClearRecovery),
 		pending: f(sqlPending), saveLogs: f(sqlSaveLogs),

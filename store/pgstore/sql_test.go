@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
@@ -72,5 +75,43 @@ func TestNoticePayloads(t *testing.T) {
 	}
 	if p, err := noticePayloads(nil); err != nil || p != nil {
 		t.Errorf("no notices = %v, %v", p, err)
+	}
+}
+
+// TestUniformTransitionArgs: a batch takes the uniform statement only when
+// its params differ in nothing but id, time and execution time.
+func TestUniformTransitionArgs(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	base := store.TransitionParams{ID: uuid.New(), To: store.StatusCompleted, From: []store.Status{store.StatusInProgress},
+		Now: now, ExecutionTime: time.Millisecond, HeldBy: "n1", AuditLevel: store.AuditNone}
+	for name, change := range map[string]func(*store.TransitionParams){
+		"":               func(*store.TransitionParams) {},
+		"To":             func(p *store.TransitionParams) { p.To = store.StatusFailed },
+		"From":           func(p *store.TransitionParams) { p.From = []store.Status{store.StatusQueued} },
+		"no From":        func(p *store.TransitionParams) { p.From = nil },
+		"Error":          func(p *store.TransitionParams) { p.Error = "boom" },
+		"IfRecoverable":  func(p *store.TransitionParams) { p.IfRecoverable = true },
+		"HeldBy":         func(p *store.TransitionParams) { p.HeldBy = "n2" },
+		"Lease":          func(p *store.TransitionParams) { p.Lease = &store.Lease{Owner: "n1", For: time.Minute} },
+		"audit required": func(p *store.TransitionParams) { p.AuditLevel = store.AuditFull },
+	} {
+		other := base
+		other.ID, other.Now, other.ExecutionTime = uuid.New(), now.Add(time.Second), 2*time.Millisecond
+		change(&other)
+		args, _, uniform := uniformTransitionArgs([]store.TransitionParams{base, other}, []int{0, 1})
+		if want := name == ""; uniform != want {
+			t.Errorf("batch differing in %q: uniform = %v, want %v", name, uniform, want)
+		}
+		if uniform && len(args) != 14 {
+			t.Errorf("uniform args: %d, want the 14 of the statement", len(args))
+		}
+	}
+	// Equal leases are uniform; unequal ones were tested above.
+	a, b := base, base
+	b.ID = uuid.New()
+	a.Lease, b.Lease = &store.Lease{Owner: "n1", For: time.Minute}, &store.Lease{Owner: "n1", For: time.Minute}
+	if _, _, uniform := uniformTransitionArgs([]store.TransitionParams{a, b}, []int{0, 1}); !uniform {
+		t.Error("equal leases: not uniform")
 	}
 }

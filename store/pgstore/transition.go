@@ -1,8 +1,10 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -82,6 +84,14 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 	batch.Queue("SET LOCAL enable_hashjoin = off")
 	batch.Queue("SET LOCAL enable_mergejoin = off")
 	for _, g := range groups {
+		if args, audited, ok := uniformTransitionArgs(params, g); ok {
+			sql := s.sql.transitionManyUniformUnaudited
+			if audited {
+				sql = s.sql.transitionManyUniform
+			}
+			batch.Queue(sql, args...)
+			continue
+		}
 		args, audited := transitionArrays(params, g)
 		sql := s.sql.transitionManyUnaudited
 		if audited {
@@ -97,25 +107,14 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 			return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
 		}
 	}
+	var ords []int32
 	for range groups {
-		rows, err := results.Query()
-		if err != nil {
+		if err := results.QueryRow().Scan(&ords); err != nil {
 			results.Close()
 			return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
 		}
-		for rows.Next() {
-			var ord int32
-			if err := rows.Scan(&ord); err != nil {
-				rows.Close()
-				results.Close()
-				return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
-			}
+		for _, ord := range ords {
 			applied[ord] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			results.Close()
-			return applied, fmt.Errorf("transition %d tasks: %w", len(params), mapErr(err))
 		}
 	}
 	if _, err := results.Exec(); err != nil { // COMMIT
@@ -128,8 +127,29 @@ func (s *Store) TransitionMany(ctx context.Context, params []store.TransitionPar
 	return applied, nil
 }
 
-// splitByID returns index groups, in order, in which no id repeats.
+// splitByID returns index groups, in order, in which no id repeats. A batch
+// without a repeated id, nearly every one, is one group, found by sorting a
+// copy of the ids rather than filling a set of them.
 func splitByID(params []store.TransitionParams) [][]int {
+	ids := make([]uuid.UUID, len(params))
+	for i := range params {
+		ids[i] = params[i].ID
+	}
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	repeated := false
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			repeated = true
+			break
+		}
+	}
+	if !repeated {
+		all := make([]int, len(params))
+		for i := range all {
+			all[i] = i
+		}
+		return [][]int{all}
+	}
 	var groups [][]int
 	var cur []int
 	seen := make(map[uuid.UUID]struct{}, len(params))
@@ -171,6 +191,41 @@ func transitionArrays(params []store.TransitionParams, idx []int) (args []any, a
 		heldBy[j] = p.HeldBy
 	}
 	return []any{ords, ids, tos, stamps, terms, nows, execs, errs, froms, ifrecs, audits, leaseOwners, leaseUS, heldBy}, audited
+}
+
+// uniformTransitionArgs are the parameters of the uniform statements
+// (transitionManyUniformParams) for the params at the indexes idx, when
+// those differ only in id, time and execution time; ok is false otherwise.
+func uniformTransitionArgs(params []store.TransitionParams, idx []int) (args []any, audited, ok bool) {
+	first := &params[idx[0]]
+	audited = store.StatusAuditRequired(first.AuditLevel, first.To, first.Error)
+	for _, i := range idx[1:] {
+		p := &params[i]
+		if p.To != first.To || p.Error != first.Error || p.IfRecoverable != first.IfRecoverable ||
+			p.HeldBy != first.HeldBy || !slices.Equal(p.From, first.From) || !sameLease(p.Lease, first.Lease) ||
+			store.StatusAuditRequired(p.AuditLevel, p.To, p.Error) != audited {
+			return nil, false, false
+		}
+	}
+	n := len(idx)
+	ords, ids := make([]int32, n), make([]pgtype.UUID, n)
+	nows, execs := make([]pgtype.Timestamptz, n), make([]int64, n)
+	for j, i := range idx {
+		p := &params[i]
+		ords[j], ids[j], nows[j], execs[j] = int32(i), uuidArg(p.ID), ts(p.Now), micros(p.ExecutionTime)
+	}
+	leaseOwner, leaseUS := leaseArgs(first.Lease)
+	return []any{ords, ids, nows, execs, string(first.To), store.StampsLastExecution(first.To), first.To.Terminal(),
+		first.Error, strings.Join(statusStrings(first.From), ","), first.IfRecoverable, audited,
+		leaseOwner, leaseUS, first.HeldBy}, audited, true
+}
+
+// sameLease reports whether two transitions set the same new lease.
+func sameLease(a, b *store.Lease) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Owner == b.Owner && a.For == b.For
 }
 
 // leaseArgs are the owner and length in µs of a transition's new lease;
