@@ -133,8 +133,9 @@ func (f *fetcher) fetch() time.Duration {
 	// hands its rows over, and Shutdown releases what it cannot run.
 	ctx, cancel := context.WithTimeout(context.Background(), max(f.cfg.LeaseDuration/2, time.Second))
 	defer cancel()
+	alone := f.peers.alone(ctx)
 	capacity := f.shared
-	if f.alone > f.shared && f.q.load.Load() < int64(f.alone-f.shared) && f.peers.alone(ctx) {
+	if alone && f.alone > f.shared && f.q.load.Load() < int64(f.alone-f.shared) {
 		capacity = f.alone
 	}
 	room := capacity - int(f.q.load.Load())
@@ -146,6 +147,7 @@ func (f *fetcher) fetch() time.Duration {
 	began := f.now()
 	res, err := f.st.Claim(ctx, store.ClaimParams{
 		Owner: f.self, Queue: f.q.cfg.Name, Limit: limit, LeaseFor: f.cfg.LeaseDuration, Now: began,
+		Alone: alone, // a lone node's claim on PostgreSQL takes no row locks
 	})
 	if err != nil {
 		f.storeErr("claim", err)

@@ -149,6 +149,13 @@ type ClaimParams struct {
 	Limit    int // at least 1
 	LeaseFor time.Duration
 	Now      time.Time // audit time
+	// Alone says the caller believes no other claim of this queue runs on
+	// the store now (a node without peers: one fetcher per queue). A store
+	// may then leave out what only concurrent claims need, such as
+	// PostgreSQL's row locks, but a claim must stay exclusive when the
+	// belief is wrong (a peer that just joined): it may then take fewer
+	// rows than are due, never a row another claim holds.
+	Alone bool
 }
 
 // Validate checks the params; the error wraps ErrInvalid.

@@ -42,11 +42,11 @@ const (
 		AND {claimable}
 	ORDER BY ` + dueAt + `, created_at, id
 	LIMIT $2
-	FOR UPDATE SKIP LOCKED
+	{claimLock}
 ), t AS (
 	UPDATE {s}.tasks SET status = 'InProgress', owner = $3::text,
 		lease_until = (SELECT clock FROM c) + $4::bigint * interval '1 microsecond'
-	FROM d WHERE id = claim_id
+	FROM d WHERE id = claim_id {claimRecheck}
 	RETURNING ` + taskColumns + `, was
 ), a AS (
 	INSERT INTO {s}.status_audits (task_id, at, status, error)
@@ -212,7 +212,8 @@ SELECT EXISTS (SELECT 1 FROM i), (SELECT count(*) FROM n), EXISTS (SELECT 1 FROM
 
 // clusterStatements holds the cluster statement texts of one Store.
 type clusterStatements struct {
-	now, claim, renew, rescue        string
+	now, claim, claimAlone, renew    string
+	rescue                           string
 	joinCluster, leaveCluster, nodes string
 	holdLiveness, publish, insertTx  string
 	insertClaimed, insertClaimedBare string
@@ -235,7 +236,15 @@ func newClusterStatements(replace func(string) string) clusterStatements {
 		))
 	}
 	return clusterStatements{
-		now: f(sqlNow), claim: f(sqlClaim), renew: f(sqlRenew), rescue: f(sqlRescue),
+		now: f(sqlNow), renew: f(sqlRenew), rescue: f(sqlRescue),
+		// Claims in a cluster lock the rows they pick and skip those other
+		// claims locked. A lone node's claim does not lock them first: no
+		// other claim competes for them, and a lock is a WAL record per row
+		// (half of what a claim writes). Its update checks the row is still
+		// claimable instead, so a claim that was not alone after all waits
+		// for the other's commit and leaves the rows it took.
+		claim:       f(replaceAll(sqlClaim, "{claimLock}", "FOR UPDATE SKIP LOCKED", "{claimRecheck}", "AND {claimable}")),
+		claimAlone:  f(replaceAll(sqlClaim, "{claimLock}", "", "{claimRecheck}", "AND {claimable}")),
 		joinCluster: f(sqlJoinCluster), leaveCluster: f(sqlLeaveCluster), nodes: f(sqlNodes),
 		holdLiveness: f(sqlHoldLiveness), publish: f(sqlPublish), insertTx: f(sqlInsertTx),
 		insertClaimed: f(sqlInsertClaimed), insertClaimedBare: f(sqlInsertClaimedUnaudited),
@@ -265,7 +274,11 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	if err := p.Validate(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	rows, err := s.pool.Query(ctx, s.sql.cluster.claim, p.Queue, int64(p.Limit), p.Owner,
+	sql := s.sql.cluster.claim
+	if p.Alone {
+		sql = s.sql.cluster.claimAlone
+	}
+	rows, err := s.pool.Query(ctx, sql, p.Queue, int64(p.Limit), p.Owner,
 		max(micros(p.LeaseFor), 1), ts(p.Now))
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("claim in queue %q: %w", p.Queue, mapErr(err))

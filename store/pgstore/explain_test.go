@@ -192,6 +192,7 @@ func TestExplain(t *testing.T) {
 	args, _ := transitionArrays(p, idx)
 	explain("TransitionMany of 100", s.sql.transitionMany, args...)
 	explain("Claim 100 of a queue", s.sql.cluster.claim, "q1", int64(100), "n1", int64(60_000_000), ts(now))
+	explain("Claim 100 of a queue, alone", s.sql.cluster.claimAlone, "q1", int64(100), "n1", int64(60_000_000), ts(now))
 	explain("Claim of a queue with nothing due", s.sql.cluster.claim, "nothing", int64(100), "n1", int64(60_000_000), ts(now))
 	explain("Renew 100 leases", s.sql.cluster.renew, args[1], "n1", int64(60_000_000))
 	explain("Rescue with nothing to rescue", s.sql.cluster.rescue, []string{"gone"}, int64(100), int32(3), "poisoned", ts(now))
