@@ -30,7 +30,8 @@
 // statement: the due rows of a queue, read in due order from a partial
 // expression index, locked with FOR UPDATE SKIP LOCKED so concurrent
 // claimers never wait for or take each other's rows, moved InProgress under
-// a lease and audited. A node proves it is alive with a session advisory
+// a lease and audited. A node alone (store.ClaimParams.Alone) skips the
+// locks and re-checks each row in the update instead. A node proves it is alive with a session advisory
 // lock held on a connection taken out of the pool; the server releases it
 // when the process dies, and Nodes reads pg_locks to tell. The
 // store.Notifier is LISTEN/NOTIFY on a channel per schema; PersistTx writes
