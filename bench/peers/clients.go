@@ -76,6 +76,11 @@ func riverBurnClients(ctx context.Context, client *river.Client[pgx.Tx], env *ri
 	var done atomic.Int64
 	stopProgress := progress(log, "river: completed", &done, o.tasks)
 	defer stopProgress()
+	pids := []int{os.Getpid()}
+	for _, c := range procs.cmds {
+		pids = append(pids, c.Process.Pid)
+	}
+	cpu := startCPU(ctx, env.pool, riverAppName(env.schema), pids...)
 	start := time.Now()
 	if err := procs.send("GO"); err != nil {
 		return 0, err
@@ -88,6 +93,7 @@ func riverBurnClients(ctx context.Context, client *river.Client[pgx.Tx], env *ri
 		return 0, fmt.Errorf("after %d of %d jobs: %w", done.Load(), o.tasks, err)
 	}
 	res.elapsed = time.Since(start)
+	cpu.report(ctx, log, o.tasks)
 	return 0, nil
 }
 
@@ -305,6 +311,7 @@ func runRiverClient(ctx context.Context, args []string, stdout, stderr io.Writer
 	// As in newRiverEnv: the pool's default size, and the search path as a
 	// second guard next to River's Schema.
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = riverAppName(schema)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("open pool: %w", err)

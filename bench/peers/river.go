@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,7 @@ func newRiverEnv(ctx context.Context, dsn string, log io.Writer) (*riverEnv, err
 	// second guard next to River's Schema setting: nothing can land in
 	// the user's tables.
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = riverAppName(schema)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
@@ -170,7 +172,7 @@ func runRiver(ctx context.Context, o *options, log io.Writer) (*result, error) {
 		n, err = riverBurnClients(ctx, client, env, o, log, res)
 		worked.Store(n)
 	case o.mode == "burn":
-		err = riverBurn(ctx, client, o, log, res)
+		err = riverBurn(ctx, client, env, o, log, res)
 	default:
 		err = riverLatency(ctx, client, started, o, log, res)
 	}
@@ -222,7 +224,7 @@ func riverConfig(o *options, schema string, w *noopWorker, log io.Writer) (*rive
 	return cfg, nil
 }
 
-func riverBurn(ctx context.Context, client *river.Client[pgx.Tx], o *options, log io.Writer, res *result) error {
+func riverBurn(ctx context.Context, client *river.Client[pgx.Tx], env *riverEnv, o *options, log io.Writer, res *result) error {
 	if err := riverInsert(ctx, client, o, log); err != nil {
 		return err
 	}
@@ -235,6 +237,7 @@ func riverBurn(ctx context.Context, client *river.Client[pgx.Tx], o *options, lo
 	var done atomic.Int64
 	stopProgress := progress(log, "river: completed", &done, o.tasks)
 	defer stopProgress()
+	cpu := startCPU(ctx, env.pool, riverAppName(env.schema), os.Getpid())
 	start := time.Now()
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start client: %w", err)
@@ -251,6 +254,7 @@ func riverBurn(ctx context.Context, client *river.Client[pgx.Tx], o *options, lo
 		}
 	}
 	res.elapsed = time.Since(start)
+	cpu.report(ctx, log, o.tasks)
 	return nil
 }
 

@@ -141,7 +141,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case c.nodes > 1:
 		res, err = benchNodes(ctx, st, &c, stderr)
 	default:
-		res, err = benchOne(ctx, st.Store, &c, stderr)
+		res, err = benchOne(ctx, st, &c, stderr)
 	}
 	if err != nil {
 		return err
@@ -151,14 +151,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // benchOne runs the mode with one engine, in this process.
-func benchOne(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (res benchResult, err error) {
+func benchOne(ctx context.Context, st *opened, c *benchConfig, stderr io.Writer) (res benchResult, err error) {
 	switch c.mode {
 	case "burn":
 		return benchBurn(ctx, st, c, stderr)
 	case "steady":
-		return benchSteady(ctx, st, c, stderr)
+		return benchSteady(ctx, st.Store, c, stderr)
 	default:
-		return benchLatency(ctx, st, c, stderr)
+		return benchLatency(ctx, st.Store, c, stderr)
 	}
 }
 
@@ -302,7 +302,8 @@ func progress(c *benchConfig, stderr io.Writer, fn func() string) (stop func()) 
 // engine and time until every one is Completed in the store. The engine's
 // fetchers claim them (on a store without store.Cluster, startup recovery
 // feeds them to the workers).
-func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Writer) (benchResult, error) {
+func benchBurn(ctx context.Context, opened *opened, c *benchConfig, stderr io.Writer) (benchResult, error) {
+	st := opened.Store
 	n := c.tasks
 	baseline, err := insertBurn(ctx, st, c, stderr)
 	if err != nil {
@@ -326,6 +327,7 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 	}
 	defer stopProfile()
 	cpu := startCPU(os.Getpid())
+	srv := startServerCPU(ctx, opened.pool, benchAppName(opened.at))
 	start := time.Now()
 	stop := progress(c, stderr, func() string {
 		d := ran.Load()
@@ -348,6 +350,7 @@ func benchBurn(ctx context.Context, st store.Store, c *benchConfig, stderr io.Wr
 	}
 	elapsed := time.Since(start)
 	cpu.report(stderr, n)
+	srv.report(ctx, stderr, n)
 	return benchResult{tasks: n, elapsed: elapsed}, nil
 }
 

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // A burn also reports the CPU time its engine processes spent in the timed
@@ -100,4 +104,73 @@ func (m *cpuMeter) report(w io.Writer, tasks int) {
 	}
 	fmt.Fprintf(w, "bench: CPU %.2f s (this process, then each node: %s), %.1f ms per 1,000 tasks\n",
 		total.Seconds(), strings.Join(parts, " "), float64(total.Milliseconds())*1000/float64(tasks))
+}
+
+// benchAppName is the application_name of the PostgreSQL sessions of the
+// bench on schema, in this process and in its node processes.
+func benchAppName(schema string) string { return "evertask bench " + schema }
+
+// serverMeter measures the CPU time of the PostgreSQL backends serving the
+// bench's sessions (found by benchAppName) over the timed phase, when the
+// server runs on this host: a burn's cost is the engine's CPU plus the
+// server's, and on a shared machine both move less with the load than
+// tasks/s does. A backend that starts during the phase counts from zero;
+// one that ends during it is missed (the pools keep theirs open).
+type serverMeter struct {
+	pool  *pgxpool.Pool
+	app   string
+	start map[int]time.Duration
+}
+
+// startServerCPU starts the meter; nil (which reports nothing) when there
+// is no pool or the backends' /proc entries are not readable here.
+func startServerCPU(ctx context.Context, pool *pgxpool.Pool, app string) *serverMeter {
+	if pool == nil {
+		return nil
+	}
+	m := &serverMeter{pool: pool, app: app}
+	start, ok := m.read(ctx)
+	if !ok {
+		return nil
+	}
+	m.start = start
+	return m
+}
+
+// read returns the CPU time so far of each backend of the bench.
+func (m *serverMeter) read(ctx context.Context) (map[int]time.Duration, bool) {
+	rows, err := m.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", m.app)
+	if err != nil {
+		return nil, false
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil || len(pids) == 0 {
+		return nil, false
+	}
+	out := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		d, err := procCPU(int(pid))
+		if err != nil {
+			return nil, false // the server is on another host, or not ours to read
+		}
+		out[int(pid)] = d
+	}
+	return out, true
+}
+
+// report prints the backends' CPU over the phase, per 1,000 tasks.
+func (m *serverMeter) report(ctx context.Context, w io.Writer, tasks int) {
+	if m == nil {
+		return
+	}
+	end, ok := m.read(ctx)
+	if !ok {
+		return
+	}
+	var total time.Duration
+	for pid, d := range end {
+		total += d - m.start[pid]
+	}
+	fmt.Fprintf(w, "bench: PostgreSQL backends CPU %.2f s (%d sessions), %.1f ms per 1,000 tasks\n",
+		total.Seconds(), len(end), float64(total.Milliseconds())*1000/float64(tasks))
 }

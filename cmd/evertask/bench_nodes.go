@@ -94,6 +94,7 @@ func benchNodesBurn(ctx context.Context, st *opened, c *benchConfig, stderr io.W
 		pids = append(pids, p.Process.Pid)
 	}
 	cpu := startCPU(pids...)
+	srv := startServerCPU(ctx, st.pool, benchAppName(st.at))
 	var total atomic.Int64
 	start := time.Now()
 	stop := progress(c, stderr, func() string {
@@ -117,6 +118,7 @@ func benchNodesBurn(ctx context.Context, st *opened, c *benchConfig, stderr io.W
 	}
 	elapsed := time.Since(start)
 	cpu.report(stderr, n)
+	srv.report(ctx, stderr, n)
 	return benchResult{tasks: n, elapsed: elapsed}, nil
 }
 

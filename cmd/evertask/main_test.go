@@ -268,10 +268,21 @@ func TestBenchPostgres(t *testing.T) {
 		testenv.Unavailable(t, "postgres", err)
 	}
 	defer pool.Close()
+	// The server's backends are measured when their /proc entries are
+	// readable here: a server on this host.
+	var backend int32
+	if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		t.Fatal(err)
+	}
+	_, procErr := procCPU(int(backend))
 	for _, mode := range []string{"burn", "latency"} {
 		r := runCLI(t, "bench", "--store", "postgres", "--dsn", testenv.PostgresURL(), "--mode", mode,
 			"--tasks", "100", "--workers", "10", "--audit", "full")
 		checkResult(t, r, mode, "postgres", "100", "full")
+		serverCPU := regexp.MustCompile(`PostgreSQL backends CPU \d+\.\d\d s \(\d+ sessions\), \d+\.\d ms per 1,000 tasks`).MatchString(r.stderr)
+		if want := mode == "burn" && procErr == nil; serverCPU != want {
+			t.Errorf("%s: server CPU line printed: %v, want %v (server on this host: %v)\n%s", mode, serverCPU, want, procErr == nil, r.stderr)
+		}
 		schema := regexp.MustCompile(`schema (evertask_bench_[0-9a-f]+)`).FindStringSubmatch(r.stderr)
 		if schema == nil {
 			t.Fatalf("stderr names no schema:\n%s", r.stderr)

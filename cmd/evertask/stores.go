@@ -51,6 +51,9 @@ type opened struct {
 	// Redis key prefix or the SQLite file, which the bench's node processes
 	// open too (openBenchNodeStore).
 	at string
+	// pool is the PostgreSQL pool of a bench store, whose sessions and
+	// those of its node processes carry benchAppName(at).
+	pool *pgxpool.Pool
 }
 
 // checkStoreName validates --store, so a typo is a usage error before any
@@ -70,6 +73,12 @@ func checkStoreName(name string) error {
 // openPool opens a pgx pool on dsn (the default when empty) with at least
 // minConns connections allowed, unless the DSN sets pool_max_conns itself.
 func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+	return openNamedPool(ctx, dsn, maxConns, "")
+}
+
+// openNamedPool is openPool whose sessions carry application_name appName
+// (none when empty): the bench finds its own server backends by it.
+func openNamedPool(ctx context.Context, dsn string, maxConns int, appName string) (*pgxpool.Pool, error) {
 	if dsn == "" {
 		dsn = defaultPostgresDSN
 	}
@@ -79,6 +88,9 @@ func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, err
 	}
 	if !strings.Contains(dsn, "pool_max_conns") && maxConns > 0 {
 		cfg.MaxConns = int32(maxConns)
+	}
+	if appName != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = appName
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -196,11 +208,11 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			}
 		}}, nil
 	case "postgres":
-		pool, err := openPool(ctx, dsn, conns)
+		schema := "evertask_bench_" + suffix
+		pool, err := openNamedPool(ctx, dsn, conns, benchAppName(schema))
 		if err != nil {
 			return nil, err
 		}
-		schema := "evertask_bench_" + suffix
 		fmt.Fprintf(stderr, "bench: using postgres schema %s (dropped at the end), pool of %d connections\n", schema, pool.Config().MaxConns)
 		drop := func() {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -215,7 +227,7 @@ func openBenchStore(ctx context.Context, name, dsn string, conns int, stderr io.
 			drop()
 			return nil, err
 		}
-		return &opened{Store: st, at: schema, close: func() { st.Close(); drop() }}, nil
+		return &opened{Store: st, at: schema, pool: pool, close: func() { st.Close(); drop() }}, nil
 	case "mysql":
 		if dsn == "" {
 			dsn = defaultMySQLDSN
@@ -279,7 +291,7 @@ func openBenchNodeStore(ctx context.Context, name, dsn, at string, conns int) (*
 		}
 		return &opened{Store: st, at: at, close: func() { st.Close() }}, nil
 	case "postgres":
-		pool, err := openPool(ctx, dsn, conns)
+		pool, err := openNamedPool(ctx, dsn, conns, benchAppName(at))
 		if err != nil {
 			return nil, err
 		}
