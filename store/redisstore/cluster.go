@@ -84,28 +84,39 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	if err != nil {
 		return res, fmt.Errorf("claim from %s: %w", p.Queue, mapErr(err))
 	}
-	if res.StoreNow, res.NextDue, res.Tasks, err = decodeTimesAndRows(v); err != nil {
+	if res.StoreNow, res.NextDue, res.Tasks, err = decodeClaim(v, p.Owner); err != nil {
 		return res, fmt.Errorf("claim from %s: %w", p.Queue, err)
 	}
 	return res, nil
 }
 
-// decodeTimesAndRows reads the reply of claim.lua: the server's clock, a
-// time (empty for none), then rows as HGETALL gives them.
-func decodeTimesAndRows(v []any) (now, next time.Time, rows []*store.Task, err error) {
-	if len(v) < 2 {
+// decodeClaim reads the reply of claim.lua: the server's clock, a time
+// (empty for none), the claimed rows' lease end, then the rows as HGETALL
+// gave them before the claim, which the claim's fields are applied to here.
+func decodeClaim(v []any, owner string) (now, next time.Time, rows []*store.Task, err error) {
+	if len(v) < 3 {
 		return now, next, nil, fmt.Errorf("short script reply %v", v)
 	}
 	a, _ := v[0].(string)
 	b, _ := v[1].(string)
+	c, _ := v[2].(string)
 	if now, err = parseMicros(a); err != nil {
 		return now, next, nil, err
 	}
 	if next, err = parseMicros(b); err != nil {
 		return now, next, nil, err
 	}
-	rows, err = decodeRows(v[2:])
-	return now, next, rows, err
+	lease, err := parseMicros(c)
+	if err != nil {
+		return now, next, nil, err
+	}
+	if rows, err = decodeRows(v[3:]); err != nil {
+		return now, next, nil, err
+	}
+	for _, t := range rows {
+		t.Status, t.Owner, t.LeaseUntil = store.StatusInProgress, owner, lease
+	}
+	return now, next, rows, nil
 }
 
 // decodeRows reads rows a script returned as HGETALL arrays.
@@ -113,16 +124,10 @@ func decodeRows(v []any) ([]*store.Task, error) {
 	rows := make([]*store.Task, 0, len(v))
 	for _, r := range v {
 		flat, ok := r.([]any)
-		if !ok || len(flat)%2 != 0 {
+		if !ok {
 			return nil, fmt.Errorf("bad row in script reply: %v", r)
 		}
-		h := make(map[string]string, len(flat)/2)
-		for i := 0; i < len(flat); i += 2 {
-			k, _ := flat[i].(string)
-			val, _ := flat[i+1].(string)
-			h[k] = val
-		}
-		t, err := decodeTask(h)
+		t, err := decodeFlat(flat)
 		if err != nil {
 			return nil, err
 		}

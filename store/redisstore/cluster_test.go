@@ -406,6 +406,23 @@ func TestLeaseRulesOfTransitions(t *testing.T) {
 		t.Errorf("ended series keeps owner %q lease %v", got.Owner, got.LeaseUntil)
 	}
 	checkIndexes(t, su)
+
+	// A fenced end of a recurring row by a plain transition keeps the row
+	// due at its next run (the path a one-shot end takes would not).
+	h := task(8)
+	h.Status, h.Recurring, h.NextRunAt = store.StatusQueued, true, t0
+	persistAll(t, su, h)
+	if !tr(store.TransitionParams{ID: h.ID, To: store.StatusInProgress, Lease: &store.Lease{Owner: "n1", For: time.Minute}}) {
+		t.Fatal("leased claim did not apply")
+	}
+	if !tr(store.TransitionParams{ID: h.ID, To: store.StatusCompleted, From: in, HeldBy: "n1"}) {
+		t.Fatal("a fenced end of a recurring row did not apply")
+	}
+	checkIndexes(t, su)
+	res, err := su.s.Claim(ctx, store.ClaimParams{Owner: "n2", Queue: h.Queue, Limit: 10, LeaseFor: time.Minute, Now: t0})
+	if err != nil || !slices.Contains(ids(res.Tasks), h.ID) {
+		t.Fatalf("claim after the recurring row's end = %v, %v; want the row again", ids(res.Tasks), err)
+	}
 }
 
 func TestRenew(t *testing.T) {

@@ -76,12 +76,20 @@ local FINQ = {}
 local function fin_second(score)
   return string.format('%d', math.floor(tonumber(score) / FIN_SECOND))
 end
--- Buffered like ix_add: one RPUSH per list at the end of the script.
+-- Buffered like ix_add: one RPUSH per list at the end of the script. The
+-- rows of a batch mostly end in one second: the list of the last call is
+-- kept at hand, so they build its key once.
+local fin_last_st, fin_last_sec, fin_last = nil, nil, nil
 local function fin_add(st, score, id)
-  local sec = fin_second(score)
-  local k = P .. 'fin:' .. st .. ':' .. sec
-  local e = FINQ[k]
-  if not e then e = { st = st, sec = sec, ids = {} } FINQ[k] = e end
+  local secn = math.floor(tonumber(score) / FIN_SECOND)
+  local e = fin_last
+  if st ~= fin_last_st or secn ~= fin_last_sec then
+    local sec = string.format('%d', secn)
+    local k = P .. 'fin:' .. st .. ':' .. sec
+    e = FINQ[k]
+    if not e then e = { st = st, sec = sec, ids = {} } FINQ[k] = e end
+    fin_last_st, fin_last_sec, fin_last = st, secn, e
+  end
   e.ids[#e.ids + 1] = id
 end
 local function fin_flush()
@@ -96,6 +104,7 @@ local function fin_flush()
     if created then redis.call('ZADD', P .. 'finb:' .. e.st, e.sec, e.sec) end
   end
   FINQ = {}
+  fin_last_st, fin_last_sec, fin_last = nil, nil, nil
 end
 
 -- The counters of store.Stats: a hash per minute, "P st:<unix minute>",
@@ -503,6 +512,34 @@ local function remove_task(id, x)
   return 1
 end
 
+-- The end of a one-shot run under a lease that holder must hold, as
+-- transition() below applies it: a replay of op is applied already (1);
+-- a row not InProgress under holder's live lease is refused (0); no row is
+-- -1; a recurring row is nil, before any write, for the general path. Its
+-- moves: the status set, the lease entry out, the retention entry and the
+-- counter of the end, buffered as there.
+local function end_held(id, k, to, now, err, et, holder, audit, op)
+  local v = redis.call('HMGET', k, 's', 'q', 'm', 'op', 'r', 'o', 'lu', 'rf', 'k')
+  if v[1] == false then return -1 end
+  if v[4] == op then return 1 end
+  local lu = v[7]
+  if v[1] ~= 'InProgress' or v[6] ~= holder or not lu or lu == '' or tonumber(lu) <= store_now() then return 0 end
+  if v[5] == '1' then return nil end
+  local q, m, rf = v[2] or '', v[3] or '', v[8]
+  if rf and rf ~= '' and rf ~= '0' then
+    redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', et, 'e', err, 'o', '', 'lu', '', 'rf', '0')
+  else
+    redis.call('HSET', k, 's', to, 'op', op, 'le', now, 'et', et, 'e', err, 'o', '', 'lu', '')
+  end
+  ix_rem(LEASE, m)
+  ix_rem(qs_key('InProgress', q), m)
+  ix_add(qs_key(to, q), '0', m)
+  fin_add(to, now, id)
+  st_add(now, v[9], to, et)
+  if audit then audit_status(id, now, to, err, true) end
+  return 1
+end
+
 -- One status change with its conditions, index moves and audit, reading
 -- its arguments from ARGV[b]: id, to, now, err, et, flags, nfrom, from...
 -- flags is four '0'/'1' characters: stamp, terminal, audit, ifrec; a fifth
@@ -525,6 +562,15 @@ local function transition(b, op)
     if held == '' then held = nil end
     if lown == '' then lown = nil end
     nxt = nxt + 3
+  end
+  -- The end of a one-shot run under its lease (InProgress to Completed or
+  -- Failed, fenced, stamped), the outcome of nearly every task: end_held
+  -- does what the general path below does for it, with one read and no
+  -- row table. nil from it (a recurring row) means the general path.
+  if held and not lown and not ifrec and nfrom == 1 and ARGV[b + 7] == 'InProgress' and COUNTED[to]
+    and string.byte(flags, 1) == 49 and string.byte(flags, 2) == 49 then
+    local r = end_held(id, k, to, now, err, ARGV[b + 4], held, string.byte(flags, 3) == 49, op)
+    if r then return r, nxt end
   end
   -- A move between open statuses that cannot take a row out of InProgress
   -- (a claim, a delivery) changes no recoverable, retention or lease entry
