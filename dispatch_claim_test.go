@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,6 +297,117 @@ func TestAbandonedClaimOnDispatchIsGivenBack(t *testing.T) {
 				t.Logf("%s: %s, owner %q, lease until %s, recovery failures %d", row.ID, row.Status, row.Owner, row.LeaseUntil, row.RecoveryFailures)
 			}
 			t.Fatalf("%d rows, %d completed without a recovery failure 5 s after the gate opened; want both", len(page.Tasks), done)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lateAnswerClaims is the memory store whose first PersistClaimed waits
+// for a gate, then writes, and answers with its caller's ctx error if that
+// ended meanwhile: a write that committed while its answer was lost to the
+// cancel, as a network store's can. With releaseGate set, the give-back of
+// such a row (a fenced Transition to Queued) waits for it too.
+type lateAnswerClaims struct {
+	*memstore.Store
+	entered, gate  chan struct{}
+	once           sync.Once
+	releaseEntered chan struct{}
+	releaseGate    chan struct{}
+	released       atomic.Bool // the give-back returned
+}
+
+func (g *lateAnswerClaims) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.entered)
+		<-g.gate
+	}
+	if err := g.Store.PersistClaimed(context.WithoutCancel(ctx), p); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (g *lateAnswerClaims) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if g.releaseGate == nil || p.To != store.StatusQueued || p.HeldBy == "" {
+		return g.Store.Transition(ctx, p)
+	}
+	close(g.releaseEntered)
+	<-g.releaseGate
+	defer g.released.Store(true)
+	return g.Store.Transition(ctx, p)
+}
+
+// abandonLeaderClaim starts an engine of one worker on st and makes a
+// dispatch that leads its write lane alone, whose ctx ends while its write
+// is in flight; it returns once that dispatch returned (an error) and the
+// write was let through.
+func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims) *evertask.Engine {
+	t.Helper()
+	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(),
+		Queues: []evertask.QueueConfig{{Name: "q", Workers: 1, Capacity: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error { return nil }),
+		&evertask.HandlerOpts{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := eng.Dispatch(ctx, noteJob{Note: "left"}, &evertask.DispatchOpts{Queue: "q"})
+		done <- err
+	}()
+	<-st.entered // the dispatch's own write is in flight
+	cancel()
+	select {
+	case err = <-done: // it stopped waiting when its ctx ended
+		close(st.gate)
+	case <-time.After(2 * time.Second):
+		close(st.gate) // it waits for its write, which answers with the ctx error
+		err = <-done
+	}
+	if err == nil {
+		t.Fatal("the dispatch whose ctx ended while its write was in flight succeeded; want its ctx error")
+	}
+	return eng
+}
+
+// TestAbandonedLeaderClaimIsGivenBack: a dispatch whose caller gives up
+// while its own claimed write is in flight (it leads the write lane) is
+// told it failed; when the write landed anyway, the engine gives the row
+// back at once, so the task runs now instead of after its lease (30 s)
+// with a recovery failure counted. Without the report of the leader's own
+// write, the row stays InProgress and the test fails at its deadline.
+func TestAbandonedLeaderClaimIsGivenBack(t *testing.T) {
+	t.Parallel()
+	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{})}
+	eng := abandonLeaderClaim(t, st)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		page, err := st.List(context.Background(), store.Filter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Tasks) == 1 && page.Tasks[0].Status == store.StatusCompleted && page.Tasks[0].RecoveryFailures == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, row := range page.Tasks {
+				t.Logf("%s: %s, owner %q, lease until %s, recovery failures %d", row.ID, row.Status, row.Owner, row.LeaseUntil, row.RecoveryFailures)
+			}
+			t.Fatalf("%d rows 5 s after the abandoned write landed; want one, completed without a recovery failure", len(page.Tasks))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
