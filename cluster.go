@@ -222,9 +222,18 @@ func (n *node) release(j *job) {
 // lease, and a fetcher (of any node) takes it; else it would wait out its
 // lease and count a recovery failure. The caller was told the dispatch
 // failed, as when a plain persist lands after its caller left; the task
-// exists and runs.
+// exists and runs. The writer must not block, so the release runs on a
+// goroutine that Shutdown waits for; a write that lands after Shutdown
+// stopped waiting is given back on the writer's goroutine, and the other
+// nodes find it at their next poll.
 func (e *Engine) releaseAbandoned(t *store.Task) {
-	go func() {
+	e.mu.RLock()
+	late := e.releasesClosed
+	if !late {
+		e.releases.Add(1)
+	}
+	e.mu.RUnlock()
+	release := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), e.node.cfg.LeaseDuration)
 		defer cancel()
 		ok, err := e.store.Transition(ctx, store.TransitionParams{
@@ -234,9 +243,17 @@ func (e *Engine) releaseAbandoned(t *store.Task) {
 		switch {
 		case err != nil:
 			e.log.Warn("give back a task claimed for a dispatch whose caller left; it is taken over when its lease expires", "task_id", t.ID, "err", err)
-		case ok:
+		case ok && !late:
 			e.node.due(t.Queue, time.Time{})
 		}
+	}
+	if late {
+		release()
+		return
+	}
+	go func() {
+		defer e.releases.Done()
+		release()
 	}()
 }
 

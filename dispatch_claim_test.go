@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/goleak"
 
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/store"
@@ -411,4 +412,48 @@ func TestAbandonedLeaderClaimIsGivenBack(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestShutdownWaitsForAbandonedClaimRelease: the give-back of a row
+// written claimed for a caller that left runs on its own goroutine;
+// Shutdown waits for it, and leaves no goroutine behind. Not parallel, so
+// that goleak sees only this test's goroutines. The give-back is held
+// until Shutdown returned or 500 ms passed: a Shutdown that does not wait
+// for it returns first (unless it took longer than that by itself).
+func TestShutdownWaitsForAbandonedClaimRelease(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{}),
+		releaseEntered: make(chan struct{}), releaseGate: make(chan struct{})}
+	eng := abandonLeaderClaim(t, st)
+	select {
+	case <-st.releaseEntered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the row written claimed for a caller that left was not given back within 5 s")
+	}
+	type result struct {
+		err      error
+		released bool
+	}
+	shutdown := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := eng.Shutdown(ctx)
+		shutdown <- result{err, st.released.Load()}
+	}()
+	var res result
+	select {
+	case res = <-shutdown:
+		close(st.releaseGate)
+	case <-time.After(500 * time.Millisecond):
+		close(st.releaseGate)
+		res = <-shutdown
+	}
+	if res.err != nil {
+		t.Fatalf("Shutdown: %v", res.err)
+	}
+	if !res.released {
+		t.Error("Shutdown returned while the give-back of an abandoned claim was still running")
+	}
+	goleak.VerifyNone(t, before)
 }

@@ -76,8 +76,13 @@ type Engine struct {
 	stopIntake chan struct{}
 	workers    sync.WaitGroup // worker goroutines and outcomes being recorded
 	background sync.WaitGroup // recovery and timed promotions
-	stopOnce   sync.Once
-	stopped    chan struct{}
+	// releases are the claims given back for dispatches whose callers left
+	// (releaseAbandoned); once releasesClosed (guarded by mu) is set,
+	// Shutdown no longer waits for new ones and they run on their caller.
+	releases       sync.WaitGroup
+	releasesClosed bool
+	stopOnce       sync.Once
+	stopped        chan struct{}
 }
 
 // New returns an engine over st. It starts nothing: call Register, then
@@ -261,6 +266,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 		e.cancelRun()
 		e.background.Wait()
+		e.mu.Lock()
+		e.releasesClosed = true
+		e.mu.Unlock()
+		e.releases.Wait()
 		if e.node != nil {
 			e.node.leave()
 		}
