@@ -23,6 +23,7 @@ type writeCounter struct {
 	*memstore.Store
 	mu                     sync.Mutex
 	persisted, claimedNew  []uuid.UUID
+	claimCalls             int // PersistClaimed calls
 	toQueued, toInProgress int
 	fetched                []uuid.UUID
 }
@@ -45,6 +46,7 @@ func (c *writeCounter) PersistMany(ctx context.Context, ts []*store.Task) error 
 
 func (c *writeCounter) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
 	c.mu.Lock()
+	c.claimCalls++
 	for _, t := range p.Tasks {
 		c.claimedNew = append(c.claimedNew, t.ID)
 	}
@@ -208,6 +210,83 @@ func TestDispatchClaimsForAnIdleWorker(t *testing.T) {
 	}
 }
 
+// TestDispatchManyClaimsForIdleWorkers: a DispatchMany whose tasks all
+// find an idle worker of their queue stores them already claimed in one
+// write, and they run without a Queued or InProgress transition and
+// without a fetcher's claim. A batch larger than the idle workers takes
+// the plain path whole (one all-or-none write carries rows either plain or
+// all claimed).
+func TestDispatchManyClaimsForIdleWorkers(t *testing.T) {
+	t.Parallel()
+	st := &writeCounter{Store: memstore.New()}
+	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(), AuditLevel: store.AuditFull,
+		Queues: []evertask.QueueConfig{{Name: "q", Workers: 3, Capacity: 8}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+	})
+	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error { return nil }),
+		&evertask.HandlerOpts{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dispatchMany := func(n int) []uuid.UUID {
+		t.Helper()
+		tasks := make([]evertask.Task, n)
+		for i := range tasks {
+			tasks[i] = noteJob{Note: "many"}
+		}
+		ids, err := eng.DispatchMany(ctx, tasks, &evertask.DispatchOpts{Queue: "q"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			row, err := eng.Wait(wctx, id)
+			cancel()
+			if err != nil || row.Status != store.StatusCompleted {
+				t.Fatalf("wait for %s: %v, %v; want Completed", id, row, err)
+			}
+		}
+		return ids
+	}
+
+	fast := dispatchMany(3)
+	st.mu.Lock()
+	if !slices.Equal(st.claimedNew, fast) || st.claimCalls != 1 || len(st.persisted) != 0 || st.toQueued != 0 || st.toInProgress != 0 || len(st.fetched) != 0 {
+		t.Errorf("a DispatchMany of 3 tasks to 3 idle workers wrote: persisted %v, persisted claimed %v in %d calls, %d Queued and %d InProgress transitions, fetched %v; "+
+			"want the 3 persisted claimed in one call and nothing else before they ran",
+			st.persisted, st.claimedNew, st.claimCalls, st.toQueued, st.toInProgress, st.fetched)
+	}
+	st.mu.Unlock()
+	audits, err := st.StatusAudits(ctx, fast[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Status
+	for _, a := range audits {
+		got = append(got, a.Status)
+	}
+	if want := []store.Status{store.StatusCompleted, store.StatusInProgress, store.StatusQueued}; !slices.Equal(got, want) {
+		t.Errorf("a fast task's status history (newest first) is %v, want %v", got, want)
+	}
+
+	slow := dispatchMany(4)
+	st.mu.Lock()
+	if !slices.Equal(st.claimedNew, fast) || !slices.Equal(st.persisted, slow) {
+		t.Errorf("a DispatchMany of 4 tasks to 3 idle workers: persisted %v, persisted claimed %v; want the 4 persisted plainly", st.persisted, st.claimedNew)
+	}
+	st.mu.Unlock()
+}
+
 // gatedClaims is the memory store whose first PersistClaimed waits for a
 // gate, so a second dispatch queues behind it in the engine's write lane.
 type gatedClaims struct {
@@ -341,10 +420,10 @@ func (g *lateAnswerClaims) Transition(ctx context.Context, p store.TransitionPar
 }
 
 // abandonLeaderClaim starts an engine of one worker on st and makes a
-// dispatch that leads its write lane alone, whose ctx ends while its write
-// is in flight; it returns once that dispatch returned (an error) and the
-// write was let through.
-func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims) *evertask.Engine {
+// dispatch (with many, a DispatchMany of one task) that leads its write
+// lane alone, whose ctx ends while its write is in flight; it returns once
+// that dispatch returned (an error) and the write was let through.
+func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims, many bool) *evertask.Engine {
 	t.Helper()
 	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(),
 		Queues: []evertask.QueueConfig{{Name: "q", Workers: 1, Capacity: 4}}})
@@ -362,7 +441,12 @@ func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims) *evertask.Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := eng.Dispatch(ctx, noteJob{Note: "left"}, &evertask.DispatchOpts{Queue: "q"})
+		var err error
+		if many {
+			_, err = eng.DispatchMany(ctx, []evertask.Task{noteJob{Note: "left"}}, &evertask.DispatchOpts{Queue: "q"})
+		} else {
+			_, err = eng.Dispatch(ctx, noteJob{Note: "left"}, &evertask.DispatchOpts{Queue: "q"})
+		}
 		done <- err
 	}()
 	<-st.entered // the dispatch's own write is in flight
@@ -385,11 +469,17 @@ func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims) *evertask.Engine {
 // told it failed; when the write landed anyway, the engine gives the row
 // back at once, so the task runs now instead of after its lease (30 s)
 // with a recovery failure counted. Without the report of the leader's own
-// write, the row stays InProgress and the test fails at its deadline.
+// write, the row stays InProgress and the test fails at its deadline. The
+// same for the batch write of a DispatchMany.
 func TestAbandonedLeaderClaimIsGivenBack(t *testing.T) {
 	t.Parallel()
+	t.Run("Dispatch", func(t *testing.T) { t.Parallel(); testAbandonedLeaderClaim(t, false) })
+	t.Run("DispatchMany", func(t *testing.T) { t.Parallel(); testAbandonedLeaderClaim(t, true) })
+}
+
+func testAbandonedLeaderClaim(t *testing.T, many bool) {
 	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{})}
-	eng := abandonLeaderClaim(t, st)
+	eng := abandonLeaderClaim(t, st, many)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -424,7 +514,7 @@ func TestShutdownWaitsForAbandonedClaimRelease(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{}),
 		releaseEntered: make(chan struct{}), releaseGate: make(chan struct{})}
-	eng := abandonLeaderClaim(t, st)
+	eng := abandonLeaderClaim(t, st, false)
 	select {
 	case <-st.releaseEntered:
 	case <-time.After(5 * time.Second):

@@ -18,6 +18,10 @@ type writer struct {
 	// fast path, see Engine.dispatchClaimed); its single is nil when the
 	// store is not a store.ClaimingPersister or the engine has no node.
 	claims groupCommit[*store.Task, struct{}]
+	// claimBatches writes the rows of one DispatchMany already claimed, in
+	// one call; it batches nothing, and is there for the report of a write
+	// that lands after its caller left (as claims).
+	claimBatches groupCommit[[]*store.Task, struct{}]
 }
 
 func newWriter(st store.Store, batching bool) *writer {
@@ -55,6 +59,16 @@ func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor
 			Tasks: []*store.Task{t}, Owner: owner, LeaseFor: leaseFor, Now: now(),
 		})
 	}
+	w.claimBatches.abandoned = func(ts []*store.Task) {
+		for _, t := range ts {
+			release(t)
+		}
+	}
+	w.claimBatches.single = func(ctx context.Context, ts []*store.Task) (struct{}, error) {
+		return struct{}{}, cp.PersistClaimed(ctx, store.PersistClaimedParams{
+			Tasks: ts, Owner: owner, LeaseFor: leaseFor, Now: now(),
+		})
+	}
 	if batching {
 		w.claims.batch = func(ctx context.Context, ts []*store.Task) ([]struct{}, error) {
 			return make([]struct{}, len(ts)), cp.PersistClaimed(ctx, store.PersistClaimedParams{
@@ -67,6 +81,13 @@ func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor
 // persistClaimed stores a new row already claimed (see enableClaims).
 func (w *writer) persistClaimed(ctx context.Context, t *store.Task) error {
 	_, err := w.claims.do(ctx, t)
+	return err
+}
+
+// persistClaimedMany stores new rows already claimed, all or none, in one
+// call (see enableClaims).
+func (w *writer) persistClaimedMany(ctx context.Context, ts []*store.Task) error {
+	_, err := w.claimBatches.do(ctx, ts)
 	return err
 }
 
