@@ -241,6 +241,8 @@ func (e *Engine) releaseAbandoned(t *store.Task) {
 			Now: e.now(), AuditLevel: t.AuditLevel,
 		})
 		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// The write did not land after all (see groupCommit.abandoned).
 		case err != nil:
 			e.log.Warn("give back a task claimed for a dispatch whose caller left; it is taken over when its lease expires", "task_id", t.ID, "err", err)
 		case ok && !late:

@@ -2,6 +2,7 @@ package evertask_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -419,13 +420,25 @@ func (g *lateAnswerClaims) Transition(ctx context.Context, p store.TransitionPar
 	return g.Store.Transition(ctx, p)
 }
 
-// abandonLeaderClaim starts an engine of one worker on st and makes a
-// dispatch (with many, a DispatchMany of one task) that leads its write
-// lane alone, whose ctx ends while its write is in flight; it returns once
-// that dispatch returned (an error) and the write was let through.
-func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims, many bool) *evertask.Engine {
+// networkClaims is lateAnswerClaims taking concurrent writes, as the
+// network stores do: the engine then runs a write whose caller's ctx can
+// end detached from it.
+type networkClaims struct{ *lateAnswerClaims }
+
+func (networkClaims) MaxConcurrentWrites() int { return 4 }
+
+// abandonLeaderClaim starts an engine of one worker on st (with network,
+// as a network store) and makes a dispatch (with many, a DispatchMany of
+// one task) that leads its write lane alone, whose ctx ends while its
+// write is in flight; it returns once that dispatch returned (an error)
+// and the write was let through.
+func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims, many, network bool) *evertask.Engine {
 	t.Helper()
-	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(),
+	var s store.Store = st
+	if network {
+		s = networkClaims{st}
+	}
+	eng, err := evertask.New(s, &evertask.Config{Logger: quiet(),
 		Queues: []evertask.QueueConfig{{Name: "q", Workers: 1, Capacity: 4}}})
 	if err != nil {
 		t.Fatal(err)
@@ -455,6 +468,9 @@ func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims, many bool) *evertask
 	case err = <-done: // it stopped waiting when its ctx ended
 		close(st.gate)
 	case <-time.After(2 * time.Second):
+		if network {
+			t.Error("the dispatch did not return within 2 s of its ctx ending while its write was in flight")
+		}
 		close(st.gate) // it waits for its write, which answers with the ctx error
 		err = <-done
 	}
@@ -470,16 +486,25 @@ func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims, many bool) *evertask
 // back at once, so the task runs now instead of after its lease (30 s)
 // with a recovery failure counted. Without the report of the leader's own
 // write, the row stays InProgress and the test fails at its deadline. The
-// same for the batch write of a DispatchMany.
+// same for the batch write of a DispatchMany. An in-process store's call
+// is waited for (the handoff to a goroutine would cost more than its
+// write); a network store's runs detached and its caller returns when its
+// ctx ends.
 func TestAbandonedLeaderClaimIsGivenBack(t *testing.T) {
 	t.Parallel()
-	t.Run("Dispatch", func(t *testing.T) { t.Parallel(); testAbandonedLeaderClaim(t, false) })
-	t.Run("DispatchMany", func(t *testing.T) { t.Parallel(); testAbandonedLeaderClaim(t, true) })
+	for _, many := range []bool{false, true} {
+		for _, network := range []bool{false, true} {
+			t.Run(fmt.Sprintf("many=%t/network=%t", many, network), func(t *testing.T) {
+				t.Parallel()
+				testAbandonedLeaderClaim(t, many, network)
+			})
+		}
+	}
 }
 
-func testAbandonedLeaderClaim(t *testing.T, many bool) {
+func testAbandonedLeaderClaim(t *testing.T, many, network bool) {
 	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{})}
-	eng := abandonLeaderClaim(t, st, many)
+	eng := abandonLeaderClaim(t, st, many, network)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -514,7 +539,7 @@ func TestShutdownWaitsForAbandonedClaimRelease(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{}),
 		releaseEntered: make(chan struct{}), releaseGate: make(chan struct{})}
-	eng := abandonLeaderClaim(t, st, false)
+	eng := abandonLeaderClaim(t, st, false, true)
 	select {
 	case <-st.releaseEntered:
 	case <-time.After(5 * time.Second):

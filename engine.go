@@ -117,6 +117,8 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e.attempt = buildAttempt(rc.Middleware)
 	e.runCtx, e.cancelRun = context.WithCancel(context.Background())
 	e.writer = newWriter(st, !rc.DisableBatching)
+	// A store that takes concurrent writes is a network one (see
+	// overlapOutcomes).
 	_, e.overlapOutcomes = st.(store.WriteConcurrency)
 	for name, qc := range rc.queues {
 		e.queues[name] = &queue{cfg: qc, ch: make(chan *job, qc.Capacity), recording: make(chan struct{}, outcomesPerWorker*qc.Workers)}
@@ -128,7 +130,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		e.node = newNode(e, cs)
 		e.writer.sharePeers(&e.node.peers)
 		if cp, ok := st.(store.ClaimingPersister); ok {
-			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching, e.releaseAbandoned)
+			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching, e.overlapOutcomes, e.releaseAbandoned)
 			e.claimOnDispatch = true
 		}
 	}

@@ -51,9 +51,12 @@ func newWriter(st store.Store, batching bool) *writer {
 // waiting before the write was done (its ctx ended while the write was
 // queued behind another or in flight): nobody runs it here, so it should
 // be given back rather than wait out its lease.
-func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor time.Duration, now func() time.Time, batching bool, release func(*store.Task)) {
+//
+// detach: the store's writes go over a network (see groupCommit.detach).
+func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor time.Duration, now func() time.Time, batching, detach bool, release func(*store.Task)) {
 	w.claims.maxLeaders = w.persists.maxLeaders
-	w.claims.abandoned = release
+	w.claims.abandoned, w.claims.detach = release, detach
+	w.claimBatches.detach = detach
 	w.claims.single = func(ctx context.Context, t *store.Task) (struct{}, error) {
 		return struct{}{}, cp.PersistClaimed(ctx, store.PersistClaimedParams{
 			Tasks: []*store.Task{t}, Owner: owner, LeaseFor: leaseFor, Now: now(),
@@ -133,8 +136,14 @@ type groupCommit[P, R any] struct {
 	// abandoned, when set, gets the params of a caller that stopped
 	// waiting (its ctx ended) before its write, queued or its own call,
 	// was done, once that write succeeded: the write landed though its
-	// caller was told it failed. Called by the writer; it must not block.
+	// caller was told it failed. Also those of a call of its own that
+	// failed once its ctx ended, unless detach: that write may have landed
+	// before the store saw ctx end. Called by the writer; it must not block.
 	abandoned func(P)
+	// detach runs the own call of a caller whose ctx can end on its own
+	// goroutine, detached from ctx (see alone): a network store's write
+	// cut off by ctx may still commit after the call returned.
+	detach bool
 
 	mu      sync.Mutex
 	leaders int // calls in flight
@@ -196,19 +205,33 @@ func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 
 // alone makes one call by itself; a leader (lead) then sends what queued
 // up behind it. On a lane that reports abandoned writes, a call for a
-// caller whose ctx can end runs on its own goroutine, detached from ctx:
-// cut off by ctx mid-flight, the write could commit with its answer lost,
-// and a row written claimed that nobody runs would wait out its lease.
-// The caller stops waiting when ctx ends, as a queued caller does, and a
-// write that lands after that goes to g.abandoned.
+// caller whose ctx can end must not leave a write that landed unreported,
+// or a row written claimed that nobody runs waits out its lease. With
+// detach (a network store, whose write cut off by ctx may commit after
+// the call returned, with its answer lost) the call runs on its own
+// goroutine, detached from ctx; the caller stops waiting when ctx ends, as
+// a queued caller does, and a write that lands after that goes to
+// g.abandoned. Else (an in-process store, whose write is done when its
+// call returns; the handoff to a goroutine cost more than its write) the
+// call takes ctx, and when it fails with ctx ended, its write, which may
+// have landed first, goes to g.abandoned.
 func (g *groupCommit[P, R]) alone(ctx context.Context, p P, lead bool) (R, error) {
-	if g.abandoned == nil || ctx.Done() == nil {
-		res, err := g.single(ctx, p)
-		if lead {
-			g.drain()
-		}
-		return res, err
+	if g.detach && g.abandoned != nil && ctx.Done() != nil {
+		return g.detached(ctx, p, lead)
 	}
+	res, err := g.single(ctx, p)
+	if err != nil && g.abandoned != nil && ctx.Err() != nil {
+		g.abandoned(p)
+	}
+	if lead {
+		g.drain()
+	}
+	return res, err
+}
+
+// detached is alone's call on its own goroutine. Apart from alone, so that
+// p, which the goroutine captures, is moved to the heap only here.
+func (g *groupCommit[P, R]) detached(ctx context.Context, p P, lead bool) (R, error) {
 	r := g.newReq(p)
 	go func() {
 		res, err := g.single(context.WithoutCancel(ctx), p)
