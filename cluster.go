@@ -89,6 +89,7 @@ func newNode(e *Engine, cs store.Cluster) *node {
 		st: st, self: self, startedAt: n.info.StartedAt, leaseFor: n.cfg.LeaseDuration,
 		transition: e.writer.transition, kind: e.kindByName, endSeries: e.endSeries, emit: e.emit,
 		due: n.due, deliveries: &e.deliveries, stopIntake: e.stopIntake, now: e.now, log: e.log,
+		releases: &e.releases,
 	}
 	if notifier != nil {
 		n.intake = append(n.intake, &listener{listenerDeps: listenerDeps{

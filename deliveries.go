@@ -17,7 +17,8 @@ import (
 //	(none) ──beginIdle──────► delivered   a dispatch took an idle worker and
 //	                                      writes the row claimed (cluster);
 //	                                      not in a buffer until that write
-//	                                      committed
+//	                                      committed (beginIdleAll: a batch
+//	                                      of DispatchMany, all or none)
 //	delivered ──claim───────► claimed     the worker's claim, the fetcher's
 //	                                      claim of the same row (adopted), or
 //	                                      the committed write of beginIdle's
@@ -86,6 +87,35 @@ func (d *deliveries) beginIdle(j *job) bool {
 	j.exec, j.cancelled = nil, false
 	d.m[j.id] = j
 	q.load.Add(1)
+	return true
+}
+
+// beginIdleAll registers every job of js as beginIdle does, only if each
+// has an idle worker of its queue, counting the others of js: all or none,
+// for a batch whose rows are stored claimed in one write.
+func (d *deliveries) beginIdleAll(js []*job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[uuid.UUID]*job{}
+	}
+	wanted := make(map[*queue]int64, 1)
+	for _, j := range js {
+		if _, ok := d.m[j.id]; ok {
+			return false
+		}
+		wanted[j.queue]++
+	}
+	for q, n := range wanted {
+		if q.load.Load()+n > int64(q.cfg.Workers) {
+			return false
+		}
+	}
+	for _, j := range js {
+		j.exec, j.cancelled = nil, false
+		d.m[j.id] = j
+		j.queue.load.Add(1)
+	}
 	return true
 }
 

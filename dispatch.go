@@ -100,8 +100,7 @@ func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 	// The fast path: a task due now whose queue has an idle worker here is
 	// stored already claimed by this node, in the one write, and goes
 	// straight to that worker.
-	claimed := e.claiming.Load() && d.due.IsZero() && !d.row.Recurring &&
-		!d.job.queue.paused.Load() && e.deliveries.beginIdle(d.job)
+	claimed := e.claimable(d) && e.deliveries.beginIdle(d.job)
 	var began time.Time
 	var err error
 	if claimed {
@@ -146,7 +145,10 @@ func (e *Engine) dispatch(ctx context.Context, d *dispatch) (uuid.UUID, error) {
 // not fit in a queue's buffer waits in the store or the overflow, see
 // Dispatch). Keys are not allowed: a keyed dispatch needs its own lookup.
 // It returns the ids in the order of tasks; on an error none of them was
-// delivered.
+// delivered. When every task is due now and finds an idle worker of its
+// queue on this node, the batch is stored already claimed by this node and
+// goes straight to those workers, as Dispatch's fast path does; otherwise
+// the whole batch is stored plain (docs/cluster.md, "Claim on dispatch").
 func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchOpts) ([]uuid.UUID, error) {
 	if opts != nil && strings.TrimSpace(opts.Key) != "" {
 		return nil, fmt.Errorf("%w: DispatchMany takes no key", ErrInvalidDispatch)
@@ -182,7 +184,28 @@ func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchO
 			return nil, err
 		}
 	}
-	if err := store.PersistMany(ctx, e.store, rows); err != nil {
+	// The fast path of Dispatch, for the whole batch or none of it: the
+	// batch is one all-or-none write, and a store writes a batch either
+	// plain (PersistMany) or every row claimed (PersistClaimed).
+	claimed := len(ds) > 0
+	for _, d := range ds {
+		claimed = claimed && e.claimable(d)
+	}
+	claimed = claimed && e.deliveries.beginIdleAll(jobsOf(ds))
+	var began time.Time
+	var err error
+	if claimed {
+		began = e.now()
+		err = e.writer.persistClaimedMany(ctx, rows)
+	} else {
+		err = store.PersistMany(ctx, e.store, rows)
+	}
+	if err != nil {
+		if claimed {
+			for _, d := range ds {
+				e.deliveries.end(d.job)
+			}
+		}
 		e.storeErr("persist", err)
 		err = fmt.Errorf("persist %d tasks: %w", len(rows), err)
 		for i := range ds {
@@ -191,6 +214,12 @@ func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchO
 		return nil, err
 	}
 	for i, d := range ds {
+		if claimed {
+			e.deliveries.claim(d.job, began)
+			e.handClaimed(d.job)
+			end(i, nil)
+			continue
+		}
 		if err := e.deliver(ctx, d); err != nil {
 			err = fmt.Errorf("deliver task %d (%s): %w", i, d.row.ID, err)
 			for k := i; k < len(ds); k++ {
@@ -201,6 +230,22 @@ func (e *Engine) DispatchMany(ctx context.Context, tasks []Task, opts *DispatchO
 		end(i, nil)
 	}
 	return ids, nil
+}
+
+// claimable reports whether d may be stored claimed by this node, as far
+// as its options and queue tell: due now, not recurring, on a queue not
+// paused, with the node running. Whether its queue has an idle worker is
+// deliveries.beginIdle's to decide.
+func (e *Engine) claimable(d *dispatch) bool {
+	return e.claiming.Load() && d.due.IsZero() && !d.row.Recurring && !d.job.queue.paused.Load()
+}
+
+func jobsOf(ds []*dispatch) []*job {
+	js := make([]*job, len(ds))
+	for i, d := range ds {
+		js[i] = d.job
+	}
+	return js
 }
 
 // dispatch is one prepared dispatch: the row to persist and the job to run.

@@ -2,12 +2,15 @@ package evertask_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/goleak"
 
 	"github.com/evertask/evertask"
 	"github.com/evertask/evertask/store"
@@ -21,6 +24,7 @@ type writeCounter struct {
 	*memstore.Store
 	mu                     sync.Mutex
 	persisted, claimedNew  []uuid.UUID
+	claimCalls             int // PersistClaimed calls
 	toQueued, toInProgress int
 	fetched                []uuid.UUID
 }
@@ -43,6 +47,7 @@ func (c *writeCounter) PersistMany(ctx context.Context, ts []*store.Task) error 
 
 func (c *writeCounter) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
 	c.mu.Lock()
+	c.claimCalls++
 	for _, t := range p.Tasks {
 		c.claimedNew = append(c.claimedNew, t.ID)
 	}
@@ -206,6 +211,83 @@ func TestDispatchClaimsForAnIdleWorker(t *testing.T) {
 	}
 }
 
+// TestDispatchManyClaimsForIdleWorkers: a DispatchMany whose tasks all
+// find an idle worker of their queue stores them already claimed in one
+// write, and they run without a Queued or InProgress transition and
+// without a fetcher's claim. A batch larger than the idle workers takes
+// the plain path whole (one all-or-none write carries rows either plain or
+// all claimed).
+func TestDispatchManyClaimsForIdleWorkers(t *testing.T) {
+	t.Parallel()
+	st := &writeCounter{Store: memstore.New()}
+	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(), AuditLevel: store.AuditFull,
+		Queues: []evertask.QueueConfig{{Name: "q", Workers: 3, Capacity: 8}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+	})
+	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error { return nil }),
+		&evertask.HandlerOpts{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dispatchMany := func(n int) []uuid.UUID {
+		t.Helper()
+		tasks := make([]evertask.Task, n)
+		for i := range tasks {
+			tasks[i] = noteJob{Note: "many"}
+		}
+		ids, err := eng.DispatchMany(ctx, tasks, &evertask.DispatchOpts{Queue: "q"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			row, err := eng.Wait(wctx, id)
+			cancel()
+			if err != nil || row.Status != store.StatusCompleted {
+				t.Fatalf("wait for %s: %v, %v; want Completed", id, row, err)
+			}
+		}
+		return ids
+	}
+
+	fast := dispatchMany(3)
+	st.mu.Lock()
+	if !slices.Equal(st.claimedNew, fast) || st.claimCalls != 1 || len(st.persisted) != 0 || st.toQueued != 0 || st.toInProgress != 0 || len(st.fetched) != 0 {
+		t.Errorf("a DispatchMany of 3 tasks to 3 idle workers wrote: persisted %v, persisted claimed %v in %d calls, %d Queued and %d InProgress transitions, fetched %v; "+
+			"want the 3 persisted claimed in one call and nothing else before they ran",
+			st.persisted, st.claimedNew, st.claimCalls, st.toQueued, st.toInProgress, st.fetched)
+	}
+	st.mu.Unlock()
+	audits, err := st.StatusAudits(ctx, fast[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Status
+	for _, a := range audits {
+		got = append(got, a.Status)
+	}
+	if want := []store.Status{store.StatusCompleted, store.StatusInProgress, store.StatusQueued}; !slices.Equal(got, want) {
+		t.Errorf("a fast task's status history (newest first) is %v, want %v", got, want)
+	}
+
+	slow := dispatchMany(4)
+	st.mu.Lock()
+	if !slices.Equal(st.claimedNew, fast) || !slices.Equal(st.persisted, slow) {
+		t.Errorf("a DispatchMany of 4 tasks to 3 idle workers: persisted %v, persisted claimed %v; want the 4 persisted plainly", st.persisted, st.claimedNew)
+	}
+	st.mu.Unlock()
+}
+
 // gatedClaims is the memory store whose first PersistClaimed waits for a
 // gate, so a second dispatch queues behind it in the engine's write lane.
 type gatedClaims struct {
@@ -299,4 +381,194 @@ func TestAbandonedClaimOnDispatchIsGivenBack(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lateAnswerClaims is the memory store whose first PersistClaimed waits
+// for a gate, then writes, and answers with its caller's ctx error if that
+// ended meanwhile: a write that committed while its answer was lost to the
+// cancel, as a network store's can. With releaseGate set, the give-back of
+// such a row (a fenced Transition to Queued) waits for it too.
+type lateAnswerClaims struct {
+	*memstore.Store
+	entered, gate  chan struct{}
+	once           sync.Once
+	releaseEntered chan struct{}
+	releaseGate    chan struct{}
+	released       atomic.Bool // the give-back returned
+}
+
+func (g *lateAnswerClaims) PersistClaimed(ctx context.Context, p store.PersistClaimedParams) error {
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.entered)
+		<-g.gate
+	}
+	if err := g.Store.PersistClaimed(context.WithoutCancel(ctx), p); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (g *lateAnswerClaims) Transition(ctx context.Context, p store.TransitionParams) (bool, error) {
+	if g.releaseGate == nil || p.To != store.StatusQueued || p.HeldBy == "" {
+		return g.Store.Transition(ctx, p)
+	}
+	close(g.releaseEntered)
+	<-g.releaseGate
+	defer g.released.Store(true)
+	return g.Store.Transition(ctx, p)
+}
+
+// networkClaims is lateAnswerClaims taking concurrent writes, as the
+// network stores do: the engine then runs a write whose caller's ctx can
+// end detached from it.
+type networkClaims struct{ *lateAnswerClaims }
+
+func (networkClaims) MaxConcurrentWrites() int { return 4 }
+
+// abandonLeaderClaim starts an engine of one worker on st (with network,
+// as a network store) and makes a dispatch (with many, a DispatchMany of
+// one task) that leads its write lane alone, whose ctx ends while its
+// write is in flight; it returns once that dispatch returned (an error)
+// and the write was let through.
+func abandonLeaderClaim(t *testing.T, st *lateAnswerClaims, many, network bool) *evertask.Engine {
+	t.Helper()
+	var s store.Store = st
+	if network {
+		s = networkClaims{st}
+	}
+	eng, err := evertask.New(s, &evertask.Config{Logger: quiet(),
+		Queues: []evertask.QueueConfig{{Name: "q", Workers: 1, Capacity: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error { return nil }),
+		&evertask.HandlerOpts{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		if many {
+			_, err = eng.DispatchMany(ctx, []evertask.Task{noteJob{Note: "left"}}, &evertask.DispatchOpts{Queue: "q"})
+		} else {
+			_, err = eng.Dispatch(ctx, noteJob{Note: "left"}, &evertask.DispatchOpts{Queue: "q"})
+		}
+		done <- err
+	}()
+	<-st.entered // the dispatch's own write is in flight
+	cancel()
+	select {
+	case err = <-done: // it stopped waiting when its ctx ended
+		close(st.gate)
+	case <-time.After(2 * time.Second):
+		if network {
+			t.Error("the dispatch did not return within 2 s of its ctx ending while its write was in flight")
+		}
+		close(st.gate) // it waits for its write, which answers with the ctx error
+		err = <-done
+	}
+	if err == nil {
+		t.Fatal("the dispatch whose ctx ended while its write was in flight succeeded; want its ctx error")
+	}
+	return eng
+}
+
+// TestAbandonedLeaderClaimIsGivenBack: a dispatch whose caller gives up
+// while its own claimed write is in flight (it leads the write lane) is
+// told it failed; when the write landed anyway, the engine gives the row
+// back at once, so the task runs now instead of after its lease (30 s)
+// with a recovery failure counted. Without the report of the leader's own
+// write, the row stays InProgress and the test fails at its deadline. The
+// same for the batch write of a DispatchMany. An in-process store's call
+// is waited for (the handoff to a goroutine would cost more than its
+// write); a network store's runs detached and its caller returns when its
+// ctx ends.
+func TestAbandonedLeaderClaimIsGivenBack(t *testing.T) {
+	t.Parallel()
+	for _, many := range []bool{false, true} {
+		for _, network := range []bool{false, true} {
+			t.Run(fmt.Sprintf("many=%t/network=%t", many, network), func(t *testing.T) {
+				t.Parallel()
+				testAbandonedLeaderClaim(t, many, network)
+			})
+		}
+	}
+}
+
+func testAbandonedLeaderClaim(t *testing.T, many, network bool) {
+	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{})}
+	eng := abandonLeaderClaim(t, st, many, network)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		page, err := st.List(context.Background(), store.Filter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Tasks) == 1 && page.Tasks[0].Status == store.StatusCompleted && page.Tasks[0].RecoveryFailures == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, row := range page.Tasks {
+				t.Logf("%s: %s, owner %q, lease until %s, recovery failures %d", row.ID, row.Status, row.Owner, row.LeaseUntil, row.RecoveryFailures)
+			}
+			t.Fatalf("%d rows 5 s after the abandoned write landed; want one, completed without a recovery failure", len(page.Tasks))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestShutdownWaitsForAbandonedClaimRelease: the give-back of a row
+// written claimed for a caller that left runs on its own goroutine;
+// Shutdown waits for it, and leaves no goroutine behind. Not parallel, so
+// that goleak sees only this test's goroutines. The give-back is held
+// until Shutdown returned or 500 ms passed: a Shutdown that does not wait
+// for it returns first (unless it took longer than that by itself).
+func TestShutdownWaitsForAbandonedClaimRelease(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	st := &lateAnswerClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{}),
+		releaseEntered: make(chan struct{}), releaseGate: make(chan struct{})}
+	eng := abandonLeaderClaim(t, st, false, true)
+	select {
+	case <-st.releaseEntered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the row written claimed for a caller that left was not given back within 5 s")
+	}
+	type result struct {
+		err      error
+		released bool
+	}
+	shutdown := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := eng.Shutdown(ctx)
+		shutdown <- result{err, st.released.Load()}
+	}()
+	var res result
+	select {
+	case res = <-shutdown:
+		close(st.releaseGate)
+	case <-time.After(500 * time.Millisecond):
+		close(st.releaseGate)
+		res = <-shutdown
+	}
+	if res.err != nil {
+		t.Fatalf("Shutdown: %v", res.err)
+	}
+	if !res.released {
+		t.Error("Shutdown returned while the give-back of an abandoned claim was still running")
+	}
+	goleak.VerifyNone(t, before)
 }

@@ -19,7 +19,11 @@ import (
 //
 // The store must implement store.TxPersister[Tx] (ErrInvalidDispatch
 // otherwise). The task is never handed to a local worker directly: before
-// the commit there is nothing to run.
+// the commit there is nothing to run. Nor is its row written claimed by
+// this node, as Dispatch does for an idle worker: the worker would start a
+// task that the caller may still roll back, or run it before its row
+// exists for the lease keeper's renewals and the outcome's fenced write.
+// The row is written due and a fetcher claims it after the commit.
 func DispatchTx[Tx any](ctx context.Context, e *Engine, tx Tx, task Task, opts *DispatchOpts) (uuid.UUID, error) {
 	tp, ok := e.store.(store.TxPersister[Tx])
 	if !ok {

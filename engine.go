@@ -76,8 +76,11 @@ type Engine struct {
 	stopIntake chan struct{}
 	workers    sync.WaitGroup // worker goroutines and outcomes being recorded
 	background sync.WaitGroup // recovery and timed promotions
-	stopOnce   sync.Once
-	stopped    chan struct{}
+	// releases are the claims given back for dispatches whose callers left
+	// (claims.releaseAbandoned); Shutdown waits for them.
+	releases releaseGroup
+	stopOnce sync.Once
+	stopped  chan struct{}
 }
 
 // New returns an engine over st. It starts nothing: call Register, then
@@ -112,6 +115,8 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e.attempt = buildAttempt(rc.Middleware)
 	e.runCtx, e.cancelRun = context.WithCancel(context.Background())
 	e.writer = newWriter(st, !rc.DisableBatching)
+	// A store that takes concurrent writes is a network one (see
+	// overlapOutcomes).
 	_, e.overlapOutcomes = st.(store.WriteConcurrency)
 	for name, qc := range rc.queues {
 		e.queues[name] = &queue{cfg: qc, ch: make(chan *job, qc.Capacity), recording: make(chan struct{}, outcomesPerWorker*qc.Workers)}
@@ -123,7 +128,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		e.node = newNode(e, cs)
 		e.writer.sharePeers(&e.node.peers.n)
 		if cp, ok := st.(store.ClaimingPersister); ok {
-			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching, e.node.claims.releaseAbandoned)
+			e.writer.enableClaims(cp, e.node.info.ID, e.node.cfg.LeaseDuration, e.now, !rc.DisableBatching, e.overlapOutcomes, e.node.claims.releaseAbandoned)
 			e.claimOnDispatch = true
 		}
 	}
@@ -274,6 +279,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 		e.cancelRun()
 		e.background.Wait()
+		e.releases.close()
 		if e.node != nil {
 			stopStages(e.node.upkeep)
 			e.node.leave()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -197,6 +198,7 @@ type claims struct {
 	stopIntake <-chan struct{} // closed when Shutdown begins
 	now        func() time.Time
 	log        *slog.Logger
+	releases   *releaseGroup // Shutdown waits for these (releaseAbandoned)
 }
 
 // run hands a row this node claimed to its queue. The delivery is
@@ -339,9 +341,13 @@ func (c *claims) drop(j *job) {
 // lease, and a fetcher (of any node) takes it; else it would wait out its
 // lease and count a recovery failure. The caller was told the dispatch
 // failed, as when a plain persist lands after its caller left; the task
-// exists and runs.
+// exists and runs. The writer must not block, so the release runs on a
+// goroutine that Shutdown waits for (releases); a write that lands after
+// Shutdown stopped waiting is given back on the writer's goroutine, and the
+// other nodes find it at their next poll.
 func (c *claims) releaseAbandoned(t *store.Task) {
-	go func() {
+	late := !c.releases.add()
+	release := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.leaseFor)
 		defer cancel()
 		ok, err := c.st.Transition(ctx, store.TransitionParams{
@@ -349,10 +355,49 @@ func (c *claims) releaseAbandoned(t *store.Task) {
 			Now: c.now(), AuditLevel: t.AuditLevel,
 		})
 		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// The write did not land after all (see groupCommit.abandoned).
 		case err != nil:
 			c.log.Warn("give back a task claimed for a dispatch whose caller left; it is taken over when its lease expires", "task_id", t.ID, "err", err)
-		case ok:
+		case ok && !late:
 			c.due(t.Queue, time.Time{})
 		}
+	}
+	if late {
+		release()
+		return
+	}
+	go func() {
+		defer c.releases.done()
+		release()
 	}()
+}
+
+// releaseGroup tracks the goroutines of releaseAbandoned, so Shutdown can
+// wait for them; once closed it counts no more (they run on their caller).
+type releaseGroup struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// add counts one more release, unless the group is closed.
+func (g *releaseGroup) add() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *releaseGroup) done() { g.wg.Done() }
+
+// close stops counting and waits for the releases counted.
+func (g *releaseGroup) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.wg.Wait()
 }

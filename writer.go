@@ -18,6 +18,10 @@ type writer struct {
 	// fast path, see Engine.dispatchClaimed); its single is nil when the
 	// store is not a store.ClaimingPersister or the engine has no node.
 	claims groupCommit[*store.Task, struct{}]
+	// claimBatches writes the rows of one DispatchMany already claimed, in
+	// one call; it batches nothing, and is there for the report of a write
+	// that lands after its caller left (as claims).
+	claimBatches groupCommit[[]*store.Task, struct{}]
 }
 
 func newWriter(st store.Store, batching bool) *writer {
@@ -44,15 +48,28 @@ func newWriter(st store.Store, batching bool) *writer {
 // lease of owner for leaseFor, audited at now().
 //
 // release gets a row written claimed for a dispatch whose caller stopped
-// waiting before the write (its ctx ended while the write was queued
-// behind another): nobody runs it here, so it should be given back rather
-// than wait out its lease.
-func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor time.Duration, now func() time.Time, batching bool, release func(*store.Task)) {
+// waiting before the write was done (its ctx ended while the write was
+// queued behind another or in flight): nobody runs it here, so it should
+// be given back rather than wait out its lease.
+//
+// detach: the store's writes go over a network (see groupCommit.detach).
+func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor time.Duration, now func() time.Time, batching, detach bool, release func(*store.Task)) {
 	w.claims.maxLeaders = w.persists.maxLeaders
-	w.claims.abandoned = release
+	w.claims.abandoned, w.claims.detach = release, detach
+	w.claimBatches.detach = detach
 	w.claims.single = func(ctx context.Context, t *store.Task) (struct{}, error) {
 		return struct{}{}, cp.PersistClaimed(ctx, store.PersistClaimedParams{
 			Tasks: []*store.Task{t}, Owner: owner, LeaseFor: leaseFor, Now: now(),
+		})
+	}
+	w.claimBatches.abandoned = func(ts []*store.Task) {
+		for _, t := range ts {
+			release(t)
+		}
+	}
+	w.claimBatches.single = func(ctx context.Context, ts []*store.Task) (struct{}, error) {
+		return struct{}{}, cp.PersistClaimed(ctx, store.PersistClaimedParams{
+			Tasks: ts, Owner: owner, LeaseFor: leaseFor, Now: now(),
 		})
 	}
 	if batching {
@@ -67,6 +84,13 @@ func (w *writer) enableClaims(cp store.ClaimingPersister, owner string, leaseFor
 // persistClaimed stores a new row already claimed (see enableClaims).
 func (w *writer) persistClaimed(ctx context.Context, t *store.Task) error {
 	_, err := w.claims.do(ctx, t)
+	return err
+}
+
+// persistClaimedMany stores new rows already claimed, all or none, in one
+// call (see enableClaims).
+func (w *writer) persistClaimedMany(ctx context.Context, ts []*store.Task) error {
+	_, err := w.claimBatches.do(ctx, ts)
 	return err
 }
 
@@ -109,11 +133,17 @@ type groupCommit[P, R any] struct {
 	// peers is set (see writer.sharePeers).
 	maxLeaders int
 	peers      *atomic.Int32
-	// abandoned, when set, gets the params of a queued caller that stopped
-	// waiting (its ctx ended) before its batch was written, once that
-	// batch succeeded: the write landed though its caller was told it
-	// failed. Called by the leader; it must not block.
+	// abandoned, when set, gets the params of a caller that stopped
+	// waiting (its ctx ended) before its write, queued or its own call,
+	// was done, once that write succeeded: the write landed though its
+	// caller was told it failed. Also those of a call of its own that
+	// failed once its ctx ended, unless detach: that write may have landed
+	// before the store saw ctx end. Called by the writer; it must not block.
 	abandoned func(P)
+	// detach runs the own call of a caller whose ctx can end on its own
+	// goroutine, detached from ctx (see alone): a network store's write
+	// cut off by ctx may still commit after the call returned.
+	detach bool
 
 	mu      sync.Mutex
 	leaders int // calls in flight
@@ -148,7 +178,7 @@ const maxGroup = 4096
 
 func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 	if g.batch == nil {
-		return g.single(ctx, p)
+		return g.alone(ctx, p, false)
 	}
 	limit := g.maxLeaders
 	if g.peers != nil {
@@ -156,46 +186,104 @@ func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 	}
 	g.mu.Lock()
 	if g.leaders >= limit {
-		r, _ := g.reqs.Get().(*groupReq[P, R])
-		if r == nil {
-			r = &groupReq[P, R]{done: make(chan struct{}, 1)}
-		}
-		r.params = p
-		r.state.Store(reqWaiting)
+		r := g.newReq(p)
 		g.pending = append(g.pending, r)
 		g.mu.Unlock()
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			if r.state.CompareAndSwap(reqWaiting, reqLeft) {
-				// The leader still owns r and finishes the write; this
-				// caller stops waiting, as a direct call would on ctx, and
-				// the leader hands a write that landed to g.abandoned. r is
-				// not reused.
-				var zero R
-				return zero, ctx.Err()
-			}
-			<-r.done // delivered meanwhile: the caller has its answer
-		}
-		res, err := r.result, r.err
-		var zeroP P
-		var zeroR R
-		r.params, r.result, r.err = zeroP, zeroR, nil // drop references before reuse
-		g.reqs.Put(r)
-		if err != nil {
+		res, err := g.await(ctx, r)
+		if err != nil && ctx.Err() == nil {
 			// The batch failed as a whole (one duplicate key fails a
 			// PersistMany); retry alone, so the caller gets its own error and
 			// its neighbours are not failed by it.
-			return g.single(ctx, p)
+			return g.alone(ctx, p, false)
 		}
-		return res, nil
+		return res, err
 	}
 	g.leaders++
 	g.mu.Unlock()
+	return g.alone(ctx, p, true)
+}
 
+// alone makes one call by itself; a leader (lead) then sends what queued
+// up behind it. On a lane that reports abandoned writes, a call for a
+// caller whose ctx can end must not leave a write that landed unreported,
+// or a row written claimed that nobody runs waits out its lease. With
+// detach (a network store, whose write cut off by ctx may commit after
+// the call returned, with its answer lost) the call runs on its own
+// goroutine, detached from ctx; the caller stops waiting when ctx ends, as
+// a queued caller does, and a write that lands after that goes to
+// g.abandoned. Else (an in-process store, whose write is done when its
+// call returns; the handoff to a goroutine cost more than its write) the
+// call takes ctx, and when it fails with ctx ended, its write, which may
+// have landed first, goes to g.abandoned.
+func (g *groupCommit[P, R]) alone(ctx context.Context, p P, lead bool) (R, error) {
+	if g.detach && g.abandoned != nil && ctx.Done() != nil {
+		return g.detached(ctx, p, lead)
+	}
 	res, err := g.single(ctx, p)
-	g.drain()
+	if err != nil && g.abandoned != nil && ctx.Err() != nil {
+		g.abandoned(p)
+	}
+	if lead {
+		g.drain()
+	}
 	return res, err
+}
+
+// detached is alone's call on its own goroutine. Apart from alone, so that
+// p, which the goroutine captures, is moved to the heap only here.
+func (g *groupCommit[P, R]) detached(ctx context.Context, p P, lead bool) (R, error) {
+	r := g.newReq(p)
+	go func() {
+		res, err := g.single(context.WithoutCancel(ctx), p)
+		g.settle(r, res, err)
+		if lead {
+			g.drain()
+		}
+	}()
+	return g.await(ctx, r)
+}
+
+func (g *groupCommit[P, R]) newReq(p P) *groupReq[P, R] {
+	r, _ := g.reqs.Get().(*groupReq[P, R])
+	if r == nil {
+		r = &groupReq[P, R]{done: make(chan struct{}, 1)}
+	}
+	r.params = p
+	r.state.Store(reqWaiting)
+	return r
+}
+
+// await waits for r's result, or until ctx ends: then the writer of r
+// still owns it and finishes the write, and this caller stops waiting, as
+// a direct call would on ctx; the writer hands a write that landed to
+// g.abandoned. r is reused only when its result was delivered.
+func (g *groupCommit[P, R]) await(ctx context.Context, r *groupReq[P, R]) (R, error) {
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqWaiting, reqLeft) {
+			var zero R
+			return zero, ctx.Err()
+		}
+		<-r.done // delivered meanwhile: the caller has its answer
+	}
+	res, err := r.result, r.err
+	var zeroP P
+	var zeroR R
+	r.params, r.result, r.err = zeroP, zeroR, nil // drop references before reuse
+	g.reqs.Put(r)
+	return res, err
+}
+
+// settle hands r its result, or, when its caller left, hands a write that
+// landed to g.abandoned.
+func (g *groupCommit[P, R]) settle(r *groupReq[P, R], res R, err error) {
+	r.result, r.err = res, err
+	if r.state.CompareAndSwap(reqWaiting, reqDelivered) {
+		r.done <- struct{}{}
+	} else if err == nil && g.abandoned != nil {
+		g.abandoned(r.params)
+	}
 }
 
 // drain sends what queued up behind the leader's call, until nothing is
@@ -225,16 +313,11 @@ func (g *groupCommit[P, R]) drain() {
 		// cancel its neighbours' writes.
 		results, err := g.batch(context.Background(), params)
 		for i, r := range batch {
-			if err != nil {
-				r.err = err
-			} else {
-				r.result = results[i]
+			var res R
+			if err == nil {
+				res = results[i]
 			}
-			if r.state.CompareAndSwap(reqWaiting, reqDelivered) {
-				r.done <- struct{}{}
-			} else if err == nil && g.abandoned != nil {
-				g.abandoned(r.params)
-			}
+			g.settle(r, res, err)
 		}
 	}
 }
