@@ -367,13 +367,15 @@ func TestAbandonedClaimOnDispatchIsGivenBack(t *testing.T) {
 				done++
 			}
 		}
-		if len(page.Tasks) == 1 && page.Tasks[0].Status == store.StatusCompleted {
-			t.Fatal("the second dispatch never reached the write lane in 300 ms (a starved machine?): nothing to give back")
-		}
 		if len(page.Tasks) == 2 && done == 2 {
 			return
 		}
 		if time.Now().After(deadline) {
+			// The lane's writer sends the queued write after the first
+			// caller got its answer, so one row alone is a verdict only now.
+			if len(page.Tasks) == 1 && page.Tasks[0].Status == store.StatusCompleted {
+				t.Fatal("the second dispatch never reached the write lane in 300 ms (a starved machine?): nothing to give back")
+			}
 			for _, row := range page.Tasks {
 				t.Logf("%s: %s, owner %q, lease until %s, recovery failures %d", row.ID, row.Status, row.Owner, row.LeaseUntil, row.RecoveryFailures)
 			}

@@ -225,11 +225,11 @@ func (x *execution) complete(out outcome) {
 	q := x.j.queue
 	q.recording <- struct{}{}
 	x.e.workers.Add(1) // the caller holds a count: Shutdown's Wait cannot have returned
+	if x.recordQueued(out, now) {
+		return
+	}
 	go func() {
-		defer func() {
-			<-q.recording
-			x.e.workers.Done()
-		}()
+		defer x.recorded()
 		x.record(out, now)
 	}()
 }
@@ -237,8 +237,59 @@ func (x *execution) complete(out outcome) {
 // record writes the outcome, reports it and ends the delivery.
 func (x *execution) record(out outcome, now time.Time) {
 	x.e.finish(x, x.j, out, x.logs, now)
+	x.end()
+}
+
+// end ends the execution's context and delivery once its outcome is
+// recorded.
+func (x *execution) end() {
 	x.cancel()
 	x.e.deliveries.end(x.j)
+}
+
+// recorded gives back what complete took for an overlapped outcome.
+func (x *execution) recorded() {
+	<-x.j.queue.recording
+	x.e.workers.Done()
+}
+
+// recordQueued records an overlapped outcome without a goroutine of its
+// own, when nothing after its write can block: a one-shot task without
+// hooks, captured logs or an observer. The outcome joins the transitions
+// lane's next batch, and the batch's writer reports it once the batch
+// committed (reportOutcome: the delivery's end, the event). A goroutine
+// per outcome, waiting on its batch, was a sixth of a PostgreSQL burn's
+// engine CPU (its start, stack growth, exit and the GC's scans of the
+// parked ones). A failed write or a refusal by the fence, rare, takes the
+// full path on a goroutine. False: take the goroutine path.
+func (x *execution) recordQueued(out outcome, now time.Time) bool {
+	e, j := x.e, x.j
+	if j.series != nil || x.logs != nil || j.kind.completed != nil || j.kind.failed != nil || e.observe != nil || !e.writer.transitions.queues() {
+		return false
+	}
+	w, ok := e.prepareOutcome(j, out, now)
+	if !ok {
+		x.end()
+		x.recorded()
+		return true
+	}
+	e.writer.transitions.submit(w.params, func(applied bool, err error) {
+		if err != nil || (!applied && w.params.HeldBy != "") {
+			go func() {
+				if err != nil {
+					applied, err = e.writeOutcome(context.Background(), w.params)
+				}
+				e.reportOutcome(x, j, out, nil, now, w, applied, err)
+				x.end()
+				x.recorded()
+			}()
+			return
+		}
+		e.reportOutcome(x, j, out, nil, now, w, applied, nil)
+		x.end()
+		x.recorded()
+	})
+	return true
 }
 
 // newLogger builds the task's logger on first use.
@@ -486,35 +537,62 @@ func aggregate(errs []error) error {
 // finish records the outcome, then tells the hooks and subscribers. The store
 // write comes first: a task is reported done only once that is durable.
 func (e *Engine) finish(ctx context.Context, j *job, out outcome, logs *logBuffer, now time.Time) {
+	w, ok := e.prepareOutcome(j, out, now)
+	if !ok {
+		return
+	}
+	// The outcome must be written even when shutdown cancelled the run; the
+	// store retries are bounded by retryStore.
+	var applied bool
+	var err error
+	if w.run {
+		applied, err = e.finishRun(context.Background(), j, out, now, w.params.Error, w.params.HeldBy)
+	} else {
+		applied, err = e.writeOutcome(context.Background(), w.params)
+	}
+	e.reportOutcome(ctx, j, out, logs, now, w, applied, err)
+}
+
+// outcomeWrite is the write of an execution's outcome: a series run's
+// (finishRun), or a transition.
+type outcomeWrite struct {
+	run    bool
+	params store.TransitionParams // the transition; Error and HeldBy serve a run too
+}
+
+// prepareOutcome settles j's delivery for the write of its outcome and
+// says what to write; false when this node lost the lease, and the outcome
+// was dropped (lostOutcome).
+func (e *Engine) prepareOutcome(j *job, out outcome, now time.Time) (outcomeWrite, bool) {
 	errText := ""
 	if out.err != nil {
 		errText = out.err.Error()
 	}
-	// The outcome must be written even when shutdown cancelled the run; the
-	// store retries are bounded by retryStore.
-	wctx := context.Background()
 	var heldBy string
 	if e.node != nil {
 		leased, lost := e.deliveries.settle(j)
 		if lost {
 			e.lostOutcome(j, out)
-			return
+			return outcomeWrite{}, false
 		}
 		if leased {
 			heldBy = e.node.info.ID
 		}
 	}
-	var applied bool
-	var err error
-	run := j.series != nil && (out.status == store.StatusCompleted || out.status == store.StatusFailed)
-	if run {
-		applied, err = e.finishRun(wctx, j, out, now, errText, heldBy)
-	} else {
-		applied, err = e.writeOutcome(wctx, store.TransitionParams{
+	return outcomeWrite{
+		run: j.series != nil && (out.status == store.StatusCompleted || out.status == store.StatusFailed),
+		params: store.TransitionParams{
 			ID: j.id, To: out.status, From: fromInProgress, HeldBy: heldBy,
 			Now: now, Error: errText, ExecutionTime: out.elapsed, AuditLevel: j.audit,
-		})
-	}
+		},
+	}, true
+}
+
+// reportOutcome follows the write of an outcome: the fence's refusal,
+// the captured logs, the end of the delivery, the hooks and the event.
+func (e *Engine) reportOutcome(ctx context.Context, j *job, out outcome, logs *logBuffer, now time.Time, w outcomeWrite, applied bool, err error) {
+	wctx := context.Background()
+	heldBy, run := w.params.HeldBy, w.run
 	if err == nil && !applied && heldBy != "" {
 		// Refused by the fence: a cancel from another node (reported as a
 		// cancel below) or a take-over (nothing to report: the row is

@@ -19,15 +19,20 @@ type gatedStore struct {
 	waiting chan uuid.UUID // one send per held write
 }
 
+// hold reports each Completed outcome of a write, then holds the write;
+// the outcomes may come one per call or several in one batch.
 func (g *gatedStore) hold(ctx context.Context, ps []store.TransitionParams) {
+	held := false
 	for _, p := range ps {
 		if p.To == store.StatusCompleted {
 			g.waiting <- p.ID
-			select {
-			case <-g.open:
-			case <-ctx.Done():
-			}
-			return
+			held = true
+		}
+	}
+	if held {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
 		}
 	}
 }

@@ -159,6 +159,9 @@ type groupReq[P, R any] struct {
 	result R
 	err    error
 	done   chan struct{}
+	// then, when set, takes the result instead of a waiting caller
+	// (submit).
+	then func(R, error)
 	// state settles, once, whether the result goes to the caller
 	// (reqDelivered) or the caller stopped waiting first (reqLeft).
 	state atomic.Int32
@@ -176,14 +179,41 @@ const (
 // commit costs are per batch).
 const maxGroup = 4096
 
+// limit is how many calls the lane keeps in flight now.
+func (g *groupCommit[P, R]) limit() int {
+	if g.peers != nil {
+		return max(1, g.maxLeaders/(int(g.peers.Load())+1))
+	}
+	return g.maxLeaders
+}
+
+// queues reports whether the lane batches, which submit needs.
+func (g *groupCommit[P, R]) queues() bool { return g.batch != nil }
+
+// submit queues p without waiting for its write: then gets the result on
+// the writer's goroutine once the batch holding p is done, so it must not
+// block. When fewer than limit calls are in flight, a writer goroutine
+// starts for the batch; else p joins the next batch of a writer in flight.
+// Only on a lane that queues.
+func (g *groupCommit[P, R]) submit(p P, then func(R, error)) {
+	r := g.newReq(p)
+	r.then = then
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	if g.leaders >= g.limit() {
+		g.mu.Unlock()
+		return
+	}
+	g.leaders++
+	g.mu.Unlock()
+	go g.drain()
+}
+
 func (g *groupCommit[P, R]) do(ctx context.Context, p P) (R, error) {
 	if g.batch == nil {
 		return g.alone(ctx, p, false)
 	}
-	limit := g.maxLeaders
-	if g.peers != nil {
-		limit = max(1, limit/(int(g.peers.Load())+1))
-	}
+	limit := g.limit()
 	g.mu.Lock()
 	if g.leaders >= limit {
 		r := g.newReq(p)
@@ -224,9 +254,24 @@ func (g *groupCommit[P, R]) alone(ctx context.Context, p P, lead bool) (R, error
 		g.abandoned(p)
 	}
 	if lead {
-		g.drain()
+		g.handOff()
 	}
 	return res, err
+}
+
+// handOff ends a leader's own call: what queued up behind it is sent by a
+// goroutine of its own, so the caller waits for its own write only, not for
+// the batches of others (outcomes submitted while a write is slow would
+// hold a Dispatch otherwise).
+func (g *groupCommit[P, R]) handOff() {
+	g.mu.Lock()
+	if len(g.pending) == 0 {
+		g.leaders--
+		g.mu.Unlock()
+		return
+	}
+	g.mu.Unlock()
+	go g.drain()
 }
 
 // detached is alone's call on its own goroutine. Apart from alone, so that
@@ -278,6 +323,13 @@ func (g *groupCommit[P, R]) await(ctx context.Context, r *groupReq[P, R]) (R, er
 // settle hands r its result, or, when its caller left, hands a write that
 // landed to g.abandoned.
 func (g *groupCommit[P, R]) settle(r *groupReq[P, R], res R, err error) {
+	if then := r.then; then != nil {
+		var zeroP P
+		r.params, r.then = zeroP, nil
+		g.reqs.Put(r)
+		then(res, err)
+		return
+	}
 	r.result, r.err = res, err
 	if r.state.CompareAndSwap(reqWaiting, reqDelivered) {
 		r.done <- struct{}{}
