@@ -98,29 +98,13 @@ func TestDispatchClaimsForAnIdleWorker(t *testing.T) {
 	t.Parallel()
 	st := &writeCounter{Store: memstore.New()}
 	release, running := make(chan struct{}), make(chan string, 4)
-	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(), AuditLevel: store.AuditFull,
-		Queues: []evertask.QueueConfig{{Name: "q", Workers: 1, Capacity: 4}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Shutdown(ctx)
-	})
-	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error {
+	eng := startQueueEngine(t, st, 1, 4, store.AuditFull, func(ctx context.Context, j noteJob) error {
 		running <- j.Note
 		if j.Note == "block" {
 			<-release
 		}
 		return nil
-	}), &evertask.HandlerOpts{Queue: "q"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	})
 	events, stop := eng.Subscribe(64)
 	defer stop()
 	ctx := context.Background()
@@ -220,24 +204,7 @@ func TestDispatchClaimsForAnIdleWorker(t *testing.T) {
 func TestDispatchManyClaimsForIdleWorkers(t *testing.T) {
 	t.Parallel()
 	st := &writeCounter{Store: memstore.New()}
-	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(), AuditLevel: store.AuditFull,
-		Queues: []evertask.QueueConfig{{Name: "q", Workers: 3, Capacity: 8}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Shutdown(ctx)
-	})
-	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error { return nil }),
-		&evertask.HandlerOpts{Queue: "q"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	eng := startQueueEngine(t, st, 3, 8, store.AuditFull, nil)
 	ctx := context.Background()
 	dispatchMany := func(n int) []uuid.UUID {
 		t.Helper()
@@ -314,24 +281,7 @@ func (g *gatedClaims) PersistClaimed(ctx context.Context, p store.PersistClaimed
 func TestAbandonedClaimOnDispatchIsGivenBack(t *testing.T) {
 	t.Parallel()
 	st := &gatedClaims{Store: memstore.New(), entered: make(chan struct{}), gate: make(chan struct{})}
-	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(),
-		Queues: []evertask.QueueConfig{{Name: "q", Workers: 2, Capacity: 4}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Shutdown(ctx)
-	})
-	err = evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](func(ctx context.Context, j noteJob) error { return nil }),
-		&evertask.HandlerOpts{Queue: "q"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	eng := startQueueEngine(t, st, 2, 4, store.AuditFull, nil)
 	firstDone := make(chan error, 1)
 	go func() {
 		_, err := eng.Dispatch(context.Background(), noteJob{Note: "first"}, &evertask.DispatchOpts{Queue: "q"})
@@ -573,4 +523,31 @@ func TestShutdownWaitsForAbandonedClaimRelease(t *testing.T) {
 		t.Error("Shutdown returned while the give-back of an abandoned claim was still running")
 	}
 	goleak.VerifyNone(t, before)
+}
+
+// startQueueEngine starts an engine on st with one queue "q" of workers
+// workers whose noteJob handler is h (nil: one that returns nil), and shuts
+// it down at the end of the test.
+func startQueueEngine(t *testing.T, st store.Store, workers, capacity int, audit store.AuditLevel, h func(context.Context, noteJob) error) *evertask.Engine {
+	t.Helper()
+	if h == nil {
+		h = func(context.Context, noteJob) error { return nil }
+	}
+	eng, err := evertask.New(st, &evertask.Config{Logger: quiet(), AuditLevel: audit,
+		Queues: []evertask.QueueConfig{{Name: "q", Workers: workers, Capacity: capacity}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+	})
+	if err := evertask.Register[noteJob](eng, evertask.HandlerFunc[noteJob](h), &evertask.HandlerOpts{Queue: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return eng
 }
