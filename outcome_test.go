@@ -2,6 +2,8 @@ package evertask_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +221,89 @@ func TestFinishedKeyedTaskReplacedDuringItsHook(t *testing.T) {
 	}
 	if second == first {
 		t.Fatal("the finished keyed task was taken for one in flight: dispatch ignored")
+	}
+}
+
+// flakyBatches is a network-like store (outcomes overlap the next task,
+// and are queued on the write lane without a goroutine each) whose first
+// failing batches of Completed outcomes fail as unavailable.
+type flakyBatches struct {
+	*memstore.Store
+	failures atomic.Int32 // batches still to fail
+	failed   atomic.Int32
+}
+
+func (f *flakyBatches) MaxConcurrentWrites() int { return 4 }
+
+func (f *flakyBatches) TransitionMany(ctx context.Context, ps []store.TransitionParams) ([]bool, error) {
+	for _, p := range ps {
+		if p.To == store.StatusCompleted && f.failures.Add(-1) >= 0 {
+			f.failed.Add(1)
+			return make([]bool, len(ps)), fmt.Errorf("%w: injected", store.ErrUnavailable)
+		}
+	}
+	return f.Store.TransitionMany(ctx, ps)
+}
+
+// A queued outcome whose batch fails with a transient error is retried on
+// the full path: every task still ends Completed in the store, and each
+// sends exactly one EventCompleted.
+func TestQueuedOutcomeSurvivesAFailedBatch(t *testing.T) {
+	t.Parallel()
+	st := &flakyBatches{Store: memstore.New()}
+	st.failures.Store(3)
+	eng, err := evertask.New(st, &evertask.Config{Workers: 4, Retry: evertask.NoRetry(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evertask.Register[gateJob](eng, noop[gateJob](), nil); err != nil {
+		t.Fatal(err)
+	}
+	events, unsubscribe := eng.Subscribe(256)
+	defer unsubscribe()
+	if err := eng.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	ids := map[uuid.UUID]bool{}
+	for i := range n {
+		id, err := eng.Dispatch(t.Context(), gateJob{N: i}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[id] = true
+	}
+	completed := map[uuid.UUID]int{}
+	deadline := time.After(20 * time.Second)
+	for len(completed) < n {
+		select {
+		case ev := <-events:
+			if ev.Type == evertask.EventCompleted {
+				completed[ev.TaskID]++
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d tasks reported Completed after 20 s (%d batches failed)", len(completed), n, st.failed.Load())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eng.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.failed.Load() == 0 {
+		t.Fatal("no batch failed: the test did not exercise the failure path")
+	}
+	for ev := range events {
+		if ev.Type == evertask.EventCompleted {
+			completed[ev.TaskID]++
+		}
+	}
+	for id := range ids {
+		if completed[id] != 1 {
+			t.Errorf("task %s: %d EventCompleted, want 1", id, completed[id])
+		}
+		if row, err := st.Get(context.Background(), id); err != nil || row.Status != store.StatusCompleted {
+			t.Errorf("task %s after Shutdown: %v, %v; want Completed", id, row, err)
+		}
 	}
 }
