@@ -143,15 +143,7 @@ func TestDispatchClaimsForAnIdleWorker(t *testing.T) {
 		t.Fatalf("a dispatch to an idle worker wrote: persisted %v, persisted claimed %v, %d Queued and %d InProgress transitions, fetched %v; "+
 			"want one persist already claimed and nothing else before it ran", persisted, claimedNew, toQueued, toInProgress, fetched)
 	}
-	audits, err := st.StatusAudits(ctx, fast)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []store.Status
-	for _, a := range audits {
-		got = append(got, a.Status)
-	}
-	if want := []store.Status{store.StatusCompleted, store.StatusInProgress, store.StatusQueued}; !slices.Equal(got, want) {
+	if got, want := statusHistory(t, st, fast), []store.Status{store.StatusCompleted, store.StatusInProgress, store.StatusQueued}; !slices.Equal(got, want) {
 		t.Errorf("the fast task's status history (newest first) is %v, want %v", got, want)
 	}
 	if row, _ := st.Get(ctx, fast); row.Owner != "" || !row.LeaseUntil.IsZero() {
@@ -235,15 +227,7 @@ func TestDispatchManyClaimsForIdleWorkers(t *testing.T) {
 			st.persisted, st.claimedNew, st.claimCalls, st.toQueued, st.toInProgress, st.fetched)
 	}
 	st.mu.Unlock()
-	audits, err := st.StatusAudits(ctx, fast[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []store.Status
-	for _, a := range audits {
-		got = append(got, a.Status)
-	}
-	if want := []store.Status{store.StatusCompleted, store.StatusInProgress, store.StatusQueued}; !slices.Equal(got, want) {
+	if got, want := statusHistory(t, st, fast[0]), []store.Status{store.StatusCompleted, store.StatusInProgress, store.StatusQueued}; !slices.Equal(got, want) {
 		t.Errorf("a fast task's status history (newest first) is %v, want %v", got, want)
 	}
 
@@ -550,4 +534,18 @@ func startQueueEngine(t *testing.T, st store.Store, workers, capacity int, audit
 		t.Fatal(err)
 	}
 	return eng
+}
+
+// statusHistory is the statuses of id's audit trail, newest first.
+func statusHistory(t *testing.T, st store.Store, id uuid.UUID) []store.Status {
+	t.Helper()
+	audits, err := st.StatusAudits(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Status
+	for _, a := range audits {
+		got = append(got, a.Status)
+	}
+	return got
 }

@@ -264,7 +264,7 @@ func (x *execution) recorded() {
 // full path on a goroutine. False: take the goroutine path.
 func (x *execution) recordQueued(out outcome, now time.Time) bool {
 	e, j := x.e, x.j
-	if j.series != nil || x.logs != nil || j.kind.completed != nil || j.kind.failed != nil || e.observe != nil || !e.writer.transitions.queues() {
+	if j.series != nil || x.logs != nil || j.kind.completed != nil || j.kind.failed != nil || e.observe != nil || !e.writer.transitions.batches() {
 		return false
 	}
 	w, ok := e.prepareOutcome(j, out, now)

@@ -134,9 +134,8 @@ func (f *fetcher) fetch() time.Duration {
 	// hands its rows over, and Shutdown releases what it cannot run.
 	ctx, cancel := context.WithTimeout(context.Background(), max(f.cfg.LeaseDuration/2, time.Second))
 	defer cancel()
-	alone := f.peers.alone(ctx)
 	capacity := f.shared
-	if alone && f.alone > f.shared && f.q.load.Load() < int64(f.alone-f.shared) {
+	if f.alone > f.shared && f.q.load.Load() < int64(f.alone-f.shared) && f.peers.alone(ctx) {
 		capacity = f.alone
 	}
 	room := capacity - int(f.q.load.Load())
@@ -148,7 +147,9 @@ func (f *fetcher) fetch() time.Duration {
 	began := f.now()
 	res, err := f.st.Claim(ctx, store.ClaimParams{
 		Owner: f.self, Queue: f.q.cfg.Name, Limit: limit, LeaseFor: f.cfg.LeaseDuration, Now: began,
-		Alone: alone, // a lone node's claim on PostgreSQL takes no row locks
+		// A hint (a lone node's claim on PostgreSQL takes no row locks), so
+		// the last count of peers does: no registry read for it.
+		Alone: !f.peers.any(),
 	})
 	if err != nil {
 		f.storeErr("claim", err)

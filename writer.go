@@ -187,8 +187,8 @@ func (g *groupCommit[P, R]) limit() int {
 	return g.maxLeaders
 }
 
-// queues reports whether the lane batches, which submit needs.
-func (g *groupCommit[P, R]) queues() bool { return g.batch != nil }
+// batches reports whether the lane batches, which submit needs.
+func (g *groupCommit[P, R]) batches() bool { return g.batch != nil }
 
 // submit queues p without waiting for its write: then gets the result on
 // the writer's goroutine once the batch holding p is done, so it must not

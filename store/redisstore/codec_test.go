@@ -68,3 +68,18 @@ func TestLogEntryRoundTrip(t *testing.T) {
 		t.Fatal("a negative seq sorts after a positive one")
 	}
 }
+
+// fieldNum is written out as a switch (cheaper than a map for every field
+// of every claimed row): it must name exactly the fields of fieldNames.
+func TestFieldNumMatchesFieldNames(t *testing.T) {
+	for i, name := range fieldNames {
+		if got := fieldNum(name); got != i {
+			t.Errorf("fieldNum(%q) = %d, want %d", name, got, i)
+		}
+	}
+	for _, name := range []string{"", "op", "m", "x"} {
+		if got := fieldNum(name); got != -1 {
+			t.Errorf("fieldNum(%q) = %d, want -1 (not a field decodeTask reads)", name, got)
+		}
+	}
+}

@@ -61,7 +61,7 @@ else
       -- The index holds only rows that are claimable but for RunUntil (the
       -- checks of a missing row, another queue, another state are a guard);
       -- a passed RunUntil never comes back, so its entry goes.
-      if x.s and x.q == q and x.s ~= 'InProgress' and rec_static(x) and (x.ru == '' or tonumber(x.ru) >= now) then
+      if x.s and x.q == q and in_due(x) and (x.ru == '' or tonumber(x.ru) >= now) then
         local level = (tonumber(x.al) or 0) + 1
         redis.call('HSET', k, 's', 'InProgress', 'o', owner, 'lu', lu, 'op', OP)
         ix_rem(qs_key(x.s, q), m)
