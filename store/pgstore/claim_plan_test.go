@@ -49,7 +49,8 @@ func TestClaimUpdatesRowsByAddress(t *testing.T) {
 	}
 	for name, q := range map[string]string{"claim": s.sql.cluster.claim, "lone claim": s.sql.cluster.claimAlone} {
 		for _, mode := range []string{"auto", "force_generic_plan"} {
-			plan := claimPlan(t, s, q, mode)
+			plan := strings.Join(preparedPlan(t, pool, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)", mode, q,
+				"q", int64(100), "n1", int64(60_000_000), ts(time.Now())), "\n")
 			if !strings.Contains(plan, "Tid Scan on tasks") || strings.Contains(plan, "tasks_pkey") {
 				t.Errorf("%s, plan_cache_mode %s: the update does not read the picked rows by address:\n%s", name, mode, plan)
 			}
@@ -58,42 +59,4 @@ func TestClaimUpdatesRowsByAddress(t *testing.T) {
 			}
 		}
 	}
-}
-
-// claimPlan runs q (a claim of 100 rows of queue q) under EXPLAIN ANALYZE
-// as a server-side prepared statement, as pgx's statement cache makes it,
-// in a transaction it rolls back.
-func claimPlan(t *testing.T, s *Store, q, mode string) string {
-	t.Helper()
-	ctx := t.Context()
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // leave the rows queued
-	for _, stmt := range []string{"SET LOCAL plan_cache_mode = " + mode, "PREPARE x AS " + q} {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE x('q', 100, 'n1', 60000000, now())")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, line)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	// A prepared statement outlives the transaction, on a pooled session.
-	if _, err := tx.Exec(ctx, "DEALLOCATE x"); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(plan, "\n")
 }

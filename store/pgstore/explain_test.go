@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
@@ -95,59 +96,7 @@ func TestExplain(t *testing.T) {
 	explain := func(name, q string, args ...any) {
 		t.Helper()
 		for _, mode := range []string{"auto", "force_generic_plan"} {
-			tx, err := pool.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback(ctx) //nolint:errcheck // keep the table as loaded
-			if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
-				t.Fatal(err)
-			}
-			// A server-side prepared statement, as pgx's statement cache
-			// makes, so force_generic_plan shows the plan it settles on.
-			if _, err := tx.Exec(ctx, "PREPARE x AS "+q); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			params := make([]string, len(args))
-			for i := range args {
-				params[i] = "$" + strconv.Itoa(i+1)
-			}
-			exec := "EXPLAIN (ANALYZE, BUFFERS) EXECUTE x"
-			if len(args) > 0 {
-				exec += "(" + strings.Join(params, ", ") + ")"
-			}
-			// The simple protocol writes the arguments as literals into
-			// EXECUTE; it has no text encoding for []uuid.UUID.
-			lit := []any{pgx.QueryExecModeSimpleProtocol}
-			for _, a := range args {
-				if us, ok := a.([]uuid.UUID); ok {
-					ss := make([]string, len(us))
-					for i, u := range us {
-						ss[i] = u.String()
-					}
-					a = ss
-				}
-				lit = append(lit, a)
-			}
-			rows, err := tx.Query(ctx, exec, lit...)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			var plan []string
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, line)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if _, err := tx.Exec(ctx, "DEALLOCATE x"); err != nil {
-				t.Fatal(err)
-			}
-			tx.Rollback(ctx) //nolint:errcheck
+			plan := preparedPlan(t, pool, "EXPLAIN (ANALYZE, BUFFERS)", mode, q, args...)
 			t.Logf("=== %s (%s)\n%s", name, mode, strings.Join(plan, "\n"))
 		}
 	}
@@ -199,4 +148,64 @@ func TestExplain(t *testing.T) {
 	explainRead("CountByStatus", s.read.CountByStatusQuery(store.CountParams{}))
 	explain("Purge completed tasks, one batch", s.sql.purgeTasks, []string{"Completed"}, ts(base.Add(time.Minute)), 100)
 	fmt.Fprintln(os.Stderr, "explain done")
+}
+
+// preparedPlan runs q under explain (an EXPLAIN with its options) as a
+// server-side prepared statement, as pgx's statement cache makes it, so
+// plan_cache_mode force_generic_plan shows the plan it settles on, and
+// returns the plan's lines. It rolls back what q wrote.
+func preparedPlan(t *testing.T, pool *pgxpool.Pool, explain, mode, q string, args ...any) []string {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // leave the table as it was
+	for _, stmt := range []string{"SET LOCAL plan_cache_mode = " + mode, "PREPARE x AS " + q} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	exec := explain + " EXECUTE x"
+	if len(args) > 0 {
+		params := make([]string, len(args))
+		for i := range args {
+			params[i] = "$" + strconv.Itoa(i+1)
+		}
+		exec += "(" + strings.Join(params, ", ") + ")"
+	}
+	// The simple protocol writes the arguments as literals into EXECUTE;
+	// it has no text encoding for []uuid.UUID.
+	lit := []any{pgx.QueryExecModeSimpleProtocol}
+	for _, a := range args {
+		if us, ok := a.([]uuid.UUID); ok {
+			ss := make([]string, len(us))
+			for i, u := range us {
+				ss[i] = u.String()
+			}
+			a = ss
+		}
+		lit = append(lit, a)
+	}
+	rows, err := tx.Query(ctx, exec, lit...)
+	if err != nil {
+		t.Fatalf("%s: %v", exec, err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A prepared statement outlives the transaction, on a pooled session.
+	if _, err := tx.Exec(ctx, "DEALLOCATE x"); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
