@@ -64,17 +64,7 @@ func BenchmarkBurnCycle(b *testing.B) {
 						Now: t0.Add(time.Hour), ExecutionTime: time.Millisecond, AuditLevel: store.AuditNone, HeldBy: "node-a"}
 				}
 				b.StartTimer()
-				for i := 0; i < len(params); i += end {
-					ok, err := su.s.TransitionMany(ctx, params[i:min(i+end, len(params))])
-					if err != nil {
-						b.Fatal(err)
-					}
-					for _, applied := range ok {
-						if !applied {
-							b.Fatal("an end under a held lease was refused")
-						}
-					}
-				}
+				transitionInChunks(b, su, params, end, true)
 				b.StopTimer()
 				_, c2 := serverMicros(b, su)
 				claimCPU += c1 - c0
