@@ -35,8 +35,13 @@ const (
 	// TID scan), not by the primary key: a descent of that index per row
 	// was 4 of the 7.6 buffers a claimed row cost. An address is only ever
 	// that of the row version the claim read or locked, which its snapshot
-	// or lock keeps from being pruned; a row changed since is rechecked by
-	// the update's conditions or left out (claimed by a later claim). The
+	// or lock keeps from being pruned. A row another statement changed
+	// since is left out, for a later claim: PostgreSQL 15 takes no other
+	// version through a TID scan than the one addressed (two psql sessions:
+	// with the claim's conditions removed, the claim that waited updated
+	// nothing; joined on id it overwrote the other claim). The update's
+	// claimable conditions stay as the guard that does not rest on that,
+	// so no test fails when they alone are removed. The
 	// rows that were not Queued are few (recovered, released), so their
 	// ids come as one array for the audits, not as a join of every row.
 	// The audits go in claim order, Queued before InProgress for each row.
