@@ -265,8 +265,10 @@ func (c *claims) run(row *store.Task, q *queue, claimedAt time.Time) {
 	select {
 	case q.ch <- j:
 	default:
-		// The fetcher claims no more than the queue has room for, so only a
-		// fallback from a full queue can have filled it: wait for room.
+		// The fetcher claims no more than the room it read before its
+		// claim; a fallback from a full queue, or a dispatch of this node
+		// that landed while the claim ran, can have filled it since: wait
+		// for room (the keeper renews the lease meanwhile).
 		select {
 		case q.ch <- j:
 		case <-c.stopIntake:

@@ -127,9 +127,10 @@ type Task struct {
 	// engine poisons the row once it reaches its limit.
 	RecoveryFailures int
 
-	// Owner and LeaseUntil are reserved for cluster mode (several processes
-	// sharing one store). Stores persist and return them; nothing else reads
-	// them yet.
+	// Owner and LeaseUntil are the claim of a store.Cluster: the node
+	// running the task and when its lease ends, by the store's clock. They
+	// are set exactly while the row is InProgress under a lease (see
+	// Cluster).
 	Owner      string
 	LeaseUntil time.Time
 }

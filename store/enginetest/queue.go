@@ -41,11 +41,27 @@ func testFullQueue(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		f, release := fill(t, evertask.FullQueueError)
 		defer close(release)
-		id, err := f.eng.Dispatch(context.Background(), Job{N: 1}, nil)
+		// With store.Cluster a fetcher whose claim was sized before the
+		// queue filled (its room is read, then the claim runs) may take a
+		// task that was dispatched meanwhile: that dispatch is accepted,
+		// the task is this node's claim and waits for the worker. The
+		// fetcher then has no room, so the next dispatch must be refused.
+		var err error
+		for n := range 3 {
+			var id uuid.UUID
+			id, err = f.eng.Dispatch(context.Background(), Job{N: n}, nil)
+			if err != nil {
+				break
+			}
+			_, cluster := f.store.(store.Cluster)
+			if row := f.get(id); !cluster || row.Status != store.StatusInProgress {
+				t.Fatalf("Dispatch into a full queue: accepted, task %s; want ErrQueueFull (or, in a cluster, the task claimed by a fetcher)", row.Status)
+			}
+			t.Logf("dispatch %d was claimed by the fetcher; dispatching again", n)
+		}
 		if !errors.Is(err, evertask.ErrQueueFull) {
 			t.Fatalf("Dispatch into a full queue: %v, want ErrQueueFull", err)
 		}
-		_ = id
 		page, _ := f.store.List(context.Background(), store.Filter{Statuses: []store.Status{store.StatusWaitingQueue}})
 		if len(page.Tasks) != 1 {
 			t.Errorf("rows left WaitingQueue = %d, want 1 (recoverable at next start)", len(page.Tasks))
