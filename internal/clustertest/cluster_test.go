@@ -37,7 +37,11 @@ func TestSpread(t *testing.T) {
 	eachStore(t, func(t *testing.T, c *cluster) {
 		nodes := []*proc{c.start("n1", 4), c.start("n2", 4), c.start("n3", 4)}
 		began := time.Now()
-		nodes[0].send("dispatch 200 20ms") // a second of work for its 4 workers, sent at once
+		// Two seconds of work for its 4 workers, sent at once: the other
+		// nodes find it through a notice, or on MySQL by polling (every
+		// 500 ms), and a loaded machine once let n1 finish a one-second
+		// backlog before one of them looked (n3 took none on MySQL).
+		nodes[0].send("dispatch 400 20ms")
 		for _, p := range nodes[1:] {
 			p.send("dispatch 50 20ms 0 10ms")
 		}
