@@ -46,6 +46,7 @@ func testFullQueue(t *testing.T, newStore NewStore) {
 		// task that was dispatched meanwhile: that dispatch is accepted,
 		// the task is this node's claim and waits for the worker. The
 		// fetcher then has no room, so the next dispatch must be refused.
+		_, cluster := f.store.(store.Cluster)
 		var err error
 		for n := range 3 {
 			var id uuid.UUID
@@ -53,7 +54,6 @@ func testFullQueue(t *testing.T, newStore NewStore) {
 			if err != nil {
 				break
 			}
-			_, cluster := f.store.(store.Cluster)
 			if row := f.get(id); !cluster || row.Status != store.StatusInProgress {
 				t.Fatalf("Dispatch into a full queue: accepted, task %s; want ErrQueueFull (or, in a cluster, the task claimed by a fetcher)", row.Status)
 			}
