@@ -60,6 +60,9 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) error {
 		}
 		return fmt.Errorf("cancel task %s: %w", id, ErrTaskFinished)
 	}
+	// A claim of this node made before the write may begin its delivery
+	// only now: flagged again, and remembered for such a late one.
+	e.deliveries.cancelledInStore(id, e.now())
 	if e.node != nil {
 		// It may run on another node: tell that node to stop it.
 		e.node.cancelled(id)

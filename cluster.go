@@ -77,6 +77,8 @@ func newNode(e *Engine, cs store.Cluster) *node {
 	for name, q := range e.queues {
 		queues[name] = q.cfg.Workers
 	}
+	// A claim older than its lease never starts: cancels need not outlive it.
+	e.deliveries.cancelsFor = n.cfg.LeaseDuration
 	n.info = store.Node{ID: n.cfg.NodeID, Host: host, PID: os.Getpid(), StartedAt: store.NormalizeTime(e.now()), Queues: queues}
 	self := n.info.ID
 
@@ -94,7 +96,7 @@ func newNode(e *Engine, cs store.Cluster) *node {
 	if notifier != nil {
 		n.intake = append(n.intake, &listener{listenerDeps: listenerDeps{
 			notifier: notifier, self: self, pub: n.pub, peers: &n.peers,
-			poke: n.poke, stopTask: e.deliveries.markCancelled, pokePauses: e.pokePauses, log: e.log,
+			poke: n.poke, stopTask: func(id uuid.UUID) { e.deliveries.cancelledInStore(id, e.now()) }, pokePauses: e.pokePauses, log: e.log,
 		}})
 	}
 	n.intake = append(n.intake, &rescuer{rescuerDeps: rescuerDeps{

@@ -48,6 +48,19 @@ import (
 type deliveries struct {
 	mu sync.Mutex
 	m  map[uuid.UUID]*job
+	// cancels remembers, for a while, when this node learnt that a task's
+	// Cancelled status was written (by a Cancel here, or another node's,
+	// told by a notice). A fetcher registers the rows of a claim after the
+	// claim returned (and after waiting for room for the rows before
+	// them), so a claim that took a row before the Cancelled write can
+	// begin its delivery after the cancel flagged the others: a claim made
+	// before the cancel was learnt begins cancelled. (One made after it
+	// cannot hold the row unless the task was retried since, and runs.)
+	cancels map[uuid.UUID]time.Time
+	// cancelsFor is how long cancels keeps an id: past the lease, a claim
+	// would not start anyway (running refuses a lease that old).
+	cancelsFor time.Duration
+	pruneAt    int // the size of cancels at which old entries are dropped
 }
 
 // begin registers j and reports false when its task is already delivered.
@@ -129,13 +142,15 @@ func (d *deliveries) beginClaimed(j *job, claimedAt time.Time) bool {
 	if d.m == nil {
 		d.m = map[uuid.UUID]*job{}
 	}
+	cancelled := d.cancelledBefore(j.id, claimedAt)
 	if old, ok := d.m[j.id]; ok {
 		if !old.leased {
 			old.claimed, old.leased, old.leaseBase = true, true, claimedAt
+			old.cancelled = old.cancelled || cancelled
 		}
 		return false
 	}
-	j.exec, j.cancelled = nil, false
+	j.exec, j.cancelled = nil, cancelled
 	j.leased, j.leaseBase = true, claimedAt
 	d.m[j.id] = j
 	j.queue.load.Add(1)
@@ -381,6 +396,42 @@ func (d *deliveries) markCancelled(id uuid.UUID) {
 		x.cancel()
 		go x.watchdog()
 	}
+}
+
+// cancelledInStore is markCancelled for a task whose Cancelled status is
+// written, learnt at at: a claim of it made before at that begins its
+// delivery later begins cancelled (see cancels).
+func (d *deliveries) cancelledInStore(id uuid.UUID, at time.Time) {
+	d.mu.Lock()
+	if d.cancels == nil {
+		d.cancels = map[uuid.UUID]time.Time{}
+	}
+	keep := d.cancelsFor
+	if keep <= 0 {
+		keep = time.Minute
+	}
+	if len(d.cancels) >= d.pruneAt {
+		// Amortised: a mass cancel does not scan the map per task.
+		for old, t := range d.cancels {
+			if at.Sub(t) > keep {
+				delete(d.cancels, old)
+			}
+		}
+		d.pruneAt = 2*len(d.cancels) + 64
+	}
+	d.cancels[id] = at
+	d.mu.Unlock()
+	d.markCancelled(id)
+}
+
+// cancelledBefore reports whether id's Cancelled status was learnt after a
+// claim made at claimedAt (see cancels); d.mu is held.
+func (d *deliveries) cancelledBefore(id uuid.UUID, claimedAt time.Time) bool {
+	if len(d.cancels) == 0 {
+		return false
+	}
+	at, ok := d.cancels[id]
+	return ok && !at.Before(claimedAt)
 }
 
 func (d *deliveries) cancelled(j *job) bool {
