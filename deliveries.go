@@ -26,6 +26,9 @@ import (
 //	                                      buffer
 //	claimed ──running───────► running     exec set: the handler runs
 //	any ──markCancelled─────► + cancelled a Cancel; a running context ends
+//	                                      (a claim made before the Cancelled
+//	                                      write but registered after it
+//	                                      begins cancelled: cancelledInStore)
 //	any ──markLost──────────► + lost      the lease went to another node; a
 //	                                      running context ends, and nothing of
 //	                                      the outcome is written; running
