@@ -401,8 +401,8 @@ func (d *deliveries) markCancelled(id uuid.UUID) {
 	}
 }
 
-// cancelledInStore is markCancelled for a task whose Cancelled status is
-// written, learnt at at: a claim of it made before at that begins its
+// cancelledInStore flags, as markCancelled does, a task whose Cancelled
+// status is written, learnt at at: a claim of it made before at that begins its
 // delivery later begins cancelled (see cancels).
 func (d *deliveries) cancelledInStore(id uuid.UUID, at time.Time) {
 	d.mu.Lock()
@@ -423,8 +423,18 @@ func (d *deliveries) cancelledInStore(id uuid.UUID, at time.Time) {
 		d.pruneAt = 2*len(d.cancels) + 64
 	}
 	d.cancels[id] = at
+	// A delivery begun since the Cancel's first flag is flagged now. One
+	// flagged already is left alone: its cancel and watchdog are started.
+	var x *execution
+	if j := d.m[id]; j != nil && !j.cancelled {
+		j.cancelled = true
+		x = j.exec
+	}
 	d.mu.Unlock()
-	d.markCancelled(id)
+	if x != nil {
+		x.cancel()
+		go x.watchdog()
+	}
 }
 
 // cancelledBefore reports whether id's Cancelled status was learnt after a
