@@ -113,3 +113,17 @@ func TestRescueLeader(t *testing.T) {
 		}
 	}
 }
+
+// A delivery is registered as running (its execution set) before its first
+// attempt begins, so a cancel can start a watchdog in between. That
+// watchdog must take nothing over: had it taken the execution, it would
+// serve as the queue's worker while the worker went on with the attempt,
+// two workers in one slot (CI once saw the negative worker count at
+// Shutdown). The attempt then sees its context ended instead.
+func TestWatchdogBeforeTheFirstAttemptTakesNothingOver(t *testing.T) {
+	x := &execution{} // no engine, no job: a watchdog that took over would touch them
+	x.watchdog()
+	if got := x.owner.Load(); got != ownerNone {
+		t.Fatalf("owner after a watchdog before any attempt = %d, want ownerNone", got)
+	}
+}

@@ -85,9 +85,15 @@ type execution struct {
 }
 
 const (
-	ownerHandler  = 0 // the handler is running
-	ownerWorker   = 1 // it returned: the worker goes on
-	ownerWatchdog = 2 // the context ended first: the watchdog goes on
+	// No attempt has begun. A watchdog started by a cancel in this state
+	// (the delivery is registered as running before its first attempt)
+	// finds nothing to take over; the attempt then sees the ended context.
+	// Were this state "handler", that watchdog would take over and serve as
+	// a worker while the worker went on too: two workers in one slot.
+	ownerNone     = 0
+	ownerHandler  = 1 // the handler is running
+	ownerWorker   = 2 // it returned: the worker goes on
+	ownerWatchdog = 3 // the context ended first: the watchdog goes on
 )
 
 type execResult int
@@ -372,6 +378,15 @@ func (x *execution) ended(err error) (outcome, bool) {
 func (x *execution) runAttempt(timeout time.Duration) (execResult, error) {
 	var ctx context.Context = x
 	x.owner.Store(ownerHandler)
+	if err := x.Err(); err != nil {
+		// Cancelled or shut down before the handler started: a watchdog
+		// started before the Store found no attempt (ownerNone); one
+		// started since may take this one over.
+		if !x.owner.CompareAndSwap(ownerHandler, ownerWorker) {
+			return abandoned, nil
+		}
+		return finished, err
+	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(x, timeout)
