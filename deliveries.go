@@ -231,10 +231,7 @@ func (d *deliveries) markLost(j *job) bool {
 	j.lost = true
 	x := j.exec
 	d.mu.Unlock()
-	if x != nil {
-		x.cancel()
-		go x.watchdog()
-	}
+	x.stop()
 	return true
 }
 
@@ -389,16 +386,21 @@ func (d *deliveries) running(j *job, x *execution, staleBefore time.Time) startS
 // ignores the cancel stops holding its worker.
 func (d *deliveries) markCancelled(id uuid.UUID) {
 	d.mu.Lock()
-	var x *execution
-	if j := d.m[id]; j != nil {
-		j.cancelled = true
-		x = j.exec
-	}
+	x := d.flagCancelled(id, true)
 	d.mu.Unlock()
-	if x != nil {
-		x.cancel()
-		go x.watchdog()
+	x.stop()
+}
+
+// flagCancelled flags id's delivery cancelled and returns its running
+// execution, if any, for the caller to stop; a delivery flagged already is
+// returned again only with again. d.mu is held.
+func (d *deliveries) flagCancelled(id uuid.UUID, again bool) *execution {
+	j := d.m[id]
+	if j == nil || j.cancelled && !again {
+		return nil
 	}
+	j.cancelled = true
+	return j.exec
 }
 
 // cancelledInStore flags, as markCancelled does, a task whose Cancelled
@@ -425,16 +427,9 @@ func (d *deliveries) cancelledInStore(id uuid.UUID, at time.Time) {
 	d.cancels[id] = at
 	// A delivery begun since the Cancel's first flag is flagged now. One
 	// flagged already is left alone: its cancel and watchdog are started.
-	var x *execution
-	if j := d.m[id]; j != nil && !j.cancelled {
-		j.cancelled = true
-		x = j.exec
-	}
+	x := d.flagCancelled(id, false)
 	d.mu.Unlock()
-	if x != nil {
-		x.cancel()
-		go x.watchdog()
-	}
+	x.stop()
 }
 
 // cancelledBefore reports whether id's Cancelled status was learnt after a
@@ -465,8 +460,7 @@ func (d *deliveries) abandonRunning() {
 	}
 	d.mu.Unlock()
 	for _, x := range running {
-		x.cancel()
-		go x.watchdog()
+		x.stop()
 	}
 }
 

@@ -404,6 +404,16 @@ func (x *execution) runAttempt(timeout time.Duration) (execResult, error) {
 	return finished, err
 }
 
+// stop ends a running execution's context and starts its watchdog, so
+// even a handler that ignores the cancel stops holding its worker. A nil
+// execution (the delivery is not running) is left alone.
+func (x *execution) stop() {
+	if x != nil {
+		x.cancel()
+		go x.watchdog()
+	}
+}
+
 // watchdog runs when an attempt's context ends. If the handler is still
 // running, it takes the execution over: it records the outcome, then serves
 // as the queue's worker in place of the stuck goroutine. If the handler
