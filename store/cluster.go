@@ -36,9 +36,9 @@ type Cluster interface {
 	Now(ctx context.Context) (time.Time, error)
 
 	// Claim takes up to params.Limit due rows of params.Queue for
-	// params.Owner in one atomic step per row, skipping rows another claimer
-	// holds at that moment (FOR UPDATE SKIP LOCKED): two concurrent claims
-	// never return the same row.
+	// params.Owner in one atomic step per row, passing over rows another
+	// claimer holds at that moment (FOR UPDATE SKIP LOCKED, or claims that
+	// take turns): two concurrent claims never return the same row.
 	//
 	// A row is due when it is Claimable at the store's clock and its DueAt
 	// is at or before that clock. Due rows are taken in (DueAt, CreatedAt,

@@ -28,10 +28,14 @@
 // The Store implements store.Cluster, so several engines can share one
 // schema. Lease times are the server's clock_timestamp(). A claim is one
 // statement: the due rows of a queue, read in due order from a partial
-// expression index, locked with FOR UPDATE SKIP LOCKED so concurrent
-// claimers never wait for or take each other's rows, moved InProgress under
-// a lease and audited. A node alone (store.ClaimParams.Alone) skips the
-// locks and re-checks each row in the update instead. A node proves it is alive with a session advisory
+// expression index, moved InProgress under a lease and audited; the update
+// re-checks each row, so two claims never share one. The claims of one
+// queue take turns: each first takes the queue's advisory transaction lock
+// (in the same round trip), so it reads past no row another claim holds and
+// locks no row itself. One that waits for its turn longer than 250 ms (the
+// claim before is held up by a slow or paused node) claims without it,
+// locking its rows with FOR UPDATE SKIP LOCKED. A node alone
+// (store.ClaimParams.Alone) takes no turn. A node proves it is alive with a session advisory
 // lock held on a connection taken out of the pool; the server releases it
 // when the process dies, and Nodes reads pg_locks to tell. The
 // store.Notifier is LISTEN/NOTIFY on a channel per schema; PersistTx writes

@@ -17,11 +17,13 @@ import (
 
 // Names of the constraints whose violations mean something to callers.
 const (
-	keyIndex    = "tasks_key_uq"
-	taskPKey    = "tasks_pkey"
-	sqlUnique   = "23505"
-	sqlForeign  = "23503"
-	sqlShutdown = "57P01" // admin_shutdown: the server is restarting
+	keyIndex   = "tasks_key_uq"
+	taskPKey   = "tasks_pkey"
+	sqlUnique  = "23505"
+	sqlForeign = "23503"
+	// sqlLockNotAvailable is a lock wait that ran out of lock_timeout.
+	sqlLockNotAvailable = "55P03"
+	sqlShutdown         = "57P01" // admin_shutdown: the server is restarting
 )
 
 // mapErr turns a driver error into the store sentinels, keeping the driver

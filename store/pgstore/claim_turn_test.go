@@ -1,0 +1,114 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/evertask/evertask/internal/testenv"
+	"github.com/evertask/evertask/store"
+)
+
+// TestClaimTakesTurns checks that a claim of a node with peers waits for
+// its turn on the queue (claimInTurn) while another transaction holds it,
+// and that one whose turn does not come within claimTurnWait claims
+// without it: it still returns the due rows, and no other claim holding
+// the turn can take them.
+func TestClaimTakesTurns(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.PostgresPool(t)
+	b := make([]byte, 4)
+	rand.Read(b)
+	schema := "et_claimturn_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		pool.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") //nolint:errcheck
+	})
+	s, err := New(ctx, pool, &Opts{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := make([]*store.Task, 6)
+	for i := range tasks {
+		tasks[i] = &store.Task{
+			ID: uuid.Must(uuid.NewV7()), CreatedAt: now.Add(-time.Hour + time.Duration(i)*time.Microsecond),
+			Kind: "turn.Task", Payload: []byte(`{}`), Handler: "turn.Handler", Queue: "q",
+			Status: store.StatusQueued,
+		}
+	}
+	if err := s.PersistMany(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(owner string, alone bool) (store.ClaimResult, time.Duration) {
+		t.Helper()
+		began := time.Now()
+		// Bounded: a claim that waits for its turn for ever fails here.
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		res, err := s.Claim(ctx, store.ClaimParams{Owner: owner, Queue: "q", Limit: 2, LeaseFor: time.Minute, Now: now, Alone: alone})
+		if err != nil {
+			t.Fatalf("claim of %s: %v", owner, err)
+		}
+		return res, time.Since(began)
+	}
+
+	// Free turns: no wait.
+	if res, took := claim("n1", false); len(res.Tasks) != 2 || took > claimTurnWait {
+		t.Fatalf("claim with a free turn: %d rows in %v, want 2 at once", len(res.Tasks), took)
+	}
+
+	// The turn held by another transaction (a claim whose node is slow to
+	// read its rows): the claim waits claimTurnWait, then claims anyway.
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx) //nolint:errcheck
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", queueLockKey(schema, "q")); err != nil {
+		t.Fatal(err)
+	}
+	res, took := claim("n2", false)
+	if len(res.Tasks) != 2 {
+		t.Fatalf("claim while the turn is held: %d rows, want 2", len(res.Tasks))
+	}
+	if took < claimTurnWait {
+		t.Errorf("claim while the turn is held took %v: it did not wait for its turn (%v)", took, claimTurnWait)
+	}
+	if took > 10*claimTurnWait {
+		t.Errorf("claim while the turn is held took %v: it waited past its turn's wait (%v)", took, claimTurnWait)
+	}
+
+	// The turn is not the queue's only guard: a lone node's claim takes
+	// none and still never shares a row with the others.
+	if res, took := claim("n3", true); len(res.Tasks) != 2 || took > claimTurnWait {
+		t.Errorf("lone claim while the turn is held: %d rows in %v, want 2 at once", len(res.Tasks), took)
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := claim("n4", false); len(res.Tasks) != 0 {
+		t.Errorf("claim of an empty queue: %d rows", len(res.Tasks))
+	}
+	owners := map[string]int{}
+	for _, task := range tasks {
+		got, err := s.Get(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != store.StatusInProgress {
+			t.Errorf("task %s is %s, want InProgress", got.ID, got.Status)
+		}
+		owners[got.Owner]++
+	}
+	if owners["n1"] != 2 || owners["n2"] != 2 || owners["n3"] != 2 {
+		t.Errorf("rows per owner %v, want 2 each for n1, n2 and n3", owners)
+	}
+}
