@@ -372,8 +372,43 @@ func (c *cluster) waitFor(timeout time.Duration, what string, cond func(records)
 	}
 }
 
-// waitCompleted polls the store until every id is Completed, or fails.
+// waitCompleted polls the store until every id is Completed, then the
+// records until each has the execution that completed it (hooksSettle), or
+// fails.
 func (c *cluster) waitCompleted(timeout time.Duration, ids []uuid.UUID) {
+	c.t.Helper()
+	c.waitStoreCompleted(timeout, ids)
+	c.waitFor(hooksSettle, "the completion hooks of the Completed tasks", func(rs records) bool {
+		execs := rs.executions()
+		for _, id := range ids {
+			if !c.completedBy(execs[id.String()]) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// hooksSettle bounds the wait for an applied record after the store says
+// Completed: a node records it in the success hook, which runs after the
+// outcome's write commits, so a test that read the records at once missed
+// the last one (a kill test once failed that way under -race).
+const hooksSettle = 10 * time.Second
+
+// completedBy reports whether one of a Completed task's executions shows
+// how: the engine applied its success (the applied record), or it ended ok
+// on a node that was killed before its hook could record it.
+func (c *cluster) completedBy(xs []*execution) bool {
+	for _, x := range xs {
+		if x.applied || x.outcome == "ok" && c.proc(x.node).killed {
+			return true
+		}
+	}
+	return false
+}
+
+// waitStoreCompleted polls the store until every id is Completed, or fails.
+func (c *cluster) waitStoreCompleted(timeout time.Duration, ids []uuid.UUID) {
 	c.t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
