@@ -23,9 +23,8 @@ func (c countRescues) Rescue(ctx context.Context, p store.RescueParams) ([]*stor
 	return c.Store.Rescue(ctx, p)
 }
 
-// Of two live nodes only the one with the smaller id rescues on its polls
-// (the other rescues once, at its start); when the leader leaves, the
-// other takes the role over.
+// Of two live nodes only the one with the smaller id rescues, at its start
+// and on its polls; when the leader leaves, the other takes the role over.
 func TestOneNodeRescuesPerPoll(t *testing.T) {
 	t.Parallel()
 	st := memstore.New()
@@ -63,6 +62,9 @@ func TestOneNodeRescuesPerPoll(t *testing.T) {
 	b := start("node-b", &nb)
 	defer stop(b)
 	b0 := nb.Load()
+	if b0 != 0 {
+		t.Errorf("the follower rescued %d times at its start, beside a live leader", b0)
+	}
 	waitCount("the leader", &na, na.Load()+20)
 	// 20 polls of the leader are 20 of the follower's too: it made at most
 	// a few while a late heartbeat of the leader looked stale.

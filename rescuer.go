@@ -37,9 +37,9 @@ type rescuerDeps struct {
 
 // rescuer re-queues the rows nobody holds any more: those of expired
 // leases and of nodes proven gone, counted by the recovery poison counter.
-// Every node rescues once at start, then the rescue leader every
-// PollInterval (see leads). Each rescue also reads the registry for the
-// peer count.
+// The rescue leader (see leads) rescues at start and every PollInterval;
+// any node does when it finds a node proven gone. Each look also reads the
+// registry for the peer count.
 type rescuer struct {
 	rescuerDeps
 	loop
@@ -48,10 +48,14 @@ type rescuer struct {
 // start runs the first rescue before it returns: the node's fetchers start
 // after it, so a lone process restarted after a crash takes back its
 // previous run's tasks before claiming anything (that run's liveness
-// session died with it, which proves it gone), and the fetchers know
-// whether this node has peers (how much they prefetch).
+// session died with it, which proves it gone, and a lone node leads), and
+// the fetchers know whether this node has peers (how much they prefetch).
+// A node that joins live peers and finds none gone leaves the expired
+// leases to their leader: on PostgreSQL that look reads every open row (at
+// 4 nodes starting on a backlog of 100,000, each start's look cost about
+// 0.1 s of the server's CPU).
 func (r *rescuer) start() {
-	r.rescue(r.context(), true)
+	r.rescue(r.context())
 	r.run(r.rescueLoop)
 }
 
@@ -64,7 +68,7 @@ func (r *rescuer) rescueLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		r.rescue(ctx, false)
+		r.rescue(ctx)
 	}
 }
 
@@ -73,12 +77,12 @@ const rescueBatch = 500
 
 // rescue re-queues what nobody holds: expired leases, and every row of the
 // nodes proven gone, which then leave the registry. Any node may run it;
-// the store's atomic step makes that safe. At start a node always does; on
-// its polls, only the rescue leader does (see leads), unless a node is
-// proven gone: finding expired leases reads every running row (on
-// PostgreSQL, every open row), which every node repeating every poll
-// multiplied by the number of nodes.
-func (r *rescuer) rescue(parent context.Context, always bool) {
+// the store's atomic step makes that safe. Only the rescue leader does
+// (see leads), unless a node is proven gone (or the registry cannot be
+// read): finding expired leases reads every running row (on PostgreSQL,
+// every open row), which every node repeating every poll multiplied by the
+// number of nodes.
+func (r *rescuer) rescue(parent context.Context) {
 	ctx, cancel := context.WithTimeout(parent, max(r.cfg.LeaseDuration, 5*time.Second))
 	defer cancel()
 	var gone []string
@@ -100,7 +104,7 @@ func (r *rescuer) rescue(parent context.Context, always bool) {
 	}
 	if err == nil {
 		r.peers.count(nodes)
-		if !always && len(gone) == 0 && !r.leads(nodes, now) {
+		if len(gone) == 0 && !r.leads(nodes, now) {
 			return
 		}
 	}
