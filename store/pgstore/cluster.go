@@ -306,13 +306,20 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	if p.Alone {
 		res, err = readClaim(s.pool.Query(ctx, s.sql.cluster.claimAlone, args...))
 	} else {
-		res, err = s.claimInTurn(ctx, p.Queue, args)
-		if isLockTimeout(err) {
+		turns := time.Now().UnixNano() >= s.noTurnsUntil.Load()
+		if turns {
+			res, err = s.claimInTurn(ctx, p.Queue, args)
+		}
+		if !turns || isLockTimeout(err) {
 			// The claim before is slow to end (its node reads the rows
 			// slowly, or is paused), or a row is held by a slow writer:
 			// this claim does not wait but locks its rows and skips those
-			// others hold. The turn's transaction rolled back: it claimed
-			// nothing.
+			// others hold (a turn's transaction that failed claimed
+			// nothing), and so do this store's claims for a while, so a
+			// stuck turn does not cost each of them the wait.
+			if turns {
+				s.noTurnsUntil.Store(time.Now().Add(claimTurnPause).UnixNano())
+			}
 			res, err = readClaim(s.pool.Query(ctx, s.sql.cluster.claim, args...))
 		}
 	}
@@ -355,9 +362,16 @@ func readClaim(rows pgx.Rows, err error) (store.ClaimResult, error) {
 	return res, nil
 }
 
-// claimTurnWait is how long a claim waits for its turn on the queue
-// (claimInTurn), and for any lock in it, before it claims without a turn.
-const claimTurnWait = 250 * time.Millisecond
+const (
+	// claimTurnWait is how long a claim waits for its turn on the queue
+	// (claimInTurn), and for any lock in it, before it claims without a
+	// turn.
+	claimTurnWait = 250 * time.Millisecond
+	// claimTurnPause is how long the claims of a store take no turns after
+	// one waited claimTurnWait in vain: a turn held by a paused node, or
+	// one cut off from the server, can stay held for minutes.
+	claimTurnPause = 5 * time.Second
+)
 
 // claimInTurn runs the claim of args (sqlClaim's parameters) after the
 // other claims of the queue that take turns, one at a time: it takes the
@@ -375,7 +389,7 @@ const claimTurnWait = 250 * time.Millisecond
 // node's, or one that gave up waiting) never shares a row with one in its
 // turn. A turn is held until its rows are sent, which a paused node could
 // make long: the others wait for it at most claimTurnWait (lock_timeout),
-// then claim without it.
+// then claim without turns for claimTurnPause.
 func (s *Store) claimInTurn(ctx context.Context, queue string, args []any) (store.ClaimResult, error) {
 	batch := &pgx.Batch{}
 	batch.Queue(s.sql.cluster.claimTurn, fmt.Sprintf("%dms", claimTurnWait.Milliseconds()), queueLockKey(s.schema, queue))

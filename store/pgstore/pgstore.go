@@ -34,6 +34,9 @@ type Store struct {
 	read    sqlread.Reader // List, the counts, the history
 	channel string         // of the notices (Publish, Subscribe)
 	closed  atomic.Bool
+	// noTurnsUntil is when claims take turns again (claimInTurn) after a
+	// turn did not come in time, in Unix nanoseconds of this process.
+	noTurnsUntil atomic.Int64
 
 	// life ends at Close, and with it every subscription.
 	life context.Context
