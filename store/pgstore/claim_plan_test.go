@@ -1,8 +1,6 @@
 package pgstore
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
 )
 
@@ -25,17 +22,7 @@ var updated100 = regexp.MustCompile(`Update on tasks [^\n]*\(actual rows=100 loo
 // was 4 of the 7.6 buffers a claimed row cost on the burn benchmark.
 func TestClaimUpdatesRowsByAddress(t *testing.T) {
 	ctx := t.Context()
-	pool := testenv.PostgresPool(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	schema := "et_claimplan_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		pool.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") //nolint:errcheck
-	})
-	s, err := New(ctx, pool, &Opts{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pool, schema := schemaStore(t, "et_claimplan_")
 	due := time.Now().Add(-time.Hour)
 	tasks := make([]*store.Task, 5000) // a table of many pages: on a few, a sequential scan is cheaper
 	for i := range tasks {

@@ -2,15 +2,11 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
 )
 
@@ -21,17 +17,7 @@ import (
 // the turn can take them; the claims after it skip turns for a while.
 func TestClaimTakesTurns(t *testing.T) {
 	ctx := t.Context()
-	pool := testenv.PostgresPool(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	schema := "et_claimturn_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		pool.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") //nolint:errcheck
-	})
-	s, err := New(ctx, pool, &Opts{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pool, schema := schemaStore(t, "et_claimturn_")
 	now, err := s.Now(ctx)
 	if err != nil {
 		t.Fatal(err)

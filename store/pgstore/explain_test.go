@@ -2,8 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/evertask/evertask/internal/testenv"
 	"github.com/evertask/evertask/store"
 	"github.com/evertask/evertask/store/internal/sqlread"
 )
@@ -39,15 +36,7 @@ func TestExplain(t *testing.T) {
 		t.Fatalf("EVERTASK_PGSTORE_EXPLAIN_ROWS=%d: the batch plan takes every 100th of the first %d rows; load at least that many", n, explainMinRows)
 	}
 	ctx := context.Background()
-	pool := testenv.PostgresPool(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	schema := "et_explain_" + hex.EncodeToString(b)
-	defer pool.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") //nolint:errcheck
-	s, err := New(ctx, pool, &Opts{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pool, schema := schemaStore(t, "et_explain_")
 
 	// The shape of an old busy table: 97% finished one-shots, 1% waiting,
 	// 1% queued, 1% failed, 0.1% live recurring series; 4 queues; pairs of
@@ -55,7 +44,7 @@ func TestExplain(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ids := make([]uuid.UUID, n)
 	started := time.Now()
-	_, err = pool.CopyFrom(ctx, pgx.Identifier{schema, "tasks"}, copyColumns, pgx.CopyFromFunc(func() func() ([]any, error) {
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{schema, "tasks"}, copyColumns, pgx.CopyFromFunc(func() func() ([]any, error) {
 		i := -1
 		return func() ([]any, error) {
 			i++
