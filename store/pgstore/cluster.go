@@ -384,7 +384,7 @@ const (
 // they pick (a WAL record per row) and read past every row the others
 // locked: at 4 nodes on a 2-core machine they cost 9.8 buffers and 245 WAL
 // bytes per task against 4.8 and 164 in turns, and the PostgreSQL backends
-// spent about 60 ms of CPU per 1,000 tasks against 42-51 (BENCHMARKS.md).
+// spent 50-62 ms of CPU per 1,000 tasks against 43-52 (BENCHMARKS.md).
 // The update still re-checks each row, so a claim without a turn (a lone
 // node's, or one that gave up waiting) never shares a row with one in its
 // turn. A turn is held until its rows are sent, which a paused node could
