@@ -35,9 +35,9 @@
 // locks no row itself. One that waits for its turn longer than 250 ms (the
 // claim before is held up by a slow or paused node) claims without it,
 // locking its rows with FOR UPDATE SKIP LOCKED, and so do the Store's claims
-// for the next 5 s. A node alone
-// (store.ClaimParams.Alone) takes no turn. A node proves it is alive with a session advisory
-// lock held on a connection taken out of the pool; the server releases it
+// for the next 5 s. A node alone (store.ClaimParams.Alone) takes no turn.
+// A node proves it is alive with a session advisory lock held on a
+// connection taken out of the pool; the server releases it
 // when the process dies, and Nodes reads pg_locks to tell. The
 // store.Notifier is LISTEN/NOTIFY on a channel per schema; PersistTx writes
 // a row in the caller's transaction and notifies the other nodes when it
