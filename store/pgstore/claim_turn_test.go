@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,5 +106,83 @@ func TestClaimTakesTurns(t *testing.T) {
 			t.Errorf("rows per owner %v, want 2 each for n1, n2, n3 and n5", owners)
 			break
 		}
+	}
+}
+
+// TestClaimKindsNeverShareARow runs the three kinds of claim at once on one
+// queue: in turns, without turns (FOR UPDATE SKIP LOCKED, a Store whose
+// turns are paused) and alone (no row locks, no turn). Only the claim's
+// update (it reaches the row version its claim read, and re-checks it)
+// keeps a claim in its turn from taking a row a claim of another kind took
+// in the meantime: every row must be claimed exactly once. (With the update
+// by id and no re-check, rows were claimed twice in each of 3 runs.)
+func TestClaimKindsNeverShareARow(t *testing.T) {
+	ctx := t.Context()
+	inTurns, pool, schema := schemaStore(t, "et_claimkinds_")
+	skipping, err := New(ctx, pool, &Opts{Schema: schema, SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipping.noTurnsUntil.Store(time.Now().Add(time.Hour).UnixNano())
+	now, err := inTurns.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 600
+	tasks := make([]*store.Task, rows)
+	for i := range tasks {
+		tasks[i] = &store.Task{
+			ID: uuid.Must(uuid.NewV7()), CreatedAt: now.Add(-time.Hour + time.Duration(i)*time.Microsecond),
+			Kind: "kinds.Task", Payload: []byte(`{}`), Handler: "kinds.Handler", Queue: "q",
+			Status: store.StatusQueued,
+		}
+	}
+	if err := inTurns.PersistMany(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		seen  = map[uuid.UUID]string{}
+		dupes []string
+		wg    sync.WaitGroup
+	)
+	deadline := time.Now().Add(20 * time.Second)
+	for c := range 24 {
+		wg.Go(func() {
+			owner := fmt.Sprintf("n%d", c)
+			s, alone := inTurns, false
+			switch c % 3 {
+			case 1:
+				s = skipping
+			case 2:
+				alone = true
+			}
+			for time.Now().Before(deadline) {
+				res, err := s.Claim(ctx, store.ClaimParams{Owner: owner, Queue: "q", Limit: 5, LeaseFor: time.Minute, Now: now, Alone: alone})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, task := range res.Tasks {
+					if prev, ok := seen[task.ID]; ok {
+						dupes = append(dupes, fmt.Sprintf("%s by %s and %s", task.ID, prev, owner))
+					}
+					seen[task.ID] = owner
+				}
+				done := len(seen) == rows
+				mu.Unlock()
+				if done {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(dupes) > 0 {
+		t.Errorf("rows claimed twice: %v", dupes)
+	}
+	if len(seen) != rows {
+		t.Errorf("claimed %d rows, want %d", len(seen), rows)
 	}
 }
