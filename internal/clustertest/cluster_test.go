@@ -171,19 +171,14 @@ func TestKillTakeOver(t *testing.T) {
 		for _, id := range acks {
 			xs := execs[id.String()]
 			// The store says Completed (waitCompleted); the records must
-			// show which execution: the one the engine applied, or, when
-			// the kill came between the outcome's write and its hook, one
-			// that ended on a killed node.
-			applied, killedOK := 0, 0
+			// show which execution (completedBy), and at most one applied.
+			applied := 0
 			for _, x := range xs {
-				switch {
-				case x.applied:
+				if x.applied {
 					applied++
-				case x.outcome == "ok" && c.proc(x.node).killed:
-					killedOK++
 				}
 			}
-			if applied > 1 || applied == 0 && killedOK == 0 {
+			if applied > 1 || !c.completedBy(xs) {
 				t.Errorf("task %s: %d applied executions of %d, want 1 (or one that ended on a killed node)", id, applied, len(xs))
 			}
 			if len(xs) > 1 {

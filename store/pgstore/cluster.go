@@ -303,23 +303,21 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 		res store.ClaimResult
 		err error
 	)
-	if p.Alone {
+	switch {
+	case p.Alone:
 		res, err = readClaim(s.pool.Query(ctx, s.sql.cluster.claimAlone, args...))
-	} else {
-		turns := time.Now().UnixNano() >= s.noTurnsUntil.Load()
-		if turns {
-			res, err = s.claimInTurn(ctx, p.Queue, args)
-		}
-		if !turns || isLockTimeout(err) {
+	case time.Now().UnixNano() < s.noTurnsUntil.Load():
+		res, err = readClaim(s.pool.Query(ctx, s.sql.cluster.claim, args...))
+	default:
+		res, err = s.claimInTurn(ctx, p.Queue, args)
+		if isLockTimeout(err) {
 			// The claim before is slow to end (its node reads the rows
 			// slowly, or is paused), or a row is held by a slow writer:
 			// this claim does not wait but locks its rows and skips those
-			// others hold (a turn's transaction that failed claimed
+			// others hold (the turn's transaction failed: it claimed
 			// nothing), and so do this store's claims for a while, so a
 			// stuck turn does not cost each of them the wait.
-			if turns {
-				s.noTurnsUntil.Store(time.Now().Add(claimTurnPause).UnixNano())
-			}
+			s.noTurnsUntil.Store(time.Now().Add(claimTurnPause).UnixNano())
 			res, err = readClaim(s.pool.Query(ctx, s.sql.cluster.claim, args...))
 		}
 	}
@@ -373,6 +371,9 @@ const (
 	claimTurnPause = 5 * time.Second
 )
 
+// claimTurnTimeout is claimTurnWait as a lock_timeout setting.
+var claimTurnTimeout = fmt.Sprintf("%dms", claimTurnWait.Milliseconds())
+
 // claimInTurn runs the claim of args (sqlClaim's parameters) after the
 // other claims of the queue that take turns, one at a time: it takes the
 // queue's advisory transaction lock, then runs the claim that takes no row
@@ -392,7 +393,7 @@ const (
 // then claim without turns for claimTurnPause.
 func (s *Store) claimInTurn(ctx context.Context, queue string, args []any) (store.ClaimResult, error) {
 	batch := &pgx.Batch{}
-	batch.Queue(s.sql.cluster.claimTurn, fmt.Sprintf("%dms", claimTurnWait.Milliseconds()), queueLockKey(s.schema, queue))
+	batch.Queue(s.sql.cluster.claimTurn, claimTurnTimeout, queueLockKey(s.schema, queue))
 	batch.Queue(s.sql.cluster.claimAlone, args...)
 	results := s.pool.SendBatch(ctx, batch)
 	_, err := results.Exec()
