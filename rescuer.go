@@ -52,8 +52,8 @@ type rescuer struct {
 // the fetchers know whether this node has peers (how much they prefetch).
 // A node that joins live peers and finds none gone leaves the expired
 // leases to their leader: on PostgreSQL that look reads every open row (at
-// 4 nodes starting on a backlog of 100,000, each start's look cost about
-// 0.1 s of the server's CPU).
+// 4 nodes starting on a backlog of 100,000, each start's look took about
+// 0.1 s in pg_stat_statements).
 func (r *rescuer) start() {
 	r.rescue(r.context())
 	r.run(r.rescueLoop)
