@@ -20,21 +20,7 @@ import (
 func TestClaimTakesTurns(t *testing.T) {
 	ctx := t.Context()
 	s, pool, schema := schemaStore(t, "et_claimturn_")
-	now, err := s.Now(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tasks := make([]*store.Task, 8)
-	for i := range tasks {
-		tasks[i] = &store.Task{
-			ID: uuid.Must(uuid.NewV7()), CreatedAt: now.Add(-time.Hour + time.Duration(i)*time.Microsecond),
-			Kind: "turn.Task", Payload: []byte(`{}`), Handler: "turn.Handler", Queue: "q",
-			Status: store.StatusQueued,
-		}
-	}
-	if err := s.PersistMany(ctx, tasks); err != nil {
-		t.Fatal(err)
-	}
+	tasks, now := dueTasks(t, s, 8)
 	claim := func(owner string, alone bool) (store.ClaimResult, time.Duration) {
 		t.Helper()
 		began := time.Now()
@@ -124,22 +110,8 @@ func TestClaimKindsNeverShareARow(t *testing.T) {
 		t.Fatal(err)
 	}
 	skipping.noTurnsUntil.Store(time.Now().Add(time.Hour).UnixNano())
-	now, err := inTurns.Now(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const rows = 600
-	tasks := make([]*store.Task, rows)
-	for i := range tasks {
-		tasks[i] = &store.Task{
-			ID: uuid.Must(uuid.NewV7()), CreatedAt: now.Add(-time.Hour + time.Duration(i)*time.Microsecond),
-			Kind: "kinds.Task", Payload: []byte(`{}`), Handler: "kinds.Handler", Queue: "q",
-			Status: store.StatusQueued,
-		}
-	}
-	if err := inTurns.PersistMany(ctx, tasks); err != nil {
-		t.Fatal(err)
-	}
+	_, now := dueTasks(t, inTurns, rows)
 	var (
 		mu    sync.Mutex
 		seen  = map[uuid.UUID]string{}
@@ -185,4 +157,26 @@ func TestClaimKindsNeverShareARow(t *testing.T) {
 	if len(seen) != rows {
 		t.Errorf("claimed %d rows, want %d", len(seen), rows)
 	}
+}
+
+// dueTasks persists n Queued rows of queue "q", created an hour before the
+// store's clock a microsecond apart, and returns them with that clock.
+func dueTasks(t *testing.T, s *Store, n int) ([]*store.Task, time.Time) {
+	t.Helper()
+	now, err := s.Now(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := make([]*store.Task, n)
+	for i := range tasks {
+		tasks[i] = &store.Task{
+			ID: uuid.Must(uuid.NewV7()), CreatedAt: now.Add(-time.Hour + time.Duration(i)*time.Microsecond),
+			Kind: "claim.Task", Payload: []byte(`{}`), Handler: "claim.Handler", Queue: "q",
+			Status: store.StatusQueued,
+		}
+	}
+	if err := s.PersistMany(t.Context(), tasks); err != nil {
+		t.Fatal(err)
+	}
+	return tasks, now
 }
