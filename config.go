@@ -189,8 +189,9 @@ type ClusterConfig struct {
 	// has no notifier. Default min(1s, LeaseDuration/3); at most
 	// LeaseDuration/2.
 	RenewInterval time.Duration
-	// PollInterval is how often the node looks for due work and expired
-	// leases when no notice woke it. Default 1s.
+	// PollInterval is how often the node looks for due work when no notice
+	// woke it, and the rescue leader for expired leases while a node of the
+	// registry is stale (else once a LeaseDuration). Default 1s.
 	PollInterval time.Duration
 	// Prefetch is how many tasks per queue the node claims beyond its busy
 	// workers, so a worker finds its next task without a round trip and

@@ -215,8 +215,9 @@ func (c *claims) run(row *store.Task, q *queue, claimedAt time.Time) {
 	value, err := k.decode(row.Payload)
 	if err != nil {
 		// Left claimed and not renewed: the rescuer takes it back once the
-		// lease expires and counts it, so an unreadable payload is retried
-		// a lease apart and poisoned at the recovery limit.
+		// lease expired and counts it (at its look every LeaseDuration, see
+		// rescuer.sweepDue), so an unreadable payload is retried one to two
+		// leases apart and poisoned at the recovery limit.
 		c.log.Warn("claimed task's payload does not decode; it is retried when its lease expires", "task_id", row.ID, "err", err)
 		return
 	}

@@ -57,10 +57,15 @@ func (k *keeper) keep(stop context.Context) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), k.cfg.LeaseDuration/2)
-		k.renew(ctx)
-		if err := k.st.JoinCluster(ctx, k.info); err != nil {
-			k.storeErr("heartbeat", err)
-			k.log.Warn("cluster heartbeat", "node", k.info.ID, "err", err)
+		// No beat after a failed renewal: a fresh heartbeat tells the
+		// rescue leader that the node's leases are renewed (see
+		// rescuer.sweepDue); a stale one makes it look for expired leases
+		// at every poll.
+		if k.renew(ctx) {
+			if err := k.st.JoinCluster(ctx, k.info); err != nil {
+				k.storeErr("heartbeat", err)
+				k.log.Warn("cluster heartbeat", "node", k.info.ID, "err", err)
+			}
 		}
 		cancel()
 	}
@@ -75,7 +80,9 @@ func (k *keeper) renewAge() time.Duration {
 	return max(min(k.cfg.LeaseDuration/3, k.cfg.LeaseDuration-2*k.cfg.RenewInterval), 0)
 }
 
-func (k *keeper) renew(ctx context.Context) {
+// renew renews the leases that need it; false when the store refused the
+// call.
+func (k *keeper) renew(ctx context.Context) bool {
 	began := k.now()
 	// With a notifier, cancels arrive as notices, so a lease is renewed
 	// once a third of it is gone: with a deep prefetch, renewing every
@@ -93,7 +100,7 @@ func (k *keeper) renew(ctx context.Context) {
 		}
 	}
 	if len(held) == 0 {
-		return
+		return true
 	}
 	ids := make([]uuid.UUID, len(held))
 	for i, j := range held {
@@ -103,11 +110,11 @@ func (k *keeper) renew(ctx context.Context) {
 	if err != nil {
 		k.storeErr("renew", err)
 		k.log.Warn("renew leases", "tasks", len(ids), "err", err)
-		return
+		return false
 	}
 	k.deliveries.renewed(ids, lost, began)
 	if len(lost) == 0 {
-		return
+		return true
 	}
 	gone := make(map[uuid.UUID]bool, len(lost))
 	for _, id := range lost {
@@ -118,6 +125,7 @@ func (k *keeper) renew(ctx context.Context) {
 			k.lostLease(ctx, j)
 		}
 	}
+	return true
 }
 
 // lostLease stops the delivery j whose lease the store no longer grants: a

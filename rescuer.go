@@ -37,12 +37,17 @@ type rescuerDeps struct {
 
 // rescuer re-queues the rows nobody holds any more: those of expired
 // leases and of nodes proven gone, counted by the recovery poison counter.
-// The rescue leader (see leads) rescues at start and every PollInterval;
-// any node does when it finds a node proven gone. Each look also reads the
-// registry for the peer count.
+// Every PollInterval it reads the registry (which also gives the peer
+// count). The rescue leader (see leads) then looks for expired leases when
+// one can have run out (see sweepDue); any node rescues the rows of a node
+// it finds proven gone.
 type rescuer struct {
 	rescuerDeps
 	loop
+	// swept is when (the store's clock) this node last looked for expired
+	// leases; zero before its first look. Only the rescuer's goroutine (and
+	// start, before it runs) touches it.
+	swept time.Time
 }
 
 // start runs the first rescue before it returns: the node's fetchers start
@@ -78,10 +83,10 @@ const rescueBatch = 500
 // rescue re-queues what nobody holds: expired leases, and every row of the
 // nodes proven gone, which then leave the registry. Any node may run it;
 // the store's atomic step makes that safe. Only the rescue leader does
-// (see leads), unless a node is proven gone (or the registry cannot be
-// read): finding expired leases reads every running row (on PostgreSQL,
-// every open row), which every node repeating every poll multiplied by the
-// number of nodes.
+// (see leads), and only when a lease can have run out (see sweepDue),
+// unless a node is proven gone (or the registry cannot be read): finding
+// expired leases reads every running row (on PostgreSQL, every open row),
+// which every node repeating every poll multiplied by the number of nodes.
 func (r *rescuer) rescue(parent context.Context) {
 	ctx, cancel := context.WithTimeout(parent, max(r.cfg.LeaseDuration, 5*time.Second))
 	defer cancel()
@@ -104,7 +109,7 @@ func (r *rescuer) rescue(parent context.Context) {
 	}
 	if err == nil {
 		r.peers.count(nodes)
-		if len(gone) == 0 && !r.leads(nodes, now) {
+		if len(gone) == 0 && !(r.leads(nodes, now) && r.sweepDue(nodes, now)) {
 			return
 		}
 	}
@@ -139,11 +144,40 @@ func (r *rescuer) rescue(parent context.Context) {
 			break
 		}
 	}
+	if !now.IsZero() {
+		r.swept = now
+	}
 	for _, id := range gone {
 		if err := r.st.LeaveCluster(ctx, id); err != nil {
 			r.log.Warn("remove a gone node from the registry", "node", id, "err", err)
 		}
 	}
+}
+
+// sweepDue reports whether the leader should look for expired leases now,
+// the store's clock: at its first look, every LeaseDuration, and at every
+// poll while any node of the registry (this one too) is stale, its
+// heartbeat older than 2 × RenewInterval. A node beats only after its
+// renewal succeeded (keeper.keep), so a lease a node renews cannot run out
+// before that node is stale: a node that dies unproven, is paused or is cut
+// off from the store goes stale first, and its leases are found within
+// LeaseDuration + PollInterval of its last renewal. What a live node holds
+// without renewing it (a row it claimed whose payload does not decode, the
+// rows of a claim whose reply was lost, a row without a lease) is found by
+// the look every LeaseDuration, at most two leases after it was claimed.
+// On PostgreSQL a look reads every open row: with 1,000,000 tasks waiting
+// one took 0.26 s of the server's time, once a second when the leader
+// looked at every poll.
+func (r *rescuer) sweepDue(nodes []store.Node, now time.Time) bool {
+	if r.swept.IsZero() || now.Sub(r.swept) >= r.cfg.LeaseDuration {
+		return true
+	}
+	for _, nd := range nodes {
+		if now.Sub(nd.LastHeartbeat) > 2*r.cfg.RenewInterval {
+			return true
+		}
+	}
+	return false
 }
 
 // leads reports whether this node is the rescue leader: no other node with
