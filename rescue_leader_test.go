@@ -223,3 +223,66 @@ func TestNoHeartbeatWithoutRenewal(t *testing.T) {
 		t.Errorf("the node last beat %s ago, with its renewals working again", age.Round(time.Millisecond))
 	}
 }
+
+type undecodableJob struct{ N int }
+
+func (undecodableJob) Kind() string { return "test.undecodable" }
+
+// A row a live node claimed and cannot run (its payload does not decode)
+// is left claimed and not renewed: with every node beating, the leader's
+// look once a lease finds it, within two leases of its claim, and counts
+// it, so it is poisoned at MaxRecoveryFailures.
+func TestAnUnrenewedClaimIsRescuedWithinTwoLeases(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	eng, err := evertask.New(st, &evertask.Config{MaxRecoveryFailures: 2, Cluster: evertask.ClusterConfig{
+		NodeID: "node-u", LeaseDuration: time.Second, RenewInterval: 100 * time.Millisecond,
+		PollInterval: 20 * time.Millisecond,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = evertask.Register[undecodableJob](eng, evertask.HandlerFunc[undecodableJob](func(context.Context, undecodableJob) error {
+		t.Error("the handler ran on a payload that does not decode")
+		return nil
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := uuid.NewV7()
+	row := &store.Task{ID: id, CreatedAt: time.Now().Add(-time.Second), Kind: undecodableJob{}.Kind(),
+		Payload: []byte("{not json"), Queue: evertask.DefaultQueue, Status: store.StatusQueued}
+	if err := st.Persist(t.Context(), row); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if err := eng.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer stopEngine(eng)
+	// Each claim is rescued one to two leases (and a poll) later; the
+	// second rescue reaches the limit of 2 and poisons the row. The bound
+	// leaves 1.5 s for a loaded machine; a leader that never looks while
+	// every node beats never rescues it.
+	const bound = 2*(2*time.Second+20*time.Millisecond) + 1500*time.Millisecond
+	var got *store.Task
+	for {
+		got, err = st.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == store.StatusFailed || time.Since(began) > bound {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(began)
+	if got.Status != store.StatusFailed || got.RecoveryFailures != 2 {
+		t.Fatalf("after %s the row is %s with %d recovery failures, want Failed (poisoned) with 2", took.Round(time.Millisecond), got.Status, got.RecoveryFailures)
+	}
+	if took < 1900*time.Millisecond {
+		t.Errorf("poisoned after %s: two claims were rescued before their leases (1 s each) ran out", took.Round(time.Millisecond))
+	}
+	t.Logf("claimed twice, rescued twice, poisoned after %s (lease 1 s)", took.Round(time.Millisecond))
+}
