@@ -48,14 +48,19 @@ func (r rescueNodes) startOn(st store.Store, id string) *evertask.Engine {
 
 func (r rescueNodes) engine(st store.Store, id string) *evertask.Engine {
 	r.t.Helper()
-	eng, err := evertask.New(st, &evertask.Config{Cluster: evertask.ClusterConfig{
-		NodeID: id, LeaseDuration: time.Second, RenewInterval: 100 * time.Millisecond,
-		PollInterval: 20 * time.Millisecond,
-	}})
+	eng, err := evertask.New(st, &evertask.Config{Cluster: rescueCluster(id)})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	return eng
+}
+
+// rescueCluster is the cluster settings of the nodes of these tests.
+func rescueCluster(id string) evertask.ClusterConfig {
+	return evertask.ClusterConfig{
+		NodeID: id, LeaseDuration: time.Second, RenewInterval: 100 * time.Millisecond,
+		PollInterval: 20 * time.Millisecond,
+	}
 }
 
 func stopEngine(eng *evertask.Engine) {
@@ -94,7 +99,7 @@ func TestOneNodeRescuesPerLease(t *testing.T) {
 	a0 := na.Load()
 	time.Sleep(2500 * time.Millisecond) // 125 polls, 2.5 leases
 	if got := na.Load() - a0; got < 1 || got > 4 {
-		t.Errorf("the leader looked for expired leases %d times in 2.5 leases (125 polls), want 2 or 3", got)
+		t.Errorf("the leader looked for expired leases %d times in 2.5 leases (125 polls), want 1 to 4", got)
 	}
 	// A late heartbeat of the leader can make it look stale for a moment.
 	if got := nb.Load(); got > 2 {
@@ -236,10 +241,7 @@ func TestAnUnrenewedClaimIsRescuedWithinTwoLeases(t *testing.T) {
 	t.Parallel()
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
-	eng, err := evertask.New(st, &evertask.Config{MaxRecoveryFailures: 2, Cluster: evertask.ClusterConfig{
-		NodeID: "node-u", LeaseDuration: time.Second, RenewInterval: 100 * time.Millisecond,
-		PollInterval: 20 * time.Millisecond,
-	}})
+	eng, err := evertask.New(st, &evertask.Config{MaxRecoveryFailures: 2, Cluster: rescueCluster("node-u")})
 	if err != nil {
 		t.Fatal(err)
 	}
