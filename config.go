@@ -191,7 +191,8 @@ type ClusterConfig struct {
 	RenewInterval time.Duration
 	// PollInterval is how often the node looks for due work when no notice
 	// woke it, and the rescue leader for expired leases while a node of the
-	// registry is stale (else once a LeaseDuration). Default 1s.
+	// registry is stale, until every lease that node can hold has run out
+	// (else once a LeaseDuration). Default 1s.
 	PollInterval time.Duration
 	// Prefetch is how many tasks per queue the node claims beyond its busy
 	// workers, so a worker finds its next task without a round trip and

@@ -60,7 +60,7 @@ func (k *keeper) keep(stop context.Context) {
 		// No beat after a failed renewal: a fresh heartbeat tells the
 		// rescue leader that the node's leases are renewed (see
 		// rescuer.sweepDue); a stale one makes it look for expired leases
-		// at every poll.
+		// at every poll until that node's leases have run out.
 		if k.renew(ctx) {
 			if err := k.st.JoinCluster(ctx, k.info); err != nil {
 				k.storeErr("heartbeat", err)

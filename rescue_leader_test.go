@@ -154,6 +154,40 @@ func TestAStaleNodeMakesTheLeaderLookEveryPoll(t *testing.T) {
 	}
 }
 
+// A node stale past every lease it can have held (paused for good: the
+// memory store never proves it gone) no longer makes the leader look at
+// every poll; the look every LeaseDuration goes on.
+func TestALongStaleNodeStopsTheLooksEveryPoll(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	cfg := rescueCluster("")
+	// staleWatch of rescueCluster: 1.5 × LeaseDuration + RenewInterval +
+	// PollInterval.
+	watch := cfg.LeaseDuration*3/2 + cfg.RenewInterval + cfg.PollInterval
+	stale := store.Node{ID: "node-z", StartedAt: time.Now()}
+	if err := st.JoinCluster(t.Context(), stale); err != nil {
+		t.Fatal(err)
+	}
+	joined := time.Now()
+	var na atomic.Int32
+	a := rescueNodes{t, st}.start("node-a", &na)
+	defer stopEngine(a)
+	// Its leases can still be running out a lease after its heartbeat.
+	time.Sleep(time.Until(joined.Add(cfg.LeaseDuration)))
+	a0 := na.Load()
+	time.Sleep(500 * time.Millisecond) // 25 polls, inside the watch
+	if got := na.Load() - a0; got < 10 {
+		t.Errorf("a lease after a node's last heartbeat the leader looked for expired leases %d times in 25 polls", got)
+	}
+	time.Sleep(time.Until(joined.Add(watch + 2*cfg.PollInterval)))
+	a1 := na.Load()
+	time.Sleep(cfg.LeaseDuration * 3 / 2) // 75 polls
+	if got := na.Load() - a1; got < 1 || got > 3 {
+		t.Errorf("%v after the stale node's last heartbeat the leader looked %d times in 1.5 leases, want 1 to 3 (one a lease)", watch, got)
+	}
+}
+
 type renewJob struct{}
 
 func (renewJob) Kind() string { return "test.renewfails" }

@@ -157,14 +157,15 @@ func (r *rescuer) rescue(parent context.Context) {
 // sweepDue reports whether the leader should look for expired leases now,
 // the store's clock: at its first look, every LeaseDuration, and at every
 // poll while any node of the registry (this one too) is stale, its
-// heartbeat older than 2 × RenewInterval. A node beats only after its
-// renewal succeeded (keeper.keep), so a lease a node renews cannot run out
-// before that node is stale: a node that dies unproven, is paused or is cut
-// off from the store goes stale first, and its leases are found within
-// LeaseDuration + PollInterval of its last renewal. What a live node holds
-// without renewing it (a row it claimed whose payload does not decode, the
-// rows of a claim whose reply was lost, a row without a lease) is found by
-// the look every LeaseDuration, at most two leases after it was claimed.
+// heartbeat older than 2 × RenewInterval, until staleWatch after that
+// heartbeat. A node beats only after its renewal succeeded (keeper.keep),
+// so a lease a node renews cannot run out before that node is stale: a node
+// that dies unproven, is paused or is cut off from the store goes stale
+// first, and its leases are found within LeaseDuration + PollInterval of
+// its last renewal. What a live node holds without renewing it (a row it
+// claimed whose payload does not decode, the rows of a claim whose reply
+// was lost, a row without a lease) is found by the look every
+// LeaseDuration, at most two leases after it was claimed.
 // On PostgreSQL a look reads every open row: with 1,000,000 tasks waiting
 // one took 0.26 s of the server's time, once a second when the leader
 // looked at every poll.
@@ -173,11 +174,26 @@ func (r *rescuer) sweepDue(nodes []store.Node, now time.Time) bool {
 		return true
 	}
 	for _, nd := range nodes {
-		if now.Sub(nd.LastHeartbeat) > 2*r.cfg.RenewInterval {
+		if age := now.Sub(nd.LastHeartbeat); age > 2*r.cfg.RenewInterval && age <= r.staleWatch() {
 			return true
 		}
 	}
 	return false
+}
+
+// staleWatch is how long after a stale node's last heartbeat the leader
+// keeps looking at every poll: until every lease the node can have taken
+// before it stopped has run out, and one poll more. Its next renewal was
+// due at most a RenewInterval after that heartbeat and takes at most
+// LeaseDuration/2 (keeper.keep's bound) before the next beat, so what it
+// renewed or claimed before stopping ran out within 1.5 × LeaseDuration +
+// RenewInterval of the heartbeat. A node stale for longer (paused for good,
+// cut off by a partition its PostgreSQL session outlives) holds no lease of
+// before: watching it at every poll found nothing more, and cost a look a
+// poll for as long as it stayed in the registry. A row it claimed while its
+// renewals kept failing is left to the look every LeaseDuration.
+func (r *rescuer) staleWatch() time.Duration {
+	return r.cfg.LeaseDuration + r.cfg.LeaseDuration/2 + r.cfg.RenewInterval + r.cfg.PollInterval
 }
 
 // leads reports whether this node is the rescue leader: no other node with
