@@ -56,7 +56,7 @@ func (k *keeper) keep(stop context.Context) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), k.cfg.LeaseDuration/2)
+		ctx, cancel := context.WithTimeout(context.Background(), k.cfg.renewTimeout())
 		// No beat after a failed renewal: a fresh heartbeat tells the
 		// rescue leader that the node's leases are renewed (see
 		// rescuer.sweepDue); a stale one makes it look for expired leases
@@ -70,6 +70,11 @@ func (k *keeper) keep(stop context.Context) {
 		cancel()
 	}
 }
+
+// renewTimeout bounds one round of the keeper, its renewal and the
+// heartbeat after it: the rescue leader's watch of a stale node
+// (rescuer.staleWatch) counts on it.
+func (c ClusterConfig) renewTimeout() time.Duration { return c.LeaseDuration / 2 }
 
 // renewAge is how old a lease may get before the keeper renews it when the
 // node has a notifier: a third of the lease, or less when the renewal

@@ -161,7 +161,7 @@ func TestALongStaleNodeStopsTheLooksEveryPoll(t *testing.T) {
 	t.Parallel()
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
-	cfg := rescueCluster("")
+	cfg := rescueCluster("node-a")
 	// staleWatch of rescueCluster: 1.5 × LeaseDuration + RenewInterval +
 	// PollInterval.
 	watch := cfg.LeaseDuration*3/2 + cfg.RenewInterval + cfg.PollInterval
@@ -171,7 +171,7 @@ func TestALongStaleNodeStopsTheLooksEveryPoll(t *testing.T) {
 	}
 	joined := time.Now()
 	var na atomic.Int32
-	a := rescueNodes{t, st}.start("node-a", &na)
+	a := rescueNodes{t, st}.start(cfg.NodeID, &na)
 	defer stopEngine(a)
 	// Its leases can still be running out a lease after its heartbeat.
 	time.Sleep(time.Until(joined.Add(cfg.LeaseDuration)))

@@ -185,15 +185,15 @@ func (r *rescuer) sweepDue(nodes []store.Node, now time.Time) bool {
 // keeps looking at every poll: until every lease the node can have taken
 // before it stopped has run out, and one poll more. Its next renewal was
 // due at most a RenewInterval after that heartbeat and takes at most
-// LeaseDuration/2 (keeper.keep's bound) before the next beat, so what it
-// renewed or claimed before stopping ran out within 1.5 × LeaseDuration +
+// renewTimeout (LeaseDuration/2) before the next beat, so what it renewed
+// or claimed before stopping ran out within 1.5 × LeaseDuration +
 // RenewInterval of the heartbeat. A node stale for longer (paused for good,
 // cut off by a partition its PostgreSQL session outlives) holds no lease of
 // before: watching it at every poll found nothing more, and cost a look a
 // poll for as long as it stayed in the registry. A row it claimed while its
 // renewals kept failing is left to the look every LeaseDuration.
 func (r *rescuer) staleWatch() time.Duration {
-	return r.cfg.LeaseDuration + r.cfg.LeaseDuration/2 + r.cfg.RenewInterval + r.cfg.PollInterval
+	return r.cfg.LeaseDuration + r.cfg.renewTimeout() + r.cfg.RenewInterval + r.cfg.PollInterval
 }
 
 // leads reports whether this node is the rescue leader: no other node with
